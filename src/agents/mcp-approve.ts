@@ -1,0 +1,144 @@
+// `approve`: Claude Code's permission-prompt tool (`--permission-prompt-tool mcp__parley__approve`).
+// Same question text and answer matching as Omnara's, so habits carry over. "Approve for the rest
+// of the session" is remembered per instance, in agent_instances.metadata.approved (a list of Bash
+// command prefixes and tool names), so it survives restarts and works on every machine.
+import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
+import { and, desc, eq, inArray, sql } from 'drizzle-orm'
+import { z } from 'zod'
+import { postAgentMessage } from '../core/messages.ts'
+import { canonicalUuid } from '../core/wire.ts'
+import { agentInstances, agentTypes } from '../db/schema.ts'
+import { askAndWait, detectAgentType, type McpContext, text, toolError } from './mcp-tools.ts'
+
+type Decision =
+  | { behavior: 'allow'; updatedInput: Record<string, unknown> }
+  | { behavior: 'deny'; message: string }
+
+const pyStr = (v: unknown): string =>
+  v === true ? 'True' : v === false ? 'False' : v === null || v === undefined ? 'None' : String(v)
+
+/** Renders a tool input as Omnara did: one bold key per entry, nested objects indented. */
+export function inputMarkdown(input: Record<string, unknown>): string {
+  const lines: string[] = []
+  for (const [key, value] of Object.entries(input)) {
+    lines.push(`**${key}:**`)
+    if (value && typeof value === 'object' && !Array.isArray(value)) {
+      for (const l of inputMarkdown(value as Record<string, unknown>).split('\n')) lines.push(`  ${l}`)
+    } else if (Array.isArray(value)) {
+      for (const item of value) lines.push(`  - ${pyStr(item)}`)
+    } else if (typeof value === 'string' && value.includes('\n')) {
+      lines.push('```', value, '```')
+    } else {
+      lines.push(`  ${pyStr(value)}`)
+    }
+    lines.push('')
+  }
+  return lines.join('\n').trimEnd()
+}
+
+export function permissionQuestion(
+  toolName: string,
+  input: Record<string, unknown>,
+): { key: string; text: string } {
+  if (toolName === 'Bash') {
+    const command = typeof input.command === 'string' ? input.command : ''
+    const prefix = command.trim().split(/\s+/)[0] || 'command'
+    return {
+      key: command.trim() ? prefix : '',
+      text:
+        `Allow execution of Bash ${prefix}?\n\n**Full command:**\n\`\`\`bash\n${command}\n\`\`\`\n\n` +
+        `[OPTIONS]\n1. Yes\n2. Yes and approve ${prefix} for rest of session\n3. No\n[/OPTIONS]`,
+    }
+  }
+  return {
+    key: toolName,
+    text:
+      `Allow execution of ${toolName}?\n\n**Input:**\n${inputMarkdown(input)}\n\n` +
+      `[OPTIONS]\n1. Yes\n2. Yes and approve ${toolName} for rest of session\n3. No\n[/OPTIONS]`,
+  }
+}
+
+async function resolveInstance(ctx: McpContext, explicit: string | null | undefined): Promise<string> {
+  const given = canonicalUuid(explicit ?? ctx.instanceHeader ?? '')
+  if (given) return given
+  const { userId } = ctx.principal
+  const [recent] = await ctx.core.db
+    .select({ id: agentInstances.id })
+    .from(agentInstances)
+    .innerJoin(agentTypes, eq(agentTypes.id, agentInstances.agentTypeId))
+    .where(
+      and(
+        eq(agentInstances.userId, userId),
+        inArray(agentInstances.status, ['ACTIVE', 'AWAITING_INPUT']),
+        eq(agentTypes.name, detectAgentType(ctx.clientType, ctx.userAgent).trim().toLowerCase()),
+      ),
+    )
+    .orderBy(desc(agentInstances.lastActivityAt))
+    .limit(1)
+  if (recent) return recent.id
+  const created = await postAgentMessage(ctx.core, {
+    userId,
+    instanceId: crypto.randomUUID(),
+    agentType: 'Claude Code',
+    content: 'Permission request',
+    requiresUserInput: false,
+  })
+  return created.instanceId
+}
+
+export function registerApprove(mcp: McpServer, ctx: McpContext) {
+  mcp.registerTool(
+    'approve',
+    {
+      description:
+        'Handles Claude Code permission prompts (use it as --permission-prompt-tool). Never call it yourself.',
+      inputSchema: {
+        tool_name: z.string(),
+        input: z.record(z.string(), z.unknown()),
+        tool_use_id: z.string().nullable().optional(),
+        agent_instance_id: z.string().nullable().optional(),
+      },
+      outputSchema: z.object({}).passthrough(),
+    },
+    async (args, extra) => {
+      try {
+        const instanceId = await resolveInstance(ctx, args.agent_instance_id)
+        const { key, text: question } = permissionQuestion(args.tool_name, args.input)
+        const [row] = await ctx.core.db
+          .select({ metadata: agentInstances.metadata })
+          .from(agentInstances)
+          .where(and(eq(agentInstances.id, instanceId), eq(agentInstances.userId, ctx.principal.userId)))
+        const approved = ((row?.metadata as { approved?: string[] } | null)?.approved ?? []) as string[]
+        const allow: Decision = { behavior: 'allow', updatedInput: args.input }
+        if (key && approved.includes(key)) return text(allow)
+        let answer: string
+        try {
+          answer = (await askAndWait(ctx, extra as never, { instanceId, content: question })).answer.trim()
+        } catch {
+          return text({ behavior: 'deny', message: 'Permission request timed out' } satisfies Decision)
+        }
+        const label =
+          args.tool_name === 'Bash'
+            ? question.split('\n')[0]!.replace(/^Allow execution of Bash (.*)\?$/, '$1')
+            : key
+        if (answer === 'Yes') return text(allow)
+        if (answer === `Yes and approve ${label} for rest of session`) {
+          if (key) {
+            await ctx.core.db
+              .update(agentInstances)
+              .set({
+                metadata: sql`jsonb_set(coalesce(${agentInstances.metadata}, '{}'::jsonb), '{approved}',
+                  coalesce(${agentInstances.metadata}->'approved', '[]'::jsonb) || to_jsonb(${key}::text))`,
+              })
+              .where(eq(agentInstances.id, instanceId))
+          }
+          return text(allow)
+        }
+        const message = answer === 'No' ? 'Permission denied by user' : `Permission denied by user: ${answer}`
+        return text({ behavior: 'deny', message } satisfies Decision)
+      } catch (err) {
+        return toolError('approve', err)
+      }
+    },
+  )
+}

@@ -1,0 +1,117 @@
+// MCP at /mcp over Streamable HTTP. Stateless: the SDK (>= 1.26) refuses to reuse a server or a
+// transport, so each request builds both, after its Bearer key has been checked. A blocking
+// ask_question outlives its HTTP request's idle timeout, sends progress, and can be cancelled:
+// `notifications/cancelled` arrives on a *different* request, so in-flight calls are found in a
+// registry (and across machines through the bus).
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
+import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js'
+import { Elysia } from 'elysia'
+import { AppError, type Unauthorized } from '../errors.ts'
+import { authenticate } from './auth.ts'
+import { registerApprove } from './mcp-approve.ts'
+import { type McpContext, registerTools } from './mcp-tools.ts'
+import type { AgentDeps } from './rest.ts'
+
+export type McpOptions = {
+  /** How often a blocking call sends progress (DESIGN: at most 25 s apart). */
+  progressMs?: number
+  /** How long ask_question waits before giving up (Omnara: 24 h). */
+  askTimeoutMs?: number
+}
+
+const PROGRESS_MS = 20_000
+const ASK_TIMEOUT_MS = 86_400_000
+
+/** In-flight tool calls of this process, by key id and JSON-RPC request id, for cancellation. */
+class InFlight {
+  private readonly calls = new Map<string, AbortController>()
+  key = (keyId: string, requestId: unknown) => `${keyId}:${JSON.stringify(requestId)}`
+  add(key: string, c: AbortController) {
+    this.calls.set(key, c)
+    return () => this.calls.delete(key)
+  }
+  cancel(key: string) {
+    this.calls.get(key)?.abort()
+  }
+}
+
+function mcpAuthError(err: Unauthorized): Response {
+  return new Response(JSON.stringify({ error: 'invalid_token', error_description: err.message }), {
+    status: 401,
+    headers: {
+      'content-type': 'application/json',
+      'www-authenticate': `Bearer error="invalid_token", error_description="${err.message}"`,
+    },
+  })
+}
+
+type JsonRpc = { method?: string; params?: { requestId?: unknown } }
+
+export function agentMcp(deps: AgentDeps & { mcp?: McpOptions }) {
+  const inFlight = new InFlight()
+  deps.core.bus.subscribe('all', (e) => {
+    if (e.type === 'mcp.cancelled') inFlight.cancel(e.call)
+  })
+
+  const handle = async ({
+    request,
+    server,
+  }: {
+    request: Request
+    server: { timeout(r: Request, s: number): void } | null
+  }) => {
+    let principal: Awaited<ReturnType<typeof authenticate>>
+    try {
+      principal = await authenticate(deps.keys, request.headers.get('authorization'))
+    } catch (err) {
+      if (err instanceof AppError && err.status === 401) return mcpAuthError(err)
+      throw err
+    }
+    let parsedBody: unknown
+    if (request.method === 'POST') {
+      try {
+        parsedBody = await request.json()
+      } catch {
+        return Response.json(
+          { jsonrpc: '2.0', id: null, error: { code: -32700, message: 'Parse error: body is not JSON' } },
+          { status: 400 },
+        )
+      }
+      for (const msg of Array.isArray(parsedBody) ? parsedBody : [parsedBody]) {
+        const m = msg as JsonRpc
+        if (m?.method === 'notifications/cancelled' && m.params?.requestId !== undefined) {
+          const call = inFlight.key(principal.keyId, m.params.requestId)
+          inFlight.cancel(call)
+          await deps.core.bus.publish({ type: 'mcp.cancelled', call })
+        }
+      }
+    }
+    // Blocking tools outlive Bun's idle timeout; SSE keep-alives and progress keep bytes flowing.
+    server?.timeout(request, 0)
+    const ctx: McpContext = {
+      core: deps.core,
+      principal,
+      clientType: request.headers.get('x-client-type'),
+      userAgent: request.headers.get('user-agent'),
+      instanceHeader: request.headers.get('x-agent-instance-id'),
+      stopping: deps.stopping,
+      requestSignal: request.signal,
+      progressMs: deps.mcp?.progressMs ?? PROGRESS_MS,
+      askTimeoutMs: deps.mcp?.askTimeoutMs ?? ASK_TIMEOUT_MS,
+      track: (requestId, controller) => inFlight.add(inFlight.key(principal.keyId, requestId), controller),
+    }
+    const mcp = new McpServer({ name: 'Parley', version: '1.0.0' }, { capabilities: { tools: {} } })
+    registerTools(mcp, ctx)
+    registerApprove(mcp, ctx)
+    const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined })
+    await mcp.connect(transport)
+    return transport.handleRequest(request, {
+      parsedBody,
+      authInfo: { token: '', clientId: principal.userId, scopes: [] },
+    })
+  }
+
+  return new Elysia({ name: 'parley.agents.mcp' })
+    .all('/mcp', handle, { parse: 'none' })
+    .all('/mcp/', handle, { parse: 'none' })
+}

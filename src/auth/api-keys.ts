@@ -1,0 +1,147 @@
+// API keys are opaque random tokens ("prl_" + 32 random bytes, base64url). Only their sha256 is
+// stored. We chose opaque tokens over signed JWTs because the database decides validity anyway
+// (revocation, expiry, a deleted user): a signature would only add length and a second secret
+// to rotate, without saving the lookup. Lookups are cached for at most 5 s and revocations clear
+// the cache at once through the event bus; last_used_at is written in batches.
+import { and, desc, eq, isNull, sql } from 'drizzle-orm'
+import type { Db } from '../db/client.ts'
+import { apiKeys, users } from '../db/schema.ts'
+import { NotFound } from '../errors.ts'
+import type { EventBus } from '../events/bus.ts'
+
+const KEY_PREFIX = 'prl_'
+export const CACHE_MS = 5_000
+const FLUSH_MS = 10_000
+
+export const sha256 = (text: string) => new Bun.CryptoHasher('sha256').update(text).digest('hex')
+
+export function generateKey(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(32))
+  return KEY_PREFIX + Buffer.from(bytes).toString('base64url')
+}
+
+export async function createApiKey(
+  db: Db,
+  input: { userId: string; name: string; expiresAt?: Date | null },
+): Promise<{ id: string; key: string }> {
+  const key = generateKey()
+  const [row] = await db
+    .insert(apiKeys)
+    .values({
+      userId: input.userId,
+      name: input.name,
+      keyHash: sha256(key),
+      keyPrefix: key.slice(0, 12),
+      expiresAt: input.expiresAt ?? null,
+    })
+    .returning({ id: apiKeys.id })
+  return { id: row!.id, key }
+}
+
+export function listApiKeys(db: Db, userId: string) {
+  return db
+    .select({
+      id: apiKeys.id,
+      name: apiKeys.name,
+      prefix: apiKeys.keyPrefix,
+      createdAt: apiKeys.createdAt,
+      lastUsedAt: apiKeys.lastUsedAt,
+      expiresAt: apiKeys.expiresAt,
+      revokedAt: apiKeys.revokedAt,
+    })
+    .from(apiKeys)
+    .where(eq(apiKeys.userId, userId))
+    .orderBy(desc(apiKeys.createdAt))
+}
+
+/** Revokes a key (scoped to its owner when `userId` is given) and tells every process at once. */
+export async function revokeApiKey(db: Db, bus: EventBus | null, keyId: string, userId?: string) {
+  const [row] = await db
+    .update(apiKeys)
+    .set({ revokedAt: sql`coalesce(${apiKeys.revokedAt}, now())` })
+    .where(and(eq(apiKeys.id, keyId), userId ? eq(apiKeys.userId, userId) : undefined))
+    .returning({ keyHash: apiKeys.keyHash })
+  if (!row) throw new NotFound('API key not found')
+  await bus?.publish({ type: 'key.revoked', keyHash: row.keyHash })
+}
+
+export type KeyPrincipal = { userId: string; keyId: string; email: string; displayName: string | null }
+type CacheEntry = { principal: KeyPrincipal | null; expiresAt: number | null; until: number }
+
+export class KeyVerifier {
+  private readonly cache = new Map<string, CacheEntry>()
+  private readonly used = new Map<string, Date>()
+  private flushTimer: ReturnType<typeof setTimeout> | null = null
+  private readonly unsubscribe: () => void
+
+  constructor(
+    private readonly db: Db,
+    bus: EventBus,
+  ) {
+    this.unsubscribe = bus.subscribe('all', (e) => {
+      if (e.type === 'key.revoked') this.cache.delete(e.keyHash)
+    })
+  }
+
+  /** The key's owner, or null for an unknown, revoked or expired key. */
+  async verify(rawKey: string): Promise<KeyPrincipal | null> {
+    const hash = sha256(rawKey)
+    const now = Date.now()
+    let entry = this.cache.get(hash)
+    if (!entry || entry.until <= now) {
+      entry = await this.load(hash, now)
+      this.cache.set(hash, entry)
+      if (this.cache.size > 10_000) this.cache.delete(this.cache.keys().next().value!)
+    }
+    if (!entry.principal || (entry.expiresAt !== null && entry.expiresAt <= now)) return null
+    this.markUsed(entry.principal.keyId)
+    return entry.principal
+  }
+
+  private async load(hash: string, now: number): Promise<CacheEntry> {
+    const [row] = await this.db
+      .select({
+        keyId: apiKeys.id,
+        userId: apiKeys.userId,
+        expiresAt: apiKeys.expiresAt,
+        email: users.email,
+        displayName: users.displayName,
+      })
+      .from(apiKeys)
+      .innerJoin(users, eq(users.id, apiKeys.userId))
+      .where(and(eq(apiKeys.keyHash, hash), isNull(apiKeys.revokedAt)))
+    const until = now + CACHE_MS
+    if (!row) return { principal: null, expiresAt: null, until }
+    const { expiresAt, ...principal } = row
+    return { principal, expiresAt: expiresAt?.getTime() ?? null, until }
+  }
+
+  private markUsed(keyId: string) {
+    this.used.set(keyId, new Date())
+    this.flushTimer ??= setTimeout(() => void this.flush(), FLUSH_MS)
+  }
+
+  /** Writes the batched last_used_at values: one statement per flush, not one per request. */
+  async flush(): Promise<void> {
+    this.flushTimer = null
+    if (this.used.size === 0) return
+    const batch = [...this.used]
+    this.used.clear()
+    const values = sql.join(
+      batch.map(([id, at]) => sql`(${id}::uuid, ${at.toISOString()}::timestamptz)`),
+      sql`, `,
+    )
+    await this.db
+      .execute(
+        sql`update api_keys set last_used_at = v.at from (values ${values}) as v(id, at)
+            where api_keys.id = v.id and (api_keys.last_used_at is null or api_keys.last_used_at < v.at)`,
+      )
+      .catch((err) => console.error('last_used_at flush failed', err))
+  }
+
+  async close(): Promise<void> {
+    if (this.flushTimer) clearTimeout(this.flushTimer)
+    this.unsubscribe()
+    await this.flush()
+  }
+}

@@ -1,0 +1,103 @@
+// The only reader of process.env. Validates every variable once and fails fast with one line
+// naming the variable, so a misconfigured machine never half-starts.
+
+export type Config = {
+  port: number
+  databaseUrl: string | null
+  dataDir: string
+  publicUrl: string | null
+  secret: string | null
+  telegram: { botToken: string | null; webhookSecret: string | null; apiRoot: string | null }
+  slack: {
+    botToken: string | null
+    signingSecret: string | null
+    appToken: string | null
+    apiUrl: string | null
+  }
+  logLevel: 'debug' | 'info' | 'warn' | 'error'
+  signup: boolean
+  webhookAllow: string[]
+}
+
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    problem: string,
+  ) {
+    super(`${variable}: ${problem}`)
+  }
+}
+
+type Env = Record<string, string | undefined>
+
+const opt = (env: Env, name: string): string | null => {
+  const v = env[name]?.trim()
+  return v ? v : null
+}
+
+function url(env: Env, name: string, protocols: string[]): string | null {
+  const v = opt(env, name)
+  if (v === null) return null
+  let parsed: URL
+  try {
+    parsed = new URL(v)
+  } catch {
+    throw new ConfigError(name, `not a URL: ${JSON.stringify(v)}`)
+  }
+  if (!protocols.includes(parsed.protocol)) {
+    throw new ConfigError(name, `must start with ${protocols.map((p) => `${p}//`).join(' or ')}`)
+  }
+  return v.replace(/\/+$/, '')
+}
+
+export function loadConfig(env: Env = process.env): Config {
+  const portText = opt(env, 'PORT') ?? '8787'
+  const port = Number(portText)
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new ConfigError('PORT', `must be an integer between 0 and 65535, got ${JSON.stringify(portText)}`)
+  }
+  const logLevel = (opt(env, 'LOG_LEVEL') ?? 'info').toLowerCase()
+  if (!['debug', 'info', 'warn', 'error'].includes(logLevel)) {
+    throw new ConfigError('LOG_LEVEL', `must be debug, info, warn or error, got ${JSON.stringify(logLevel)}`)
+  }
+  const signup = (opt(env, 'PARLEY_SIGNUP') ?? 'on').toLowerCase()
+  if (signup !== 'on' && signup !== 'off') {
+    throw new ConfigError('PARLEY_SIGNUP', `must be on or off, got ${JSON.stringify(signup)}`)
+  }
+  const secret = opt(env, 'PARLEY_SECRET')
+  if (secret !== null && secret.length < 32) {
+    throw new ConfigError('PARLEY_SECRET', 'must be at least 32 characters')
+  }
+  return {
+    port,
+    databaseUrl: url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
+    dataDir: opt(env, 'PARLEY_DATA_DIR') ?? './data',
+    publicUrl: url(env, 'PUBLIC_URL', ['http:', 'https:']),
+    secret,
+    telegram: {
+      botToken: opt(env, 'TELEGRAM_BOT_TOKEN'),
+      webhookSecret: opt(env, 'TELEGRAM_WEBHOOK_SECRET'),
+      apiRoot: url(env, 'TELEGRAM_API_ROOT', ['http:', 'https:']),
+    },
+    slack: {
+      botToken: opt(env, 'SLACK_BOT_TOKEN'),
+      signingSecret: opt(env, 'SLACK_SIGNING_SECRET'),
+      appToken: opt(env, 'SLACK_APP_TOKEN'),
+      apiUrl: url(env, 'SLACK_API_URL', ['http:', 'https:']),
+    },
+    logLevel: logLevel as Config['logLevel'],
+    signup: signup === 'on',
+    webhookAllow: (opt(env, 'PARLEY_WEBHOOK_ALLOW') ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+  }
+}
+
+/** Settings for the command-line client, which talks to a running server. */
+export function loadClientConfig(env: Env = process.env): { url: string; apiKey: string | null } {
+  return {
+    url: url(env, 'PARLEY_URL', ['http:', 'https:']) ?? `http://127.0.0.1:${opt(env, 'PORT') ?? '8787'}`,
+    apiKey: opt(env, 'PARLEY_API_KEY'),
+  }
+}

@@ -1,0 +1,19 @@
+// What core functions need from the outside world: the database and the event bus. Passed as
+// plain values so core never sees HTTP, chat libraries or process state.
+import type { Db } from '../db/client.ts'
+import type { EventBus } from '../events/bus.ts'
+
+export type Core = { db: Db; bus: EventBus }
+
+/** Content longer than this is refused (documented in the API docs and README). */
+export const MAX_CONTENT_CHARS = 100_000
+
+export const newMessageId = (): string => Bun.randomUUIDv7()
+
+/** Postgres error code of a failed statement, whichever driver (and drizzle wrapper) raised it. */
+export function pgErrorCode(err: unknown): string | undefined {
+  for (let e = err as { code?: unknown; cause?: unknown } | undefined; e; e = e.cause as typeof e) {
+    if (typeof e.code === 'string' && /^[0-9A-Z]{5}$/.test(e.code)) return e.code
+  }
+  return undefined
+}

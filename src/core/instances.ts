@@ -1,0 +1,144 @@
+// Agent instances: lookup scoped by owner, creation on first use, registration, heartbeats,
+// ending, and the few status changes the agent API may make.
+import { and, eq, sql } from 'drizzle-orm'
+import type { DbOrTx } from '../db/client.ts'
+import { agentInstances, agentTypes, type InstanceStatus } from '../db/schema.ts'
+import { BadRequest, Conflict, NotFound } from '../errors.ts'
+import type { Core } from './context.ts'
+
+export type InstanceRow = typeof agentInstances.$inferSelect
+
+export const normalizeAgentType = (name: string) => name.trim().toLowerCase()
+
+const notFound = () => new NotFound('Agent instance not found')
+
+/** The caller's instance, or 404 for one that does not exist or belongs to someone else. */
+export async function ownInstance(db: DbOrTx, userId: string, instanceId: string): Promise<InstanceRow> {
+  const [row] = await db
+    .select()
+    .from(agentInstances)
+    .where(and(eq(agentInstances.id, instanceId), eq(agentInstances.userId, userId)))
+  if (!row) throw notFound()
+  return row
+}
+
+export async function agentTypeId(db: DbOrTx, userId: string, name: string): Promise<string> {
+  const [row] = await db
+    .insert(agentTypes)
+    .values({ userId, name: normalizeAgentType(name) })
+    .onConflictDoUpdate({ target: [agentTypes.userId, agentTypes.name], set: { name: sql`excluded.name` } })
+    .returning({ id: agentTypes.id })
+  return row!.id
+}
+
+export type RegisteredInstance = {
+  id: string
+  agentTypeId: string
+  agentTypeName: string
+  status: InstanceStatus
+  name: string | null
+  metadata: unknown
+}
+
+export async function describeInstance(core: Core, userId: string, instanceId: string) {
+  const [row] = await core.db
+    .select({
+      id: agentInstances.id,
+      agentTypeId: agentInstances.agentTypeId,
+      agentTypeName: agentTypes.name,
+      status: agentInstances.status,
+      name: agentInstances.name,
+      metadata: agentInstances.metadata,
+    })
+    .from(agentInstances)
+    .innerJoin(agentTypes, eq(agentTypes.id, agentInstances.agentTypeId))
+    .where(and(eq(agentInstances.id, instanceId), eq(agentInstances.userId, userId)))
+  if (!row) throw notFound()
+  return row satisfies RegisteredInstance
+}
+
+/** POST /agent-instances: pre-register an instance (409 if it is already the caller's). */
+export async function registerInstance(
+  core: Core,
+  input: {
+    userId: string
+    agentType: string
+    instanceId: string
+    name: string | null
+    transport: string | null
+  },
+): Promise<RegisteredInstance> {
+  const created = await core.db.transaction(async (tx) => {
+    const typeId = await agentTypeId(tx, input.userId, input.agentType)
+    const [row] = await tx
+      .insert(agentInstances)
+      .values({
+        id: input.instanceId,
+        userId: input.userId,
+        agentTypeId: typeId,
+        name: input.name,
+        status: 'ACTIVE',
+        metadata: input.transport ? { transport: input.transport } : null,
+      })
+      .onConflictDoNothing()
+      .returning({ id: agentInstances.id })
+    return row
+  })
+  if (!created) {
+    const [existing] = await core.db
+      .select({ userId: agentInstances.userId })
+      .from(agentInstances)
+      .where(eq(agentInstances.id, input.instanceId))
+    if (existing?.userId === input.userId) throw new Conflict('Agent instance already exists')
+    throw notFound()
+  }
+  await publishStatus(core, input.userId, input.instanceId, 'ACTIVE')
+  return describeInstance(core, input.userId, input.instanceId)
+}
+
+export async function publishStatus(core: Core, userId: string, instanceId: string, status: string) {
+  await core.bus.publish({ type: 'instance.updated', userId, instanceId, status })
+}
+
+/** Heartbeat: refreshes presence; a DISCONNECTED instance comes back to life. */
+export async function heartbeat(core: Core, userId: string, instanceId: string) {
+  const [row] = await core.db
+    .update(agentInstances)
+    .set({
+      lastHeartbeatAt: sql`now()`,
+      status: sql`case when ${agentInstances.status} = 'DISCONNECTED' then
+        (case when exists (select 1 from messages m where m.instance_id = ${agentInstances.id}
+           and m.requires_user_input and m.answered_at is null) then 'AWAITING_INPUT' else 'ACTIVE' end)
+        else ${agentInstances.status} end`,
+    })
+    .where(and(eq(agentInstances.id, instanceId), eq(agentInstances.userId, userId)))
+    .returning({ at: agentInstances.lastHeartbeatAt, status: agentInstances.status })
+  if (!row) throw notFound()
+  await publishStatus(core, userId, instanceId, row.status)
+  return { lastHeartbeatAt: row.at! }
+}
+
+/** Ends a session: COMPLETED, ended_at = now. Idempotent. */
+export async function endSession(core: Core, userId: string, instanceId: string) {
+  const [row] = await core.db
+    .update(agentInstances)
+    .set({
+      status: 'COMPLETED',
+      endedAt: sql`now()`,
+      lastHeartbeatAt: sql`now()`,
+      lastActivityAt: sql`now()`,
+    })
+    .where(and(eq(agentInstances.id, instanceId), eq(agentInstances.userId, userId)))
+    .returning({ id: agentInstances.id })
+  if (!row) throw notFound()
+  await publishStatus(core, userId, instanceId, 'COMPLETED')
+  return { status: 'COMPLETED' as const }
+}
+
+/** PUT /agent-instances/{id}/status (Omnara's SDK): only COMPLETED is supported, as in Omnara. */
+export async function updateStatus(core: Core, userId: string, instanceId: string, status: string) {
+  await ownInstance(core.db, userId, instanceId)
+  if (status !== 'COMPLETED') throw new BadRequest('Status update not supported', 'status')
+  await endSession(core, userId, instanceId)
+  return describeInstance(core, userId, instanceId)
+}

@@ -1,0 +1,238 @@
+// Reading user messages behind a cursor (GET /messages/pending, PATCH request-input) and waiting
+// for them. The stale check and the cursor move are one compare-and-set, and waiting is woken by
+// the event bus: no loop ever polls the database.
+import { and, asc, eq, sql } from 'drizzle-orm'
+import { alias } from 'drizzle-orm/pg-core'
+import { agentInstances, messages } from '../db/schema.ts'
+import { BadRequest, NotFound } from '../errors.ts'
+import type { BusEvent, EventBus, Topic } from '../events/bus.ts'
+import type { Core } from './context.ts'
+import { ownInstance } from './instances.ts'
+import { messageColumns, userMessagesAfter } from './messages.ts'
+import { parseQuestion } from './questions.ts'
+import type { MessageRow } from './wire.ts'
+
+export type PendingResult = { messages: MessageRow[]; status: 'ok' | 'stale' }
+
+/** One look at the queue; with a cursor X it moves the cursor past what it returns. */
+export async function readPending(
+  core: Core,
+  userId: string,
+  instanceId: string,
+  lastRead: string | null,
+): Promise<PendingResult> {
+  const inst = await ownInstance(core.db, userId, instanceId)
+  if (lastRead === null) {
+    return { messages: await userMessagesAfter(core.db, instanceId, inst.lastReadMessageId), status: 'ok' }
+  }
+  if (inst.lastReadMessageId !== lastRead) return { messages: [], status: 'stale' }
+  const found = await userMessagesAfter(core.db, instanceId, lastRead)
+  const last = found.at(-1)
+  if (!last) return { messages: [], status: 'ok' }
+  const moved = await core.db
+    .update(agentInstances)
+    .set({ lastReadMessageId: last.id })
+    .where(and(eq(agentInstances.id, instanceId), eq(agentInstances.lastReadMessageId, lastRead)))
+    .returning({ id: agentInstances.id })
+  return moved.length === 1 ? { messages: found, status: 'ok' } : { messages: [], status: 'stale' }
+}
+
+/**
+ * Collects bus events for a topic between looks at the database, so an event that arrives while
+ * we are reading is not lost. Subscribe first, then read.
+ */
+export class Watch {
+  private fired = false
+  private wake: (() => void) | null = null
+  private readonly unsubscribe: () => void
+
+  constructor(bus: EventBus, topic: Topic, accept: (e: BusEvent) => boolean) {
+    this.unsubscribe = bus.subscribe(topic, (e) => {
+      if (!accept(e)) return
+      this.fired = true
+      this.wake?.()
+    })
+  }
+
+  /** Resolves true when an event came (or had come), false at the deadline or on abort. */
+  next(deadline: number, signal?: AbortSignal): Promise<boolean> {
+    if (this.fired) {
+      this.fired = false
+      return Promise.resolve(true)
+    }
+    if (signal?.aborted) return Promise.resolve(false)
+    return new Promise((resolve) => {
+      const finish = (v: boolean) => {
+        clearTimeout(timer)
+        signal?.removeEventListener('abort', onAbort)
+        this.wake = null
+        this.fired = false
+        resolve(v)
+      }
+      const onAbort = () => finish(false)
+      const timer = setTimeout(() => finish(false), Math.max(0, deadline - Date.now()))
+      signal?.addEventListener('abort', onAbort, { once: true })
+      this.wake = () => finish(true)
+    })
+  }
+
+  close(): void {
+    this.unsubscribe()
+    this.wake?.()
+  }
+}
+
+/** GET /messages/pending, optionally long-polling up to `waitMs` for a user message. */
+export async function getPending(
+  core: Core,
+  input: {
+    userId: string
+    instanceId: string
+    lastRead: string | null
+    waitMs?: number
+    signal?: AbortSignal
+  },
+): Promise<PendingResult> {
+  const waitMs = input.waitMs ?? 0
+  if (waitMs <= 0) return readPending(core, input.userId, input.instanceId, input.lastRead)
+  const deadline = Date.now() + waitMs
+  const watch = new Watch(
+    core.bus,
+    { instanceId: input.instanceId },
+    (e) => e.type === 'message.created' && e.sender === 'USER',
+  )
+  try {
+    for (;;) {
+      const result = await readPending(core, input.userId, input.instanceId, input.lastRead)
+      if (result.status === 'stale' || result.messages.length > 0) return result
+      if (!(await watch.next(deadline, input.signal))) return result
+    }
+  } finally {
+    watch.close()
+  }
+}
+
+/** PATCH /messages/{id}/request-input: turn an earlier agent message into a question. */
+export async function requestInput(core: Core, userId: string, messageId: string) {
+  const [msg] = await core.db
+    .select({
+      instanceId: messages.instanceId,
+      content: messages.content,
+      requiresUserInput: messages.requiresUserInput,
+    })
+    .from(messages)
+    .where(and(eq(messages.id, messageId), eq(messages.userId, userId), eq(messages.sender, 'AGENT')))
+  if (!msg) throw new NotFound('Agent message not found or access denied')
+  if (msg.requiresUserInput) throw new BadRequest('Message already requires user input', 'message_id')
+  const flagged = await core.db
+    .update(messages)
+    .set({ requiresUserInput: true, options: parseQuestion(msg.content).options })
+    .where(and(eq(messages.id, messageId), eq(messages.requiresUserInput, false)))
+    .returning({ id: messages.id })
+  if (flagged.length === 0) throw new BadRequest('Message already requires user input', 'message_id')
+  const pending = await readPending(core, userId, msg.instanceId, messageId)
+  const first = pending.messages[0]
+  if (first) {
+    // Replies were already waiting: the first of them answers the question.
+    await core.db
+      .update(messages)
+      .set({ answeredAt: sql`now()`, answerMessageId: first.id, answeredVia: 'queued' })
+      .where(eq(messages.id, messageId))
+  } else {
+    await core.db
+      .update(agentInstances)
+      .set({
+        status: sql`case when ${agentInstances.status} in ('COMPLETED','DELETED') then ${agentInstances.status} else 'AWAITING_INPUT' end`,
+      })
+      .where(eq(agentInstances.id, msg.instanceId))
+    await core.bus.publish({
+      type: 'message.created',
+      userId,
+      instanceId: msg.instanceId,
+      messageId,
+      sender: 'AGENT',
+      question: true,
+    })
+    await core.bus.publish({
+      type: 'instance.updated',
+      userId,
+      instanceId: msg.instanceId,
+      status: 'AWAITING_INPUT',
+    })
+  }
+  return { instanceId: msg.instanceId, ...pending }
+}
+
+export type Answer = { questionId: string; answer: MessageRow }
+
+const question = alias(messages, 'q')
+
+/** The answer to a question, if it has one. */
+export async function answerOf(core: Core, userId: string, questionId: string): Promise<Answer | null> {
+  const [row] = await core.db
+    .select(messageColumns)
+    .from(messages)
+    .innerJoin(question, eq(question.answerMessageId, messages.id))
+    .where(and(eq(question.id, questionId), eq(question.userId, userId)))
+  return row ? { questionId, answer: row } : null
+}
+
+/**
+ * Blocks until the question is answered (true), or the deadline passes / the signal aborts (null).
+ * `onTick` runs every `tickMs` while waiting (MCP progress notifications).
+ */
+export async function waitForAnswer(
+  core: Core,
+  input: {
+    userId: string
+    instanceId: string
+    questionId: string
+    deadline: number
+    signal?: AbortSignal
+    tickMs?: number
+    onTick?: () => void | Promise<void>
+  },
+): Promise<Answer | null> {
+  const watch = new Watch(
+    core.bus,
+    { instanceId: input.instanceId },
+    (e) => e.type === 'question.answered' && e.questionId === input.questionId,
+  )
+  try {
+    for (;;) {
+      const found = await answerOf(core, input.userId, input.questionId)
+      if (found) return found
+      if (Date.now() >= input.deadline || input.signal?.aborted) return null
+      const tickAt = input.tickMs ? Math.min(input.deadline, Date.now() + input.tickMs) : input.deadline
+      const woke = await watch.next(tickAt, input.signal)
+      if (!woke && input.onTick && Date.now() < input.deadline && !input.signal?.aborted) await input.onTick()
+    }
+  } finally {
+    watch.close()
+  }
+}
+
+/** After a blocking ask delivered its answer, move the cursor past it (unless the agent moved on). */
+export async function consumeAnswer(core: Core, instanceId: string, questionId: string, answerId: string) {
+  await core.db
+    .update(agentInstances)
+    .set({ lastReadMessageId: answerId })
+    .where(and(eq(agentInstances.id, instanceId), eq(agentInstances.lastReadMessageId, questionId)))
+}
+
+/** For queued user messages: which of them answered a question (their waiter had gone: "late"). */
+export async function questionsAnsweredBy(core: Core, instanceId: string, answerIds: string[]) {
+  if (answerIds.length === 0) return new Map<string, string>()
+  const rows = await core.db
+    .select({ answerId: messages.answerMessageId, content: messages.content })
+    .from(messages)
+    .where(
+      and(
+        eq(messages.instanceId, instanceId),
+        eq(messages.sender, 'AGENT'),
+        sql`${messages.answerMessageId} in ${answerIds}`,
+      ),
+    )
+    .orderBy(asc(messages.id))
+  return new Map(rows.map((r) => [r.answerId!, r.content]))
+}

@@ -1,0 +1,110 @@
+// Opens the database: a Postgres server through postgres.js when DATABASE_URL is set, otherwise
+// embedded PGlite in the data dir. Both speak the same SQL and run the same migrations; the rest
+// of the code sees one drizzle `Db` and never asks which one it got.
+import { existsSync, mkdirSync } from 'node:fs'
+import { join } from 'node:path'
+import { PGlite } from '@electric-sql/pglite'
+import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core'
+import { drizzle as drizzlePglite } from 'drizzle-orm/pglite'
+import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js'
+import postgres from 'postgres'
+import * as schema from './schema.ts'
+
+export type Schema = typeof schema
+export type Db = PgDatabase<PgQueryResultHKT, Schema>
+/** A transaction handle: everything a `Db` can do except open a new top-level connection. */
+export type Tx = Parameters<Parameters<Db['transaction']>[0]>[0]
+export type DbOrTx = Db | Tx
+
+/** Runs raw SQL text; used by the migrator and by code that needs driver features. */
+export type RawQuery = <T = Record<string, unknown>>(text: string, params?: unknown[]) => Promise<T[]>
+
+export type Database = {
+  kind: 'pglite' | 'postgres'
+  db: Db
+  query: RawQuery
+  /** postgres.js client (Postgres only): LISTEN/NOTIFY and reserved connections. */
+  sql: postgres.Sql | null
+  /** The embedded database (PGlite only), e.g. to serve it to the CLI over a socket. */
+  pglite: PGlite | null
+  /** Number of SQL statements issued through `db`, for /metrics and the idle benchmark. */
+  queryCount(): number
+  ping(): Promise<void>
+  close(): Promise<void>
+}
+
+/** Socket file where a running server exposes its embedded PGlite to local CLI commands. */
+export const pgliteSocketPath = (dataDir: string) => join(dataDir, '.s.PGSQL.5432')
+
+function counter() {
+  let n = 0
+  return { logger: { logQuery: () => void n++ }, count: () => n }
+}
+
+export function connectPostgres(url: string, opts: { max?: number; path?: string } = {}): Database {
+  const sql = postgres(url, {
+    max: opts.max ?? 10,
+    ...(opts.path ? { path: opts.path } : {}),
+    onnotice: () => {},
+    connection: { TimeZone: 'UTC', application_name: 'parley' },
+  })
+  const c = counter()
+  const db = drizzlePostgres(sql, { schema, logger: c.logger }) as unknown as Db
+  return {
+    kind: 'postgres',
+    db,
+    sql,
+    pglite: null,
+    query: async (text, params = []) =>
+      (await sql.unsafe(text, params as postgres.ParameterOrJSON<never>[])) as never,
+    queryCount: c.count,
+    ping: async () => {
+      await sql`select 1`
+    },
+    close: () => sql.end({ timeout: 5 }),
+  }
+}
+
+export async function openPglite(dataDir: string | null): Promise<Database> {
+  if (dataDir && !existsSync(dataDir)) mkdirSync(dataDir, { recursive: true })
+  const pg = dataDir ? new PGlite(dataDir) : new PGlite()
+  await pg.waitReady
+  await pg.exec(`set time zone 'UTC'`)
+  return wrapPglite(pg)
+}
+
+export function wrapPglite(pg: PGlite): Database {
+  const c = counter()
+  const db = drizzlePglite(pg, { schema, logger: c.logger }) as unknown as Db
+  return {
+    kind: 'pglite',
+    db,
+    sql: null,
+    pglite: pg,
+    query: async (text, params = []) => (await pg.query(text, params)).rows as never,
+    queryCount: c.count,
+    ping: async () => {
+      await pg.query('select 1')
+    },
+    close: () => pg.close(),
+  }
+}
+
+/**
+ * Opens the configured database. With PGlite, if a server is already running on the data dir it
+ * owns the files, so we connect to the socket it serves instead of opening them a second time.
+ */
+export async function openDatabase(cfg: { databaseUrl: string | null; dataDir: string }): Promise<Database> {
+  if (cfg.databaseUrl) return connectPostgres(cfg.databaseUrl)
+  const socket = pgliteSocketPath(cfg.dataDir)
+  if (existsSync(socket)) {
+    const viaSocket = connectPostgres('postgres://postgres@localhost/postgres', { max: 1, path: socket })
+    try {
+      await viaSocket.ping()
+      return viaSocket
+    } catch {
+      await viaSocket.close().catch(() => {})
+    }
+  }
+  return openPglite(cfg.dataDir)
+}

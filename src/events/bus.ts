@@ -1,0 +1,115 @@
+// The event bus: every state change publishes an event carrying ids only; listeners (waiting
+// agents, long-polls, SSE streams, bots, the outbox) read what they need from the database.
+// Two implementations share this fan-out: in-process, and Postgres LISTEN/NOTIFY across machines.
+
+export type BusEvent =
+  | {
+      type: 'message.created'
+      userId: string
+      instanceId: string
+      messageId: string
+      sender: 'AGENT' | 'USER'
+      question: boolean
+    }
+  | { type: 'question.answered'; userId: string; instanceId: string; questionId: string; answerId: string }
+  | { type: 'instance.updated'; userId: string; instanceId: string; status: string }
+  | { type: 'key.revoked'; keyHash: string }
+  | { type: 'delivery.queued'; channel: string }
+  /** An MCP client cancelled a blocking call; whichever process holds it stops waiting. */
+  | { type: 'mcp.cancelled'; call: string }
+
+export type Listener = (event: BusEvent) => void
+
+/** Where a listener is attached: one instance, one user, or everything. */
+export type Topic = { instanceId: string } | { userId: string } | 'all'
+
+export interface EventBus {
+  publish(event: BusEvent): Promise<void>
+  subscribe(topic: Topic, listener: Listener): () => void
+  close(): Promise<void>
+}
+
+const topicKey = (t: Topic) => (t === 'all' ? '*' : 'instanceId' in t ? `i:${t.instanceId}` : `u:${t.userId}`)
+
+/** In-memory fan-out by topic; the building block of both buses. */
+export class LocalFanout {
+  private readonly listeners = new Map<string, Set<Listener>>()
+
+  subscribe(topic: Topic, listener: Listener): () => void {
+    const key = topicKey(topic)
+    let set = this.listeners.get(key)
+    if (!set) {
+      set = new Set()
+      this.listeners.set(key, set)
+    }
+    set.add(listener)
+    return () => {
+      const s = this.listeners.get(key)
+      if (!s) return
+      s.delete(listener)
+      if (s.size === 0) this.listeners.delete(key)
+    }
+  }
+
+  dispatch(event: BusEvent): void {
+    const keys = ['*']
+    if ('instanceId' in event) keys.push(`i:${event.instanceId}`)
+    if ('userId' in event) keys.push(`u:${event.userId}`)
+    for (const key of keys) {
+      const set = this.listeners.get(key)
+      if (!set) continue
+      for (const listener of [...set]) {
+        try {
+          listener(event)
+        } catch (err) {
+          console.error('event listener failed', err)
+        }
+      }
+    }
+  }
+
+  /** Number of attached listeners (for /metrics and tests). */
+  size(): number {
+    let n = 0
+    for (const s of this.listeners.values()) n += s.size
+    return n
+  }
+}
+
+export class MemoryBus extends LocalFanout implements EventBus {
+  async publish(event: BusEvent): Promise<void> {
+    this.dispatch(event)
+  }
+  async close(): Promise<void> {}
+}
+
+/**
+ * Resolves with the first event on `topic` that `accept` takes, or null after `timeoutMs` or when
+ * `signal` aborts. Subscribe before reading the database so no event can slip in between.
+ */
+export function nextEvent(
+  bus: EventBus,
+  topic: Topic,
+  accept: (e: BusEvent) => boolean,
+  timeoutMs: number,
+  signal?: AbortSignal,
+): { promise: Promise<BusEvent | null>; cancel: () => void } {
+  let cancel = () => {}
+  const promise = new Promise<BusEvent | null>((resolve) => {
+    const done = (e: BusEvent | null) => {
+      unsubscribe()
+      clearTimeout(timer)
+      signal?.removeEventListener('abort', onAbort)
+      resolve(e)
+    }
+    const onAbort = () => done(null)
+    const unsubscribe = bus.subscribe(topic, (e) => {
+      if (accept(e)) done(e)
+    })
+    const timer = setTimeout(() => done(null), Math.max(0, timeoutMs))
+    if (signal?.aborted) return done(null)
+    signal?.addEventListener('abort', onAbort, { once: true })
+    cancel = () => done(null)
+  })
+  return { promise, cancel }
+}

@@ -1,0 +1,66 @@
+// One place that turns every failure into {error:{code,message,field?}} with an honest status,
+// and that enforces the 1 MiB body limit before anything is parsed. Under /api/v1 the body also
+// carries Omnara's `detail` string, which its SDK and n8n node show to people.
+import { Elysia } from 'elysia'
+import { AppError, errorBody, InvalidInput, PayloadTooLarge, Unavailable } from '../errors.ts'
+
+export const MAX_BODY_BYTES = 1024 * 1024
+
+type ValidationLike = {
+  type?: string
+  all?: { path?: string; summary?: string; message?: string }[]
+  valueError?: { path?: string; message?: string }
+}
+
+/** The first failing field of an Elysia validation error, as a named InvalidInput. */
+function fromValidation(err: ValidationLike): InvalidInput {
+  const first = err.all?.[0] ?? err.valueError
+  const path = (first?.path ?? '').replace(/^\//, '').replace(/\//g, '.')
+  const field = path || (err.type === 'query' ? 'query' : 'body')
+  const summary = first && 'summary' in first ? String(first.summary ?? '') : ''
+  const why: string = summary || first?.message || 'is invalid'
+  const problem = /required/i.test(why)
+    ? 'is required'
+    : why.replace(/^Expected/, 'must be').replace(/^Property '[^']+' /, '')
+  return new InvalidInput(field, `${field}: ${problem}`)
+}
+
+export function toJsonError(err: AppError, path: string): Response {
+  const body: Record<string, unknown> = errorBody(err)
+  if (path.startsWith('/api/')) body.detail = err.message
+  const headers: Record<string, string> = { 'content-type': 'application/json' }
+  if (err.status === 401) headers['www-authenticate'] = 'Bearer'
+  if (err instanceof Unavailable) headers['retry-after'] = String(err.retryAfterSeconds)
+  return new Response(JSON.stringify(body), { status: err.status, headers })
+}
+
+export const httpErrors = new Elysia({ name: 'parley.http-errors' })
+  .onRequest(({ request }) => {
+    const length = Number(request.headers.get('content-length') ?? 0)
+    if (length > MAX_BODY_BYTES) {
+      return toJsonError(new PayloadTooLarge(MAX_BODY_BYTES), new URL(request.url).pathname)
+    }
+  })
+  .onParse({ as: 'global' }, async ({ request, contentType }) => {
+    if (!contentType?.startsWith('application/json')) return
+    // Read the text ourselves: chunked bodies have no content-length to check up front.
+    const text = await request.text()
+    if (Buffer.byteLength(text) > MAX_BODY_BYTES) throw new PayloadTooLarge(MAX_BODY_BYTES)
+    if (text.trim() === '') return {}
+    try {
+      return JSON.parse(text)
+    } catch {
+      throw new InvalidInput('body', 'body: malformed JSON')
+    }
+  })
+  .onError({ as: 'global' }, ({ code, error, request }) => {
+    const path = new URL(request.url).pathname
+    if (error instanceof AppError) return toJsonError(error, path)
+    if (code === 'VALIDATION') return toJsonError(fromValidation(error as ValidationLike), path)
+    if (code === 'PARSE') return toJsonError(new InvalidInput('body', 'body: malformed request body'), path)
+    if (code === 'NOT_FOUND') return toJsonError(new AppError('NOT_FOUND', 404, 'Not Found'), path)
+    if (code === 'INVALID_COOKIE_SIGNATURE')
+      return toJsonError(new AppError('BAD_REQUEST', 400, 'Bad cookie'), path)
+    console.error('unhandled error', request.method, path, error)
+    return toJsonError(new AppError('INTERNAL', 500, 'Internal server error'), path)
+  })

@@ -1,0 +1,137 @@
+// Test fixtures: a fresh database per test file (PGlite always; Postgres too when DATABASE_URL is
+// set), an app wired like production, users with keys, and request builders.
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { PGlite } from '@electric-sql/pglite'
+import type { McpOptions } from '../src/agents/mcp.ts'
+import { createApp } from '../src/app.ts'
+import { createApiKey, KeyVerifier } from '../src/auth/api-keys.ts'
+import { loadConfig } from '../src/config.ts'
+import type { Core } from '../src/core/context.ts'
+import { createUser } from '../src/core/users.ts'
+import { connectPostgres, type Database, openPglite, wrapPglite } from '../src/db/client.ts'
+import { migrate, pendingMigrations } from '../src/db/migrate.ts'
+import { type EventBus, MemoryBus } from '../src/events/bus.ts'
+import { PostgresBus } from '../src/events/postgres.ts'
+
+export type DbKind = 'pglite' | 'postgres'
+
+/** The databases this run covers: PGlite always, Postgres when DATABASE_URL is set. */
+export const dbKinds = (): DbKind[] => (process.env.DATABASE_URL ? ['pglite', 'postgres'] : ['pglite'])
+
+/** A migrated PGlite data dir, made once per migration set and loaded from a tarball after that. */
+async function pgliteTemplate(): Promise<Blob> {
+  const tags = pendingMigrations()
+    .map((m) => m.tag + m.statements.join(''))
+    .join('|')
+  const file = join(tmpdir(), `parley-pglite-${Bun.hash(tags).toString(16)}.tar`)
+  if (existsSync(file)) return new Blob([readFileSync(file)])
+  const fresh = await openPglite(null)
+  await migrate(fresh)
+  const blob = await fresh.pglite!.dumpDataDir('none')
+  await fresh.close()
+  const tmp = `${file}.${process.pid}.tmp`
+  writeFileSync(tmp, Buffer.from(await blob.arrayBuffer()))
+  renameSync(tmp, file)
+  return blob
+}
+
+export type TestDb = { database: Database; drop(): Promise<void> }
+
+export async function freshDatabase(kind: DbKind): Promise<TestDb> {
+  if (kind === 'pglite') {
+    const pg = new PGlite({ loadDataDir: await pgliteTemplate() })
+    await pg.waitReady
+    await pg.exec(`set time zone 'UTC'`)
+    const database = wrapPglite(pg)
+    return { database, drop: () => database.close() }
+  }
+  const base = process.env.DATABASE_URL!
+  const name = `parley_t_${crypto.randomUUID().replace(/-/g, '').slice(0, 16)}`
+  const admin = connectPostgres(base, { max: 1 })
+  await admin.query(`create database ${name}`)
+  await admin.close()
+  const url = new URL(base)
+  url.pathname = `/${name}`
+  const database = connectPostgres(url.toString())
+  await migrate(database)
+  return {
+    database,
+    drop: async () => {
+      await database.close()
+      const a = connectPostgres(base, { max: 1 })
+      await a.query(`drop database if exists ${name} with (force)`)
+      await a.close()
+    },
+  }
+}
+
+export type TestApp = {
+  kind: DbKind
+  database: Database
+  core: Core
+  bus: EventBus
+  keys: KeyVerifier
+  app: ReturnType<typeof createApp>
+  stopping: AbortController
+  close(): Promise<void>
+}
+
+export async function testApp(kind: DbKind, opts: { mcp?: McpOptions; db?: TestDb } = {}): Promise<TestApp> {
+  const testDb = opts.db ?? (await freshDatabase(kind))
+  const { database } = testDb
+  const bus: EventBus = database.sql ? await PostgresBus.start(database.sql) : new MemoryBus()
+  const core = { db: database.db, bus }
+  const keys = new KeyVerifier(database.db, bus)
+  const stopping = new AbortController()
+  const config = loadConfig({})
+  const app = createApp({ config, database, core, keys, stopping: stopping.signal, mcp: opts.mcp })
+  return {
+    kind,
+    database,
+    core,
+    bus,
+    keys,
+    app,
+    stopping,
+    close: async () => {
+      stopping.abort()
+      await keys.close()
+      await bus.close()
+      if (!opts.db) await testDb.drop()
+    },
+  }
+}
+
+let userSeq = 0
+export async function makeUser(db: Database['db'], label = 'user') {
+  const email = `${label}-${++userSeq}-${crypto.randomUUID().slice(0, 6)}@example.com`
+  const user = await createUser(db, { email, password: 'correct horse battery', displayName: label })
+  const { key, id: keyId } = await createApiKey(db, { userId: user.id, name: `${label} key` })
+  return { ...user, key, keyId }
+}
+
+/** A JSON request to the app, as an agent with `key` would send it. */
+export async function call(
+  app: { handle(r: Request): Promise<Response> },
+  method: string,
+  path: string,
+  opts: { key?: string | null; body?: unknown; headers?: Record<string, string>; rawBody?: string } = {},
+) {
+  const headers: Record<string, string> = { ...opts.headers }
+  if (opts.key) headers.authorization = `Bearer ${opts.key}`
+  let body: string | undefined = opts.rawBody
+  if (opts.body !== undefined) body = JSON.stringify(opts.body)
+  if (body !== undefined) headers['content-type'] ??= 'application/json'
+  const res = await app.handle(new Request(`http://parley.test${path}`, { method, headers, body }))
+  const text = await res.text()
+  // biome-ignore lint/suspicious/noExplicitAny: responses are asserted field by field
+  let json: any = null
+  try {
+    json = JSON.parse(text)
+  } catch {}
+  return { status: res.status, json, text, headers: res.headers }
+}
+
+export const uuid = () => crypto.randomUUID()
