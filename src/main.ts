@@ -80,7 +80,8 @@ export async function startParley(config: Config, opts: StartOptions = {}): Prom
   return { url, port, database, core, stop }
 }
 
-if (import.meta.main) {
+/** `bun start` / `parley serve`: run until SIGTERM or SIGINT, then stop gracefully. */
+export async function serve(): Promise<void> {
   let config: Config
   try {
     config = loadConfig()
@@ -108,3 +109,5 @@ if (import.meta.main) {
     })
   }
 }
+
+if (import.meta.main) await serve()

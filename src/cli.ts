@@ -1,0 +1,209 @@
+#!/usr/bin/env bun
+// The `parley` command. Admin commands (migrate, users, keys, links) open the database directly,
+// or the running server's embedded database through its socket; `ask` and `mcp-config` talk to
+// a server at PARLEY_URL with PARLEY_API_KEY, like an agent would.
+import { parseArgs } from 'node:util'
+import { createApiKey, listApiKeys, revokeApiKey } from './auth/api-keys.ts'
+import { ConfigError, loadClientConfig, loadConfig } from './config.ts'
+import { createLinkCode, type LinkChannel } from './core/link-codes.ts'
+import { createUser, userByEmail } from './core/users.ts'
+import { canonicalUuid } from './core/wire.ts'
+import { type Database, openDatabase } from './db/client.ts'
+import { migrate } from './db/migrate.ts'
+import { AppError } from './errors.ts'
+
+const USAGE = `usage: parley <command>
+  serve                                         start the server (same as bun start)
+  migrate                                       apply database migrations
+  users create --email E --password P [--name N]
+  keys create --email E --name N [--expires-days D]   prints only the key
+  keys list --email E
+  keys revoke --id ID
+  links code --email E --channel telegram|slack       prints only the one-time code
+  ask "question" [--options a,b] [--timeout S]        ask as an agent, print the answer
+  mcp-config                                    print the claude mcp add line
+Environment: DATABASE_URL / PARLEY_DATA_DIR for admin commands; PARLEY_URL, PARLEY_API_KEY for ask.`
+
+class UsageError extends Error {}
+
+function flags(args: string[], spec: Record<string, 'string' | 'boolean'>) {
+  const options = Object.fromEntries(Object.entries(spec).map(([k, type]) => [k, { type }]))
+  try {
+    return parseArgs({ args, options, allowPositionals: true, strict: true }) as {
+      values: Record<string, string | boolean | undefined>
+      positionals: string[]
+    }
+  } catch (err) {
+    throw new UsageError((err as Error).message)
+  }
+}
+
+function need(values: Record<string, unknown>, name: string): string {
+  const v = values[name]
+  if (typeof v !== 'string' || v === '') throw new UsageError(`--${name} is required`)
+  return v
+}
+
+async function withDb<T>(fn: (database: Database) => Promise<T>): Promise<T> {
+  const database = await openDatabase(loadConfig())
+  try {
+    await migrate(database)
+    return await fn(database)
+  } finally {
+    await database.close()
+  }
+}
+
+async function admin(command: string, sub: string | undefined, rest: string[]): Promise<void> {
+  const { values } = flags(rest, {
+    email: 'string',
+    password: 'string',
+    name: 'string',
+    id: 'string',
+    channel: 'string',
+    'expires-days': 'string',
+  })
+  const key = `${command} ${sub ?? ''}`.trim()
+  await withDb(async ({ db }) => {
+    switch (key) {
+      case 'users create': {
+        const user = await createUser(db, {
+          email: need(values, 'email'),
+          password: need(values, 'password'),
+          displayName: (values.name as string | undefined) ?? null,
+        })
+        console.log(`created user ${user.email} (${user.id})`)
+        return
+      }
+      case 'keys create': {
+        const user = await userByEmail(db, need(values, 'email'))
+        const days = values['expires-days'] ? Number(values['expires-days']) : null
+        if (days !== null && !(days > 0)) throw new UsageError('--expires-days must be a positive number')
+        const expiresAt = days ? new Date(Date.now() + days * 86_400_000) : null
+        const { key: raw } = await createApiKey(db, { userId: user.id, name: need(values, 'name'), expiresAt })
+        console.log(raw)
+        return
+      }
+      case 'keys list': {
+        const user = await userByEmail(db, need(values, 'email'))
+        for (const k of await listApiKeys(db, user.id)) {
+          const state = k.revokedAt ? 'revoked' : k.expiresAt && k.expiresAt < new Date() ? 'expired' : 'active'
+          const used = k.lastUsedAt?.toISOString() ?? 'never'
+          console.log(`${k.id}\t${k.name}\t${k.prefix}…\tcreated ${k.createdAt.toISOString()}\tlast used ${used}\t${state}`)
+        }
+        return
+      }
+      case 'keys revoke': {
+        const id = canonicalUuid(need(values, 'id'))
+        if (!id) throw new UsageError('--id must be a key id (see keys list)')
+        await revokeApiKey(db, null, id)
+        console.log(`revoked ${id}`)
+        return
+      }
+      case 'links code': {
+        const channel = need(values, 'channel')
+        if (channel !== 'telegram' && channel !== 'slack') throw new UsageError('--channel must be telegram or slack')
+        const user = await userByEmail(db, need(values, 'email'))
+        console.log(await createLinkCode(db, user.id, channel as LinkChannel))
+        return
+      }
+      default:
+        throw new UsageError(`unknown command: ${key}`)
+    }
+  })
+}
+
+async function ask(rest: string[]): Promise<void> {
+  const { values, positionals } = flags(rest, { options: 'string', timeout: 'string', instance: 'string' })
+  const question = positionals.join(' ').trim()
+  if (!question) throw new UsageError('ask needs the question text')
+  const client = loadClientConfig()
+  if (!client.apiKey) throw new UsageError('PARLEY_API_KEY is required')
+  const timeout = values.timeout ? Number(values.timeout) : 86_400
+  if (!(timeout > 0)) throw new UsageError('--timeout must be a positive number of seconds')
+  const headers = { authorization: `Bearer ${client.apiKey}`, 'content-type': 'application/json' }
+  const api = async (path: string, init: RequestInit = {}) => {
+    const res = await fetch(`${client.url}/api/v1${path}`, { ...init, headers })
+    const body = (await res.json().catch(() => ({}))) as Record<string, unknown>
+    if (!res.ok) throw new Error(`${res.status}: ${(body.detail as string) ?? res.statusText}`)
+    return body
+  }
+  const instanceId = (values.instance as string | undefined) ?? crypto.randomUUID()
+  const options = values.options ? String(values.options).split(',').map((o) => o.trim()).filter(Boolean) : undefined
+  const posted = await api('/messages/agent', {
+    method: 'POST',
+    body: JSON.stringify({
+      agent_instance_id: instanceId,
+      agent_type: 'cli',
+      content: question,
+      requires_user_input: true,
+      options,
+      timeout_seconds: Math.ceil(timeout),
+    }),
+  })
+  const deadline = Date.now() + timeout * 1000
+  while (Date.now() < deadline) {
+    const wait = Math.min(60, Math.max(1, Math.ceil((deadline - Date.now()) / 1000)))
+    const q = `agent_instance_id=${instanceId}&last_read_message_id=${posted.message_id}&wait=${wait}`
+    const r = await api(`/messages/pending?${q}`).catch((err) => ({ retry: err }))
+    if ('retry' in r) {
+      await Bun.sleep(1000)
+      continue
+    }
+    if (r.status === 'stale') throw new Error('the question was answered elsewhere (cursor moved on)')
+    const first = (r.messages as { content: string }[])[0]
+    if (first) {
+      console.log(first.content)
+      return
+    }
+  }
+  throw new Error(`no answer within ${timeout} s`)
+}
+
+function mcpConfig(): void {
+  const client = loadClientConfig()
+  console.log(
+    `claude mcp add --transport http parley ${client.url}/mcp --header "Authorization: Bearer ${client.apiKey ?? '<your API key>'}"`,
+  )
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, sub, ...rest] = argv
+  try {
+    switch (command) {
+      case 'serve':
+        await import('./main.ts').then((m) => m.serve())
+        return 0
+      case 'migrate': {
+        const applied = await withDb((database) => migrate(database))
+        console.log(applied.length ? `applied ${applied.join(', ')}` : 'database is up to date')
+        return 0
+      }
+      case 'users':
+      case 'keys':
+      case 'links':
+        await admin(command, sub, rest)
+        return 0
+      case 'ask':
+        await ask([sub, ...rest].filter((a): a is string => a !== undefined))
+        return 0
+      case 'mcp-config':
+        mcpConfig()
+        return 0
+      case undefined:
+      case 'help':
+      case '--help':
+        console.log(USAGE)
+        return command === undefined ? 2 : 0
+      default:
+        throw new UsageError(`unknown command: ${command}`)
+    }
+  } catch (err) {
+    if (err instanceof UsageError) console.error(`parley: ${err.message}\n\n${USAGE}`)
+    else if (err instanceof AppError || err instanceof ConfigError) console.error(`parley: ${err.message}`)
+    else console.error(`parley: ${(err as Error).message}`)
+    return err instanceof UsageError ? 2 : 1
+  }
+}
+
+if (import.meta.main) process.exit(await main(process.argv.slice(2)))
