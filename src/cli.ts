@@ -80,16 +80,26 @@ async function admin(command: string, sub: string | undefined, rest: string[]): 
         const days = values['expires-days'] ? Number(values['expires-days']) : null
         if (days !== null && !(days > 0)) throw new UsageError('--expires-days must be a positive number')
         const expiresAt = days ? new Date(Date.now() + days * 86_400_000) : null
-        const { key: raw } = await createApiKey(db, { userId: user.id, name: need(values, 'name'), expiresAt })
+        const { key: raw } = await createApiKey(db, {
+          userId: user.id,
+          name: need(values, 'name'),
+          expiresAt,
+        })
         console.log(raw)
         return
       }
       case 'keys list': {
         const user = await userByEmail(db, need(values, 'email'))
         for (const k of await listApiKeys(db, user.id)) {
-          const state = k.revokedAt ? 'revoked' : k.expiresAt && k.expiresAt < new Date() ? 'expired' : 'active'
+          const state = k.revokedAt
+            ? 'revoked'
+            : k.expiresAt && k.expiresAt < new Date()
+              ? 'expired'
+              : 'active'
           const used = k.lastUsedAt?.toISOString() ?? 'never'
-          console.log(`${k.id}\t${k.name}\t${k.prefix}…\tcreated ${k.createdAt.toISOString()}\tlast used ${used}\t${state}`)
+          console.log(
+            `${k.id}\t${k.name}\t${k.prefix}…\tcreated ${k.createdAt.toISOString()}\tlast used ${used}\t${state}`,
+          )
         }
         return
       }
@@ -102,7 +112,8 @@ async function admin(command: string, sub: string | undefined, rest: string[]): 
       }
       case 'links code': {
         const channel = need(values, 'channel')
-        if (channel !== 'telegram' && channel !== 'slack') throw new UsageError('--channel must be telegram or slack')
+        if (channel !== 'telegram' && channel !== 'slack')
+          throw new UsageError('--channel must be telegram or slack')
         const user = await userByEmail(db, need(values, 'email'))
         console.log(await createLinkCode(db, user.id, channel as LinkChannel))
         return
@@ -129,7 +140,12 @@ async function ask(rest: string[]): Promise<void> {
     return body
   }
   const instanceId = (values.instance as string | undefined) ?? crypto.randomUUID()
-  const options = values.options ? String(values.options).split(',').map((o) => o.trim()).filter(Boolean) : undefined
+  const options = values.options
+    ? String(values.options)
+        .split(',')
+        .map((o) => o.trim())
+        .filter(Boolean)
+    : undefined
   const posted = await api('/messages/agent', {
     method: 'POST',
     body: JSON.stringify({

@@ -55,9 +55,11 @@ export function agentMcp(deps: AgentDeps & { mcp?: McpOptions }) {
 
   const handle = async ({
     request,
+    body,
     server,
   }: {
     request: Request
+    body: unknown
     server: { timeout(r: Request, s: number): void } | null
   }) => {
     let principal: Awaited<ReturnType<typeof authenticate>>
@@ -67,16 +69,9 @@ export function agentMcp(deps: AgentDeps & { mcp?: McpOptions }) {
       if (err instanceof AppError && err.status === 401) return mcpAuthError(err)
       throw err
     }
-    let parsedBody: unknown
-    if (request.method === 'POST') {
-      try {
-        parsedBody = await request.json()
-      } catch {
-        return Response.json(
-          { jsonrpc: '2.0', id: null, error: { code: -32700, message: 'Parse error: body is not JSON' } },
-          { status: 400 },
-        )
-      }
+    // The global JSON parser (src/http/errors.ts) has already read and size-checked the body.
+    const parsedBody = request.method === 'POST' ? body : undefined
+    if (parsedBody !== undefined) {
       for (const msg of Array.isArray(parsedBody) ? parsedBody : [parsedBody]) {
         const m = msg as JsonRpc
         if (m?.method === 'notifications/cancelled' && m.params?.requestId !== undefined) {
@@ -111,7 +106,5 @@ export function agentMcp(deps: AgentDeps & { mcp?: McpOptions }) {
     })
   }
 
-  return new Elysia({ name: 'parley.agents.mcp' })
-    .all('/mcp', handle, { parse: 'none' })
-    .all('/mcp/', handle, { parse: 'none' })
+  return new Elysia({ name: 'parley.agents.mcp' }).all('/mcp', handle).all('/mcp/', handle)
 }
