@@ -63,7 +63,10 @@ export async function startParley(config: Config, opts: StartOptions = {}): Prom
     stopped ??= (async () => {
       stopping.abort()
       // Stop listening; in-flight requests (woken by `stopping`) finish with retryable answers.
-      await Promise.race([server.stop(false), Bun.sleep(10_000)])
+      // Idle keep-alive connections would hold stop(false) open, so wait for requests instead.
+      void server.stop(false)
+      const deadline = Date.now() + 10_000
+      while (server.pendingRequests > 0 && Date.now() < deadline) await Bun.sleep(20)
       await server.stop(true)
       presence.stop()
       await keys.close()

@@ -37,7 +37,7 @@ async function pgliteTemplate(): Promise<Blob> {
   return blob
 }
 
-export type TestDb = { database: Database; drop(): Promise<void> }
+export type TestDb = { database: Database; url: string | null; drop(): Promise<void> }
 
 export async function freshDatabase(kind: DbKind): Promise<TestDb> {
   if (kind === 'pglite') {
@@ -45,7 +45,7 @@ export async function freshDatabase(kind: DbKind): Promise<TestDb> {
     await pg.waitReady
     await pg.exec(`set time zone 'UTC'`)
     const database = wrapPglite(pg)
-    return { database, drop: () => database.close() }
+    return { database, url: null, drop: () => database.close() }
   }
   const base = process.env.DATABASE_URL!
   const name = `parley_t_${crypto.randomUUID().replace(/-/g, '').slice(0, 16)}`
@@ -58,6 +58,7 @@ export async function freshDatabase(kind: DbKind): Promise<TestDb> {
   await migrate(database)
   return {
     database,
+    url: url.toString(),
     drop: async () => {
       await database.close()
       const a = connectPostgres(base, { max: 1 })

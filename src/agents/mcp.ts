@@ -81,6 +81,13 @@ export function agentMcp(deps: AgentDeps & { mcp?: McpOptions }) {
         }
       }
     }
+    if (request.method !== 'POST') {
+      // Stateless: no standalone server-to-client stream and no session to delete (spec: 405).
+      return Response.json(
+        { jsonrpc: '2.0', id: null, error: { code: -32000, message: 'Method not allowed: POST only' } },
+        { status: 405, headers: { allow: 'POST' } },
+      )
+    }
     // Blocking tools outlive Bun's idle timeout; SSE keep-alives and progress keep bytes flowing.
     server?.timeout(request, 0)
     const ctx: McpContext = {

@@ -77,6 +77,7 @@ export class KeyVerifier {
   constructor(
     private readonly db: Db,
     bus: EventBus,
+    private readonly now: () => number = Date.now,
   ) {
     this.unsubscribe = bus.subscribe('all', (e) => {
       if (e.type === 'key.revoked') this.cache.delete(e.keyHash)
@@ -86,7 +87,7 @@ export class KeyVerifier {
   /** The key's owner, or null for an unknown, revoked or expired key. */
   async verify(rawKey: string): Promise<KeyPrincipal | null> {
     const hash = sha256(rawKey)
-    const now = Date.now()
+    const now = this.now()
     let entry = this.cache.get(hash)
     if (!entry || entry.until <= now) {
       entry = await this.load(hash, now)
@@ -94,7 +95,7 @@ export class KeyVerifier {
       if (this.cache.size > 10_000) this.cache.delete(this.cache.keys().next().value!)
     }
     if (!entry.principal || (entry.expiresAt !== null && entry.expiresAt <= now)) return null
-    this.markUsed(entry.principal.keyId)
+    this.markUsed(entry.principal.keyId, now)
     return entry.principal
   }
 
@@ -116,8 +117,8 @@ export class KeyVerifier {
     return { principal, expiresAt: expiresAt?.getTime() ?? null, until }
   }
 
-  private markUsed(keyId: string) {
-    this.used.set(keyId, new Date())
+  private markUsed(keyId: string, now: number) {
+    this.used.set(keyId, new Date(now))
     this.flushTimer ??= setTimeout(() => void this.flush(), FLUSH_MS)
   }
 

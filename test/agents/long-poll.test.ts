@@ -1,0 +1,164 @@
+// Long-polls over real HTTP: held past Bun's idle timeout, woken by the event bus (also from a
+// second server sharing the same Postgres), and answered with a retryable 503 on graceful stop.
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { Client } from '@modelcontextprotocol/sdk/client/index.js'
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
+import { loadConfig } from '../../src/config.ts'
+import { connectPostgres } from '../../src/db/client.ts'
+import { type Parley, startParley } from '../../src/main.ts'
+import { dbKinds, freshDatabase, makeUser, type TestDb, uuid } from '../helpers.ts'
+
+const start = (db: TestDb['database']) =>
+  startParley(loadConfig({ PORT: '0' }), { database: db, quiet: true })
+
+function client(base: string, key: string) {
+  const h = { authorization: `Bearer ${key}`, 'content-type': 'application/json' }
+  return {
+    agent: (body: object) =>
+      fetch(`${base}/api/v1/messages/agent`, { method: 'POST', headers: h, body: JSON.stringify(body) }).then(
+        (r) => r.json(),
+      ),
+    reply: (id: string, content: string) =>
+      fetch(`${base}/api/v1/messages/user`, {
+        method: 'POST',
+        headers: h,
+        body: JSON.stringify({ agent_instance_id: id, content, mark_as_read: false }),
+      }),
+    poll: (id: string, cursor: string, wait: number) =>
+      fetch(
+        `${base}/api/v1/messages/pending?agent_instance_id=${id}&last_read_message_id=${cursor}&wait=${wait}`,
+        {
+          headers: h,
+        },
+      ),
+  }
+}
+
+for (const kind of dbKinds()) {
+  describe(`long-poll (${kind})`, () => {
+    let db: TestDb
+    let parley: Parley
+    let alice: Awaited<ReturnType<typeof makeUser>>
+
+    beforeAll(async () => {
+      db = await freshDatabase(kind)
+      parley = await start(db.database)
+      alice = await makeUser(db.database.db, 'alice')
+    }, 60_000)
+    afterAll(async () => {
+      await parley.stop()
+      await db.drop()
+    })
+
+    test('a long-poll survives past 10 s of silence and returns the reply when it comes', async () => {
+      const c = client(parley.url, alice.key)
+      const id = uuid()
+      const q = await c.agent({
+        agent_instance_id: id,
+        agent_type: 'x',
+        content: 'wait for me',
+        requires_user_input: true,
+      })
+      const polled = c.poll(id, q.message_id, 30)
+      await Bun.sleep(11_000)
+      const sent = performance.now()
+      await c.reply(id, 'here I am')
+      const res = await polled
+      const tookMs = performance.now() - sent
+      expect(res.status).toBe(200)
+      const body = await res.json()
+      expect(body.status).toBe('ok')
+      expect(body.messages.map((m: { content: string }) => m.content)).toEqual(['here I am'])
+      // Woken by the reply, not by the 30 s deadline.
+      expect(tookMs).toBeLessThan(5_000)
+    }, 30_000)
+
+    test('a long-poll with nothing to return ends at its deadline with an empty ok', async () => {
+      const c = client(parley.url, alice.key)
+      const id = uuid()
+      const q = await c.agent({
+        agent_instance_id: id,
+        agent_type: 'x',
+        content: 'q',
+        requires_user_input: true,
+      })
+      const res = await c.poll(id, q.message_id, 1)
+      expect(await res.json()).toEqual({ agent_instance_id: id, messages: [], status: 'ok' })
+    })
+
+    test('graceful stop answers waiting long-polls and MCP asks with retryable errors; the answer survives', async () => {
+      const own = await start(db.database)
+      const c = client(own.url, alice.key)
+      const id = uuid()
+      const q = await c.agent({
+        agent_instance_id: id,
+        agent_type: 'x',
+        content: 'q',
+        requires_user_input: true,
+      })
+      const polled = c.poll(id, q.message_id, 30)
+
+      const transport = new StreamableHTTPClientTransport(new URL(`${own.url}/mcp`), {
+        requestInit: { headers: { authorization: `Bearer ${alice.key}` } },
+      })
+      const mcp = new Client({ name: 'stop-test', version: '1' })
+      await mcp.connect(transport)
+      const mcpId = uuid()
+      await mcp.callTool({ name: 'log_step', arguments: { agent_instance_id: mcpId, step_description: 's' } })
+      const asked = mcp.callTool({
+        name: 'ask_question',
+        arguments: { agent_instance_id: mcpId, question_text: 'ok?' },
+      })
+      await Bun.sleep(300)
+
+      await own.stop()
+      const res = await polled
+      expect(res.status).toBe(503)
+      expect(res.headers.get('retry-after')).toBe('1')
+      expect((await res.json()).error.code).toBe('UNAVAILABLE')
+      const askResult = (await asked) as { isError?: boolean; content: { text: string }[] }
+      expect(askResult.isError).toBe(true)
+      expect(askResult.content[0]!.text).toContain('restarting')
+      await mcp.close().catch(() => {})
+
+      // Answers given while the agent was away are delivered when it comes back.
+      const other = client(parley.url, alice.key)
+      await other.reply(id, 'answer after restart')
+      await other.reply(mcpId, 'mcp answer after restart')
+      const again = await (await other.poll(id, q.message_id, 5)).json()
+      expect(again.messages.map((m: { content: string }) => m.content)).toEqual(['answer after restart'])
+      const step = (await other.agent({ agent_instance_id: mcpId, content: 'back' })) as {
+        queued_user_messages: { content: string }[]
+      }
+      expect(step.queued_user_messages.map((m) => m.content)).toEqual(['mcp answer after restart'])
+    }, 30_000)
+
+    if (kind === 'postgres') {
+      test('a reply posted on a second server sharing the database wakes a long-poll on the first', async () => {
+        const secondDb = connectPostgres(db.url!)
+        const second = await start(secondDb)
+        try {
+          const a = client(parley.url, alice.key)
+          const b = client(second.url, alice.key)
+          const id = uuid()
+          const q = await a.agent({
+            agent_instance_id: id,
+            agent_type: 'x',
+            content: 'q',
+            requires_user_input: true,
+          })
+          const polled = a.poll(id, q.message_id, 30)
+          await Bun.sleep(200)
+          const sent = performance.now()
+          await b.reply(id, 'from machine B')
+          const body = await (await polled).json()
+          expect(body.messages.map((m: { content: string }) => m.content)).toEqual(['from machine B'])
+          expect(performance.now() - sent).toBeLessThan(5_000)
+        } finally {
+          await second.stop()
+          await secondDb.close()
+        }
+      })
+    }
+  })
+}
