@@ -54,6 +54,14 @@ async function withDb<T>(fn: (database: Database) => Promise<T>): Promise<T> {
   }
 }
 
+const REQUIRED: Record<string, string[]> = {
+  'users create': ['email', 'password'],
+  'keys create': ['email', 'name'],
+  'keys list': ['email'],
+  'keys revoke': ['id'],
+  'links code': ['email', 'channel'],
+}
+
 async function admin(command: string, sub: string | undefined, rest: string[]): Promise<void> {
   const { values } = flags(rest, {
     email: 'string',
@@ -64,6 +72,9 @@ async function admin(command: string, sub: string | undefined, rest: string[]): 
     'expires-days': 'string',
   })
   const key = `${command} ${sub ?? ''}`.trim()
+  const required = REQUIRED[key]
+  if (!required) throw new UsageError(`unknown command: ${key}`)
+  for (const name of required) need(values, name) // before opening any database
   await withDb(async ({ db }) => {
     switch (key) {
       case 'users create': {

@@ -1,0 +1,438 @@
+// Bad input on the agent REST API: every malformed request gets an honest status, a JSON error
+// naming the offending field, Omnara's `detail` string, and writes nothing.
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { MAX_CONTENT_CHARS } from '../../src/core/context.ts'
+import { MAX_BODY_BYTES } from '../../src/http/errors.ts'
+import { call, dbKinds, makeUser, type TestApp, testApp, uuid } from '../helpers.ts'
+
+type Res = Awaited<ReturnType<typeof call>>
+type Expected = { status: number; code: string; field?: string; detail?: string | RegExp }
+type Case = { name: string; send: () => Promise<Res>; expect: Expected }
+
+const invalid = (field: string, detail?: string | RegExp): Expected => ({
+  status: 422,
+  code: 'INVALID_INPUT',
+  field,
+  ...(detail ? { detail } : {}),
+})
+
+for (const kind of dbKinds()) {
+  describe(`bad input (${kind})`, () => {
+    let t: TestApp
+    let alice: Awaited<ReturnType<typeof makeUser>>
+    let server: ReturnType<typeof Bun.serve>
+    /** What the real HTTP server saw of each request's framing. */
+    const seen: { path: string; contentLength: string | null; transferEncoding: string | null }[] = []
+    const existing = uuid()
+    let stepId: string
+
+    beforeAll(async () => {
+      t = await testApp(kind)
+      alice = await makeUser(t.database.db, 'alice')
+      const step = await call(t.app, 'POST', '/api/v1/messages/agent', {
+        key: alice.key,
+        body: { agent_instance_id: existing, agent_type: 'claude code', content: 'working' },
+      })
+      expect(step.status).toBe(200)
+      stepId = step.json.message_id
+      server = Bun.serve({
+        port: 0,
+        fetch: (request) => {
+          seen.push({
+            path: new URL(request.url).pathname,
+            contentLength: request.headers.get('content-length'),
+            transferEncoding: request.headers.get('transfer-encoding'),
+          })
+          return t.app.handle(request)
+        },
+      })
+    }, 60_000)
+    afterAll(async () => {
+      server.stop(true)
+      await t.close()
+    })
+
+    /** Everything a rejected request could have written. */
+    const state = async () => {
+      const [counts] = await t.database.query<{ messages: number; types: number; deliveries: number }>(
+        `select (select count(*)::int from messages) as messages,
+                (select count(*)::int from agent_types) as types,
+                (select count(*)::int from deliveries) as deliveries`,
+      )
+      const instances = await t.database.query<{ j: string }>(
+        'select to_jsonb(i)::text as j from agent_instances i order by id',
+      )
+      return { ...counts, instances: instances.map((r) => r.j) }
+    }
+
+    async function expectRejected(send: () => Promise<Res>, want: Expected): Promise<Res> {
+      const before = await state()
+      const r = await send()
+      const after = await state()
+      expect(r.status).toBe(want.status)
+      expect(r.headers.get('content-type')).toContain('application/json')
+      expect(r.json?.error?.code).toBe(want.code)
+      expect(typeof r.json.error.message).toBe('string')
+      expect(typeof r.json.detail).toBe('string')
+      expect(r.json.detail).toBe(r.json.error.message)
+      if (want.field !== undefined) {
+        expect(r.json.error.field).toBe(want.field)
+        // People read `detail`: it names the field too.
+        expect(r.json.detail).toContain(want.field)
+      }
+      if (want.detail !== undefined) {
+        if (typeof want.detail === 'string') expect(r.json.detail).toBe(want.detail)
+        else expect(r.json.detail).toMatch(want.detail)
+      }
+      expect(after).toEqual(before)
+      return r
+    }
+
+    const post = (path: string, body: unknown, headers?: Record<string, string>) => () =>
+      call(t.app, 'POST', `/api/v1${path}`, { key: alice.key, body, headers })
+    const raw = (method: string, path: string, rawBody: string) => () =>
+      call(t.app, method, `/api/v1${path}`, { key: alice.key, rawBody })
+    const get = (path: string) => () => call(t.app, 'GET', `/api/v1${path}`, { key: alice.key })
+    // A body that would create an instance if validation let it through.
+    const fresh = () => ({ agent_instance_id: uuid(), agent_type: 'x', content: 'hello' })
+
+    const cases: Case[] = [
+      // Malformed JSON.
+      {
+        name: 'malformed JSON on POST /messages/agent',
+        send: raw('POST', '/messages/agent', `{"agent_instance_id":"${uuid()}","agent_type":"x","content":`),
+        expect: invalid('body', 'body: malformed JSON'),
+      },
+      {
+        name: 'malformed JSON on POST /messages/user',
+        send: raw('POST', '/messages/user', `{"agent_instance_id":"${existing}", content: 'hi'}`),
+        expect: invalid('body', 'body: malformed JSON'),
+      },
+      {
+        name: 'malformed JSON on POST /sessions/end',
+        send: raw('POST', '/sessions/end', `{"agent_instance_id":"${existing}"`),
+        expect: invalid('body', 'body: malformed JSON'),
+      },
+      {
+        name: 'malformed JSON on POST /agent-instances',
+        send: raw('POST', '/agent-instances', '{agent_type: x}'),
+        expect: invalid('body', 'body: malformed JSON'),
+      },
+      {
+        name: 'malformed JSON on PUT /agent-instances/{id}/status',
+        send: raw('PUT', `/agent-instances/${existing}/status`, '{"status": COMPLETED}'),
+        expect: invalid('body', 'body: malformed JSON'),
+      },
+      // Wrong types.
+      {
+        name: 'content: 123',
+        send: post('/messages/agent', { ...fresh(), content: 123 }),
+        expect: invalid('content'),
+      },
+      {
+        name: 'requires_user_input: "maybe"',
+        send: post('/messages/agent', { ...fresh(), requires_user_input: 'maybe' }),
+        expect: invalid('requires_user_input'),
+      },
+      {
+        name: 'options: "a"',
+        send: post('/messages/agent', { ...fresh(), requires_user_input: true, options: 'a' }),
+        expect: invalid('options'),
+      },
+      {
+        name: 'content: 123 on POST /messages/user',
+        send: post('/messages/user', { agent_instance_id: existing, content: 123 }),
+        expect: invalid('content'),
+      },
+      {
+        name: 'mark_as_read: null (Omnara gives 422 too)',
+        send: post('/messages/user', { agent_instance_id: existing, content: 'x', mark_as_read: null }),
+        expect: invalid('mark_as_read'),
+      },
+      {
+        name: 'agent_instance_id: 42 on POST /messages/user',
+        send: post('/messages/user', { agent_instance_id: 42, content: 'x' }),
+        expect: invalid('agent_instance_id'),
+      },
+      {
+        name: 'status: 5 on PUT /agent-instances/{id}/status',
+        send: () =>
+          call(t.app, 'PUT', `/api/v1/agent-instances/${existing}/status`, {
+            key: alice.key,
+            body: { status: 5 },
+          }),
+        expect: invalid('status'),
+      },
+      // Missing required fields.
+      {
+        name: 'missing content on POST /messages/agent',
+        send: post('/messages/agent', { agent_instance_id: uuid(), agent_type: 'x' }),
+        expect: invalid('content', /required/),
+      },
+      {
+        name: 'missing content on POST /messages/user',
+        send: post('/messages/user', { agent_instance_id: existing }),
+        expect: invalid('content', /required/),
+      },
+      {
+        name: 'missing agent_instance_id on POST /messages/user',
+        send: post('/messages/user', { content: 'orphan' }),
+        expect: invalid('agent_instance_id', /required/),
+      },
+      {
+        name: 'missing agent_instance_id on POST /sessions/end',
+        send: post('/sessions/end', {}),
+        expect: invalid('agent_instance_id', /required/),
+      },
+      {
+        name: 'missing agent_type on POST /agent-instances',
+        send: post('/agent-instances', { agent_instance_id: uuid() }),
+        expect: invalid('agent_type', /required/),
+      },
+      {
+        name: 'missing status on PUT /agent-instances/{id}/status',
+        send: () =>
+          call(t.app, 'PUT', `/api/v1/agent-instances/${existing}/status`, { key: alice.key, body: {} }),
+        expect: invalid('status', /required/),
+      },
+      {
+        name: 'missing agent_instance_id on GET /messages/pending',
+        send: get('/messages/pending'),
+        expect: invalid('agent_instance_id', /required/),
+      },
+      // Ids that are not UUIDs: in the body, the query and the path.
+      {
+        name: 'non-UUID agent_instance_id in the body of POST /messages/agent',
+        send: post('/messages/agent', { ...fresh(), agent_instance_id: 'not-a-uuid' }),
+        expect: invalid('agent_instance_id', 'agent_instance_id must be a UUID'),
+      },
+      {
+        name: 'non-UUID agent_instance_id in the body of POST /messages/user',
+        send: post('/messages/user', { agent_instance_id: 'not-a-uuid', content: 'x' }),
+        expect: invalid('agent_instance_id', 'agent_instance_id must be a UUID'),
+      },
+      {
+        name: 'non-UUID agent_instance_id in the body of POST /sessions/end',
+        send: post('/sessions/end', { agent_instance_id: "1'; drop table messages; --" }),
+        expect: invalid('agent_instance_id', 'agent_instance_id must be a UUID'),
+      },
+      {
+        name: 'non-UUID agent_instance_id in the body of POST /agent-instances',
+        send: post('/agent-instances', { agent_instance_id: '1234', agent_type: 'x' }),
+        expect: invalid('agent_instance_id', 'agent_instance_id must be a UUID'),
+      },
+      {
+        name: 'non-UUID agent_instance_id in the query of GET /messages/pending',
+        send: get('/messages/pending?agent_instance_id=nope'),
+        expect: invalid('agent_instance_id', 'agent_instance_id must be a UUID'),
+      },
+      {
+        name: 'non-UUID last_read_message_id in the query of GET /messages/pending',
+        send: get(`/messages/pending?agent_instance_id=${existing}&last_read_message_id=zzz`),
+        expect: invalid('last_read_message_id', 'last_read_message_id must be a UUID'),
+      },
+      {
+        name: 'non-UUID message id in the path of PATCH /messages/{id}/request-input',
+        send: () => call(t.app, 'PATCH', '/api/v1/messages/not-a-uuid/request-input', { key: alice.key }),
+        expect: invalid('message_id', 'message_id must be a UUID'),
+      },
+      {
+        name: 'non-UUID id in the path of POST /agents/instances/{id}/heartbeat',
+        send: () => call(t.app, 'POST', '/api/v1/agents/instances/not-a-uuid/heartbeat', { key: alice.key }),
+        expect: invalid('agent_instance_id', 'agent_instance_id must be a UUID'),
+      },
+      {
+        name: 'non-UUID id in the path of GET /agent-instances/{id}',
+        send: get('/agent-instances/not-a-uuid'),
+        expect: invalid('id', 'id must be a UUID'),
+      },
+      {
+        name: 'non-UUID id in the path of PUT /agent-instances/{id}/status',
+        send: () =>
+          call(t.app, 'PUT', '/api/v1/agent-instances/not-a-uuid/status', {
+            key: alice.key,
+            body: { status: 'COMPLETED' },
+          }),
+        expect: invalid('id', 'id must be a UUID'),
+      },
+      // wait out of range or not a number.
+      ...['61', '-1', '3600', 'abc', 'NaN', 'Infinity', '1e9', '5s'].map(
+        (wait): Case => ({
+          name: `wait=${wait}`,
+          send: get(`/messages/pending?agent_instance_id=${existing}&wait=${encodeURIComponent(wait)}`),
+          expect: invalid('wait', 'wait must be a number of seconds between 0 and 60'),
+        }),
+      ),
+      // Unknown status.
+      ...['PAUSED', 'completed', 'DELETED', ''].map(
+        (status): Case => ({
+          name: `PUT status ${JSON.stringify(status)}`,
+          send: () =>
+            call(t.app, 'PUT', `/api/v1/agent-instances/${existing}/status`, {
+              key: alice.key,
+              body: { status },
+            }),
+          expect: {
+            status: 400,
+            code: 'BAD_REQUEST',
+            field: 'status',
+            detail: 'Status update not supported',
+          },
+        }),
+      ),
+      // Content over the limit.
+      {
+        name: `content of ${MAX_CONTENT_CHARS + 1} characters on POST /messages/agent`,
+        send: post('/messages/agent', { ...fresh(), content: 'x'.repeat(MAX_CONTENT_CHARS + 1) }),
+        expect: invalid('content'),
+      },
+      {
+        name: `content of ${MAX_CONTENT_CHARS + 1} characters on POST /messages/user`,
+        send: post('/messages/user', {
+          agent_instance_id: existing,
+          content: 'é'.repeat(MAX_CONTENT_CHARS + 1),
+        }),
+        expect: invalid('content'),
+      },
+      // Idempotency-Key too long.
+      {
+        name: 'a 201-character Idempotency-Key',
+        send: post('/messages/agent', fresh(), { 'idempotency-key': 'k'.repeat(201) }),
+        expect: invalid('Idempotency-Key', 'Idempotency-Key header must be at most 200 characters'),
+      },
+    ]
+
+    for (const c of cases) {
+      test(`${c.name} → ${c.expect.status} ${c.expect.code}${c.expect.field ? ` (${c.expect.field})` : ''}`, async () => {
+        await expectRejected(c.send, c.expect)
+      })
+    }
+
+    test('the limits are not off by one: exactly 100,000 characters and a 200-character key are accepted', async () => {
+      const id = uuid()
+      const r = await post(
+        '/messages/agent',
+        { agent_instance_id: id, agent_type: 'x', content: 'x'.repeat(MAX_CONTENT_CHARS) },
+        { 'idempotency-key': 'k'.repeat(200) },
+      )()
+      expect(r.status).toBe(200)
+      const rows = await t.database.query<{ n: number }>(
+        'select length(content)::int as n from messages where instance_id = $1',
+        [id],
+      )
+      expect(rows).toEqual([{ n: MAX_CONTENT_CHARS }])
+    })
+
+    test('a rejected PUT status leaves the instance as it was', async () => {
+      const r = await call(t.app, 'GET', `/api/v1/agent-instances/${existing}`, { key: alice.key })
+      expect(r.json.status).toBe('ACTIVE')
+      const again = await call(t.app, 'PATCH', `/api/v1/messages/${stepId}/request-input`, { key: alice.key })
+      // The step was never turned into a question by any of the rejected calls above.
+      expect(again.status).toBe(200)
+    })
+
+    describe('bodies over 1 MiB are refused with 413 over real HTTP', () => {
+      const big = () =>
+        JSON.stringify({ agent_instance_id: uuid(), agent_type: 'x', content: 'x'.repeat(MAX_BODY_BYTES) })
+      const send = async (
+        path: string,
+        body: BodyInit,
+        headers: Record<string, string> = {},
+      ): Promise<Res> => {
+        const res = await fetch(`${server.url}api/v1${path}`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${alice.key}`, 'content-type': 'application/json', ...headers },
+          body,
+        })
+        const text = await res.text()
+        let json: Res['json'] = null
+        try {
+          json = JSON.parse(text)
+        } catch {}
+        return { status: res.status, json, text, headers: res.headers }
+      }
+      const tooLarge: Expected = {
+        status: 413,
+        code: 'PAYLOAD_TOO_LARGE',
+        field: 'body',
+        detail: `Request body is larger than ${MAX_BODY_BYTES} bytes`,
+      }
+      /** A chunked body: 64 KiB pieces of one JSON document, with no content-length. */
+      const stream = (bytes: number) => {
+        const encoder = new TextEncoder()
+        const head = `{"agent_instance_id":"${uuid()}","agent_type":"x","content":"`
+        let sent = 0
+        let started = false
+        return new ReadableStream<Uint8Array>({
+          pull(controller) {
+            if (!started) {
+              started = true
+              controller.enqueue(encoder.encode(head))
+              return
+            }
+            if (sent >= bytes) {
+              controller.enqueue(encoder.encode('"}'))
+              controller.close()
+              return
+            }
+            const n = Math.min(65_536, bytes - sent)
+            sent += n
+            controller.enqueue(encoder.encode('x'.repeat(n)))
+          },
+        })
+      }
+
+      test('with a content-length header', async () => {
+        const body = big()
+        expect(Buffer.byteLength(body)).toBeGreaterThan(MAX_BODY_BYTES)
+        await expectRejected(() => send('/messages/agent', body), tooLarge)
+        expect(seen.at(-1)!.contentLength).toBe(String(Buffer.byteLength(body)))
+      })
+
+      test('as a chunked stream with no content-length', async () => {
+        await expectRejected(() => send('/messages/agent', stream(MAX_BODY_BYTES + 1024)), tooLarge)
+        expect(seen.at(-1)!.contentLength).toBeNull()
+        expect(seen.at(-1)!.transferEncoding).toBe('chunked')
+      })
+
+      test('on POST /messages/user as well, both ways', async () => {
+        const body = JSON.stringify({ agent_instance_id: existing, content: 'y'.repeat(MAX_BODY_BYTES) })
+        await expectRejected(() => send('/messages/user', body), tooLarge)
+        const encoder = new TextEncoder()
+        let n = 0
+        const chunked = new ReadableStream<Uint8Array>({
+          pull(controller) {
+            if (n === 0) controller.enqueue(encoder.encode(`{"agent_instance_id":"${existing}","content":"`))
+            else if (n <= 20) controller.enqueue(encoder.encode('y'.repeat(65_536)))
+            else {
+              controller.enqueue(encoder.encode('"}'))
+              controller.close()
+            }
+            n++
+          },
+        })
+        await expectRejected(() => send('/messages/user', chunked), tooLarge)
+      })
+
+      test('a chunked body just under the limit still goes through', async () => {
+        const r = await send('/messages/agent', stream(MAX_BODY_BYTES - 1024))
+        // Content is over 100,000 characters, so this is the content check speaking, not the size one.
+        expect(r.status).toBe(422)
+        expect(r.json.error.field).toBe('content')
+      })
+    })
+
+    test('an unknown path is a JSON 404, with Omnara’s detail under /api', async () => {
+      for (const path of ['/api/v1/nope', '/api/v1/messages/agent/extra', '/api/v2/messages/agent']) {
+        const r = await call(t.app, 'GET', path, { key: alice.key })
+        expect(r.status).toBe(404)
+        expect(r.headers.get('content-type')).toContain('application/json')
+        expect(r.json).toEqual({ error: { code: 'NOT_FOUND', message: 'Not Found' }, detail: 'Not Found' })
+      }
+      const outside = await call(t.app, 'GET', '/definitely/not/here')
+      expect(outside.status).toBe(404)
+      expect(outside.headers.get('content-type')).toContain('application/json')
+      expect(outside.json).toEqual({ error: { code: 'NOT_FOUND', message: 'Not Found' } })
+    })
+  })
+}

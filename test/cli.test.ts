@@ -1,0 +1,111 @@
+// The `parley` CLI as people run it: a separate process, on PGlite (with and without a running
+// server holding the data dir) and on Postgres.
+import { afterAll, describe, expect, test } from 'bun:test'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { freshDatabase, type TestDb } from './helpers.ts'
+
+const root = join(import.meta.dir, '..')
+
+async function cli(args: string[], env: Record<string, string>) {
+  const proc = Bun.spawn(['bun', 'src/cli.ts', ...args], {
+    cwd: root,
+    env: { PATH: process.env.PATH!, HOME: process.env.HOME ?? '/root', ...env },
+    stdout: 'pipe',
+    stderr: 'pipe',
+  })
+  const [stdout, stderr, code] = await Promise.all([
+    new Response(proc.stdout).text(),
+    new Response(proc.stderr).text(),
+    proc.exited,
+  ])
+  return { stdout, stderr, code }
+}
+
+async function adminFlow(env: Record<string, string>) {
+  const email = `cli-${crypto.randomUUID().slice(0, 8)}@example.com`
+  const created = await cli(['users', 'create', '--email', email, '--password', 'long enough pw'], env)
+  expect(created.code).toBe(0)
+  const key = await cli(['keys', 'create', '--email', email, '--name', 'laptop'], env)
+  expect(key.code).toBe(0)
+  expect(key.stdout).toMatch(/^prl_[A-Za-z0-9_-]{43}\n$/) // only the key
+  const list = await cli(['keys', 'list', '--email', email], env)
+  expect(list.stdout).toContain('laptop')
+  expect(list.stdout).toContain('active')
+  expect(list.stdout).not.toContain(key.stdout.trim())
+  const id = list.stdout.split('\t')[0]!
+  const revoked = await cli(['keys', 'revoke', '--id', id], env)
+  expect(revoked.code).toBe(0)
+  expect((await cli(['keys', 'list', '--email', email], env)).stdout).toContain('revoked')
+  const code = await cli(['links', 'code', '--email', email, '--channel', 'telegram'], env)
+  expect(code.stdout).toMatch(/^[A-Z2-9]{10}\n$/)
+  return { email, key: key.stdout.trim() }
+}
+
+describe('parley CLI', () => {
+  const dirs: string[] = []
+  const dbs: TestDb[] = []
+  afterAll(async () => {
+    for (const d of dirs) rmSync(d, { recursive: true, force: true })
+    for (const db of dbs) await db.drop()
+  })
+
+  test('usage errors exit 2 and say what is wrong', async () => {
+    const r = await cli(['keys', 'create', '--email', 'x@example.com'], {
+      PARLEY_DATA_DIR: '/nonexistent/never',
+    })
+    expect(r.code).toBe(2)
+    expect(r.stderr).toContain('--name is required')
+    const unknown = await cli(['frobnicate'], {})
+    expect(unknown.code).toBe(2)
+    expect(unknown.stderr).toContain('unknown command: frobnicate')
+  })
+
+  test('a bad environment variable stops with one line naming it', async () => {
+    const r = await cli(['migrate'], { DATABASE_URL: 'mysql://nope' })
+    expect(r.code).toBe(1)
+    expect(r.stderr.trim()).toBe('parley: DATABASE_URL: must start with postgres:// or postgresql://')
+  })
+
+  test('admin commands on PGlite, first without a server, then while the server holds the data dir', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'parley-cli-'))
+    dirs.push(dir)
+    const env = { PARLEY_DATA_DIR: dir }
+    const { email } = await adminFlow(env)
+    const server = Bun.spawn(['bun', 'src/main.ts'], {
+      cwd: root,
+      env: { PATH: process.env.PATH!, PARLEY_DATA_DIR: dir, PORT: '0' },
+      stdout: 'pipe',
+      stderr: 'inherit',
+    })
+    try {
+      const reader = server.stdout.getReader()
+      let out = ''
+      while (!/listening on (\S+)/.test(out)) {
+        const { value, done } = await reader.read()
+        if (done) throw new Error(`server exited: ${out}`)
+        out += new TextDecoder().decode(value)
+      }
+      const url = /listening on (\S+)/.exec(out)![1]!
+      const key = (
+        await cli(['keys', 'create', '--email', email, '--name', 'while-running'], env)
+      ).stdout.trim()
+      const verify = await fetch(`${url}/api/v1/auth/verify`, { headers: { authorization: `Bearer ${key}` } })
+      expect(verify.status).toBe(200)
+      expect((await verify.json()).email).toBe(email)
+      await adminFlow(env)
+    } finally {
+      server.kill('SIGTERM')
+      expect(await server.exited).toBe(0)
+    }
+  }, 90_000)
+
+  if (process.env.DATABASE_URL) {
+    test('admin commands on Postgres', async () => {
+      const db = await freshDatabase('postgres')
+      dbs.push(db)
+      await adminFlow({ DATABASE_URL: db.url! })
+    }, 60_000)
+  }
+})
