@@ -68,37 +68,43 @@ describe('parley CLI', () => {
     expect(r.stderr.trim()).toBe('parley: DATABASE_URL: must start with postgres:// or postgresql://')
   })
 
-  test('admin commands on PGlite, first without a server, then while the server holds the data dir', async () => {
+  test('on PGlite: a first start says how to create a user; admin commands work with and without the server', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'parley-cli-'))
     dirs.push(dir)
     const env = { PARLEY_DATA_DIR: dir }
-    const { email } = await adminFlow(env)
     const server = Bun.spawn(['bun', 'src/main.ts'], {
       cwd: root,
       env: { PATH: process.env.PATH!, PARLEY_DATA_DIR: dir, PORT: '0' },
       stdout: 'pipe',
       stderr: 'inherit',
     })
+    let email: string
     try {
       const reader = server.stdout.getReader()
       let out = ''
-      while (!/listening on (\S+)/.test(out)) {
+      while (!out.includes('No users yet')) {
         const { value, done } = await reader.read()
         if (done) throw new Error(`server exited: ${out}`)
         out += new TextDecoder().decode(value)
       }
+      expect(out).toContain('bun src/cli.ts users create --email')
       const url = /listening on (\S+)/.exec(out)![1]!
+      // The server holds the data dir: the CLI goes through its socket.
+      ;({ email } = await adminFlow(env))
       const key = (
         await cli(['keys', 'create', '--email', email, '--name', 'while-running'], env)
       ).stdout.trim()
       const verify = await fetch(`${url}/api/v1/auth/verify`, { headers: { authorization: `Bearer ${key}` } })
       expect(verify.status).toBe(200)
       expect((await verify.json()).email).toBe(email)
-      await adminFlow(env)
     } finally {
       server.kill('SIGTERM')
       expect(await server.exited).toBe(0)
     }
+    // Server stopped: the CLI opens the data dir itself and sees the same data.
+    await adminFlow(env)
+    const list = await cli(['keys', 'list', '--email', email], env)
+    expect(list.stdout).toContain('while-running')
   }, 90_000)
 
   if (process.env.DATABASE_URL) {

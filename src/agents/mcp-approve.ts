@@ -8,7 +8,7 @@ import { z } from 'zod'
 import { postAgentMessage } from '../core/messages.ts'
 import { canonicalUuid } from '../core/wire.ts'
 import { agentInstances, agentTypes } from '../db/schema.ts'
-import { askAndWait, detectAgentType, type McpContext, text, toolError } from './mcp-tools.ts'
+import { askAndWait, detectAgentType, type McpContext, ToolFailure, text, toolError } from './mcp-tools.ts'
 
 type Decision =
   | { behavior: 'allow'; updatedInput: Record<string, unknown> }
@@ -114,7 +114,8 @@ export function registerApprove(mcp: McpServer, ctx: McpContext) {
         let answer: string
         try {
           answer = (await askAndWait(ctx, extra as never, { instanceId, content: question })).answer.trim()
-        } catch {
+        } catch (err) {
+          if (!(err instanceof ToolFailure)) throw err
           return text({ behavior: 'deny', message: 'Permission request timed out' } satisfies Decision)
         }
         const label =

@@ -57,6 +57,8 @@ export async function describeInstance(core: Core, userId: string, instanceId: s
   return row satisfies RegisteredInstance
 }
 
+class IdTaken extends Error {}
+
 /** POST /agent-instances: pre-register an instance (409 if it is already the caller's). */
 export async function registerInstance(
   core: Core,
@@ -68,23 +70,30 @@ export async function registerInstance(
     transport: string | null
   },
 ): Promise<RegisteredInstance> {
-  const created = await core.db.transaction(async (tx) => {
-    const typeId = await agentTypeId(tx, input.userId, input.agentType)
-    const [row] = await tx
-      .insert(agentInstances)
-      .values({
-        id: input.instanceId,
-        userId: input.userId,
-        agentTypeId: typeId,
-        name: input.name,
-        status: 'ACTIVE',
-        metadata: input.transport ? { transport: input.transport } : null,
-      })
-      .onConflictDoNothing()
-      .returning({ id: agentInstances.id })
-    return row
-  })
-  if (!created) {
+  const taken = await core.db
+    .transaction(async (tx) => {
+      const typeId = await agentTypeId(tx, input.userId, input.agentType)
+      const [row] = await tx
+        .insert(agentInstances)
+        .values({
+          id: input.instanceId,
+          userId: input.userId,
+          agentTypeId: typeId,
+          name: input.name,
+          status: 'ACTIVE',
+          metadata: input.transport ? { transport: input.transport } : null,
+        })
+        .onConflictDoNothing()
+        .returning({ id: agentInstances.id })
+      // The id is taken: roll back, so not even the agent type is left behind.
+      if (!row) throw new IdTaken()
+      return false
+    })
+    .catch((err) => {
+      if (err instanceof IdTaken) return true
+      throw err
+    })
+  if (taken) {
     const [existing] = await core.db
       .select({ userId: agentInstances.userId })
       .from(agentInstances)
