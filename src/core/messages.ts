@@ -286,7 +286,9 @@ export async function postUserMessage(core: Core, input: UserMessageInput): Prom
           hooks.map((h) => ({
             userId: inst.userId,
             messageId: h.questionId,
+            instanceId: input.instanceId,
             channel: 'webhook',
+            kind: 'webhook' as const,
             target: h.url,
             payload: { answerMessageId: id, actorUserId: input.actorUserId },
           })),

@@ -190,8 +190,12 @@ export const deliveries = pgTable(
     messageId: uuid('message_id')
       .notNull()
       .references(() => messages.id, { onDelete: 'cascade' }),
+    instanceId: uuid('instance_id').references(() => agentInstances.id, { onDelete: 'cascade' }),
     channel: text('channel').notNull(),
     target: text('target').notNull(),
+    /** question: send a question; lock: edit a sent copy after the answer; progress: the per-instance
+     * status message (one row per instance and target, edited in place); webhook: n8n resume call. */
+    kind: text('kind').$type<'question' | 'lock' | 'progress' | 'webhook'>().notNull().default('question'),
     externalRef: jsonb('external_ref'),
     state: text('state').$type<'pending' | 'sent' | 'failed' | 'locked'>().notNull().default('pending'),
     attempts: integer('attempts').notNull().default(0),
@@ -201,7 +205,11 @@ export const deliveries = pgTable(
     createdAt: createdAt(),
   },
   (t) => [
-    uniqueIndex('deliveries_message_channel_target_uq').on(t.messageId, t.channel, t.target),
+    uniqueIndex('deliveries_message_channel_target_uq').on(t.messageId, t.channel, t.target, t.kind),
+    uniqueIndex('deliveries_progress_uq')
+      .on(t.instanceId, t.channel, t.target)
+      .where(sql`${t.kind} = 'progress'`),
+    index('deliveries_message_idx').on(t.messageId),
     index('deliveries_due_idx').on(t.nextAttemptAt).where(sql`${t.state} = 'pending'`),
   ],
 )

@@ -19,9 +19,11 @@ function fromValidation(err: ValidationLike): InvalidInput {
   const field = path || (err.type === 'query' ? 'query' : 'body')
   const summary = first && 'summary' in first ? String(first.summary ?? '') : ''
   const why: string = summary || first?.message || 'is invalid'
-  const problem = /required/i.test(why)
-    ? 'is required'
-    : why.replace(/^Expected/, 'must be').replace(/^Property '[^']+' /, '')
+  const missing = first && 'value' in first && (first as { value?: unknown }).value === undefined
+  const problem =
+    missing || /required/i.test(why)
+      ? 'is required'
+      : why.replace(/^Expected/, 'must be').replace(/^Property '[^']+' /, '')
   return new InvalidInput(field, `${field}: ${problem}`)
 }
 
@@ -57,6 +59,9 @@ export const httpErrors = new Elysia({ name: 'parley.http-errors' })
     const path = new URL(request.url).pathname
     if (error instanceof AppError) return toJsonError(error, path)
     if (code === 'VALIDATION') return toJsonError(fromValidation(error as ValidationLike), path)
+    // Elysia wraps what onParse throws (too large, malformed JSON) in its own parse error.
+    const cause = (error as { cause?: unknown }).cause
+    if (code === 'PARSE' && cause instanceof AppError) return toJsonError(cause, path)
     if (code === 'PARSE') return toJsonError(new InvalidInput('body', 'body: malformed request body'), path)
     if (code === 'NOT_FOUND') return toJsonError(new AppError('NOT_FOUND', 404, 'Not Found'), path)
     if (code === 'INVALID_COOKIE_SIGNATURE')
