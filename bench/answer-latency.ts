@@ -1,0 +1,56 @@
+// Answer latency: how long an agent blocked in a long-poll waits after a human answers. Each round
+// the agent asks, parks on GET /messages/pending?wait=30, and once it is surely parked the answer
+// is posted; we time from just before the answer POST to the long-poll's response. This is the
+// push path (bus wake-up, no polling) that Omnara serves in 0.5-5 s.
+import { agentClient, ms, percentile, type Running, type Section, sleep } from './lib.ts'
+
+const WARMUP = 20
+const ROUNDS = 300
+const PARK_MS = 20
+
+export async function answerLatency(run: Running): Promise<Section> {
+  const client = agentClient(run.base, run.key)
+  const instanceId = crypto.randomUUID()
+  const samples: number[] = []
+  const failures: string[] = []
+  for (let round = 0; round < WARMUP + ROUNDS; round++) {
+    const questionId = await client.ask(instanceId, `Question ${round}? [YES/NO]`)
+    const waiting = client.get(
+      `/api/v1/messages/pending?agent_instance_id=${instanceId}&last_read_message_id=${questionId}&wait=30`,
+    )
+    await sleep(PARK_MS)
+    const answer = `answer ${round}`
+    const start = performance.now()
+    const [pending] = await Promise.all([
+      waiting.then((body) => ({ body, at: performance.now() })),
+      client.post('/api/v1/messages/user', {
+        agent_instance_id: instanceId,
+        content: answer,
+        mark_as_read: false,
+      }),
+    ])
+    if (pending.body.status !== 'ok' || pending.body.messages?.[0]?.content !== answer) {
+      failures.push(
+        `round ${round}: unexpected long-poll answer ${JSON.stringify(pending.body).slice(0, 200)}`,
+      )
+      continue
+    }
+    if (round >= WARMUP) samples.push(pending.at - start)
+  }
+  samples.sort((a, b) => a - b)
+  const p50 = percentile(samples, 50)
+  const p99 = percentile(samples, 99)
+  return {
+    title: 'Answer latency (answer POST -> parked long-poll returns)',
+    notes: [
+      `${samples.length} rounds after ${WARMUP} warm-up rounds, one instance, long-poll parked ${PARK_MS} ms ` +
+        'before the answer; client and server share one process (in-process Parley, real HTTP on 127.0.0.1).',
+    ],
+    rows: [
+      { what: 'p50', value: ms(p50) },
+      { what: 'p99', value: ms(p99), target: '< 10 ms', ok: p99 < 10 },
+      { what: 'max', value: ms(samples.at(-1) ?? Number.NaN) },
+    ],
+    failures,
+  }
+}

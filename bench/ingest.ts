@@ -1,0 +1,124 @@
+// Ingest: agent messages per second through POST /api/v1/messages/agent with 32 concurrent agents,
+// next to a ceiling: the same per-message transaction (lock instance, read queued user messages,
+// insert the message, move the cursor) issued directly with postgres.js from 32 loops. The ratio
+// shows what HTTP, auth, validation, drizzle and the event bus cost on top of the database work.
+import postgres from 'postgres'
+import { agentClient, type Running, type Section, sleep } from './lib.ts'
+
+const AGENTS = 32
+const SECONDS = 10
+/** Same pool size as the server's (src/db/client.ts connectPostgres default), for a fair ceiling. */
+const POOL = 10
+
+/** Runs `step` in `loops` concurrent loops for `seconds`; returns completed steps per second. */
+async function rate(loops: number, seconds: number, step: (loop: number) => Promise<void>) {
+  let done = 0
+  let stop = false
+  const start = performance.now()
+  const workers = Array.from({ length: loops }, async (_, i) => {
+    while (!stop) {
+      await step(i)
+      done++
+    }
+  })
+  await sleep(seconds * 1000)
+  stop = true
+  const elapsed = (performance.now() - start) / 1000
+  const counted = done
+  await Promise.all(workers)
+  return counted / elapsed
+}
+
+async function throughHttp(run: Running): Promise<number> {
+  const client = agentClient(run.base, run.key)
+  const instances = Array.from({ length: AGENTS }, () => crypto.randomUUID())
+  const post = (i: number, content: string) =>
+    client.post('/api/v1/messages/agent', {
+      agent_instance_id: instances[i],
+      agent_type: 'ingest',
+      content,
+      requires_user_input: false,
+    })
+  // The first message creates each instance; a short warm-up gets the JIT and pool going.
+  await Promise.all(instances.map((_, i) => post(i, 'hello')))
+  await rate(AGENTS, 1, (i) => post(i, 'warm-up step'))
+  return rate(AGENTS, SECONDS, async (i) => {
+    await post(i, 'Ran the tests: 412 passed, 0 failed.')
+  })
+}
+
+// The statements drizzle sends for postAgentMessage (src/core/messages.ts), verbatim.
+const LOCK = `select "user_id", "status", "last_read_message_id" from "agent_instances" where "agent_instances"."id" = $1 for update`
+const QUEUED = `select "id", "content", "sender", "created_at", "requires_user_input" from "messages" where ("messages"."instance_id" = $1 and "messages"."sender" = $2 and "messages"."id" > $3) order by "messages"."id" asc`
+const QUEUED_ALL = `select "id", "content", "sender", "created_at", "requires_user_input" from "messages" where ("messages"."instance_id" = $1 and "messages"."sender" = $2) order by "messages"."id" asc`
+const INSERT = `insert into "messages" ("id", "instance_id", "user_id", "sender", "sender_user_id", "content", "requires_user_input", "options", "answered_at", "answer_message_id", "answered_via", "answered_by", "channel", "timeout_at", "metadata", "idempotency_key", "created_at") values ($1, $2, $3, $4, default, $5, $6, $7, default, default, default, default, default, $8, $9, $10, default)`
+const UPDATE = `update "agent_instances" set "status" = case when "agent_instances"."status" in ('COMPLETED','DELETED') then "agent_instances"."status" else $1 end, "last_heartbeat_at" = now(), "last_read_message_id" = $2, "last_activity_at" = now() where "agent_instances"."id" = $3`
+
+type Inst = { user_id: string; status: string; last_read_message_id: string | null }
+
+async function directSql(databaseUrl: string): Promise<number> {
+  const sql = postgres(databaseUrl, { max: POOL, onnotice: () => {}, connection: { TimeZone: 'UTC' } })
+  try {
+    const [user] = await sql<{ id: string }[]>`select id from users limit 1`
+    const [type] = await sql<{ id: string }[]>`
+      insert into agent_types (user_id, name) values (${user!.id}, 'ceiling')
+      on conflict (user_id, name) do update set name = excluded.name returning id`
+    const instances = Array.from({ length: AGENTS }, () => crypto.randomUUID())
+    for (const id of instances) {
+      await sql`insert into agent_instances (id, user_id, agent_type_id, status)
+        values (${id}, ${user!.id}, ${type!.id}, 'ACTIVE')`
+    }
+    const step = (i: number) =>
+      sql.begin(async (tx) => {
+        const id = instances[i]!
+        const [inst] = await tx.unsafe<Inst[]>(LOCK, [id], { prepare: true })
+        const cursor = inst!.last_read_message_id
+        if (cursor) await tx.unsafe(QUEUED, [id, 'USER', cursor], { prepare: true })
+        else await tx.unsafe(QUEUED_ALL, [id, 'USER'], { prepare: true })
+        const messageId = Bun.randomUUIDv7()
+        await tx.unsafe(
+          INSERT,
+          [
+            messageId,
+            id,
+            inst!.user_id,
+            'AGENT',
+            'Ran the tests: 412 passed, 0 failed.',
+            false,
+            null,
+            null,
+            null,
+            null,
+          ],
+          { prepare: true },
+        )
+        await tx.unsafe(UPDATE, ['ACTIVE', messageId, id], { prepare: true })
+      })
+    await rate(AGENTS, 1, step)
+    return await rate(AGENTS, SECONDS, step)
+  } finally {
+    await sql.end({ timeout: 5 })
+  }
+}
+
+export async function ingest(run: Running, databaseUrl: string): Promise<Section> {
+  const http = await throughHttp(run)
+  const ceiling = await directSql(databaseUrl)
+  const ratio = http / ceiling
+  return {
+    title: 'Ingest (POST /api/v1/messages/agent, 32 concurrent agents)',
+    notes: [
+      `${AGENTS} agents, each its own instance, posting back to back for ${SECONDS} s after a 1 s warm-up. ` +
+        'Client and server share one process (and one JS thread) with Postgres on the same 2 cores.',
+      `Ceiling: the same four statements per message in one transaction from ${AGENTS} postgres.js loops ` +
+        `over a ${POOL}-connection pool (the server's pool size), prepared statements, no HTTP and no ` +
+        'NOTIFY (the server also sends two pg_notify per message for the event bus).',
+    ],
+    rows: [
+      { what: 'through HTTP', value: `${http.toFixed(0)} msg/s` },
+      { what: 'ceiling (direct SQL)', value: `${ceiling.toFixed(0)} msg/s` },
+      { what: 'HTTP / ceiling', value: `${(ratio * 100).toFixed(0)} %`, target: '>= 40 %', ok: ratio >= 0.4 },
+    ],
+    failures: [],
+  }
+}

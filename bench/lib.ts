@@ -1,0 +1,110 @@
+// Shared benchmark plumbing: a throwaway Postgres database, an in-process Parley with a user and
+// an API key, a tiny JSON client over keep-alive fetch, percentiles, and the machine description.
+import { readFileSync } from 'node:fs'
+import { cpus, totalmem } from 'node:os'
+import postgres from 'postgres'
+import { createApiKey } from '../src/auth/api-keys.ts'
+import { loadConfig } from '../src/config.ts'
+import { createUser } from '../src/core/users.ts'
+import type { Db } from '../src/db/client.ts'
+import { type Parley, startParley } from '../src/main.ts'
+
+export const PG_ADMIN_URL = 'postgres://postgres@127.0.0.1:5432/postgres'
+
+/** One line of a results table: a measured figure next to its target. */
+export type Row = { what: string; value: string; target?: string; ok?: boolean }
+export type Section = { title: string; notes: string[]; rows: Row[]; failures: string[] }
+
+export type BenchDb = { url: string; name: string; drop(): Promise<void> }
+
+export async function createBenchDatabase(): Promise<BenchDb> {
+  const name = `parley_bench_${crypto.randomUUID().replace(/-/g, '').slice(0, 12)}`
+  const admin = postgres(PG_ADMIN_URL, { max: 1, onnotice: () => {} })
+  try {
+    await admin.unsafe(`create database ${name}`)
+  } catch (err) {
+    throw new Error(
+      `cannot create a database on ${PG_ADMIN_URL} (${(err as Error).message}); is Postgres running? ` +
+        'pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start',
+    )
+  } finally {
+    await admin.end()
+  }
+  const url = new URL(PG_ADMIN_URL)
+  url.pathname = `/${name}`
+  return {
+    url: url.toString(),
+    name,
+    drop: async () => {
+      const a = postgres(PG_ADMIN_URL, { max: 1, onnotice: () => {} })
+      await a.unsafe(`drop database if exists ${name} with (force)`)
+      await a.end()
+    },
+  }
+}
+
+/** A user with an API key, for agents to authenticate with. */
+export async function makeAgentKey(db: Db): Promise<string> {
+  const email = `bench-${crypto.randomUUID().slice(0, 8)}@example.com`
+  const user = await createUser(db, { email, password: 'benchmark password', displayName: 'bench' })
+  const { key } = await createApiKey(db, { userId: user.id, name: 'bench' })
+  return key
+}
+
+export type Running = { parley: Parley; base: string; key: string }
+
+export async function startInProcess(databaseUrl: string): Promise<Running> {
+  const parley = await startParley(loadConfig({ DATABASE_URL: databaseUrl, PORT: '0' }), { quiet: true })
+  const key = await makeAgentKey(parley.database.db)
+  return { parley, base: `http://127.0.0.1:${parley.port}`, key }
+}
+
+/** JSON over HTTP as an agent; Bun's fetch keeps connections alive between calls. */
+export function agentClient(base: string, key: string) {
+  const headers = { authorization: `Bearer ${key}`, 'content-type': 'application/json' }
+  // biome-ignore lint/suspicious/noExplicitAny: response bodies are checked field by field
+  const send = async (method: string, path: string, body?: unknown): Promise<any> => {
+    const res = await fetch(base + path, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+    })
+    const text = await res.text()
+    if (res.status !== 200) throw new Error(`${method} ${path}: HTTP ${res.status} ${text.slice(0, 200)}`)
+    return JSON.parse(text)
+  }
+  return {
+    post: (path: string, body: unknown) => send('POST', path, body),
+    get: (path: string) => send('GET', path),
+    /** Posts a question as an agent and returns its message id. */
+    ask: async (instanceId: string, content: string): Promise<string> =>
+      (
+        await send('POST', '/api/v1/messages/agent', {
+          agent_instance_id: instanceId,
+          agent_type: 'bench',
+          content,
+          requires_user_input: true,
+        })
+      ).message_id,
+  }
+}
+
+export function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))
+  return sorted[i]!
+}
+
+export const ms = (v: number) => `${v.toFixed(2)} ms`
+export const sleep = (millis: number) => Bun.sleep(millis)
+
+export function machine() {
+  const info = readFileSync('/proc/cpuinfo', 'utf8')
+  const model = /^model name\s*:\s*(.+)$/m.exec(info)?.[1]?.trim() ?? cpus()[0]?.model ?? 'unknown'
+  return {
+    cpu: model,
+    cores: cpus().length,
+    ramGiB: (totalmem() / 2 ** 30).toFixed(1),
+    bun: Bun.version,
+  }
+}

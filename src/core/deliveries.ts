@@ -1,0 +1,67 @@
+// Writes outbox rows in the same transaction as the change that causes them, so a crash between
+// "question saved" and "question sent" loses nothing. The outbox (src/notify) sends them.
+// Who gets what follows users.notification_prefs:
+//   { questions: { telegram?: bool, slack?: bool },   default: on
+//     progress:  { telegram?: bool, slack?: bool },   default: off
+//     quiet: { start: "22:00", end: "07:00" } }       UTC; holds back progress, never questions
+import { sql } from 'drizzle-orm'
+import type { Tx } from '../db/client.ts'
+
+/** Linked chats of the owner and of users the instance is shared with for WRITE. */
+const recipients = (instanceId: string, ownerId: string) => sql`
+  select l.user_id, l.channel, l.chat_id, l.team_id, l.external_user_id, u.notification_prefs as prefs
+  from channel_links l join users u on u.id = l.user_id
+  where l.active and (l.user_id = ${ownerId} or l.user_id in (
+    select a.user_id from instance_access a where a.instance_id = ${instanceId} and a.access = 'WRITE'))`
+
+/** The target of a link: a Telegram chat id, or "team:user" for Slack. */
+const target = sql`case when r.channel = 'telegram' then r.chat_id else r.team_id || ':' || r.external_user_id end`
+
+export async function enqueueQuestion(tx: Tx, q: { ownerId: string; instanceId: string; messageId: string }) {
+  await tx.execute(sql`
+    insert into deliveries (user_id, message_id, instance_id, channel, target, kind)
+    select r.user_id, ${q.messageId}, ${q.instanceId}, r.channel, ${target}, 'question'
+    from (${recipients(q.instanceId, q.ownerId)}) r
+    where coalesce((r.prefs->'questions'->>r.channel)::boolean, true)
+    on conflict do nothing`)
+}
+
+/** Progress (and the session-ended note): refresh the one status message per instance and chat. */
+export async function enqueueProgress(tx: Tx, p: { ownerId: string; instanceId: string; messageId: string }) {
+  await tx.execute(sql`
+    insert into deliveries (user_id, message_id, instance_id, channel, target, kind)
+    select r.user_id, ${p.messageId}, ${p.instanceId}, r.channel, ${target}, 'progress'
+    from (${recipients(p.instanceId, p.ownerId)}) r
+    where coalesce((r.prefs->'progress'->>r.channel)::boolean, false)
+      and not ${inQuietHours}
+    on conflict (instance_id, channel, target) where kind = 'progress' do update
+      set message_id = excluded.message_id, state = 'pending', attempts = 0,
+          next_attempt_at = greatest(deliveries.next_attempt_at, now())`)
+}
+
+const inQuietHours = sql`coalesce((
+  select case when (r.prefs->'quiet'->>'start')::time <= (r.prefs->'quiet'->>'end')::time
+    then (now() at time zone 'utc')::time between (r.prefs->'quiet'->>'start')::time and (r.prefs->'quiet'->>'end')::time
+    else (now() at time zone 'utc')::time >= (r.prefs->'quiet'->>'start')::time
+      or (now() at time zone 'utc')::time < (r.prefs->'quiet'->>'end')::time end
+  where r.prefs->'quiet'->>'start' is not null and r.prefs->'quiet'->>'end' is not null), false)`
+
+/**
+ * After questions are answered: copies not yet sent are never sent; every sent copy gets a
+ * 'lock' job that edits it to show who answered, how, and the answer.
+ */
+export async function enqueueLocks(tx: Tx, questionIds: string[]) {
+  if (questionIds.length === 0) return
+  const ids = sql`array[${sql.join(
+    questionIds.map((id) => sql`${id}::uuid`),
+    sql`, `,
+  )}]`
+  await tx.execute(sql`
+    update deliveries set state = 'locked'
+    where message_id = any(${ids}) and kind = 'question' and state = 'pending'`)
+  await tx.execute(sql`
+    insert into deliveries (user_id, message_id, instance_id, channel, target, kind, external_ref)
+    select user_id, message_id, instance_id, channel, target, 'lock', external_ref
+    from deliveries where message_id = any(${ids}) and kind = 'question' and state = 'sent'
+    on conflict do nothing`)
+}
