@@ -21,12 +21,16 @@ export async function readPending(
   instanceId: string,
   lastRead: string | null,
 ): Promise<PendingResult> {
-  const inst = await ownInstance(core.db, userId, instanceId)
   if (lastRead === null) {
+    const inst = await ownInstance(core.db, userId, instanceId)
     return { messages: await userMessagesAfter(core.db, instanceId, inst.lastReadMessageId), status: 'ok' }
   }
+  // The two reads do not depend on each other: issued together, the answer path waits for one.
+  const [inst, found] = await Promise.all([
+    ownInstance(core.db, userId, instanceId),
+    userMessagesAfter(core.db, instanceId, lastRead, userId),
+  ])
   if (inst.lastReadMessageId !== lastRead) return { messages: [], status: 'stale' }
-  const found = await userMessagesAfter(core.db, instanceId, lastRead)
   const last = found.at(-1)
   if (!last) return { messages: [], status: 'ok' }
   const moved = await core.db
