@@ -7,7 +7,7 @@ import { agentInstances, messages } from '../db/schema.ts'
 import { BadRequest, NotFound } from '../errors.ts'
 import type { BusEvent, EventBus, Topic } from '../events/bus.ts'
 import type { Core } from './context.ts'
-import { ownInstance } from './instances.ts'
+import { instanceCursor } from './instances.ts'
 import { messageColumns, userMessagesAfter } from './messages.ts'
 import { parseQuestion } from './questions.ts'
 import type { MessageRow } from './wire.ts'
@@ -22,15 +22,15 @@ export async function readPending(
   lastRead: string | null,
 ): Promise<PendingResult> {
   if (lastRead === null) {
-    const inst = await ownInstance(core.db, userId, instanceId)
-    return { messages: await userMessagesAfter(core.db, instanceId, inst.lastReadMessageId), status: 'ok' }
+    const cursor = await instanceCursor(core.db, userId, instanceId)
+    return { messages: await userMessagesAfter(core.db, instanceId, cursor), status: 'ok' }
   }
   // The two reads do not depend on each other: issued together, the answer path waits for one.
-  const [inst, found] = await Promise.all([
-    ownInstance(core.db, userId, instanceId),
+  const [cursor, found] = await Promise.all([
+    instanceCursor(core.db, userId, instanceId),
     userMessagesAfter(core.db, instanceId, lastRead, userId),
   ])
-  if (inst.lastReadMessageId !== lastRead) return { messages: [], status: 'stale' }
+  if (cursor !== lastRead) return { messages: [], status: 'stale' }
   const last = found.at(-1)
   if (!last) return { messages: [], status: 'ok' }
   const moved = await core.db
