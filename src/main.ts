@@ -15,6 +15,7 @@ import { type EventBus, MemoryBus } from './events/bus.ts'
 import { PostgresBus } from './events/postgres.ts'
 import type { ChannelAdapter } from './notify/channel.ts'
 import { Outbox, type OutboxOptions } from './notify/outbox.ts'
+import { WebhookAdapter } from './notify/webhook.ts'
 
 export type Parley = {
   url: string
@@ -65,7 +66,7 @@ export async function startParley(config: Config, opts: StartOptions = {}): Prom
   }
 
   const url = config.publicUrl ?? `http://localhost:${port}`
-  const adapters: ChannelAdapter[] = [...(opts.adapters ?? [])]
+  const adapters: ChannelAdapter[] = [new WebhookAdapter(config.webhookAllow), ...(opts.adapters ?? [])]
   const outbox = new Outbox(core, adapters, { baseUrl: url, ...opts.outbox })
   await outbox.start()
 
