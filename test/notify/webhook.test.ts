@@ -5,7 +5,7 @@ import { postAgentMessage, postUserMessage } from '../../src/core/messages.ts'
 import { Outbox } from '../../src/notify/outbox.ts'
 import { WebhookPolicy } from '../../src/notify/ssrf.ts'
 import { WebhookAdapter } from '../../src/notify/webhook.ts'
-import { dbKinds, makeUser, type TestApp, testApp, uuid } from '../helpers.ts'
+import { dbKinds, makeUser, type TestApp, testApp, until, uuid } from '../helpers.ts'
 
 describe('webhook address policy', () => {
   const policy = new WebhookPolicy()
@@ -86,13 +86,6 @@ for (const kind of dbKinds()) {
       })
       await outbox.start()
     }
-    const until = async (check: () => boolean | Promise<boolean>) => {
-      const end = Date.now() + 5000
-      while (!(await check())) {
-        if (Date.now() > end) throw new Error('condition not met in time')
-        await Bun.sleep(10)
-      }
-    }
     async function askAndAnswer(hookUrl: string) {
       const u = await makeUser(t.database.db, 'hook')
       const instanceId = uuid()
@@ -158,6 +151,6 @@ for (const kind of dbKinds()) {
       await until(async () => (await row(q.messageId))?.state === 'sent')
       expect(hits).toHaveLength(3)
       expect((await row(q.messageId))!.attempts).toBe(2)
-    })
+    }, 15_000)
   })
 }
