@@ -1,6 +1,8 @@
 // createApp(deps) composes the Elysia plugins into the Parley HTTP app. No side effects: tests
 // import it and call app.handle(new Request(...)); src/main.ts wires it to a real server.
 import { Elysia } from 'elysia'
+import type { Telegram } from '../bots/telegram/runner.ts'
+import { telegramWebhook } from '../bots/telegram/webhook-route.ts'
 import { agentMcp, type McpOptions } from './agents/mcp.ts'
 import { agentRest } from './agents/rest.ts'
 import type { KeyVerifier } from './auth/api-keys.ts'
@@ -19,6 +21,8 @@ export type AppDeps = {
   /** Aborted when the process begins a graceful stop: waiting requests answer and finish. */
   stopping: AbortSignal
   mcp?: McpOptions
+  /** The Telegram bot when TELEGRAM_BOT_TOKEN is set; its webhook route needs PUBLIC_URL. */
+  telegram?: Telegram | null
 }
 
 export function createApp(deps: AppDeps) {
@@ -28,6 +32,7 @@ export function createApp(deps: AppDeps) {
     .use(metrics(deps))
     .use(agentRest(deps))
     .use(agentMcp(deps))
+    .use(telegramWebhook(deps))
 }
 
 export type App = ReturnType<typeof createApp>

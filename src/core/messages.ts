@@ -7,6 +7,7 @@ import { agentInstances, deliveries, instanceAccess, messages } from '../db/sche
 import { Conflict, Forbidden, InvalidInput, NotFound } from '../errors.ts'
 import { publishAll } from '../events/bus.ts'
 import { type Core, newMessageId, pgErrorCode } from './context.ts'
+import { deliveryEvents, enqueueLocks, enqueueProgress, enqueueQuestion } from './deliveries.ts'
 import { agentTypeId } from './instances.ts'
 import { parseQuestion } from './questions.ts'
 import type { MessageRow } from './wire.ts'
@@ -57,6 +58,8 @@ export type AgentMessageResult = {
   instanceId: string
   messageId: string
   queued: MessageRow[]
+  /** Channels that got outbox rows (announced after commit). */
+  channels?: string[]
   /** True when an Idempotency-Key matched an earlier request: nothing new was written. */
   replayed: boolean
 }
@@ -166,7 +169,11 @@ export async function postAgentMessage(core: Core, input: AgentMessageInput): Pr
           })
           .where(eq(agentInstances.id, input.instanceId)),
       ])
-      return { instanceId: input.instanceId, messageId: id, queued, replayed: false }
+      const notify = { ownerId: input.userId, instanceId: input.instanceId, messageId: id }
+      const channels = input.requiresUserInput
+        ? await enqueueQuestion(tx, notify)
+        : await enqueueProgress(tx, notify)
+      return { instanceId: input.instanceId, messageId: id, queued, replayed: false, channels }
     })
   let result: AgentMessageResult
   try {
@@ -193,6 +200,7 @@ export async function postAgentMessage(core: Core, input: AgentMessageInput): Pr
         instanceId,
         status: input.requiresUserInput ? 'AWAITING_INPUT' : 'ACTIVE',
       },
+      ...deliveryEvents(result.channels ?? []),
     ])
   }
   return result
@@ -312,12 +320,17 @@ export async function postUserMessage(core: Core, input: UserMessageInput): Prom
         )
         .onConflictDoNothing()
     }
+    const channels = await enqueueLocks(
+      tx,
+      answered.map((a) => a.id),
+    )
+    if (hooks.length > 0) channels.push('webhook')
     return {
       messageId: id,
       ownerId: inst.userId,
       answered: answered.map((a) => a.id),
       alreadyAnswered,
-      hooks,
+      channels,
     }
   })
   const { ownerId: userId } = result
@@ -328,7 +341,7 @@ export async function postUserMessage(core: Core, input: UserMessageInput): Prom
       (questionId) => ({ type: 'question.answered', userId, instanceId, questionId, answerId: id }) as const,
     ),
     { type: 'instance.updated', userId, instanceId, status: 'ACTIVE' },
-    ...(result.hooks.length > 0 ? [{ type: 'delivery.queued', channel: 'webhook' } as const] : []),
+    ...deliveryEvents(result.channels),
   ])
   return {
     messageId: result.messageId,
