@@ -6,8 +6,11 @@ import { HomePage } from '../../views/home.tsx'
 import { webAccounts } from './accounts.ts'
 import { webAssets } from './assets.ts'
 import type { WebDeps } from './deps.ts'
+import { webDocs } from './docs.ts'
 import { htmlResponse } from './http.ts'
 import { webSession } from './session.ts'
+import { webSettings } from './settings.ts'
+import { webStart } from './start.ts'
 
 export type { WebDeps } from './deps.ts'
 
@@ -17,4 +20,7 @@ export const webApp = (deps: WebDeps) =>
     .use(webAssets)
     .use(webSession(deps))
     .use(webAccounts(deps))
+    .use(webSettings(deps))
+    .use(webStart(deps))
+    .use(webDocs())
     .get('/', ({ user, csrfToken }) => htmlResponse(HomePage({ user, csrfToken })), { auth: true })
