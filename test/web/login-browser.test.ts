@@ -68,4 +68,49 @@ describe('log-in in a real browser', () => {
     expect(new URL(page.url()).pathname).toBe('/login')
     await context.close()
   }, 60_000)
+
+  test('a key made with the plain form is copied by its button; htmx requests carry the CSRF header', async () => {
+    const context = await browser.newContext()
+    await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base })
+    const page = await context.newPage()
+    await page.goto(`${base}/login`)
+    await page.getByLabel('Email').fill(alice.email)
+    await page.getByLabel('Password').fill('correct horse battery')
+    await page.getByRole('button', { name: 'Log in' }).click()
+    await page.waitForURL(`${base}/`)
+    await page.goto(`${base}/settings`)
+    await page.getByLabel('Name of the new key').fill('browser key')
+    await page.getByRole('button', { name: 'Create key' }).click()
+    await page.waitForLoadState()
+    const key = await page.getByLabel('API key', { exact: true }).inputValue()
+    expect(key).toStartWith('prl_')
+    await page.getByRole('button', { name: 'Copy api key' }).click()
+    await page.getByText('Copied').waitFor()
+    expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(key)
+
+    // An htmx post inherits the X-CSRF-Token header from <body>: the server accepts it.
+    await page.goto(`${base}/settings`)
+    const status = await page.evaluate(async () => {
+      const button = document.createElement('button')
+      button.id = 'htmx-made'
+      button.setAttribute('hx-post', '/settings/keys')
+      button.setAttribute('hx-vals', '{"name":"made by htmx"}')
+      button.setAttribute('hx-swap', 'none')
+      document.querySelector('main')!.append(button)
+      const htmx = (window as unknown as { htmx: { process(e: Element): void } }).htmx
+      htmx.process(button)
+      const statuses: number[] = []
+      document.body.addEventListener('htmx:after:request', (e) =>
+        statuses.push((e as CustomEvent).detail.ctx.response.status),
+      )
+      button.click()
+      while (statuses.length === 0) await new Promise((r) => setTimeout(r, 20))
+      await new Promise((r) => setTimeout(r, 200))
+      return statuses
+    })
+    expect(status).toEqual([201])
+    await page.reload()
+    expect(await page.getByRole('cell', { name: 'made by htmx', exact: true }).count()).toBe(1)
+    await context.close()
+  }, 60_000)
 })
