@@ -169,6 +169,23 @@ for (const kind of dbKinds()) {
       expect((await getNotificationPrefs(t.database.db, alice.id)).quiet).toBeNull()
     })
 
+    test('the display name can be changed, is escaped in the nav, and a too long one is refused', async () => {
+      const evil = '<script>alert("name")</script>'
+      const res = await postForm(t.app, '/settings/profile', { display_name: evil }, s)
+      expect(res.status).toBe(303)
+      const page = await webGet(t.app, '/settings?done=profile-saved', s)
+      expect(page.text).toContain(
+        '<span class="who">&lt;script&gt;alert(&quot;name&quot;)&lt;/script&gt;</span>',
+      )
+      expect(outsideAttributes(page.text)).not.toContain('<script>alert')
+      const long = await postForm(t.app, '/settings/profile', { display_name: 'x'.repeat(101) }, s)
+      expect(long.status).toBe(422)
+      expect(long.text).toContain('Display name must be at most 100 characters')
+      const [row] = await t.database.db.select().from(users).where(eq(users.id, alice.id))
+      expect(row!.displayName).toBe(evil)
+      await postForm(t.app, '/settings/profile', { display_name: 'alice' }, s)
+    })
+
     test('every control on the settings page has a label', async () => {
       const html = (await webGet(t.app, '/settings', s)).text
       const ids = [...html.matchAll(/<input id="([^"]+)"/g)].map((m) => m[1])
