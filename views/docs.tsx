@@ -115,7 +115,7 @@ export function DocsPage({ spec }: { spec: OpenApiSpec }) {
       <h1 safe>{spec.info.title}</h1>
       <p safe>{spec.info.description}</p>
       <p>
-        Machine-readable: <a href="/docs/json">OpenAPI {spec.openapi} JSON</a>.
+        Machine-readable: <a href="/docs/json" safe>{`OpenAPI ${spec.openapi} JSON`}</a>.
       </p>
       <nav aria-label="Endpoints">
         <ul>

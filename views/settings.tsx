@@ -35,7 +35,7 @@ function PostButton(props: {
   return (
     <form method="post" action={props.action} class="inline">
       <CsrfField token={props.csrfToken} />
-      <button type="submit" class={props.danger ? 'danger' : 'secondary'} aria-label={props.name}>
+      <button type="submit" class={props.danger ? 'danger' : 'secondary'} aria-label={props.name} safe>
         {props.label}
       </button>
     </form>
