@@ -68,6 +68,8 @@ for (const kind of dbKinds()) {
       // Already logged in: the log-in page sends you on.
       const s = await webLogin(t.app, bob.email, PASSWORD)
       expect((await webGet(t.app, '/login?next=/start', s)).location).toBe('/start')
+      // …but never back to an account page, which would loop.
+      expect((await webGet(t.app, '/login?next=/login', s)).location).toBe('/')
     }, 30_000)
 
     test('log-in: wrong password and unknown email get the same generic answer and no cookie', async () => {
