@@ -2,9 +2,10 @@
 // that the bots can redeem, linked chats with their errors, notification prefs validated.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { eq } from 'drizzle-orm'
+import { sha256 } from '../../src/auth/api-keys.ts'
 import { consumeLinkCode } from '../../src/core/link-codes.ts'
 import { getNotificationPrefs } from '../../src/core/notification-prefs.ts'
-import { apiKeys, channelLinks, users } from '../../src/db/schema.ts'
+import { apiKeys, channelLinks, users, webSessions } from '../../src/db/schema.ts'
 import { call, dbKinds, makeUser, type TestApp, testApp } from '../helpers.ts'
 import { postForm, type WebSessionCookies, webGet, webLogin } from './helpers.ts'
 
@@ -184,6 +185,36 @@ for (const kind of dbKinds()) {
       const [row] = await t.database.db.select().from(users).where(eq(users.id, alice.id))
       expect(row!.displayName).toBe(evil)
       await postForm(t.app, '/settings/profile', { display_name: 'alice' }, s)
+    }, 30_000)
+
+    test('other logged-in browsers are listed and can be logged out, one or all; not other people’s', async () => {
+      const sessionId = async (c: WebSessionCookies) => {
+        const token = c.cookie.split('=')[1]!
+        const [row] = await t.database.db
+          .select()
+          .from(webSessions)
+          .where(eq(webSessions.tokenHash, sha256(token)))
+        return row!.id
+      }
+      const phone = await webLogin(t.app, alice.email, PASSWORD)
+      const tablet = await webLogin(t.app, alice.email, PASSWORD)
+      const page = await webGet(t.app, '/settings', s)
+      expect(page.text).toContain('this browser')
+      expect(page.text).toContain(`/settings/sessions/${await sessionId(phone)}/revoke`)
+      expect(page.text).not.toContain(`/settings/sessions/${await sessionId(s)}/revoke`)
+      const one = await postForm(t.app, `/settings/sessions/${await sessionId(phone)}/revoke`, {}, s)
+      expect(one.status).toBe(303)
+      expect((await webGet(t.app, '/settings', phone)).status).toBe(303)
+      expect((await webGet(t.app, '/settings', tablet)).status).toBe(200)
+      const mallory = await makeUser(t.database.db, 'mallory')
+      const theirs = await webLogin(t.app, mallory.email, PASSWORD)
+      expect(
+        (await postForm(t.app, `/settings/sessions/${await sessionId(theirs)}/revoke`, {}, s)).status,
+      ).toBe(404)
+      expect((await webGet(t.app, '/', theirs)).status).toBe(200)
+      expect((await postForm(t.app, '/settings/sessions/revoke-others', {}, s)).status).toBe(303)
+      expect((await webGet(t.app, '/settings', tablet)).status).toBe(303)
+      expect((await webGet(t.app, '/settings', s)).status).toBe(200)
     }, 30_000)
 
     test('every control on the settings page has a label', async () => {
