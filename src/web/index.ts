@@ -22,5 +22,5 @@ export const webApp = (deps: WebDeps) =>
     .use(webAccounts(deps))
     .use(webSettings(deps))
     .use(webStart(deps))
-    .use(webDocs())
+    .use(webDocs(deps))
     .get('/', ({ user, csrfToken }) => htmlResponse(HomePage({ user, csrfToken })), { auth: true })

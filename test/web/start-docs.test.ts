@@ -72,5 +72,9 @@ describe('getting started and docs', () => {
     expect(res.text).toContain('GET /api/v1/messages/pending')
     expect(res.text).toContain('requires_user_input')
     expect(res.text).not.toMatch(/(src|href)="https?:/)
+    expect(res.text).not.toContain('href="/settings"')
+    // A logged-in reader keeps the dashboard's nav.
+    const s = await webLogin(t.app, alice.email, 'correct horse battery')
+    expect((await webGet(t.app, '/docs', s)).text).toContain('href="/settings"')
   }, 30_000)
 })
