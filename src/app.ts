@@ -12,6 +12,7 @@ import type { Database } from './db/client.ts'
 import { httpErrors } from './http/errors.ts'
 import { health } from './http/health.ts'
 import { metrics } from './http/metrics.ts'
+import { webApp } from './web/index.ts'
 
 export type AppDeps = {
   config: Config
@@ -23,6 +24,8 @@ export type AppDeps = {
   mcp?: McpOptions
   /** The Telegram bot when TELEGRAM_BOT_TOKEN is set; its webhook route needs PUBLIC_URL. */
   telegram?: Telegram | null
+  /** The Telegram bot's username, for t.me deep links on the settings page (default: the bot's). */
+  telegramBotUsername?: string
 }
 
 export function createApp(deps: AppDeps) {
@@ -33,6 +36,12 @@ export function createApp(deps: AppDeps) {
     .use(agentRest(deps))
     .use(agentMcp(deps))
     .use(telegramWebhook(deps))
+    .use(
+      webApp({
+        ...deps,
+        telegramBotUsername: deps.telegramBotUsername ?? deps.telegram?.bot.botInfo.username,
+      }),
+    )
 }
 
 export type App = ReturnType<typeof createApp>
