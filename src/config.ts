@@ -17,6 +17,8 @@ export type Config = {
   logLevel: 'debug' | 'info' | 'warn' | 'error'
   signup: boolean
   webhookAllow: string[]
+  /** On Fly.io (FLY_APP_NAME is set by the platform), the client's address is in Fly-Client-IP. */
+  behindFlyProxy: boolean
 }
 
 export class ConfigError extends Error {
@@ -91,6 +93,7 @@ export function loadConfig(env: Env = process.env): Config {
       .split(',')
       .map((s) => s.trim())
       .filter(Boolean),
+    behindFlyProxy: opt(env, 'FLY_APP_NAME') !== null,
   }
 }
 
