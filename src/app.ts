@@ -1,6 +1,8 @@
 // createApp(deps) composes the Elysia plugins into the Parley HTTP app. No side effects: tests
 // import it and call app.handle(new Request(...)); src/main.ts wires it to a real server.
 import { Elysia } from 'elysia'
+import type { SlackBot } from '../bots/slack/bot.ts'
+import { slackEvents } from '../bots/slack/routes.ts'
 import { agentMcp, type McpOptions } from './agents/mcp.ts'
 import { agentRest } from './agents/rest.ts'
 import type { KeyVerifier } from './auth/api-keys.ts'
@@ -19,15 +21,21 @@ export type AppDeps = {
   /** Aborted when the process begins a graceful stop: waiting requests answer and finish. */
   stopping: AbortSignal
   mcp?: McpOptions
+  /** The Slack bot when SLACK_BOT_TOKEN is set; POST /slack/events is served by it. */
+  slack?: SlackBot | null
 }
 
 export function createApp(deps: AppDeps) {
-  return new Elysia()
-    .use(httpErrors)
-    .use(health(deps))
-    .use(metrics(deps))
-    .use(agentRest(deps))
-    .use(agentMcp(deps))
+  return (
+    new Elysia()
+      // Before httpErrors: its body parser must not run on a route that verifies the raw body.
+      .use(slackEvents(deps.slack))
+      .use(httpErrors)
+      .use(health(deps))
+      .use(metrics(deps))
+      .use(agentRest(deps))
+      .use(agentMcp(deps))
+  )
 }
 
 export type App = ReturnType<typeof createApp>

@@ -2,6 +2,7 @@
 // wires is built by `startParley`, which tests use to run real servers on real ports.
 import { existsSync, rmSync } from 'node:fs'
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket'
+import { createSlackBot } from '../bots/slack/bot.ts'
 import type { McpOptions } from './agents/mcp.ts'
 import { createApp } from './app.ts'
 import { KeyVerifier } from './auth/api-keys.ts'
@@ -44,10 +45,14 @@ export async function startParley(config: Config, opts: StartOptions = {}): Prom
   const presence = new Presence(core, opts.disconnectAfterMs ?? DISCONNECT_AFTER_MS)
   await presence.start()
   const stopping = new AbortController()
-  const app = createApp({ config, database, core, keys, stopping: stopping.signal, mcp: opts.mcp })
+  let baseUrl = config.publicUrl ?? `http://localhost:${config.port}`
+  const slack = createSlackBot({ config, core, baseUrl: () => baseUrl })
+  const app = createApp({ config, database, core, keys, stopping: stopping.signal, mcp: opts.mcp, slack })
   app.listen({ port: config.port, hostname: '0.0.0.0', idleTimeout: 30 })
   const server = app.server!
   const port = server.port!
+  baseUrl = config.publicUrl ?? `http://localhost:${port}`
+  await slack?.start()
 
   // PGlite lets one process open its files: serve it to local CLI commands over a Unix socket.
   let socketServer: PGLiteSocketServer | null = null
@@ -69,6 +74,7 @@ export async function startParley(config: Config, opts: StartOptions = {}): Prom
       while (server.pendingRequests > 0 && Date.now() < deadline) await Bun.sleep(20)
       await server.stop(true)
       presence.stop()
+      await slack?.stop()
       await keys.close()
       await bus.close()
       await socketServer?.stop().catch(() => {})

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { PGlite } from '@electric-sql/pglite'
 import type { McpOptions } from '../src/agents/mcp.ts'
-import { createApp } from '../src/app.ts'
+import { type AppDeps, createApp } from '../src/app.ts'
 import { createApiKey, KeyVerifier } from '../src/auth/api-keys.ts'
 import { loadConfig } from '../src/config.ts'
 import type { Core } from '../src/core/context.ts'
@@ -79,7 +79,10 @@ export type TestApp = {
   close(): Promise<void>
 }
 
-export async function testApp(kind: DbKind, opts: { mcp?: McpOptions; db?: TestDb } = {}): Promise<TestApp> {
+export async function testApp(
+  kind: DbKind,
+  opts: { mcp?: McpOptions; db?: TestDb; extend?: (core: Core) => Partial<AppDeps> } = {},
+): Promise<TestApp> {
   const testDb = opts.db ?? (await freshDatabase(kind))
   const { database } = testDb
   const bus: EventBus = database.sql ? await PostgresBus.start(database.sql) : new MemoryBus()
@@ -87,7 +90,15 @@ export async function testApp(kind: DbKind, opts: { mcp?: McpOptions; db?: TestD
   const keys = new KeyVerifier(database.db, bus)
   const stopping = new AbortController()
   const config = loadConfig({})
-  const app = createApp({ config, database, core, keys, stopping: stopping.signal, mcp: opts.mcp })
+  const app = createApp({
+    config,
+    database,
+    core,
+    keys,
+    stopping: stopping.signal,
+    mcp: opts.mcp,
+    ...opts.extend?.(core),
+  })
   return {
     kind,
     database,
