@@ -4,6 +4,7 @@ import { createSlackBot, type SlackBot } from '../../../bots/slack/bot.ts'
 import { loadConfig } from '../../../src/config.ts'
 import { createLinkCode } from '../../../src/core/link-codes.ts'
 import { postAgentMessage } from '../../../src/core/messages.ts'
+import type { DeliveryJob } from '../../../src/notify/channel.ts'
 import {
   commandBody,
   eventBody,
@@ -36,6 +37,52 @@ export type SlackFixture = TestApp & {
     options?: string[],
   ): Promise<{ instanceId: string; questionId: string }>
   close(): Promise<void>
+}
+
+/** An outbox job for a message, read from the database the way the outbox reads it. */
+export async function jobFor(
+  t: TestApp,
+  kind: DeliveryJob['kind'],
+  messageId: string,
+  target: string,
+  extra: Partial<DeliveryJob> = {},
+): Promise<DeliveryJob> {
+  const [row] = await t.database.query<{
+    instance_id: string
+    user_id: string
+    name: string | null
+    agent_type: string
+    status: string
+    content: string
+    options: string[] | null
+    created_at: string
+  }>(
+    `select m.instance_id, i.user_id, i.name, a.name as agent_type, i.status, m.content, m.options, m.created_at::text
+     from messages m join agent_instances i on i.id = m.instance_id join agent_types a on a.id = i.agent_type_id
+     where m.id = $1`,
+    [messageId],
+  )
+  if (!row) throw new Error(`no message ${messageId}`)
+  return {
+    id: uuid(),
+    kind,
+    channel: 'slack',
+    target,
+    recipientUserId: row.user_id,
+    attempts: 0,
+    externalRef: null,
+    payload: null,
+    instance: {
+      id: row.instance_id,
+      name: row.name,
+      agentType: row.agent_type,
+      status: row.status,
+      url: `${BASE_URL}/instances/${row.instance_id}`,
+    },
+    message: { id: messageId, content: row.content, options: row.options, createdAt: row.created_at },
+    answer: null,
+    ...extra,
+  }
 }
 
 export type SlackUser = { teamId: string; userId: string }
