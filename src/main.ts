@@ -14,12 +14,15 @@ import { connectPostgres, type Database, openPglite, pgliteSocketPath } from './
 import { migrate } from './db/migrate.ts'
 import { type EventBus, MemoryBus } from './events/bus.ts'
 import { PostgresBus } from './events/postgres.ts'
+import type { ChannelAdapter } from './notify/channel.ts'
+import { Outbox, type OutboxOptions } from './notify/outbox.ts'
 
 export type Parley = {
   url: string
   port: number
   database: Database
   core: Core
+  outbox: Outbox
   /** Graceful stop: refuse new work, answer waiting requests (retryable), close the database. */
   stop(): Promise<void>
 }
@@ -30,6 +33,9 @@ export type StartOptions = {
   mcp?: McpOptions
   disconnectAfterMs?: number
   quiet?: boolean
+  /** Extra channel adapters for the outbox, and outbox tuning (tests use short intervals). */
+  adapters?: ChannelAdapter[]
+  outbox?: Partial<OutboxOptions>
 }
 
 export async function startParley(config: Config, opts: StartOptions = {}): Promise<Parley> {
@@ -63,6 +69,11 @@ export async function startParley(config: Config, opts: StartOptions = {}): Prom
     await socketServer.start()
   }
 
+  const url = config.publicUrl ?? `http://localhost:${port}`
+  const adapters: ChannelAdapter[] = [...(opts.adapters ?? [])]
+  const outbox = new Outbox(core, adapters, { baseUrl: url, ...opts.outbox })
+  await outbox.start()
+
   let stopped: Promise<void> | null = null
   const stop = () => {
     stopped ??= (async () => {
@@ -73,6 +84,7 @@ export async function startParley(config: Config, opts: StartOptions = {}): Prom
       const deadline = Date.now() + 10_000
       while (server.pendingRequests > 0 && Date.now() < deadline) await Bun.sleep(20)
       await server.stop(true)
+      await outbox.stop()
       presence.stop()
       await slack?.stop()
       await keys.close()
@@ -82,11 +94,10 @@ export async function startParley(config: Config, opts: StartOptions = {}): Prom
     })()
     return stopped
   }
-  const url = config.publicUrl ?? `http://localhost:${port}`
   log(
     `Parley listening on ${url} (database: ${database.kind === 'pglite' ? `PGlite in ${config.dataDir}` : 'Postgres'})`,
   )
-  return { url, port, database, core, stop }
+  return { url, port, database, core, outbox, stop }
 }
 
 /** `bun start` / `parley serve`: run until SIGTERM or SIGINT, then stop gracefully. */

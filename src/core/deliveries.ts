@@ -4,8 +4,9 @@
 //   { questions: { telegram?: bool, slack?: bool },   default: on
 //     progress:  { telegram?: bool, slack?: bool },   default: off
 //     quiet: { start: "22:00", end: "07:00" } }       UTC; holds back progress, never questions
-import { sql } from 'drizzle-orm'
-import type { Tx } from '../db/client.ts'
+import { type SQL, sql } from 'drizzle-orm'
+import { resultRows, sqlArray, type Tx } from '../db/client.ts'
+import type { Core } from './context.ts'
 
 /** Linked chats of the owner and of users the instance is shared with for WRITE. */
 const recipients = (instanceId: string, ownerId: string) => sql`
@@ -17,18 +18,30 @@ const recipients = (instanceId: string, ownerId: string) => sql`
 /** The target of a link: a Telegram chat id, or "team:user" for Slack. */
 const target = sql`case when r.channel = 'telegram' then r.chat_id else r.team_id || ':' || r.external_user_id end`
 
-export async function enqueueQuestion(tx: Tx, q: { ownerId: string; instanceId: string; messageId: string }) {
-  await tx.execute(sql`
+/** Each function returns the channels it queued rows for: publish `delivery.queued` for each after commit. */
+export async function enqueueQuestion(
+  tx: Tx,
+  q: { ownerId: string; instanceId: string; messageId: string },
+): Promise<string[]> {
+  return queued(
+    tx,
+    sql`
     insert into deliveries (user_id, message_id, instance_id, channel, target, kind)
     select r.user_id, ${q.messageId}, ${q.instanceId}, r.channel, ${target}, 'question'
     from (${recipients(q.instanceId, q.ownerId)}) r
     where coalesce((r.prefs->'questions'->>r.channel)::boolean, true)
-    on conflict do nothing`)
+    on conflict do nothing`,
+  )
 }
 
 /** Progress (and the session-ended note): refresh the one status message per instance and chat. */
-export async function enqueueProgress(tx: Tx, p: { ownerId: string; instanceId: string; messageId: string }) {
-  await tx.execute(sql`
+export async function enqueueProgress(
+  tx: Tx,
+  p: { ownerId: string; instanceId: string; messageId: string },
+): Promise<string[]> {
+  return queued(
+    tx,
+    sql`
     insert into deliveries (user_id, message_id, instance_id, channel, target, kind)
     select r.user_id, ${p.messageId}, ${p.instanceId}, r.channel, ${target}, 'progress'
     from (${recipients(p.instanceId, p.ownerId)}) r
@@ -36,7 +49,8 @@ export async function enqueueProgress(tx: Tx, p: { ownerId: string; instanceId: 
       and not ${inQuietHours}
     on conflict (instance_id, channel, target) where kind = 'progress' do update
       set message_id = excluded.message_id, state = 'pending', attempts = 0,
-          next_attempt_at = greatest(deliveries.next_attempt_at, now())`)
+          next_attempt_at = greatest(deliveries.next_attempt_at, now())`,
+  )
 }
 
 const inQuietHours = sql`coalesce((
@@ -50,18 +64,28 @@ const inQuietHours = sql`coalesce((
  * After questions are answered: copies not yet sent are never sent; every sent copy gets a
  * 'lock' job that edits it to show who answered, how, and the answer.
  */
-export async function enqueueLocks(tx: Tx, questionIds: string[]) {
-  if (questionIds.length === 0) return
-  const ids = sql`array[${sql.join(
-    questionIds.map((id) => sql`${id}::uuid`),
-    sql`, `,
-  )}]`
+export async function enqueueLocks(tx: Tx, questionIds: string[]): Promise<string[]> {
+  if (questionIds.length === 0) return []
+  const ids = sqlArray(questionIds, 'uuid')
   await tx.execute(sql`
     update deliveries set state = 'locked'
     where message_id = any(${ids}) and kind = 'question' and state = 'pending'`)
-  await tx.execute(sql`
+  return queued(
+    tx,
+    sql`
     insert into deliveries (user_id, message_id, instance_id, channel, target, kind, external_ref)
     select user_id, message_id, instance_id, channel, target, 'lock', external_ref
     from deliveries where message_id = any(${ids}) and kind = 'question' and state = 'sent'
-    on conflict do nothing`)
+    on conflict do nothing`,
+  )
+}
+
+async function queued(tx: Tx, insert: SQL): Promise<string[]> {
+  const rows = resultRows<{ channel: string }>(await tx.execute(sql`${insert} returning channel`))
+  return [...new Set(rows.map((r) => r.channel))]
+}
+
+/** After commit: wake the outbox (in this process and, through the bus, in the others). */
+export async function announceDeliveries(core: Core, channels: Iterable<string>): Promise<void> {
+  for (const channel of new Set(channels)) await core.bus.publish({ type: 'delivery.queued', channel })
 }

@@ -6,6 +6,7 @@ import type { Tx } from '../db/client.ts'
 import { agentInstances, deliveries, instanceAccess, messages } from '../db/schema.ts'
 import { Conflict, Forbidden, InvalidInput, NotFound } from '../errors.ts'
 import { type Core, newMessageId, pgErrorCode } from './context.ts'
+import { announceDeliveries, enqueueLocks, enqueueProgress, enqueueQuestion } from './deliveries.ts'
 import { agentTypeId } from './instances.ts'
 import { parseQuestion } from './questions.ts'
 import type { MessageRow } from './wire.ts'
@@ -50,6 +51,8 @@ export type AgentMessageResult = {
   instanceId: string
   messageId: string
   queued: MessageRow[]
+  /** Channels that got outbox rows (announced after commit). */
+  channels?: string[]
   /** True when an Idempotency-Key matched an earlier request: nothing new was written. */
   replayed: boolean
 }
@@ -154,7 +157,11 @@ export async function postAgentMessage(core: Core, input: AgentMessageInput): Pr
           ...(input.gitDiff !== undefined ? { gitDiff: input.gitDiff } : {}),
         })
         .where(eq(agentInstances.id, input.instanceId))
-      return { instanceId: input.instanceId, messageId: id, queued, replayed: false }
+      const notify = { ownerId: input.userId, instanceId: input.instanceId, messageId: id }
+      const channels = input.requiresUserInput
+        ? await enqueueQuestion(tx, notify)
+        : await enqueueProgress(tx, notify)
+      return { instanceId: input.instanceId, messageId: id, queued, replayed: false, channels }
     })
   let result: AgentMessageResult
   try {
@@ -180,6 +187,7 @@ export async function postAgentMessage(core: Core, input: AgentMessageInput): Pr
       instanceId,
       status: input.requiresUserInput ? 'AWAITING_INPUT' : 'ACTIVE',
     })
+    await announceDeliveries(core, result.channels ?? [])
   }
   return result
 }
@@ -295,12 +303,17 @@ export async function postUserMessage(core: Core, input: UserMessageInput): Prom
         )
         .onConflictDoNothing()
     }
+    const channels = await enqueueLocks(
+      tx,
+      answered.map((a) => a.id),
+    )
+    if (hooks.length > 0) channels.push('webhook')
     return {
       messageId: id,
       ownerId: inst.userId,
       answered: answered.map((a) => a.id),
       alreadyAnswered,
-      hooks,
+      channels,
     }
   })
   const { ownerId: userId } = result
@@ -317,7 +330,7 @@ export async function postUserMessage(core: Core, input: UserMessageInput): Prom
     await core.bus.publish({ type: 'question.answered', userId, instanceId, questionId, answerId: id })
   }
   await core.bus.publish({ type: 'instance.updated', userId, instanceId, status: 'ACTIVE' })
-  if (result.hooks.length > 0) await core.bus.publish({ type: 'delivery.queued', channel: 'webhook' })
+  await announceDeliveries(core, result.channels)
   return {
     messageId: result.messageId,
     ownerId: result.ownerId,

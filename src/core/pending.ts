@@ -7,6 +7,7 @@ import { agentInstances, messages } from '../db/schema.ts'
 import { BadRequest, NotFound } from '../errors.ts'
 import type { BusEvent, EventBus, Topic } from '../events/bus.ts'
 import type { Core } from './context.ts'
+import { announceDeliveries, enqueueQuestion } from './deliveries.ts'
 import { ownInstance } from './instances.ts'
 import { messageColumns, userMessagesAfter } from './messages.ts'
 import { parseQuestion } from './questions.ts'
@@ -139,12 +140,15 @@ export async function requestInput(core: Core, userId: string, messageId: string
       .set({ answeredAt: sql`now()`, answerMessageId: first.id, answeredVia: 'queued' })
       .where(eq(messages.id, messageId))
   } else {
-    await core.db
-      .update(agentInstances)
-      .set({
-        status: sql`case when ${agentInstances.status} in ('COMPLETED','DELETED') then ${agentInstances.status} else 'AWAITING_INPUT' end`,
-      })
-      .where(eq(agentInstances.id, msg.instanceId))
+    const channels = await core.db.transaction(async (tx) => {
+      await tx
+        .update(agentInstances)
+        .set({
+          status: sql`case when ${agentInstances.status} in ('COMPLETED','DELETED') then ${agentInstances.status} else 'AWAITING_INPUT' end`,
+        })
+        .where(eq(agentInstances.id, msg.instanceId))
+      return enqueueQuestion(tx, { ownerId: userId, instanceId: msg.instanceId, messageId })
+    })
     await core.bus.publish({
       type: 'message.created',
       userId,
@@ -159,6 +163,7 @@ export async function requestInput(core: Core, userId: string, messageId: string
       instanceId: msg.instanceId,
       status: 'AWAITING_INPUT',
     })
+    await announceDeliveries(core, channels)
   }
   return { instanceId: msg.instanceId, ...pending }
 }
