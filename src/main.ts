@@ -70,7 +70,7 @@ export async function startParley(config: Config, opts: StartOptions = {}): Prom
   }
 
   const url = config.publicUrl ?? `http://localhost:${port}`
-  const adapters: ChannelAdapter[] = [...(opts.adapters ?? [])]
+  const adapters: ChannelAdapter[] = [...(slack ? [slack.adapter] : []), ...(opts.adapters ?? [])]
   const outbox = new Outbox(core, adapters, { baseUrl: url, ...opts.outbox })
   await outbox.start()
 

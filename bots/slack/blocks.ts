@@ -36,7 +36,7 @@ const who = (instance: DeliveryJob['instance']) =>
   instance.name ? `${instance.agentType} · ${instance.name}` : instance.agentType
 
 function intro(job: DeliveryJob): Block[] {
-  const question = parseQuestion(job.message.content, job.message.options).text
+  const question = parseQuestion(job.message.content).text
   return [
     { type: 'header', text: plain(`${job.instance.agentType} asks`) },
     {
@@ -48,7 +48,7 @@ function intro(job: DeliveryJob): Block[] {
 }
 
 export function questionMessage(job: DeliveryJob): { text: string; blocks: Block[] } {
-  const options = parseQuestion(job.message.content, job.message.options).options ?? []
+  const options = job.message.options ?? parseQuestion(job.message.content).options ?? []
   const buttons = [
     ...options.map((option, i) => ({
       type: 'button' as const,

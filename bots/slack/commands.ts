@@ -3,8 +3,9 @@
 import type { App } from '@slack/bolt'
 import { openQuestions } from '../../src/core/chat-answers.ts'
 import { linkSlackUser, type SlackIdentity, unlinkSlackUser } from '../../src/core/slack-links.ts'
+import { instanceUrl } from '../../src/notify/jobs.ts'
 import { escapeMrkdwn } from './blocks.ts'
-import { identity, instanceUrl, LINK_HINT, parleyUser, type SlackContext } from './context.ts'
+import { identity, LINK_HINT, parleyUser, type SlackContext } from './context.ts'
 
 const USAGE = 'Usage: `/parley link CODE`, `/parley unlink`, `/parley status`.'
 
@@ -44,7 +45,7 @@ async function statusText(ctx: SlackContext, userId: string): Promise<string> {
   const lines = open.map((q) => {
     const who = q.instanceName ? `${q.agentType} · ${q.instanceName}` : q.agentType
     const text = q.question.length > 200 ? `${q.question.slice(0, 199)}…` : q.question
-    return `• *${escapeMrkdwn(who)}*: ${escapeMrkdwn(text)} <${instanceUrl(ctx, q.instanceId)}|open>`
+    return `• *${escapeMrkdwn(who)}*: ${escapeMrkdwn(text)} <${instanceUrl(ctx.baseUrl(), q.instanceId)}|open>`
   })
   return `${open.length} open question${open.length === 1 ? '' : 's'}:\n${lines.join('\n')}`
 }

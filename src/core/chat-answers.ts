@@ -57,7 +57,6 @@ export async function answerableQuestion(
   const [q] = await db
     .select({
       content: messages.content,
-      options: messages.options,
       answerId: messages.answerMessageId,
       by: messages.answeredBy,
       via: messages.answeredVia,
@@ -66,7 +65,7 @@ export async function answerableQuestion(
     .innerJoin(agentInstances, eq(agentInstances.id, messages.instanceId))
     .where(and(eq(messages.id, questionId), eq(messages.requiresUserInput, true), mayAnswer(userId)))
   if (!q) return null
-  const question = parseQuestion(q.content, q.options).text
+  const question = parseQuestion(q.content).text
   if (!q.answerId) return { question, answered: null }
   return { question, answered: await describeAnswer(db, q.answerId, q.by, q.via) }
 }
@@ -93,7 +92,7 @@ export async function answerFromChat(core: Core, input: ChatAnswerInput): Promis
   if (!q) return { status: 'refused' }
   const content =
     'option' in input.answer
-      ? parseQuestion(q.content, q.options).options?.[input.answer.option]
+      ? (q.options ?? parseQuestion(q.content).options)?.[input.answer.option]
       : input.answer.text.trim()
   if (!content) return { status: 'refused' }
   let result: Awaited<ReturnType<typeof postUserMessage>>
@@ -151,7 +150,6 @@ export async function openQuestions(db: Db, userId: string): Promise<OpenQuestio
       instanceName: agentInstances.name,
       agentType: agentTypes.name,
       content: messages.content,
-      options: messages.options,
       createdAt: messages.createdAt,
     })
     .from(messages)
@@ -173,7 +171,7 @@ export async function openQuestions(db: Db, userId: string): Promise<OpenQuestio
     instanceId: r.instanceId,
     instanceName: r.instanceName,
     agentType: r.agentType,
-    question: parseQuestion(r.content, r.options).text,
+    question: parseQuestion(r.content).text,
     createdAt: r.createdAt,
   }))
 }

@@ -26,15 +26,15 @@ for (const kind of dbKinds()) {
         )
       )[0]!
 
-    /** Sends the question to the user's DM and records the copy, as the outbox does. */
+    /** Sends the queued question to the user's DM and records the copy, as the outbox does. */
     async function deliver(u: { id: string; slack: { teamId: string; userId: string } }, questionId: string) {
       const target = `${u.slack.teamId}:${u.slack.userId}`
       const sent = await s.bot.adapter.send(await jobFor(s, 'question', questionId, target))
       if (!sent.ok) throw new Error(sent.error)
       await s.database.query(
-        `insert into deliveries (user_id, message_id, instance_id, channel, target, kind, state, external_ref)
-         select $1, id, instance_id, 'slack', $2, 'question', 'sent', $3::jsonb from messages where id = $4`,
-        [u.id, target, JSON.stringify(sent.externalRef), questionId],
+        `update deliveries set state = 'sent', external_ref = $1::jsonb
+         where message_id = $2 and channel = 'slack' and target = $3 and kind = 'question'`,
+        [JSON.stringify(sent.externalRef), questionId, target],
       )
       return sent.externalRef as { channel: string; ts: string }
     }

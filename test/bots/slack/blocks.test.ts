@@ -59,6 +59,14 @@ test('a question: header, context with the instance link, escaped section, one b
   expect(parseOptionValue('not-a-ref:1')).toBeNull()
 })
 
+test('stored options (from [YES/NO]) make the buttons, and the marker is not shown', () => {
+  const { blocks } = questionMessage(
+    job({ message: { id: questionId, content: 'Deploy? [YES/NO]', options: ['Yes', 'No'], createdAt: '' } }),
+  )
+  expect((blocks as B[])[2].text.text).toBe('Deploy?')
+  expect((blocks as B[])[3].elements.map((e: B) => e.text.text)).toEqual(['Yes', 'No', 'Reply…'])
+})
+
 test('explicit options win; more than 24 options are split over several actions blocks; long labels are cut', () => {
   const options = Array.from({ length: 30 }, (_, i) => `option ${i} ${'x'.repeat(i === 0 ? 100 : 0)}`)
   const { blocks } = questionMessage(
