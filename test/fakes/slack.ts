@@ -15,6 +15,7 @@ export class FakeSlack {
   readonly responses: { url: string; body: Record<string, unknown> }[] = []
   readonly messages = new Map<string, SlackMessage>()
   private readonly failures = new Map<string, Failure[]>()
+  private readonly delays = new Map<string, number>()
   private readonly waiters = new Set<() => void>()
   private server: ReturnType<typeof Bun.serve>
   private seq = 0
@@ -43,6 +44,11 @@ export class FakeSlack {
     const list = this.failures.get(method) ?? []
     for (let i = 0; i < times; i++) list.push(failure)
     this.failures.set(method, list)
+  }
+
+  /** Every later call of `method` takes `ms` before it answers. */
+  slow(method: string, ms: number): void {
+    this.delays.set(method, ms)
   }
 
   callsOf(method: string): SlackCall[] {
@@ -89,6 +95,8 @@ export class FakeSlack {
     const args = await readArgs(req)
     const token = req.headers.get('authorization')?.replace(/^Bearer /, '') ?? (args.token as string) ?? null
     this.calls.push({ method, args, token })
+    const delay = this.delays.get(method)
+    if (delay) await Bun.sleep(delay)
     try {
       const failure = this.failures.get(method)?.shift()
       if (failure) {

@@ -2,8 +2,9 @@
 // question's thread; a late press hears who answered first; only the owner or a WRITE-shared
 // user may answer.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { FORM, interactionBody, slackRequest } from '../../fakes/slack.ts'
 import { dbKinds } from '../../helpers.ts'
-import { jobFor, type SlackFixture, slackFixture } from './fixture.ts'
+import { jobFor, SIGNING_SECRET, type SlackFixture, slackFixture } from './fixture.ts'
 
 for (const kind of dbKinds()) {
   describe(`slack answers (${kind})`, () => {
@@ -50,6 +51,35 @@ for (const kind of dbKinds()) {
         answered_by: u.id,
         answer: 'production (careful)',
       })
+    })
+
+    test('Slack gets its answer before the slow work is done (ack first, work after)', async () => {
+      const u = await s.linkedUser('ida')
+      const q = await s.ask(u.id, 'Slow?')
+      s.fake.slow('views.open', 800)
+      try {
+        const started = performance.now()
+        const res = await s.app.handle(
+          slackRequest(
+            SIGNING_SECRET,
+            interactionBody({
+              type: 'block_actions',
+              user: { id: u.slack.userId, team_id: u.slack.teamId },
+              team: { id: u.slack.teamId },
+              trigger_id: 'trigger.slow',
+              response_url: s.fake.responseUrl(),
+              actions: [{ type: 'button', action_id: 'parley.reply', value: q.questionId }],
+            }),
+            FORM,
+          ),
+        )
+        expect(res.status).toBe(200)
+        expect(performance.now() - started).toBeLessThan(700)
+        await s.bot.receiver!.settled()
+        expect(s.fake.callsOf('views.open').at(-1)!.args.trigger_id).toBe('trigger.slow')
+      } finally {
+        s.fake.slow('views.open', 0)
+      }
     })
 
     test('a late press is told who answered first, and changes nothing', async () => {

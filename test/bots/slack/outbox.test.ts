@@ -3,7 +3,8 @@
 // duplicates, and a dead link is switched off with its error. Also the whole server on a port.
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'bun:test'
 import { loadConfig } from '../../../src/config.ts'
-import { postUserMessage } from '../../../src/core/messages.ts'
+import { endSession } from '../../../src/core/instances.ts'
+import { postAgentMessage, postUserMessage } from '../../../src/core/messages.ts'
 import { startParley } from '../../../src/main.ts'
 import { Outbox, type OutboxOptions } from '../../../src/notify/outbox.ts'
 import { FakeSlack, FORM, interactionBody, slackRequest } from '../../fakes/slack.ts'
@@ -53,7 +54,7 @@ for (const kind of dbKinds()) {
       expect(postsTo(u.slack.userId)).toHaveLength(1)
       const late = await s.press(u.slack, 'parley.option.1', `${q.questionId}:1`)
       expect(late.replies).toEqual(['Already answered by *ann* via slack: Yes'])
-    })
+    }, 15_000)
 
     test('an answer given on the web updates the Slack copy', async () => {
       await run()
@@ -71,7 +72,7 @@ for (const kind of dbKinds()) {
       const update = s.fake.callsOf('chat.update').at(-1)!
       expect(update.args.channel).toBe(copy.channel)
       expect(update.args.ts).toBe(copy.ts)
-    })
+    }, 15_000)
 
     test('429 then success: one message, sent after Retry-After', async () => {
       await run()
@@ -96,7 +97,7 @@ for (const kind of dbKinds()) {
         )[0]!
       for (let i = 0; i < 100 && (await row()).state !== 'sent'; i++) await Bun.sleep(20)
       expect(await row()).toMatchObject({ state: 'sent', attempts: 1, last_error: null })
-    })
+    }, 15_000)
 
     test('restart with pending deliveries: sent once after start, even with two outboxes running', async () => {
       const u = await s.linkedUser('dov')
@@ -111,7 +112,50 @@ for (const kind of dbKinds()) {
       await copyFor(u.slack.userId)
       await Bun.sleep(300)
       expect(postsTo(u.slack.userId)).toHaveLength(1)
-    })
+    }, 15_000)
+
+    test('progress, when asked for: one status message per instance edited in place, then a session-ended note', async () => {
+      await run()
+      const u = await s.linkedUser('pia')
+      await s.database.query(`update users set notification_prefs = $1::jsonb where id = $2`, [
+        JSON.stringify({ progress: { slack: true } }),
+        u.id,
+      ])
+      const instanceId = crypto.randomUUID()
+      const step = (content: string) =>
+        postAgentMessage(s.core, {
+          userId: u.id,
+          instanceId,
+          agentType: 'codex',
+          content,
+          requiresUserInput: false,
+        })
+      await step('reading the code')
+      await step('running tests')
+      await step('tests pass')
+      const status = await copyFor(u.slack.userId)
+      await s.fake.until(() => blocksText(status).includes('tests pass'))
+      await endSession(s.core, u.id, instanceId)
+      await s.fake.until(() => blocksText(status).includes('Session ended (completed)'))
+      expect(postsTo(u.slack.userId)).toHaveLength(1)
+      expect(s.fake.callsOf('chat.update').filter((c) => c.args.ts === status.ts).length).toBeLessThanOrEqual(
+        3,
+      )
+    }, 15_000)
+
+    test('without the progress preference, steps send nothing to Slack', async () => {
+      await run()
+      const u = await s.linkedUser('quinn')
+      await postAgentMessage(s.core, {
+        userId: u.id,
+        instanceId: crypto.randomUUID(),
+        agentType: 'codex',
+        content: 'quiet step',
+        requiresUserInput: false,
+      })
+      await Bun.sleep(200)
+      expect(postsTo(u.slack.userId)).toHaveLength(0)
+    }, 15_000)
 
     test('account_inactive stops retries and marks the link inactive with its error', async () => {
       await run()
@@ -140,7 +184,7 @@ for (const kind of dbKinds()) {
       await s.ask(u.id, 'And now?')
       await Bun.sleep(200)
       expect(postsTo(u.slack.userId)).toHaveLength(1)
-    })
+    }, 15_000)
   })
 
   test(`the whole server (${kind}): question to Slack, answered by a signed button press over HTTP`, async () => {
