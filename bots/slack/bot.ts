@@ -61,7 +61,10 @@ export function createSlackBot(deps: SlackDeps): SlackBot | null {
     authorize,
     clientOptions,
     logLevel: deps.config.logLevel === 'debug' ? LogLevel.DEBUG : LogLevel.ERROR,
-    ...(receiver ? { receiver } : { socketMode: true, appToken: appToken! }),
+    // The Socket Mode client opens its connection with its own Web API client: same options.
+    ...(receiver
+      ? { receiver }
+      : { socketMode: true, appToken: appToken!, installerOptions: { clientOptions } }),
   })
   app.error(async (err) => log('handler failed', err))
 

@@ -17,14 +17,55 @@ export class FakeSlack {
   private readonly failures = new Map<string, Failure[]>()
   private readonly delays = new Map<string, number>()
   private readonly waiters = new Set<() => void>()
+  /** Socket Mode: what the app sent back over the socket (acks), and the open sockets. */
+  readonly socketAcks: Record<string, unknown>[] = []
+  private readonly sockets = new Set<Bun.ServerWebSocket<unknown>>()
   private server: ReturnType<typeof Bun.serve>
   private seq = 0
 
   constructor(
     readonly token = 'xoxb-test-token',
     readonly bot = { userId: 'UBOT', botId: 'BBOT', teamId: 'T1' },
+    readonly appToken = 'xapp-test-token',
   ) {
-    this.server = Bun.serve({ port: 0, hostname: '127.0.0.1', fetch: (req) => this.handle(req) })
+    this.server = Bun.serve({
+      port: 0,
+      hostname: '127.0.0.1',
+      fetch: (req, server) => {
+        if (new URL(req.url).pathname === '/socket') {
+          return server.upgrade(req, { data: undefined })
+            ? undefined
+            : new Response('upgrade failed', { status: 400 })
+        }
+        return this.handle(req)
+      },
+      websocket: {
+        open: (ws) => {
+          this.sockets.add(ws)
+          ws.send(JSON.stringify({ type: 'hello', num_connections: 1, connection_info: { app_id: 'A1' } }))
+          this.notify()
+        },
+        message: (_ws, data) => {
+          this.socketAcks.push(JSON.parse(String(data)) as Record<string, unknown>)
+          this.notify()
+        },
+        close: (ws) => {
+          this.sockets.delete(ws)
+        },
+      },
+    })
+  }
+
+  get socketCount(): number {
+    return this.sockets.size
+  }
+
+  /** Pushes an envelope (events_api, interactive, slash_commands) to every connected app. */
+  pushEnvelope(type: string, payload: Record<string, unknown>): string {
+    const envelopeId = `env-${++this.seq}`
+    const message = JSON.stringify({ envelope_id: envelopeId, type, payload, accepts_response_payload: true })
+    for (const ws of this.sockets) ws.send(message)
+    return envelopeId
   }
 
   get url(): string {
@@ -77,6 +118,7 @@ export class FakeSlack {
   }
 
   stop(): void {
+    for (const ws of this.sockets) ws.close()
     this.server.stop(true)
   }
 
@@ -104,6 +146,10 @@ export class FakeSlack {
           status: failure.status ?? 200,
           headers: failure.headers,
         })
+      }
+      if (method === 'apps.connections.open') {
+        if (token !== this.appToken) return Response.json({ ok: false, error: 'invalid_auth' })
+        return Response.json({ ok: true, url: `ws://127.0.0.1:${this.server.port}/socket` })
       }
       if (token !== this.token) return Response.json({ ok: false, error: 'invalid_auth' })
       return Response.json(this.answer(method, args))
