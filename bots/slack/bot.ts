@@ -61,6 +61,8 @@ export function createSlackBot(deps: SlackDeps): SlackBot | null {
     authorize,
     clientOptions,
     logLevel: deps.config.logLevel === 'debug' ? LogLevel.DEBUG : LogLevel.ERROR,
+    // Parley keeps its state in the database; Bolt's in-memory conversation store would only grow.
+    convoStore: false,
     // The Socket Mode client opens its connection with its own Web API client: same options.
     ...(receiver
       ? { receiver }

@@ -13,7 +13,12 @@ export function slackEvents(bot: SlackBot | null | undefined) {
   return new Elysia().post(
     '/slack/events',
     async ({ request }) => {
-      if (!receiver) return failure(404, 'NOT_FOUND', 'Slack is not configured')
+      if (!receiver)
+        return failure(
+          404,
+          'NOT_FOUND',
+          'Slack events are not served over HTTP (Slack is off or in Socket Mode)',
+        )
       try {
         return await receiver.handle(request)
       } catch (err) {

@@ -2,9 +2,10 @@
 // through; Slack's handshakes are answered; a redelivered event has one effect.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { checkSlackSignature } from '../../../bots/slack/verify.ts'
+import { ConfigError, loadConfig } from '../../../src/config.ts'
 import { createLinkCode } from '../../../src/core/link-codes.ts'
 import { commandBody, eventBody, FORM, JSON_TYPE, slackRequest, slackSignature } from '../../fakes/slack.ts'
-import { dbKinds, makeUser } from '../../helpers.ts'
+import { dbKinds, makeUser, testApp } from '../../helpers.ts'
 import { newSlackUser, SIGNING_SECRET, type SlackFixture, slackFixture } from './fixture.ts'
 
 test('signature check: Slack example, wrong secret, tampered body, skew', () => {
@@ -146,7 +147,6 @@ for (const kind of dbKinds()) {
 }
 
 test('without a Slack token the route answers 404 and Parley runs', async () => {
-  const { testApp } = await import('../../helpers.ts')
   const t = await testApp('pglite')
   try {
     const body = JSON.stringify({ type: 'url_verification', challenge: 'x' })
@@ -158,3 +158,12 @@ test('without a Slack token the route answers 404 and Parley runs', async () => 
     await t.close()
   }
 }, 30_000)
+
+test('configuration: a bot token needs a signing secret, unless Socket Mode has an app token', () => {
+  const { loadConfig, ConfigError } =
+    require('../../../src/config.ts') as typeof import('../../../src/config.ts')
+  expect(() => loadConfig({ SLACK_BOT_TOKEN: 'xoxb-1' })).toThrow(ConfigError)
+  expect(() => loadConfig({ SLACK_BOT_TOKEN: 'xoxb-1' })).toThrow(/SLACK_SIGNING_SECRET/)
+  expect(loadConfig({ SLACK_BOT_TOKEN: 'xoxb-1', SLACK_APP_TOKEN: 'xapp-1' }).slack.appToken).toBe('xapp-1')
+  expect(() => loadConfig({ SLACK_API_URL: 'not a url' })).toThrow(/SLACK_API_URL/)
+})
