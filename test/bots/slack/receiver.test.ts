@@ -160,8 +160,6 @@ test('without a Slack token the route answers 404 and Parley runs', async () => 
 }, 30_000)
 
 test('configuration: a bot token needs a signing secret, unless Socket Mode has an app token', () => {
-  const { loadConfig, ConfigError } =
-    require('../../../src/config.ts') as typeof import('../../../src/config.ts')
   expect(() => loadConfig({ SLACK_BOT_TOKEN: 'xoxb-1' })).toThrow(ConfigError)
   expect(() => loadConfig({ SLACK_BOT_TOKEN: 'xoxb-1' })).toThrow(/SLACK_SIGNING_SECRET/)
   expect(loadConfig({ SLACK_BOT_TOKEN: 'xoxb-1', SLACK_APP_TOKEN: 'xapp-1' }).slack.appToken).toBe('xapp-1')
