@@ -2,8 +2,8 @@
 // removed by the person; outbound delivery only uses active links, but an inactive link still
 // says who someone is when they write to the bot.
 import { and, eq } from 'drizzle-orm'
-import type { Db } from '../db/client.ts'
-import { channelLinks } from '../db/schema.ts'
+import type { Db, DbOrTx } from '../db/client.ts'
+import { channelLinks, deliveries } from '../db/schema.ts'
 import { consumeLinkCode } from './link-codes.ts'
 
 export type SlackIdentity = { teamId: string; slackUserId: string }
@@ -14,6 +14,20 @@ const isSlackUser = (who: SlackIdentity) =>
     eq(channelLinks.teamId, who.teamId),
     eq(channelLinks.externalUserId, who.slackUserId),
   )
+
+/** Outbox rows still waiting for this Slack user are not sent once the link is gone or moved. */
+async function dropPending(db: DbOrTx, who: SlackIdentity, reason: string) {
+  await db
+    .update(deliveries)
+    .set({ state: 'failed', lastError: reason })
+    .where(
+      and(
+        eq(deliveries.channel, 'slack'),
+        eq(deliveries.target, `${who.teamId}:${who.slackUserId}`),
+        eq(deliveries.state, 'pending'),
+      ),
+    )
+}
 
 /** The Parley user behind a Slack user, or null when they have not linked their account. */
 export async function slackUser(db: Db, who: SlackIdentity): Promise<string | null> {
@@ -29,7 +43,11 @@ export async function linkSlackUser(db: Db, who: SlackIdentity, code: string): P
   return db.transaction(async (tx) => {
     const userId = await consumeLinkCode(tx, code, 'slack')
     if (!userId) return null
-    await tx.delete(channelLinks).where(isSlackUser(who))
+    const [previous] = await tx
+      .delete(channelLinks)
+      .where(isSlackUser(who))
+      .returning({ userId: channelLinks.userId })
+    if (previous && previous.userId !== userId) await dropPending(tx, who, 'linked to another user')
     await tx.insert(channelLinks).values({
       userId,
       channel: 'slack',
@@ -42,6 +60,9 @@ export async function linkSlackUser(db: Db, who: SlackIdentity, code: string): P
 
 /** Removes the link; true when there was one. */
 export async function unlinkSlackUser(db: Db, who: SlackIdentity): Promise<boolean> {
-  const rows = await db.delete(channelLinks).where(isSlackUser(who)).returning({ id: channelLinks.id })
-  return rows.length > 0
+  return db.transaction(async (tx) => {
+    const rows = await tx.delete(channelLinks).where(isSlackUser(who)).returning({ id: channelLinks.id })
+    await dropPending(tx, who, 'unlinked')
+    return rows.length > 0
+  })
 }

@@ -63,6 +63,15 @@ for (const kind of dbKinds()) {
       expect(await linksOf(dave.slack.userId)).toEqual([])
       const status = await s.command(dave.slack, 'status')
       expect(status.replies[0]).toContain('Link your Parley account')
+      // A question asked just before unlinking is never sent to the unlinked Slack user.
+      const eve = await s.linkedUser('eve')
+      const q = await s.ask(eve.id, 'Still want this?')
+      await s.command(eve.slack, 'unlink')
+      const [row] = await s.database.query<{ state: string; last_error: string }>(
+        `select state, last_error from deliveries where message_id = $1`,
+        [q.questionId],
+      )
+      expect(row).toEqual({ state: 'failed', last_error: 'unlinked' })
     })
 
     test('an unlinked Slack user gets "link your account" everywhere and changes nothing', async () => {
