@@ -7,6 +7,7 @@ import { idleWaiters } from './idle-waiters.ts'
 import { ingest } from './ingest.ts'
 import { type BenchDb, createBenchDatabase, machine, type Section, startInProcess } from './lib.ts'
 import { slackAnswer } from './slack-answer.ts'
+import { telegramDelivery } from './telegram-delivery.ts'
 
 /** The whole run must stay bounded; past this it stops, drops the database and fails. */
 const BUDGET_MS = 5 * 60_000
@@ -72,6 +73,9 @@ async function main() {
     print(sections.at(-1)!)
     console.log('\nbench: idle waiters (about 50 s)…')
     sections.push(await idleWaiters(db.url))
+    print(sections.at(-1)!)
+    console.log('\nbench: telegram delivery (about 45 s)…')
+    sections.push(await telegramDelivery(db.url))
     print(sections.at(-1)!)
   } finally {
     await db?.drop().catch((err) => console.error('bench: could not drop the database', err))

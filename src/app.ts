@@ -3,6 +3,8 @@
 import { Elysia } from 'elysia'
 import type { SlackBot } from '../bots/slack/bot.ts'
 import { slackEvents } from '../bots/slack/routes.ts'
+import type { Telegram } from '../bots/telegram/runner.ts'
+import { telegramWebhook } from '../bots/telegram/webhook-route.ts'
 import { agentMcp, type McpOptions } from './agents/mcp.ts'
 import { agentRest } from './agents/rest.ts'
 import type { KeyVerifier } from './auth/api-keys.ts'
@@ -23,6 +25,8 @@ export type AppDeps = {
   mcp?: McpOptions
   /** The Slack bot when SLACK_BOT_TOKEN is set; POST /slack/events is served by it. */
   slack?: SlackBot | null
+  /** The Telegram bot when TELEGRAM_BOT_TOKEN is set; its webhook route needs PUBLIC_URL. */
+  telegram?: Telegram | null
 }
 
 export function createApp(deps: AppDeps) {
@@ -35,6 +39,7 @@ export function createApp(deps: AppDeps) {
       .use(metrics(deps))
       .use(agentRest(deps))
       .use(agentMcp(deps))
+      .use(telegramWebhook(deps))
   )
 }
 

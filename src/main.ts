@@ -3,6 +3,7 @@
 import { existsSync, rmSync } from 'node:fs'
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket'
 import { createSlackBot } from '../bots/slack/bot.ts'
+import { createTelegram, type Telegram, type TelegramOptions } from '../bots/telegram/runner.ts'
 import type { McpOptions } from './agents/mcp.ts'
 import { createApp } from './app.ts'
 import { KeyVerifier } from './auth/api-keys.ts'
@@ -16,6 +17,7 @@ import { type EventBus, MemoryBus } from './events/bus.ts'
 import { PostgresBus } from './events/postgres.ts'
 import type { ChannelAdapter } from './notify/channel.ts'
 import { Outbox, type OutboxOptions } from './notify/outbox.ts'
+import { WebhookAdapter } from './notify/webhook.ts'
 
 export type Parley = {
   url: string
@@ -23,6 +25,7 @@ export type Parley = {
   database: Database
   core: Core
   outbox: Outbox
+  telegram: Telegram | null
   /** Graceful stop: refuse new work, answer waiting requests (retryable), close the database. */
   stop(): Promise<void>
 }
@@ -36,6 +39,7 @@ export type StartOptions = {
   /** Extra channel adapters for the outbox, and outbox tuning (tests use short intervals). */
   adapters?: ChannelAdapter[]
   outbox?: Partial<OutboxOptions>
+  telegram?: TelegramOptions
 }
 
 export async function startParley(config: Config, opts: StartOptions = {}): Promise<Parley> {
@@ -53,12 +57,20 @@ export async function startParley(config: Config, opts: StartOptions = {}): Prom
   const stopping = new AbortController()
   let baseUrl = config.publicUrl ?? `http://localhost:${config.port}`
   const slack = createSlackBot({ config, core, baseUrl: () => baseUrl })
-  const app = createApp({ config, database, core, keys, stopping: stopping.signal, mcp: opts.mcp, slack })
+  const telegram = await createTelegram({ config, core, database, baseUrl: () => baseUrl }, opts.telegram)
+  const app = createApp({
+    config,
+    database,
+    core,
+    keys,
+    stopping: stopping.signal,
+    mcp: opts.mcp,
+    slack,
+    telegram,
+  })
   app.listen({ port: config.port, hostname: '0.0.0.0', idleTimeout: 30 })
   const server = app.server!
   const port = server.port!
-  baseUrl = config.publicUrl ?? `http://localhost:${port}`
-  await slack?.start()
 
   // PGlite lets one process open its files: serve it to local CLI commands over a Unix socket.
   let socketServer: PGLiteSocketServer | null = null
@@ -70,9 +82,15 @@ export async function startParley(config: Config, opts: StartOptions = {}): Prom
   }
 
   const url = config.publicUrl ?? `http://localhost:${port}`
-  const adapters: ChannelAdapter[] = [...(slack ? [slack.adapter] : []), ...(opts.adapters ?? [])]
+  baseUrl = url
+  const adapters: ChannelAdapter[] = [new WebhookAdapter(config.webhookAllow), ...(opts.adapters ?? [])]
+  if (slack) adapters.push(slack.adapter)
+  if (telegram) adapters.push(telegram.adapter)
   const outbox = new Outbox(core, adapters, { baseUrl: url, ...opts.outbox })
   await outbox.start()
+  await telegram?.start()
+  await slack?.start()
+  if (telegram) log(`Telegram bot @${telegram.bot.botInfo.username} (${telegram.mode})`)
 
   let stopped: Promise<void> | null = null
   const stop = () => {
@@ -84,9 +102,10 @@ export async function startParley(config: Config, opts: StartOptions = {}): Prom
       const deadline = Date.now() + 10_000
       while (server.pendingRequests > 0 && Date.now() < deadline) await Bun.sleep(20)
       await server.stop(true)
+      await telegram?.stop()
+      await slack?.stop()
       await outbox.stop()
       presence.stop()
-      await slack?.stop()
       await keys.close()
       await bus.close()
       await socketServer?.stop().catch(() => {})
@@ -97,7 +116,7 @@ export async function startParley(config: Config, opts: StartOptions = {}): Prom
   log(
     `Parley listening on ${url} (database: ${database.kind === 'pglite' ? `PGlite in ${config.dataDir}` : 'Postgres'})`,
   )
-  return { url, port, database, core, outbox, stop }
+  return { url, port, database, core, outbox, telegram, stop }
 }
 
 /** `bun start` / `parley serve`: run until SIGTERM or SIGINT, then stop gracefully. */

@@ -147,3 +147,16 @@ export async function call(
 }
 
 export const uuid = () => crypto.randomUUID()
+
+/** Waits until `check` holds (polled every 10 ms), or fails after `ms`. */
+export async function until(
+  check: () => boolean | Promise<boolean>,
+  ms = 5000,
+  what = 'condition',
+): Promise<void> {
+  const end = Date.now() + ms
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error(`${what} not met within ${ms} ms`)
+    await Bun.sleep(10)
+  }
+}

@@ -3,8 +3,8 @@
 // Parley runs without Slack. The outbox sends through `adapter`, which shares the Web API client.
 import { App, LogLevel, webApi } from '@slack/bolt'
 import type { Config } from '../../src/config.ts'
+import { firstTimeSeen } from '../../src/core/channel-links.ts'
 import type { Core } from '../../src/core/context.ts'
-import { firstSeen } from '../../src/core/processed-updates.ts'
 import { SlackAdapter } from './adapter.ts'
 import { registerAnswering } from './answering.ts'
 import { registerCommands } from './commands.ts'
@@ -53,7 +53,7 @@ export function createSlackBot(deps: SlackDeps): SlackBot | null {
     appToken === null
       ? new ElysiaReceiver({
           signingSecret: signingSecret!,
-          firstSeen: (eventId) => firstSeen(deps.core.db, 'slack', eventId),
+          firstSeen: (eventId) => firstTimeSeen(deps.core.db, 'slack', eventId),
           onError: (err) => log('event failed', err),
         })
       : null

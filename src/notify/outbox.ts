@@ -172,7 +172,8 @@ export class Outbox {
         const pacer = this.pacers.get(c.channel)!
         const at = pacer.earliest(c.target)
         if (at <= horizon) picked.push({ id: c.id, at: pacer.book(c.target) })
-        else heldUntil = Math.min(heldUntil, at - this.windowMs)
+        // Come back when half a window is free again, so rounds claim batches, not single rows.
+        else heldUntil = Math.min(heldUntil, at - this.windowMs / 2)
       }
       if (picked.length > 0) {
         await tx.execute(sql`

@@ -8,7 +8,7 @@ import { postAgentMessage, postUserMessage } from '../../src/core/messages.ts'
 import { channelLinks, users } from '../../src/db/schema.ts'
 import type { ChannelAdapter, DeliveryJob, SendResult } from '../../src/notify/channel.ts'
 import { Outbox, type OutboxOptions } from '../../src/notify/outbox.ts'
-import { dbKinds, makeUser, type TestApp, testApp, uuid } from '../helpers.ts'
+import { dbKinds, makeUser, type TestApp, testApp, until, uuid } from '../helpers.ts'
 
 type Sent = { job: DeliveryJob; at: number }
 
@@ -36,15 +36,6 @@ const fast: Partial<OutboxOptions> = {
   backoff: { baseMs: 20, maxMs: 200, maxAttempts: 4 },
   progressIntervalMs: 150,
   log: () => {},
-}
-
-async function until(check: () => boolean | Promise<boolean>, ms = 5000) {
-  const end = Date.now() + ms
-  while (Date.now() < end) {
-    if (await check()) return
-    await Bun.sleep(10)
-  }
-  throw new Error('condition not met in time')
 }
 
 for (const kind of dbKinds()) {

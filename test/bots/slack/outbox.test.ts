@@ -8,7 +8,7 @@ import { postAgentMessage, postUserMessage } from '../../../src/core/messages.ts
 import { startParley } from '../../../src/main.ts'
 import { Outbox, type OutboxOptions } from '../../../src/notify/outbox.ts'
 import { FakeSlack, FORM, interactionBody, slackRequest } from '../../fakes/slack.ts'
-import { dbKinds, freshDatabase, makeUser } from '../../helpers.ts'
+import { dbKinds, freshDatabase, makeUser, until } from '../../helpers.ts'
 import { BASE_URL, newSlackUser, SIGNING_SECRET, type SlackFixture, slackFixture } from './fixture.ts'
 
 const fast: OutboxOptions = {
@@ -95,7 +95,7 @@ for (const kind of dbKinds()) {
             [q.questionId],
           )
         )[0]!
-      for (let i = 0; i < 100 && (await row()).state !== 'sent'; i++) await Bun.sleep(20)
+      await until(async () => (await row()).state === 'sent')
       expect(await row()).toMatchObject({ state: 'sent', attempts: 1, last_error: null })
     }, 15_000)
 
@@ -170,7 +170,7 @@ for (const kind of dbKinds()) {
             [u.slack.userId],
           )
         )[0]!
-      for (let i = 0; i < 100 && (await link()).active; i++) await Bun.sleep(20)
+      await until(async () => !(await link()).active)
       expect(await link()).toEqual({ active: false, last_error: 'account_inactive' })
       const [row] = await s.database.query<{ state: string }>(
         `select state from deliveries where message_id = $1`,
