@@ -99,22 +99,24 @@ export class FakeSlack {
   /** Resolves once `check` returns a value (re-checked after every call the fake receives). */
   async until<T>(check: () => T | undefined | null | false, timeoutMs = 5000): Promise<T> {
     const deadline = Date.now() + timeoutMs
-    for (;;) {
-      const value = check()
+    for (let value = check(); ; value = check()) {
       if (value) return value
-      const left = deadline - Date.now()
-      if (left <= 0) throw new Error('fake Slack: expected call did not arrive in time')
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(done, left)
-        function done() {
-          clearTimeout(timer)
-          waiters.delete(done)
-          resolve()
-        }
-        const waiters = this.waiters
-        waiters.add(done)
-      })
+      if (Date.now() >= deadline) throw new Error('fake Slack: expected call did not arrive in time')
+      await this.nextCall(deadline - Date.now())
     }
+  }
+
+  /** Resolves after the next call the fake answers, or after `ms`. */
+  private nextCall(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer)
+        this.waiters.delete(done)
+        resolve()
+      }
+      const timer = setTimeout(done, ms)
+      this.waiters.add(done)
+    })
   }
 
   stop(): void {
