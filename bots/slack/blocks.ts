@@ -16,6 +16,9 @@ export const ANSWER_BLOCK = 'answer'
 /** Slack mrkdwn control characters: `&`, `<` and `>` are the only ones that must be escaped. */
 export const escapeMrkdwn = (text: string) =>
   text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')
+/** Message and command text arrives escaped the same way; answers are stored as the person typed them. */
+export const unescapeMrkdwn = (text: string) =>
+  text.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&')
 
 const cut = (text: string, max: number) => (text.length <= max ? text : `${text.slice(0, max - 1)}…`)
 const plain = (text: string, max = 150) => ({

@@ -4,7 +4,7 @@
 import type { App } from '@slack/bolt'
 import { answerFromChat, openQuestions, questionOfCopy } from '../../src/core/chat-answers.ts'
 import { outcomeText } from './answering.ts'
-import { escapeMrkdwn } from './blocks.ts'
+import { escapeMrkdwn, unescapeMrkdwn } from './blocks.ts'
 import { DM_COMMAND, runCommand } from './commands.ts'
 import { identity, LINK_HINT, parleyUser, type SlackContext } from './context.ts'
 
@@ -36,7 +36,7 @@ export function registerDirectMessages(app: App, ctx: SlackContext): void {
     if (m.channel_type !== 'im' || m.subtype || m.bot_id || !m.user) return
     const say = (text: string) => client.chat.postEphemeral({ channel: m.channel, user: m.user!, text })
     const who = identity((body as { team_id?: string }).team_id, m.user)
-    const text = m.text ?? ''
+    const text = unescapeMrkdwn(m.text ?? '')
     if (DM_COMMAND.test(text)) return void (await say(await runCommand(ctx, who, text)))
     const userId = await parleyUser(ctx, who)
     if (!userId) return void (await say(LINK_HINT))

@@ -123,9 +123,13 @@ for (const kind of dbKinds()) {
       const second = await s.ask(u.id, 'Second?')
       const ref = await deliver(u, first.questionId)
       await deliver(u, second.questionId)
-      const r = await s.dm(u.slack, 'answer to the first', { thread_ts: ref.ts, ts: `${Number(ref.ts) + 5}` })
+      // Slack escapes &, < and > in message text; the answer is stored as typed.
+      const r = await s.dm(u.slack, 'use a &lt;b&gt; &amp; go', {
+        thread_ts: ref.ts,
+        ts: `${Number(ref.ts) + 5}`,
+      })
       expect(r.replies).toEqual([])
-      expect((await questionRow(first.questionId)).answer).toBe('answer to the first')
+      expect((await questionRow(first.questionId)).answer).toBe('use a <b> & go')
       expect((await questionRow(second.questionId)).answer).toBeNull()
     })
 
