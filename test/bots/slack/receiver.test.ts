@@ -131,7 +131,7 @@ for (const kind of dbKinds()) {
       expect(rows).toHaveLength(1)
     })
 
-    test('an unsigned request when Slack is configured never reaches Bolt; a request body that is not Slack gets 400', async () => {
+    test('an unsigned request when Slack is configured never reaches Bolt; a body that is not Slack gets 400, an oversized one 413', async () => {
       const res = await s.app.handle(
         new Request('http://parley.test/slack/events', {
           method: 'POST',
@@ -142,6 +142,8 @@ for (const kind of dbKinds()) {
       expect(res.status).toBe(401)
       const bad = await s.send('[1,2]', JSON_TYPE)
       expect(bad.status).toBe(400)
+      const huge = JSON.stringify({ type: 'url_verification', challenge: 'x'.repeat(1024 * 1024) })
+      expect((await s.send(huge, JSON_TYPE)).status).toBe(413)
     })
   })
 }
