@@ -91,6 +91,7 @@ export async function startParley(config: Config, opts: StartOptions = {}): Prom
   await telegram?.start()
   await slack?.start()
   if (telegram) log(`Telegram bot @${telegram.bot.botInfo.username} (${telegram.mode})`)
+  if (slack) log(`Slack bot (${slack.receiver ? `events at ${url}/slack/events` : 'Socket Mode'})`)
 
   let stopped: Promise<void> | null = null
   const stop = () => {
