@@ -14,6 +14,7 @@ import type { Database } from './db/client.ts'
 import { httpErrors } from './http/errors.ts'
 import { health } from './http/health.ts'
 import { metrics } from './http/metrics.ts'
+import { webApp } from './web/index.ts'
 
 export type AppDeps = {
   config: Config
@@ -27,6 +28,8 @@ export type AppDeps = {
   slack?: SlackBot | null
   /** The Telegram bot when TELEGRAM_BOT_TOKEN is set; its webhook route needs PUBLIC_URL. */
   telegram?: Telegram | null
+  /** The Telegram bot's username, for t.me deep links on the settings page (default: the bot's). */
+  telegramBotUsername?: string
 }
 
 export function createApp(deps: AppDeps) {
@@ -40,6 +43,12 @@ export function createApp(deps: AppDeps) {
       .use(agentRest(deps))
       .use(agentMcp(deps))
       .use(telegramWebhook(deps))
+      .use(
+        webApp({
+          ...deps,
+          telegramBotUsername: deps.telegramBotUsername ?? deps.telegram?.bot.botInfo.username,
+        }),
+      )
   )
 }
 

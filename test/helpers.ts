@@ -81,7 +81,13 @@ export type TestApp = {
 
 export async function testApp(
   kind: DbKind,
-  opts: { mcp?: McpOptions; db?: TestDb; extend?: (core: Core) => Partial<AppDeps> } = {},
+  opts: {
+    mcp?: McpOptions
+    db?: TestDb
+    env?: Record<string, string>
+    telegramBotUsername?: string
+    extend?: (core: Core) => Partial<AppDeps>
+  } = {},
 ): Promise<TestApp> {
   const testDb = opts.db ?? (await freshDatabase(kind))
   const { database } = testDb
@@ -89,7 +95,7 @@ export async function testApp(
   const core = { db: database.db, bus }
   const keys = new KeyVerifier(database.db, bus)
   const stopping = new AbortController()
-  const config = loadConfig({})
+  const config = loadConfig(opts.env ?? {})
   const app = createApp({
     config,
     database,
@@ -97,6 +103,7 @@ export async function testApp(
     keys,
     stopping: stopping.signal,
     mcp: opts.mcp,
+    telegramBotUsername: opts.telegramBotUsername,
     ...opts.extend?.(core),
   })
   return {

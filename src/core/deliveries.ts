@@ -6,6 +6,7 @@
 //     quiet: { start: "22:00", end: "07:00" } }       UTC; holds back progress, never questions
 import { type SQL, sql } from 'drizzle-orm'
 import { resultRows, sqlArray, type Tx } from '../db/client.ts'
+import { type BusEvent, publishAll } from '../events/bus.ts'
 import type { Core } from './context.ts'
 
 /** Linked chats of the owner and of users the instance is shared with for WRITE. */
@@ -85,7 +86,11 @@ async function queued(tx: Tx, insert: SQL): Promise<string[]> {
   return [...new Set(rows.map((r) => r.channel))]
 }
 
-/** After commit: wake the outbox (in this process and, through the bus, in the others). */
-export async function announceDeliveries(core: Core, channels: Iterable<string>): Promise<void> {
-  for (const channel of new Set(channels)) await core.bus.publish({ type: 'delivery.queued', channel })
+/** The events that wake the outbox for these channels (in this process and, through the bus, the others). */
+export const deliveryEvents = (channels: Iterable<string>): BusEvent[] =>
+  [...new Set(channels)].map((channel) => ({ type: 'delivery.queued', channel }))
+
+/** After commit: wake the outbox. */
+export function announceDeliveries(core: Core, channels: Iterable<string>): Promise<void> {
+  return publishAll(core.bus, deliveryEvents(channels))
 }
