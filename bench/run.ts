@@ -6,6 +6,8 @@ import { answerLatency } from './answer-latency.ts'
 import { idleWaiters } from './idle-waiters.ts'
 import { ingest } from './ingest.ts'
 import { type BenchDb, createBenchDatabase, machine, type Section, startInProcess } from './lib.ts'
+import { slackAnswer } from './slack-answer.ts'
+import { telegramDelivery } from './telegram-delivery.ts'
 
 /** The whole run must stay bounded; past this it stops, drops the database and fails. */
 const BUDGET_MS = 5 * 60_000
@@ -66,8 +68,14 @@ async function main() {
     } finally {
       await run.parley.stop()
     }
+    console.log('\nbench: slack answer path…')
+    sections.push(await slackAnswer(db.url))
+    print(sections.at(-1)!)
     console.log('\nbench: idle waiters (about 50 s)…')
     sections.push(await idleWaiters(db.url))
+    print(sections.at(-1)!)
+    console.log('\nbench: telegram delivery (about 45 s)…')
+    sections.push(await telegramDelivery(db.url))
     print(sections.at(-1)!)
   } finally {
     await db?.drop().catch((err) => console.error('bench: could not drop the database', err))

@@ -70,6 +70,13 @@ export function loadConfig(env: Env = process.env): Config {
   if (secret !== null && secret.length < 32) {
     throw new ConfigError('PARLEY_SECRET', 'must be at least 32 characters')
   }
+  const slackToken = opt(env, 'SLACK_BOT_TOKEN')
+  if (slackToken && !opt(env, 'SLACK_SIGNING_SECRET') && !opt(env, 'SLACK_APP_TOKEN')) {
+    throw new ConfigError(
+      'SLACK_SIGNING_SECRET',
+      'is required with SLACK_BOT_TOKEN (or set SLACK_APP_TOKEN for Socket Mode)',
+    )
+  }
   return {
     port,
     databaseUrl: url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),

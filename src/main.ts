@@ -2,6 +2,7 @@
 // wires is built by `startParley`, which tests use to run real servers on real ports.
 import { existsSync, rmSync } from 'node:fs'
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket'
+import { createSlackBot } from '../bots/slack/bot.ts'
 import { createTelegram, type Telegram, type TelegramOptions } from '../bots/telegram/runner.ts'
 import type { McpOptions } from './agents/mcp.ts'
 import { createApp } from './app.ts'
@@ -55,8 +56,18 @@ export async function startParley(config: Config, opts: StartOptions = {}): Prom
   await presence.start()
   const stopping = new AbortController()
   let baseUrl = config.publicUrl ?? `http://localhost:${config.port}`
+  const slack = createSlackBot({ config, core, baseUrl: () => baseUrl })
   const telegram = await createTelegram({ config, core, database, baseUrl: () => baseUrl }, opts.telegram)
-  const app = createApp({ config, database, core, keys, stopping: stopping.signal, mcp: opts.mcp, telegram })
+  const app = createApp({
+    config,
+    database,
+    core,
+    keys,
+    stopping: stopping.signal,
+    mcp: opts.mcp,
+    slack,
+    telegram,
+  })
   app.listen({ port: config.port, hostname: '0.0.0.0', idleTimeout: 30 })
   const server = app.server!
   const port = server.port!
@@ -73,11 +84,14 @@ export async function startParley(config: Config, opts: StartOptions = {}): Prom
   const url = config.publicUrl ?? `http://localhost:${port}`
   baseUrl = url
   const adapters: ChannelAdapter[] = [new WebhookAdapter(config.webhookAllow), ...(opts.adapters ?? [])]
+  if (slack) adapters.push(slack.adapter)
   if (telegram) adapters.push(telegram.adapter)
   const outbox = new Outbox(core, adapters, { baseUrl: url, ...opts.outbox })
   await outbox.start()
   await telegram?.start()
+  await slack?.start()
   if (telegram) log(`Telegram bot @${telegram.bot.botInfo.username} (${telegram.mode})`)
+  if (slack) log(`Slack bot (${slack.receiver ? `events at ${url}/slack/events` : 'Socket Mode'})`)
 
   let stopped: Promise<void> | null = null
   const stop = () => {
@@ -90,6 +104,7 @@ export async function startParley(config: Config, opts: StartOptions = {}): Prom
       while (server.pendingRequests > 0 && Date.now() < deadline) await Bun.sleep(20)
       await server.stop(true)
       await telegram?.stop()
+      await slack?.stop()
       await outbox.stop()
       presence.stop()
       await keys.close()

@@ -172,7 +172,8 @@ export class Outbox {
         const pacer = this.pacers.get(c.channel)!
         const at = pacer.earliest(c.target)
         if (at <= horizon) picked.push({ id: c.id, at: pacer.book(c.target) })
-        else heldUntil = Math.min(heldUntil, at - this.windowMs)
+        // Come back when half a window is free again, so rounds claim batches, not single rows.
+        else heldUntil = Math.min(heldUntil, at - this.windowMs / 2)
       }
       if (picked.length > 0) {
         await tx.execute(sql`
@@ -230,11 +231,14 @@ export class Outbox {
     const db = this.core.db
     const ref = result.ok && result.externalRef !== undefined ? JSON.stringify(result.externalRef) : null
     if (result.ok && job.kind === 'progress') {
-      // A newer progress message may have arrived while this one was sent: stay pending for it,
-      // after the interval that keeps edits to one per instance and chat.
+      // A newer progress message (or the session-ended note, which keeps the last message id but
+      // changes the status) may have arrived while this one was sent: stay pending for it, after
+      // the interval that keeps edits to one per instance and chat.
       await db.execute(sql`
         update deliveries set
-          state = case when message_id = ${job.message.id} then 'sent' else 'pending' end,
+          state = case when message_id = ${job.message.id} and ${job.instance.status} =
+            (select i.status from agent_instances i where i.id = deliveries.instance_id)
+            then 'sent' else 'pending' end,
           external_ref = coalesce(${ref}::jsonb, external_ref), attempts = 0, last_error = null,
           next_attempt_at = now() + make_interval(secs => ${this.progressIntervalMs / 1000})
         where id = ${job.id}`)
