@@ -3,6 +3,7 @@
 import { and, eq, sql } from 'drizzle-orm'
 import { type Db, resultRows } from '../db/client.ts'
 import { channelLinks, processedUpdates } from '../db/schema.ts'
+import { dropPendingDeliveries } from './deliveries.ts'
 import { consumeLinkCode, type LinkChannel } from './link-codes.ts'
 
 /**
@@ -24,11 +25,14 @@ export async function linkTelegramChat(db: Db, code: string, chatId: string): Pr
 
 /** Removes the chat's link; returns whether there was one. */
 export async function unlinkChat(db: Db, channel: LinkChannel, chatId: string): Promise<boolean> {
-  const gone = await db
-    .delete(channelLinks)
-    .where(and(eq(channelLinks.channel, channel), eq(channelLinks.chatId, chatId)))
-    .returning({ id: channelLinks.id })
-  return gone.length > 0
+  return db.transaction(async (tx) => {
+    const gone = await tx
+      .delete(channelLinks)
+      .where(and(eq(channelLinks.channel, channel), eq(channelLinks.chatId, chatId)))
+      .returning({ id: channelLinks.id })
+    await dropPendingDeliveries(tx, { channel, target: chatId, reason: 'unlinked' })
+    return gone.length > 0
+  })
 }
 
 /** The user an active chat link belongs to. */

@@ -4,8 +4,9 @@
 //   { questions: { telegram?: bool, slack?: bool },   default: on
 //     progress:  { telegram?: bool, slack?: bool },   default: off
 //     quiet: { start: "22:00", end: "07:00" } }       UTC; holds back progress, never questions
-import { type SQL, sql } from 'drizzle-orm'
-import { resultRows, sqlArray, type Tx } from '../db/client.ts'
+import { and, eq, type SQL, sql } from 'drizzle-orm'
+import { type DbOrTx, resultRows, sqlArray, type Tx } from '../db/client.ts'
+import { deliveries } from '../db/schema.ts'
 import { type BusEvent, publishAll } from '../events/bus.ts'
 import type { Core } from './context.ts'
 
@@ -85,6 +86,31 @@ async function queued(tx: Tx, insert: SQL): Promise<string[]> {
   const rows = resultRows<{ channel: string }>(await tx.execute(sql`${insert} returning channel`))
   return [...new Set(rows.map((r) => r.channel))]
 }
+
+/** Rows still waiting for a chat are not sent once its link is gone or belongs to someone else. */
+export async function dropPendingDeliveries(
+  tx: DbOrTx,
+  d: { channel: string; target: string; reason: string },
+): Promise<void> {
+  await tx
+    .update(deliveries)
+    .set({ state: 'failed', lastError: d.reason })
+    .where(
+      and(
+        eq(deliveries.channel, d.channel),
+        eq(deliveries.target, d.target),
+        eq(deliveries.state, 'pending'),
+      ),
+    )
+}
+
+/** The target string deliveries use for a link: the Telegram chat id, or "team:user" for Slack. */
+export const linkTarget = (link: {
+  channel: string
+  chatId: string | null
+  teamId: string | null
+  externalUserId: string | null
+}) => (link.channel === 'telegram' ? (link.chatId ?? '') : `${link.teamId}:${link.externalUserId}`)
 
 /** The events that wake the outbox for these channels (in this process and, through the bus, the others). */
 export const deliveryEvents = (channels: Iterable<string>): BusEvent[] =>

@@ -3,7 +3,8 @@
 // says who someone is when they write to the bot.
 import { and, eq } from 'drizzle-orm'
 import type { Db, DbOrTx } from '../db/client.ts'
-import { channelLinks, deliveries } from '../db/schema.ts'
+import { channelLinks } from '../db/schema.ts'
+import { dropPendingDeliveries } from './deliveries.ts'
 import { consumeLinkCode } from './link-codes.ts'
 
 export type SlackIdentity = { teamId: string; slackUserId: string }
@@ -15,19 +16,8 @@ const isSlackUser = (who: SlackIdentity) =>
     eq(channelLinks.externalUserId, who.slackUserId),
   )
 
-/** Outbox rows still waiting for this Slack user are not sent once the link is gone or moved. */
-async function dropPending(db: DbOrTx, who: SlackIdentity, reason: string) {
-  await db
-    .update(deliveries)
-    .set({ state: 'failed', lastError: reason })
-    .where(
-      and(
-        eq(deliveries.channel, 'slack'),
-        eq(deliveries.target, `${who.teamId}:${who.slackUserId}`),
-        eq(deliveries.state, 'pending'),
-      ),
-    )
-}
+const dropPending = (db: DbOrTx, who: SlackIdentity, reason: string) =>
+  dropPendingDeliveries(db, { channel: 'slack', target: `${who.teamId}:${who.slackUserId}`, reason })
 
 /** The Parley user behind a Slack user, or null when they have not linked their account. */
 export async function slackUser(db: Db, who: SlackIdentity): Promise<string | null> {
