@@ -1,7 +1,7 @@
 // Chat accounts linked to Parley users (a Telegram chat, a Slack user), and the updates already
 // handled from them. Chat adapters call these with plain ids; nothing here knows a chat library.
 import { and, eq, sql } from 'drizzle-orm'
-import { type Db, resultRows } from '../db/client.ts'
+import { type Db, resultRows, type Tx } from '../db/client.ts'
 import { channelLinks, processedUpdates } from '../db/schema.ts'
 import { consumeLinkCode, type LinkChannel } from './link-codes.ts'
 
@@ -13,10 +13,11 @@ export async function linkTelegramChat(db: Db, code: string, chatId: string): Pr
   const userId = await consumeLinkCode(db, code, 'telegram')
   if (!userId) return null
   await db.transaction(async (tx) => {
-    // A chat belongs to one user at a time: relinking moves it.
+    // A chat belongs to one user at a time: relinking moves it, and drops what was on its way.
     await tx
       .delete(channelLinks)
       .where(and(eq(channelLinks.channel, 'telegram'), eq(channelLinks.chatId, chatId)))
+    await dropPending(tx, 'telegram', chatId, 'chat linked to another account')
     await tx.insert(channelLinks).values({ userId, channel: 'telegram', chatId })
   })
   return userId
@@ -24,11 +25,21 @@ export async function linkTelegramChat(db: Db, code: string, chatId: string): Pr
 
 /** Removes the chat's link; returns whether there was one. */
 export async function unlinkChat(db: Db, channel: LinkChannel, chatId: string): Promise<boolean> {
-  const gone = await db
-    .delete(channelLinks)
-    .where(and(eq(channelLinks.channel, channel), eq(channelLinks.chatId, chatId)))
-    .returning({ id: channelLinks.id })
-  return gone.length > 0
+  return db.transaction(async (tx) => {
+    const gone = await tx
+      .delete(channelLinks)
+      .where(and(eq(channelLinks.channel, channel), eq(channelLinks.chatId, chatId)))
+      .returning({ id: channelLinks.id })
+    await dropPending(tx, channel, chatId, 'chat unlinked')
+    return gone.length > 0
+  })
+}
+
+/** Outbox rows still waiting for a chat that is no longer linked are never sent. */
+async function dropPending(tx: Tx, channel: string, target: string, why: string) {
+  await tx.execute(sql`
+    update deliveries set state = 'failed', last_error = ${why}
+    where channel = ${channel} and target = ${target} and state = 'pending'`)
 }
 
 /** The user an active chat link belongs to. */
@@ -92,8 +103,11 @@ export async function activeInstances(db: Db, userId: string) {
   )
 }
 
-/** A question's instance and whether (and by whom, how) it was answered. */
-export async function questionStatus(db: Db, questionId: string) {
+/**
+ * A question's instance and whether (and by whom, how) it was answered; null when it does not
+ * exist or `userId` may not see it (neither its owner nor shared with).
+ */
+export async function questionStatus(db: Db, questionId: string, userId: string) {
   const [row] = resultRows<{
     instanceId: string
     answered: boolean
@@ -105,7 +119,9 @@ export async function questionStatus(db: Db, questionId: string) {
       select m.instance_id as "instanceId", m.answered_at is not null as answered,
         coalesce(u.display_name, u.email) as by, m.answered_via as via, m.options
       from messages m left join users u on u.id = m.answered_by
-      where m.id = ${questionId} and m.sender = 'AGENT' and m.requires_user_input`),
+      where m.id = ${questionId} and m.sender = 'AGENT' and m.requires_user_input
+        and (m.user_id = ${userId} or exists (select 1 from instance_access a
+          where a.instance_id = m.instance_id and a.user_id = ${userId}))`),
   )
   return row ?? null
 }

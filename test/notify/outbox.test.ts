@@ -262,6 +262,13 @@ for (const kind of dbKinds()) {
       const step = (userId: string, instanceId: string, content: string) =>
         postAgentMessage(t.core, { userId, instanceId, agentType: 'x', content, requiresUserInput: false })
       await step(quiet.id, uuid(), 'not wanted')
+      // Quiet hours hold progress back (all day here); questions are never held back.
+      const night = await linkedUser(['g2'], {
+        progress: { telegram: true },
+        quiet: { start: '00:00', end: '23:59:59' },
+      })
+      await step(night.id, uuid(), 'not now')
+      const nightQ = await ask(night.id, uuid(), 'Even at night?')
       await step(u.id, id, 'step 1')
       await until(() => adapter.of('progress').length === 1)
       for (let i = 2; i <= 6; i++) await step(u.id, id, `step ${i}`)
@@ -269,6 +276,7 @@ for (const kind of dbKinds()) {
       await until(() => adapter.of('progress').some((s) => s.job.instance.status === 'COMPLETED'))
       const progress = adapter.of('progress')
       expect(progress.every((s) => s.job.target === 'g1')).toBe(true)
+      expect(adapter.of('question').map((s) => s.job.message.id)).toContain(nightQ.messageId)
       expect(progress.length).toBeLessThanOrEqual(3)
       for (let i = 1; i < progress.length; i++) {
         expect(progress[i]!.at - progress[i - 1]!.at).toBeGreaterThanOrEqual(140)

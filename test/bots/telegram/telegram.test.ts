@@ -270,6 +270,43 @@ for (const kind of dbKinds()) {
       }
     })
 
+    test('a user the instance is shared with for WRITE gets the question and can answer it', async () => {
+      const owner = await linked('owner')
+      const carol = await linked('carol')
+      const id = uuid()
+      await postAgentMessage(parley.core, {
+        userId: owner.user.id,
+        instanceId: id,
+        agentType: 'claude',
+        content: 'starting',
+        requiresUserInput: false,
+      })
+      await db().query(
+        `insert into instance_access (instance_id, user_id, email, access) values ($1, $2, $3, 'WRITE')`,
+        [id, carol.user.id, carol.user.email],
+      )
+      const q = await ask(owner.user.id, id, 'Approve the release?', ['Approve', 'Hold'])
+      const ownerCopy = await question(owner.chat, q.messageId)
+      const carolCopy = await question(carol.chat, q.messageId)
+      const hold = carolCopy.reply_markup!.inline_keyboard![1]![0]!.callback_data!
+      await post(fake.callback(carol.chat, carolCopy.message_id, hold))
+      expect(await answerOf(q.messageId)).toEqual({ answered_via: 'telegram', content: 'Hold' })
+      await until(
+        () => (fake.find(owner.chat, ownerCopy.message_id)?.edits ?? 0) > 0,
+        5000,
+        'owner copy locked',
+      )
+      expect(fake.find(owner.chat, ownerCopy.message_id)!.text).toContain('Answered by carol via Telegram')
+      // Someone without access pressing a copied button learns nothing and changes nothing.
+      const mallory = await linked('mallory')
+      const other = await ask(owner.user.id, id, 'Delete the backups?', ['Yes', 'No'])
+      const otherCopy = await question(owner.chat, other.messageId)
+      const yes = otherCopy.reply_markup!.inline_keyboard![0]![0]!.callback_data!
+      await post(fake.callback(mallory.chat, otherCopy.message_id, yes))
+      expect(fake.callsOf('answerCallbackQuery').at(-1)!.body.text).toBe('This button is no longer valid.')
+      expect((await answerOf(other.messageId)).content).toBeNull()
+    }, 15_000)
+
     test('the same update_id twice has one effect', async () => {
       const { user, chat } = await linked()
       const id = uuid()
