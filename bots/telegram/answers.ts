@@ -127,3 +127,6 @@ answers.on('message:text', async (ctx) => {
     reply_parameters: { message_id: ctx.message.message_id },
   })
 })
+
+// Photos, stickers, voice: nothing to answer with.
+answers.on('message', (ctx) => ctx.reply('I can only take text answers. Reply with text, or use a button.'))

@@ -5,6 +5,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto'
 import type postgres from 'postgres'
 import type { Config } from '../../src/config.ts'
+import { pruneProcessedUpdates } from '../../src/core/channel-links.ts'
 import type { Core } from '../../src/core/context.ts'
 import type { Database } from '../../src/db/client.ts'
 import { TELEGRAM_PACING, TelegramAdapter } from './adapter.ts'
@@ -80,6 +81,7 @@ export async function createTelegram(
       bot.handleUpdate(update).catch((err) => log(`telegram update ${update.update_id} failed`, err)),
     async start(): Promise<void> {
       await bot.api.setMyCommands(COMMANDS).catch((err) => log('setMyCommands failed', err))
+      await pruneProcessedUpdates(deps.core.db, 'telegram').catch((err) => log('pruning updates failed', err))
       if (mode === 'webhook') {
         // If Telegram cannot be reached now, the webhook registered earlier usually still holds.
         await bot.api

@@ -63,6 +63,13 @@ export async function firstTimeSeen(db: Db, source: string, externalId: string):
   return rows.length > 0
 }
 
+/** Forgets handled updates older than `days`: senders stop retrying long before that. */
+export async function pruneProcessedUpdates(db: Db, source: string, days = 7): Promise<void> {
+  await db.execute(sql`
+    delete from processed_updates
+    where source = ${source} and created_at < now() - make_interval(days => ${days})`)
+}
+
 export type OpenQuestion = {
   id: string
   instanceId: string

@@ -153,7 +153,7 @@ for (const kind of dbKinds()) {
       const copy = await question(chat, q.messageId)
       expect(copy.text).toContain('Drop table &lt;users&gt; &amp; rebuild?')
       expect(copy.text).not.toContain('<users>')
-      expect(copy.text).toContain('<b>claude</b>')
+      expect(copy.text).toContain(`<b>claude</b> · ${id.slice(0, 8)}`)
       expect(copy.text).toContain(`href="${PUBLIC_URL}/instances/${id}#m-${q.messageId}"`)
       expect(copy.parse_mode).toBe('HTML')
       const buttons = copy.reply_markup!.inline_keyboard!.flat()
