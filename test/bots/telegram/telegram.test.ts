@@ -124,6 +124,23 @@ for (const kind of dbKinds()) {
       expect(fake.chat(chatSeq).filter((m) => m.text.includes('Linked'))).toHaveLength(0)
     })
 
+    test('with the right secret, a body that is not an update is a 422 naming update_id', async () => {
+      for (const body of [{}, { update_id: 'seven' }, { update_id: 1.5 }]) {
+        const res = await post(body)
+        expect(res.status).toBe(422)
+        expect((await res.json()).error).toMatchObject({ code: 'INVALID_INPUT', field: 'update_id' })
+      }
+      const res = await fetch(`http://127.0.0.1:${parley.port}/telegram/webhook`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'x-telegram-bot-api-secret-token': 'test-secret-token',
+        },
+        body: '{not json',
+      })
+      expect(res.status).toBe(422)
+    })
+
     test('an unlinked chat gets a short "link your account" answer and touches nothing', async () => {
       const chat = ++chatSeq
       const before = await db().query<{ n: number }>('select count(*)::int as n from messages')
