@@ -224,6 +224,22 @@ for (const kind of dbKinds()) {
       await outbox.stop()
     })
 
+    test('waiting out a chat’s pacing costs a few queries, not a busy loop', async () => {
+      const adapter = new ScriptedAdapter('telegram', { perTargetMs: 600, perSecond: 1000 })
+      const u = await linkedUser(['w1'])
+      const id = uuid()
+      await ask(u.id, id, 'one?')
+      await ask(u.id, id, 'two?')
+      await ask(u.id, id, 'three?')
+      await run(adapter, { windowMs: 100 })
+      await until(() => adapter.sent.length === 1)
+      const before = t.database.queryCount()
+      await until(() => adapter.sent.length === 3, 5000)
+      // Two more sends, each with its claim, load and result: a handful of statements each.
+      expect(t.database.queryCount() - before).toBeLessThan(30)
+      expect(adapter.sent[2]!.at - adapter.sent[0]!.at).toBeGreaterThanOrEqual(2 * 600 * 0.9)
+    })
+
     test('rows queued while no outbox runs are sent after start; idle costs no queries', async () => {
       const u = await linkedUser(['z1'])
       const q = await ask(u.id, uuid())
