@@ -216,6 +216,7 @@ export class Outbox {
       job = await loadJob(this.core.db, id, this.opts.baseUrl)
       if (!job) return // answered, locked or removed since it was claimed
       const adapter = this.adapters.get(job.channel)!
+      await this.pacers.get(job.channel)!.admit(job.target)
       let result: SendResult
       try {
         result = await adapter.send(job)

@@ -213,13 +213,13 @@ for (const kind of dbKinds()) {
       for (let i = 0; i < 4; i++) await ask(u.id, id, `q${i}?`)
       const outbox = await run(adapter, { windowMs: 100 })
       await until(() => adapter.sent.length === 12)
-      // Timers fire a few ms late or early under load, so compare spans, not single gaps.
+      // Measured where the API would see them: every gap, less a millisecond of timer slack.
       const all = adapter.sent.map((s) => s.at).sort((a, b) => a - b)
-      expect(all.at(-1)! - all[0]!).toBeGreaterThanOrEqual(11 * 10 * 0.75)
+      for (let i = 1; i < all.length; i++) expect(all[i]! - all[i - 1]!).toBeGreaterThanOrEqual(9)
       for (const chat of ['s1', 's2', 's3']) {
         const times = adapter.sent.filter((s) => s.job.target === chat).map((s) => s.at)
         expect(times).toHaveLength(4)
-        expect(times.at(-1)! - times[0]!).toBeGreaterThanOrEqual(3 * 60 * 0.75)
+        for (let i = 1; i < times.length; i++) expect(times[i]! - times[i - 1]!).toBeGreaterThanOrEqual(59)
       }
       await outbox.stop()
     })
