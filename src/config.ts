@@ -66,6 +66,13 @@ export function loadConfig(env: Env = process.env): Config {
   if (signup !== 'on' && signup !== 'off') {
     throw new ConfigError('PARLEY_SIGNUP', `must be on or off, got ${JSON.stringify(signup)}`)
   }
+  const tgSecret = opt(env, 'TELEGRAM_WEBHOOK_SECRET')
+  if (tgSecret !== null && !/^[A-Za-z0-9_-]{1,256}$/.test(tgSecret)) {
+    throw new ConfigError(
+      'TELEGRAM_WEBHOOK_SECRET',
+      'must be 1-256 characters of A-Z, a-z, 0-9, _ and - (Telegram’s rule)',
+    )
+  }
   const secret = opt(env, 'PARLEY_SECRET')
   if (secret !== null && secret.length < 32) {
     throw new ConfigError('PARLEY_SECRET', 'must be at least 32 characters')
@@ -85,7 +92,7 @@ export function loadConfig(env: Env = process.env): Config {
     secret,
     telegram: {
       botToken: opt(env, 'TELEGRAM_BOT_TOKEN'),
-      webhookSecret: opt(env, 'TELEGRAM_WEBHOOK_SECRET'),
+      webhookSecret: tgSecret,
       apiRoot: url(env, 'TELEGRAM_API_ROOT', ['http:', 'https:']),
     },
     slack: {

@@ -20,7 +20,7 @@ type Outcome = { ok: boolean; text: string }
 /** Posts `content` as the linked user's answer to `questionId`. */
 async function answer(ctx: BotContext, questionId: string, content: string): Promise<Outcome> {
   const { core } = ctx.deps
-  const before = await questionStatus(core.db, questionId)
+  const before = await questionStatus(core.db, questionId, ctx.linkedUserId!)
   if (!before) return { ok: false, text: 'That question no longer exists.' }
   if (before.answered) return { ok: false, text: `Already answered by ${answeredBy(before)}.` }
   try {
@@ -34,7 +34,7 @@ async function answer(ctx: BotContext, questionId: string, content: string): Pro
       allowShared: true,
     })
     if (result.alreadyAnswered) {
-      const after = await questionStatus(core.db, questionId)
+      const after = await questionStatus(core.db, questionId, ctx.linkedUserId!)
       return { ok: false, text: `Already answered by ${answeredBy(after ?? { by: null, via: null })}.` }
     }
     return { ok: true, text: 'Answer sent.' }
@@ -51,7 +51,7 @@ answers.on('callback_query:data', async (ctx) => {
   let outcome: Outcome = { ok: false, text: 'This button is no longer valid.' }
   try {
     if (cb?.kind === 'answer') {
-      const status = await questionStatus(ctx.deps.core.db, cb.questionId)
+      const status = await questionStatus(ctx.deps.core.db, cb.questionId, ctx.linkedUserId!)
       const option = status?.options?.[cb.option]
       if (option !== undefined) outcome = await answer(ctx, cb.questionId, option)
       else if (status) outcome = { ok: false, text: 'That option does not exist.' }
@@ -74,7 +74,7 @@ answers.on('callback_query:data', async (ctx) => {
 })
 
 async function promptForReply(ctx: BotContext, questionId: string): Promise<Outcome> {
-  const status = await questionStatus(ctx.deps.core.db, questionId)
+  const status = await questionStatus(ctx.deps.core.db, questionId, ctx.linkedUserId!)
   if (!status) return { ok: false, text: 'That question no longer exists.' }
   if (status.answered) return { ok: false, text: `Already answered by ${answeredBy(status)}.` }
   const link = questionLink(instanceUrl(ctx.deps.baseUrl(), status.instanceId), questionId)
@@ -127,3 +127,6 @@ answers.on('message:text', async (ctx) => {
     reply_parameters: { message_id: ctx.message.message_id },
   })
 })
+
+// Photos, stickers, voice: nothing to answer with.
+answers.on('message', (ctx) => ctx.reply('I can only take text answers. Reply with text, or use a button.'))

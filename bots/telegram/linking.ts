@@ -45,7 +45,9 @@ linking.command('help', (ctx) => ctx.reply(HELP, { parse_mode: 'HTML' }))
 
 // Everything below needs a linked chat.
 linking.use(async (ctx, next) => {
-  if (ctx.chat) ctx.linkedUserId = await userForChat(ctx.deps.core.db, 'telegram', String(ctx.chat.id))
+  // A button press on an old message may come without it; in a private chat the chat is the user.
+  const chatId = ctx.chat?.id ?? ctx.from?.id
+  if (chatId !== undefined) ctx.linkedUserId = await userForChat(ctx.deps.core.db, 'telegram', String(chatId))
   if (ctx.linkedUserId) return next()
   if (ctx.callbackQuery) await ctx.answerCallbackQuery({ text: 'This chat is not linked to Parley.' })
   else if (ctx.chat) await ctx.reply(LINK_HINT)

@@ -21,7 +21,8 @@ export function questionIdFromLinks(urls: readonly string[]): string | null {
 }
 
 function heading(job: Pick<DeliveryJob, 'instance'>, icon: string) {
-  const name = job.instance.name ? ` · ${esc(clip(job.instance.name, 80))}` : ''
+  // The instance by name, or by the start of its id when it has none.
+  const name = ` · ${esc(clip(job.instance.name ?? job.instance.id.slice(0, 8), 80))}`
   return `${icon} <b>${esc(clip(job.instance.agentType, 60))}</b>${name}`
 }
 

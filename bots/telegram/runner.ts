@@ -5,6 +5,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto'
 import type postgres from 'postgres'
 import type { Config } from '../../src/config.ts'
+import { pruneProcessedUpdates } from '../../src/core/channel-links.ts'
 import type { Core } from '../../src/core/context.ts'
 import type { Database } from '../../src/db/client.ts'
 import { TELEGRAM_PACING, TelegramAdapter } from './adapter.ts'
@@ -12,6 +13,11 @@ import { createBot } from './bot.ts'
 
 export const WEBHOOK_PATH = '/telegram/webhook'
 export const ALLOWED_UPDATES = ['message', 'callback_query'] as const
+const COMMANDS = [
+  { command: 'status', description: 'Open questions and running agents' },
+  { command: 'unlink', description: 'Stop sending to this chat' },
+  { command: 'help', description: 'How to answer from Telegram' },
+]
 /** Advisory lock key held by the one process that long-polls Telegram. */
 const POLLER_LOCK = 0x7061726c // "parl"
 
@@ -74,11 +80,16 @@ export async function createTelegram(
     handleUpdate: (update: Parameters<typeof bot.handleUpdate>[0]) =>
       bot.handleUpdate(update).catch((err) => log(`telegram update ${update.update_id} failed`, err)),
     async start(): Promise<void> {
+      await bot.api.setMyCommands(COMMANDS).catch((err) => log('setMyCommands failed', err))
+      await pruneProcessedUpdates(deps.core.db, 'telegram').catch((err) => log('pruning updates failed', err))
       if (mode === 'webhook') {
-        await bot.api.setWebhook(`${config.publicUrl}${WEBHOOK_PATH}`, {
-          secret_token: secret,
-          allowed_updates: [...ALLOWED_UPDATES],
-        })
+        // If Telegram cannot be reached now, the webhook registered earlier usually still holds.
+        await bot.api
+          .setWebhook(`${config.publicUrl}${WEBHOOK_PATH}`, {
+            secret_token: secret,
+            allowed_updates: [...ALLOWED_UPDATES],
+          })
+          .catch((err) => log('setWebhook failed', err))
         return
       }
       poller = new Poller(bot, deps.database.sql, log)

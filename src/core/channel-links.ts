@@ -14,10 +14,15 @@ export async function linkTelegramChat(db: Db, code: string, chatId: string): Pr
   const userId = await consumeLinkCode(db, code, 'telegram')
   if (!userId) return null
   await db.transaction(async (tx) => {
-    // A chat belongs to one user at a time: relinking moves it.
+    // A chat belongs to one user at a time: relinking moves it, and drops what was on its way.
     await tx
       .delete(channelLinks)
       .where(and(eq(channelLinks.channel, 'telegram'), eq(channelLinks.chatId, chatId)))
+    await dropPendingDeliveries(tx, {
+      channel: 'telegram',
+      target: chatId,
+      reason: 'chat linked to another account',
+    })
     await tx.insert(channelLinks).values({ userId, channel: 'telegram', chatId })
   })
   return userId
@@ -54,6 +59,13 @@ export async function firstTimeSeen(db: Db, source: string, externalId: string):
     .onConflictDoNothing()
     .returning({ id: processedUpdates.externalId })
   return rows.length > 0
+}
+
+/** Forgets handled updates older than `days`: senders stop retrying long before that. */
+export async function pruneProcessedUpdates(db: Db, source: string, days = 7): Promise<void> {
+  await db.execute(sql`
+    delete from processed_updates
+    where source = ${source} and created_at < now() - make_interval(days => ${days})`)
 }
 
 export type OpenQuestion = {
@@ -96,8 +108,11 @@ export async function activeInstances(db: Db, userId: string) {
   )
 }
 
-/** A question's instance and whether (and by whom, how) it was answered. */
-export async function questionStatus(db: Db, questionId: string) {
+/**
+ * A question's instance and whether (and by whom, how) it was answered; null when it does not
+ * exist or `userId` may not see it (neither its owner nor shared with).
+ */
+export async function questionStatus(db: Db, questionId: string, userId: string) {
   const [row] = resultRows<{
     instanceId: string
     answered: boolean
@@ -109,7 +124,9 @@ export async function questionStatus(db: Db, questionId: string) {
       select m.instance_id as "instanceId", m.answered_at is not null as answered,
         coalesce(u.display_name, u.email) as by, m.answered_via as via, m.options
       from messages m left join users u on u.id = m.answered_by
-      where m.id = ${questionId} and m.sender = 'AGENT' and m.requires_user_input`),
+      where m.id = ${questionId} and m.sender = 'AGENT' and m.requires_user_input
+        and (m.user_id = ${userId} or exists (select 1 from instance_access a
+          where a.instance_id = m.instance_id and a.user_id = ${userId}))`),
   )
   return row ?? null
 }

@@ -189,9 +189,11 @@ export class Outbox {
     const [next] = resultRows<{ ms: number | string | null }>(
       await this.core.db.execute(sql`
         select extract(epoch from min(next_attempt_at) - now()) * 1000 as ms from deliveries
-        where state = 'pending' and channel = any(${pgTexts(this.channels)})`),
+        where state = 'pending' and channel = any(${pgTexts(this.channels)})
+          and channel || ':' || target <> all(${pgTexts(cooling)})`),
     )
     const dueIn = next?.ms == null ? Number.POSITIVE_INFINITY : Number(next.ms)
+    // Cooling targets are left out above: their rows are due, but wait for `coolingUntil`.
     const wake = Math.min(heldUntil, coolingUntil, Date.now() + Math.max(0, dueIn))
     if (Number.isFinite(wake)) this.wakeAt(Math.max(wake, Date.now() + 1))
   }
@@ -214,6 +216,7 @@ export class Outbox {
       job = await loadJob(this.core.db, id, this.opts.baseUrl)
       if (!job) return // answered, locked or removed since it was claimed
       const adapter = this.adapters.get(job.channel)!
+      await this.pacers.get(job.channel)!.admit(job.target)
       let result: SendResult
       try {
         result = await adapter.send(job)

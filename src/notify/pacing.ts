@@ -7,6 +7,8 @@
 export class Pacer {
   private channelNext = 0
   private readonly targetNext = new Map<string, number>()
+  private readonly started = new Map<string, number>()
+  private channelStarted = Number.NEGATIVE_INFINITY
   private readonly interval: number
 
   constructor(
@@ -30,6 +32,25 @@ export class Pacer {
     return at
   }
 
+  /**
+   * Waits until a send to `target` may start, judged by when earlier sends really started, and
+   * records this one. Booked slots are exact, but reading a job takes a varying time, so two
+   * sends booked a slot apart could otherwise reach the API closer together than allowed.
+   */
+  async admit(target: string): Promise<void> {
+    for (;;) {
+      const now = this.now()
+      const at = Math.max(
+        (this.started.get(target) ?? Number.NEGATIVE_INFINITY) + this.pacing.perTargetMs,
+        this.channelStarted + this.interval,
+      )
+      if (at <= now) break
+      await Bun.sleep(at - now)
+    }
+    this.channelStarted = this.now()
+    this.started.set(target, this.channelStarted)
+  }
+
   /** The API asked us to wait (429 retry_after): nothing more for this target before then. */
   holdTarget(target: string, untilMs: number): void {
     this.targetNext.set(target, Math.max(this.targetNext.get(target) ?? 0, untilMs))
@@ -44,6 +65,7 @@ export class Pacer {
     if (this.targetNext.size < 10_000) return
     const now = this.now()
     for (const [k, v] of this.targetNext) if (v < now) this.targetNext.delete(k)
+    for (const [k, v] of this.started) if (v + this.pacing.perTargetMs < now) this.started.delete(k)
   }
 }
 

@@ -47,7 +47,16 @@ for (const kind of dbKinds()) {
     })
 
     test('without PUBLIC_URL the bot long-polls: updates arrive and the webhook route does not exist', async () => {
+      // Handled update ids are kept a week, long past any resend, then forgotten at start.
+      await testDb.database.query(
+        `insert into processed_updates (source, external_id, created_at) values
+           ('telegram', 'old-1', now() - interval '8 days'), ('telegram', 'recent-1', now())`,
+      )
       const parley = await start(polling())
+      const kept = await testDb.database.query<{ external_id: string }>(
+        `select external_id from processed_updates where external_id in ('old-1', 'recent-1')`,
+      )
+      expect(kept.map((r) => r.external_id)).toEqual(['recent-1'])
       try {
         expect(parley.telegram?.mode).toBe('polling')
         await until(() => fake.callsOf('getUpdates').length > 0, 5000, 'first getUpdates')

@@ -124,6 +124,23 @@ for (const kind of dbKinds()) {
       expect(fake.chat(chatSeq).filter((m) => m.text.includes('Linked'))).toHaveLength(0)
     })
 
+    test('with the right secret, a body that is not an update is a 422 naming update_id', async () => {
+      for (const body of [{}, { update_id: 'seven' }, { update_id: 1.5 }]) {
+        const res = await post(body)
+        expect(res.status).toBe(422)
+        expect((await res.json()).error).toMatchObject({ code: 'INVALID_INPUT', field: 'update_id' })
+      }
+      const res = await fetch(`http://127.0.0.1:${parley.port}/telegram/webhook`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'x-telegram-bot-api-secret-token': 'test-secret-token',
+        },
+        body: '{not json',
+      })
+      expect(res.status).toBe(422)
+    })
+
     test('an unlinked chat gets a short "link your account" answer and touches nothing', async () => {
       const chat = ++chatSeq
       const before = await db().query<{ n: number }>('select count(*)::int as n from messages')
@@ -153,7 +170,7 @@ for (const kind of dbKinds()) {
       const copy = await question(chat, q.messageId)
       expect(copy.text).toContain('Drop table &lt;users&gt; &amp; rebuild?')
       expect(copy.text).not.toContain('<users>')
-      expect(copy.text).toContain('<b>claude</b>')
+      expect(copy.text).toContain(`<b>claude</b> · ${id.slice(0, 8)}`)
       expect(copy.text).toContain(`href="${PUBLIC_URL}/instances/${id}#m-${q.messageId}"`)
       expect(copy.parse_mode).toBe('HTML')
       const buttons = copy.reply_markup!.inline_keyboard!.flat()
@@ -269,6 +286,43 @@ for (const kind of dbKinds()) {
         expect(m.reply_markup).toBeUndefined()
       }
     })
+
+    test('a user the instance is shared with for WRITE gets the question and can answer it', async () => {
+      const owner = await linked('owner')
+      const carol = await linked('carol')
+      const id = uuid()
+      await postAgentMessage(parley.core, {
+        userId: owner.user.id,
+        instanceId: id,
+        agentType: 'claude',
+        content: 'starting',
+        requiresUserInput: false,
+      })
+      await db().query(
+        `insert into instance_access (instance_id, user_id, email, access) values ($1, $2, $3, 'WRITE')`,
+        [id, carol.user.id, carol.user.email],
+      )
+      const q = await ask(owner.user.id, id, 'Approve the release?', ['Approve', 'Hold'])
+      const ownerCopy = await question(owner.chat, q.messageId)
+      const carolCopy = await question(carol.chat, q.messageId)
+      const hold = carolCopy.reply_markup!.inline_keyboard![1]![0]!.callback_data!
+      await post(fake.callback(carol.chat, carolCopy.message_id, hold))
+      expect(await answerOf(q.messageId)).toEqual({ answered_via: 'telegram', content: 'Hold' })
+      await until(
+        () => (fake.find(owner.chat, ownerCopy.message_id)?.edits ?? 0) > 0,
+        5000,
+        'owner copy locked',
+      )
+      expect(fake.find(owner.chat, ownerCopy.message_id)!.text).toContain('Answered by carol via Telegram')
+      // Someone without access pressing a copied button learns nothing and changes nothing.
+      const mallory = await linked('mallory')
+      const other = await ask(owner.user.id, id, 'Delete the backups?', ['Yes', 'No'])
+      const otherCopy = await question(owner.chat, other.messageId)
+      const yes = otherCopy.reply_markup!.inline_keyboard![0]![0]!.callback_data!
+      await post(fake.callback(mallory.chat, otherCopy.message_id, yes))
+      expect(fake.callsOf('answerCallbackQuery').at(-1)!.body.text).toBe('This button is no longer valid.')
+      expect((await answerOf(other.messageId)).content).toBeNull()
+    }, 15_000)
 
     test('the same update_id twice has one effect', async () => {
       const { user, chat } = await linked()
