@@ -69,12 +69,14 @@ const inQuietHours = sql`coalesce((
 export async function enqueueLocks(tx: Tx, questionIds: string[]): Promise<string[]> {
   if (questionIds.length === 0) return []
   const ids = sqlArray(questionIds, 'uuid')
-  await tx.execute(sql`
-    update deliveries set state = 'locked'
-    where message_id = any(${ids}) and kind = 'question' and state = 'pending'`)
+  // One statement (it sits on the answer's path): both parts see the rows as they were, and they
+  // touch different states, so pending copies are dropped while sent ones get their lock job.
   return queued(
     tx,
     sql`
+    with unsent as (
+      update deliveries set state = 'locked'
+      where message_id = any(${ids}) and kind = 'question' and state = 'pending')
     insert into deliveries (user_id, message_id, instance_id, channel, target, kind, external_ref)
     select user_id, message_id, instance_id, channel, target, 'lock', external_ref
     from deliveries where message_id = any(${ids}) and kind = 'question' and state = 'sent'
