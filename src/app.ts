@@ -10,6 +10,7 @@ import type { Database } from './db/client.ts'
 import { httpErrors } from './http/errors.ts'
 import { health } from './http/health.ts'
 import { metrics } from './http/metrics.ts'
+import { webApp } from './web/index.ts'
 
 export type AppDeps = {
   config: Config
@@ -19,6 +20,8 @@ export type AppDeps = {
   /** Aborted when the process begins a graceful stop: waiting requests answer and finish. */
   stopping: AbortSignal
   mcp?: McpOptions
+  /** The Telegram bot's username, for t.me deep links on the settings page. */
+  telegramBotUsername?: string
 }
 
 export function createApp(deps: AppDeps) {
@@ -28,6 +31,7 @@ export function createApp(deps: AppDeps) {
     .use(metrics(deps))
     .use(agentRest(deps))
     .use(agentMcp(deps))
+    .use(webApp(deps))
 }
 
 export type App = ReturnType<typeof createApp>

@@ -79,15 +79,26 @@ export type TestApp = {
   close(): Promise<void>
 }
 
-export async function testApp(kind: DbKind, opts: { mcp?: McpOptions; db?: TestDb } = {}): Promise<TestApp> {
+export async function testApp(
+  kind: DbKind,
+  opts: { mcp?: McpOptions; db?: TestDb; env?: Record<string, string>; telegramBotUsername?: string } = {},
+): Promise<TestApp> {
   const testDb = opts.db ?? (await freshDatabase(kind))
   const { database } = testDb
   const bus: EventBus = database.sql ? await PostgresBus.start(database.sql) : new MemoryBus()
   const core = { db: database.db, bus }
   const keys = new KeyVerifier(database.db, bus)
   const stopping = new AbortController()
-  const config = loadConfig({})
-  const app = createApp({ config, database, core, keys, stopping: stopping.signal, mcp: opts.mcp })
+  const config = loadConfig(opts.env ?? {})
+  const app = createApp({
+    config,
+    database,
+    core,
+    keys,
+    stopping: stopping.signal,
+    mcp: opts.mcp,
+    telegramBotUsername: opts.telegramBotUsername,
+  })
   return {
     kind,
     database,

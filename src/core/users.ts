@@ -1,5 +1,6 @@
 // People: created from the CLI or the sign-up page; looked up by email for admin commands.
 import { eq, sql } from 'drizzle-orm'
+import { hashPassword, MIN_PASSWORD_LENGTH } from '../auth/passwords.ts'
 import type { Db } from '../db/client.ts'
 import { users } from '../db/schema.ts'
 import { Conflict, InvalidInput, NotFound } from '../errors.ts'
@@ -15,8 +16,9 @@ export async function createUser(
 ): Promise<{ id: string; email: string }> {
   const email = normalizeEmail(input.email)
   if (!EMAIL.test(email)) throw new InvalidInput('email', 'email must be an email address')
-  if (input.password.length < 8) throw new InvalidInput('password', 'password must be at least 8 characters')
-  const passwordHash = await Bun.password.hash(input.password, { algorithm: 'argon2id' })
+  if (input.password.length < MIN_PASSWORD_LENGTH)
+    throw new InvalidInput('password', `password must be at least ${MIN_PASSWORD_LENGTH} characters`)
+  const passwordHash = await hashPassword(input.password)
   try {
     const [row] = await db
       .insert(users)

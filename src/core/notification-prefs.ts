@@ -1,0 +1,65 @@
+// Reading and changing users.notification_prefs, the format the outbox reads (documented at the
+// top of core/deliveries.ts). Every value is checked before anything is written, so a bad value
+// changes nothing and its error names the field.
+import { eq } from 'drizzle-orm'
+import type { Db } from '../db/client.ts'
+import { users } from '../db/schema.ts'
+import { InvalidInput, NotFound } from '../errors.ts'
+
+export const PREF_CHANNELS = ['telegram', 'slack'] as const
+export type PrefChannel = (typeof PREF_CHANNELS)[number]
+
+export type NotificationPrefs = {
+  questions: Record<PrefChannel, boolean>
+  progress: Record<PrefChannel, boolean>
+  quiet: { start: string; end: string } | null
+}
+
+const TIME = /^([01]\d|2[0-3]):[0-5]\d$/
+
+type Stored = {
+  questions?: Partial<Record<PrefChannel, unknown>>
+  progress?: Partial<Record<PrefChannel, unknown>>
+  quiet?: { start?: unknown; end?: unknown }
+}
+
+/** Stored prefs with the outbox's defaults filled in: questions on, progress off, no quiet hours. */
+export function withDefaults(raw: unknown): NotificationPrefs {
+  const stored = (raw && typeof raw === 'object' ? raw : {}) as Stored
+  const pick = (group: Stored['questions'], fallback: boolean) =>
+    Object.fromEntries(
+      PREF_CHANNELS.map((c) => [c, typeof group?.[c] === 'boolean' ? (group[c] as boolean) : fallback]),
+    ) as Record<PrefChannel, boolean>
+  const start = stored.quiet?.start
+  const end = stored.quiet?.end
+  return {
+    questions: pick(stored.questions, true),
+    progress: pick(stored.progress, false),
+    quiet: typeof start === 'string' && typeof end === 'string' ? { start, end } : null,
+  }
+}
+
+/** Checks quiet hours given as two HH:MM texts (both empty: none). */
+export function parseQuietHours(start: string, end: string): NotificationPrefs['quiet'] {
+  if (start === '' && end === '') return null
+  if (start === '') throw new InvalidInput('quiet.start', 'quiet.start is required when quiet.end is set')
+  if (end === '') throw new InvalidInput('quiet.end', 'quiet.end is required when quiet.start is set')
+  if (!TIME.test(start))
+    throw new InvalidInput('quiet.start', 'quiet.start must be a time of day as HH:MM (00:00–23:59)')
+  if (!TIME.test(end))
+    throw new InvalidInput('quiet.end', 'quiet.end must be a time of day as HH:MM (00:00–23:59)')
+  if (start === end) throw new InvalidInput('quiet.end', 'quiet.end must differ from quiet.start')
+  return { start, end }
+}
+
+export async function getNotificationPrefs(db: Db, userId: string): Promise<NotificationPrefs> {
+  const [row] = await db.select({ prefs: users.notificationPrefs }).from(users).where(eq(users.id, userId))
+  if (!row) throw new NotFound('User not found')
+  return withDefaults(row.prefs)
+}
+
+export async function setNotificationPrefs(db: Db, userId: string, prefs: NotificationPrefs): Promise<void> {
+  const stored: Stored = { questions: { ...prefs.questions }, progress: { ...prefs.progress } }
+  if (prefs.quiet) stored.quiet = { ...prefs.quiet }
+  await db.update(users).set({ notificationPrefs: stored }).where(eq(users.id, userId))
+}

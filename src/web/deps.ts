@@ -1,0 +1,18 @@
+// What the dashboard routes need from the app, passed in by createApp.
+import type { KeyVerifier } from '../auth/api-keys.ts'
+import type { LoginThrottle } from '../auth/login-throttle.ts'
+import type { Config } from '../config.ts'
+import type { Core } from '../core/context.ts'
+
+export type WebDeps = {
+  config: Config
+  core: Core
+  keys: KeyVerifier
+  /** The Telegram bot's username (from getMe), for t.me deep links; no links without it. */
+  telegramBotUsername?: string
+  /** Failed-login counter; one per app unless a test passes its own. */
+  loginThrottle?: LoginThrottle
+}
+
+/** Cookies are Secure when the dashboard is served over https. */
+export const secureCookies = (config: Config) => config.publicUrl?.startsWith('https:') ?? false

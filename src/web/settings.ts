@@ -1,0 +1,143 @@
+// /settings: API keys (created and shown once, listed, revoked), linked chats (listed with their
+// delivery state, unlinked, link codes made), notification preferences. Forms post here and
+// redirect back; a new key or code is rendered in the post's answer because it is shown once.
+import { Elysia } from 'elysia'
+import { type JustCreated, SettingsPage } from '../../views/settings.tsx'
+import { createApiKey, listApiKeys, revokeApiKey } from '../auth/api-keys.ts'
+import type { SessionUser } from '../auth/web-sessions.ts'
+import { createLinkCode } from '../core/link-codes.ts'
+import { listLinkedChannels, unlinkChannel } from '../core/linked-channels.ts'
+import {
+  getNotificationPrefs,
+  type NotificationPrefs,
+  PREF_CHANNELS,
+  parseQuietHours,
+  setNotificationPrefs,
+} from '../core/notification-prefs.ts'
+import { AppError, InvalidInput, NotFound } from '../errors.ts'
+import type { WebDeps } from './deps.ts'
+import { field, htmlResponse, seeOther } from './http.ts'
+import { webSession } from './session.ts'
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+export const MAX_KEY_NAME = 100
+
+const DONE: Record<string, string> = {
+  'key-revoked': 'Key revoked. Agents using it are refused from now on.',
+  unlinked: 'Chat unlinked. Parley sends nothing more there.',
+  'notifications-saved': 'Notification settings saved.',
+}
+
+/** A checkbox: present as "on" or absent; anything else is a bad request naming the field. */
+function checkbox(body: unknown, name: string, fieldName: string): boolean {
+  const value = field(body, name)
+  if (value === '') return false
+  if (value !== 'on') throw new InvalidInput(fieldName, `${fieldName} must be on or left out`)
+  return true
+}
+
+export function prefsFromForm(body: unknown): NotificationPrefs {
+  const group = (g: 'questions' | 'progress') =>
+    Object.fromEntries(PREF_CHANNELS.map((c) => [c, checkbox(body, `${g}_${c}`, `${g}.${c}`)])) as Record<
+      (typeof PREF_CHANNELS)[number],
+      boolean
+    >
+  return {
+    questions: group('questions'),
+    progress: group('progress'),
+    quiet: parseQuietHours(field(body, 'quiet_start'), field(body, 'quiet_end')),
+  }
+}
+
+export function webSettings(deps: WebDeps) {
+  const { db, bus } = deps.core
+  const telegramBot = deps.telegramBotUsername?.replace(/^@/, '') || null
+
+  const page = async (
+    ctx: { user: SessionUser; csrfToken: string },
+    extra: { notice?: string | null; error?: string | null; created?: JustCreated } = {},
+    status = 200,
+  ) => {
+    const [keys, links, prefs] = await Promise.all([
+      listApiKeys(db, ctx.user.id),
+      listLinkedChannels(db, ctx.user.id),
+      getNotificationPrefs(db, ctx.user.id),
+    ])
+    return htmlResponse(
+      SettingsPage({ user: ctx.user, csrfToken: ctx.csrfToken, keys, links, prefs, telegramBot, ...extra }),
+      status,
+    )
+  }
+
+  /** Runs a change; a named error re-renders the page with its message and status, unchanged. */
+  const attempt = async (ctx: { user: SessionUser; csrfToken: string }, change: () => Promise<Response>) => {
+    try {
+      return await change()
+    } catch (err) {
+      if (err instanceof AppError && err.status < 500) return page(ctx, { error: err.message }, err.status)
+      throw err
+    }
+  }
+
+  return new Elysia({ name: 'parley.web.settings' })
+    .use(webSession(deps))
+    .get('/settings', (ctx) => page(ctx, { notice: DONE[String(ctx.query.done ?? '')] ?? null }), {
+      auth: true,
+    })
+    .post(
+      '/settings/keys',
+      (ctx) =>
+        attempt(ctx, async () => {
+          const name = field(ctx.body, 'name')
+          if (name === '') throw new InvalidInput('name', 'Key name is required')
+          if (name.length > MAX_KEY_NAME)
+            throw new InvalidInput('name', `Key name must be at most ${MAX_KEY_NAME} characters`)
+          const { key } = await createApiKey(db, { userId: ctx.user.id, name })
+          return page(ctx, { created: { kind: 'key', name, key } }, 201)
+        }),
+      { auth: true },
+    )
+    .post(
+      '/settings/keys/:id/revoke',
+      (ctx) =>
+        attempt(ctx, async () => {
+          if (!UUID.test(ctx.params.id)) throw new NotFound('API key not found')
+          await revokeApiKey(db, bus, ctx.params.id, ctx.user.id)
+          return seeOther('/settings?done=key-revoked#keys')
+        }),
+      { auth: true },
+    )
+    .post(
+      '/settings/links/:id/unlink',
+      (ctx) =>
+        attempt(ctx, async () => {
+          if (!UUID.test(ctx.params.id)) throw new NotFound('Link not found')
+          await unlinkChannel(db, ctx.user.id, ctx.params.id)
+          return seeOther('/settings?done=unlinked#channels')
+        }),
+      { auth: true },
+    )
+    .post(
+      '/settings/links/code',
+      (ctx) =>
+        attempt(ctx, async () => {
+          const channel = field(ctx.body, 'channel')
+          if (channel !== 'telegram' && channel !== 'slack')
+            throw new InvalidInput('channel', 'channel must be telegram or slack')
+          const code = await createLinkCode(db, ctx.user.id, channel)
+          const deepLink =
+            channel === 'telegram' && telegramBot ? `https://t.me/${telegramBot}?start=${code}` : null
+          return page(ctx, { created: { kind: 'code', channel, code, deepLink } }, 201)
+        }),
+      { auth: true },
+    )
+    .post(
+      '/settings/notifications',
+      (ctx) =>
+        attempt(ctx, async () => {
+          await setNotificationPrefs(db, ctx.user.id, prefsFromForm(ctx.body))
+          return seeOther('/settings?done=notifications-saved#notifications')
+        }),
+      { auth: true },
+    )
+}

@@ -1,0 +1,261 @@
+// The settings page: API keys, linked chats with their delivery state, and who gets notified of
+// what. Each section is a plain form that posts and redirects back here.
+import type { listApiKeys } from '../src/auth/api-keys.ts'
+import type { LinkedChannel } from '../src/core/linked-channels.ts'
+import type { NotificationPrefs } from '../src/core/notification-prefs.ts'
+import { ErrorBox, Notice, TextField } from './forms.tsx'
+import { CsrfField, Layout, type LayoutUser } from './layout.tsx'
+import { SecretOnce, TimeText } from './secret.tsx'
+
+type ApiKeyRow = Awaited<ReturnType<typeof listApiKeys>>[number]
+
+export type JustCreated =
+  | { kind: 'key'; name: string; key: string }
+  | { kind: 'code'; channel: 'telegram' | 'slack'; code: string; deepLink: string | null }
+
+export type SettingsProps = {
+  user: LayoutUser
+  csrfToken: string
+  keys: ApiKeyRow[]
+  links: LinkedChannel[]
+  prefs: NotificationPrefs
+  telegramBot: string | null
+  notice?: string | null
+  error?: string | null
+  created?: JustCreated | null
+}
+
+function PostButton(props: {
+  action: string
+  csrfToken: string
+  label: string
+  danger?: boolean
+  name?: string
+}) {
+  return (
+    <form method="post" action={props.action} class="inline">
+      <CsrfField token={props.csrfToken} />
+      <button type="submit" class={props.danger ? 'danger' : 'secondary'} aria-label={props.name}>
+        {props.label}
+      </button>
+    </form>
+  )
+}
+
+function Created({ created }: { created: JustCreated }) {
+  if (created.kind === 'key') {
+    return (
+      <div class="card" role="status">
+        <p>
+          <strong>
+            New key “<span safe>{created.name}</span>”.
+          </strong>{' '}
+          Copy it now: it is shown only once.
+        </p>
+        <SecretOnce id="new-key" label="API key" value={created.key} />
+      </div>
+    )
+  }
+  return (
+    <div class="card" role="status">
+      <SecretOnce
+        id="new-code"
+        label={`${created.channel === 'telegram' ? 'Telegram' : 'Slack'} link code`}
+        value={created.code}
+      />
+      {created.channel === 'telegram' ? (
+        created.deepLink ? (
+          <p>
+            Open{' '}
+            <a href={created.deepLink} safe>
+              {created.deepLink}
+            </a>{' '}
+            on the device with Telegram, or send <code safe>{`/start ${created.code}`}</code> to the bot.
+          </p>
+        ) : (
+          <p>
+            Send <code safe>{`/start ${created.code}`}</code> to this server's Telegram bot.
+          </p>
+        )
+      ) : (
+        <p>
+          In Slack, type <code safe>{`/parley link ${created.code}`}</code>, or send the code to the Parley
+          bot in a direct message.
+        </p>
+      )}
+      <p class="muted">The code works once, for 15 minutes.</p>
+    </div>
+  )
+}
+
+function KeysSection(props: SettingsProps) {
+  return (
+    <section aria-labelledby="keys-h" id="keys">
+      <h2 id="keys-h">API keys</h2>
+      <p class="muted">
+        Agents use a key to post to Parley (MCP and REST). Revoked keys stop working at once.
+      </p>
+      <form method="post" action="/settings/keys" class="row">
+        <CsrfField token={props.csrfToken} />
+        <TextField label="Name of the new key" name="name" required maxlength={100} />
+        <button type="submit">Create key</button>
+      </form>
+      {props.keys.length === 0 ? (
+        <p>No keys yet.</p>
+      ) : (
+        <div class="table-wrap">
+          <table>
+            <thead>
+              <tr>
+                <th scope="col">Name</th>
+                <th scope="col">Prefix</th>
+                <th scope="col">Created</th>
+                <th scope="col">Last used</th>
+                <th scope="col">State</th>
+              </tr>
+            </thead>
+            <tbody>
+              {props.keys.map((k) => (
+                <tr>
+                  <td safe>{k.name}</td>
+                  <td>
+                    <code safe>{`${k.prefix}…`}</code>
+                  </td>
+                  <td>
+                    <TimeText value={k.createdAt} />
+                  </td>
+                  <td>
+                    <TimeText value={k.lastUsedAt} />
+                  </td>
+                  <td>
+                    {k.revokedAt ? (
+                      <span class="badge off">revoked</span>
+                    ) : (
+                      <PostButton
+                        action={`/settings/keys/${k.id}/revoke`}
+                        csrfToken={props.csrfToken}
+                        label="Revoke"
+                        name={`Revoke key ${k.name}`}
+                        danger
+                      />
+                    )}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </section>
+  )
+}
+
+const linkTarget = (l: LinkedChannel) =>
+  l.channel === 'telegram'
+    ? `Telegram chat ${l.chatId ?? '?'}`
+    : `Slack user ${l.externalUserId ?? '?'} in ${l.teamId ?? '?'}`
+
+function ChannelsSection(props: SettingsProps) {
+  return (
+    <section aria-labelledby="channels-h" id="channels">
+      <h2 id="channels-h">Linked chats</h2>
+      {props.links.length === 0 ? (
+        <p>No chats linked yet.</p>
+      ) : (
+        <ul class="stack">
+          {props.links.map((l) => (
+            <li class="card">
+              <strong safe>{linkTarget(l)}</strong>{' '}
+              {l.active ? <span class="badge ok">active</span> : <span class="badge off">inactive</span>}
+              <div class="muted">
+                linked <TimeText value={l.createdAt} />
+              </div>
+              {l.lastError ? (
+                <p>
+                  Last delivery error: <span safe>{l.lastError}</span>
+                </p>
+              ) : (
+                ''
+              )}
+              <PostButton
+                action={`/settings/links/${l.id}/unlink`}
+                csrfToken={props.csrfToken}
+                label="Unlink"
+                name={`Unlink ${linkTarget(l)}`}
+                danger
+              />
+            </li>
+          ))}
+        </ul>
+      )}
+      <div class="row">
+        <form method="post" action="/settings/links/code" class="inline">
+          <CsrfField token={props.csrfToken} />
+          <input type="hidden" name="channel" value="telegram" />
+          <button type="submit">Link a Telegram chat</button>
+        </form>
+        <form method="post" action="/settings/links/code" class="inline">
+          <CsrfField token={props.csrfToken} />
+          <input type="hidden" name="channel" value="slack" />
+          <button type="submit">Link a Slack account</button>
+        </form>
+      </div>
+    </section>
+  )
+}
+
+function Check(props: { name: string; label: string; checked: boolean }) {
+  return (
+    <label class="check">
+      <input type="checkbox" name={props.name} value="on" checked={props.checked} />{' '}
+      <span safe>{props.label}</span>
+    </label>
+  )
+}
+
+function NotificationsSection(props: SettingsProps) {
+  const { prefs } = props
+  return (
+    <section aria-labelledby="notify-h" id="notifications">
+      <h2 id="notify-h">Notifications</h2>
+      <form method="post" action="/settings/notifications" class="stack">
+        <CsrfField token={props.csrfToken} />
+        <fieldset>
+          <legend>Questions go to</legend>
+          <Check name="questions_telegram" label="Telegram" checked={prefs.questions.telegram} />
+          <Check name="questions_slack" label="Slack" checked={prefs.questions.slack} />
+        </fieldset>
+        <fieldset>
+          <legend>Progress updates go to</legend>
+          <Check name="progress_telegram" label="Telegram" checked={prefs.progress.telegram} />
+          <Check name="progress_slack" label="Slack" checked={prefs.progress.slack} />
+        </fieldset>
+        <fieldset>
+          <legend>Quiet hours (UTC; hold back progress, never questions)</legend>
+          <div class="row">
+            <TextField label="From" name="quiet_start" type="time" value={prefs.quiet?.start ?? ''} />
+            <TextField label="Until" name="quiet_end" type="time" value={prefs.quiet?.end ?? ''} />
+          </div>
+          <p class="hint">Leave both empty for none.</p>
+        </fieldset>
+        <div>
+          <button type="submit">Save notifications</button>
+        </div>
+      </form>
+    </section>
+  )
+}
+
+export function SettingsPage(props: SettingsProps) {
+  return (
+    <Layout title="Settings" user={props.user} csrfToken={props.csrfToken}>
+      <h1>Settings</h1>
+      <ErrorBox message={props.error} />
+      <Notice message={props.notice} />
+      {props.created ? <Created created={props.created} /> : ''}
+      <KeysSection {...props} />
+      <ChannelsSection {...props} />
+      <NotificationsSection {...props} />
+    </Layout>
+  )
+}
