@@ -1,7 +1,7 @@
 // What a person sees on an instance page: the instance (if they may see it at all: owner, or
 // shared READ/WRITE), its thread newest page first with older pages by message-id cursor, and
 // their read position, which drives the inbox unread counts.
-import { and, desc, eq, lt, type SQL, sql } from 'drizzle-orm'
+import { and, asc, desc, eq, gt, lt, type SQL, sql } from 'drizzle-orm'
 import { alias } from 'drizzle-orm/pg-core'
 import type { DbOrTx } from '../db/client.ts'
 import { agentInstances, agentTypes, instanceAccess, instanceReads, messages, users } from '../db/schema.ts'
@@ -46,7 +46,7 @@ export type InstanceView = Awaited<ReturnType<typeof viewInstance>>
 const answerer = alias(users, 'answerer')
 const author = alias(users, 'author')
 
-function selectMessages(db: DbOrTx, where: SQL | undefined, limit: number) {
+function selectMessages(db: DbOrTx, where: SQL | undefined, limit: number, order: 'asc' | 'desc' = 'desc') {
   return db
     .select({
       id: messages.id,
@@ -66,7 +66,7 @@ function selectMessages(db: DbOrTx, where: SQL | undefined, limit: number) {
     .leftJoin(answerer, eq(answerer.id, messages.answeredBy))
     .leftJoin(author, eq(author.id, messages.senderUserId))
     .where(where)
-    .orderBy(desc(messages.id))
+    .orderBy(order === 'asc' ? asc(messages.id) : desc(messages.id))
     .limit(limit)
 }
 
@@ -108,4 +108,15 @@ export async function markSeen(db: DbOrTx, userId: string, instanceId: string, m
         seenAt: sql`now()`,
       },
     })
+}
+
+/** Messages after `after` (all when null), oldest first: what a reconnecting page missed. */
+export async function threadAfter(
+  db: DbOrTx,
+  instanceId: string,
+  after: string | null,
+  limit = THREAD_PAGE_SIZE,
+) {
+  const where = and(eq(messages.instanceId, instanceId), after ? gt(messages.id, after) : undefined)
+  return selectMessages(db, where, limit, 'asc')
 }
