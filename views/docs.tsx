@@ -18,6 +18,9 @@ type Schema = {
   patternProperties?: Record<string, Schema>
 }
 
+/** The in-page anchor of an endpoint. */
+const anchor = (method: string, path: string) => `${method}-${path}`.replace(/[^a-z0-9]+/gi, '-')
+
 export function typeLabel(s: Schema | undefined): string {
   if (!s) return 'any'
   if (s.anyOf) {
@@ -89,7 +92,7 @@ function Endpoint({ method, path, op }: { method: string; path: string; op: Oper
     required: body?.required?.includes(name) ?? false,
     schema,
   }))
-  const id = `${method}-${path}`.replace(/[^a-z0-9]+/gi, '-')
+  const id = anchor(method, path)
   return (
     <section class="card" id={id} aria-labelledby={`${id}-h`}>
       <h2 id={`${id}-h`}>
@@ -112,13 +115,13 @@ export function DocsPage({ spec }: { spec: OpenApiSpec }) {
       <h1 safe>{spec.info.title}</h1>
       <p safe>{spec.info.description}</p>
       <p>
-        Machine-readable: <a href="/docs/json">OpenAPI {spec.openapi} JSON</a>.
+        Machine-readable: <a href="/docs/json" safe>{`OpenAPI ${spec.openapi} JSON`}</a>.
       </p>
       <nav aria-label="Endpoints">
         <ul>
           {entries.map((e) => (
             <li>
-              <a href={`#${`${e.method}-${e.path}`.replace(/[^a-z0-9]+/gi, '-')}`}>
+              <a href={`#${anchor(e.method, e.path)}`}>
                 <code safe>{`${e.method.toUpperCase()} ${e.path}`}</code>
               </a>
             </li>

@@ -27,10 +27,11 @@ export function SecretOnce(props: { id: string; label: string; value: string }) 
           size={String(Math.min(60, props.value.length + 2))}
         />
         <button
+          id={`${props.id}-copy`}
           type="button"
           class="secondary"
           aria-label={`Copy ${props.label.toLowerCase()}`}
-          hx-on:click={`navigator.clipboard.writeText(document.getElementById('${props.id}').value).then(() => { this.textContent = 'Copied' })`}
+          hx-on:click={`navigator.clipboard.writeText(document.getElementById('${props.id}').value).then(() => { document.getElementById('${props.id}-copy').textContent = 'Copied' })`}
         >
           Copy
         </button>

@@ -35,7 +35,7 @@ function PostButton(props: {
   return (
     <form method="post" action={props.action} class="inline">
       <CsrfField token={props.csrfToken} />
-      <button type="submit" class={props.danger ? 'danger' : 'secondary'} aria-label={props.name}>
+      <button type="submit" class={props.danger ? 'danger' : 'secondary'} aria-label={props.name} safe>
         {props.label}
       </button>
     </form>
@@ -246,6 +246,29 @@ function NotificationsSection(props: SettingsProps) {
   )
 }
 
+function ProfileSection(props: SettingsProps) {
+  return (
+    <section aria-labelledby="profile-h" id="profile">
+      <h2 id="profile-h">Profile</h2>
+      <p class="muted">
+        Logged in as <span safe>{props.user.email}</span>.
+      </p>
+      <form method="post" action="/settings/profile" class="row">
+        <CsrfField token={props.csrfToken} />
+        <TextField
+          label="Display name"
+          name="display_name"
+          value={props.user.displayName ?? ''}
+          autocomplete="name"
+          maxlength={100}
+          hint="Shown to people you share agents with, and on answers you give. Empty: your email."
+        />
+        <button type="submit">Save name</button>
+      </form>
+    </section>
+  )
+}
+
 export function SettingsPage(props: SettingsProps) {
   return (
     <Layout title="Settings" user={props.user} csrfToken={props.csrfToken}>
@@ -256,6 +279,7 @@ export function SettingsPage(props: SettingsProps) {
       <KeysSection {...props} />
       <ChannelsSection {...props} />
       <NotificationsSection {...props} />
+      <ProfileSection {...props} />
     </Layout>
   )
 }

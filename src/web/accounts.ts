@@ -13,6 +13,7 @@ import {
   SESSION_COOKIE,
   sessionCookie,
 } from '../auth/web-sessions.ts'
+import { MAX_DISPLAY_NAME } from '../core/profile.ts'
 import { createUser, normalizeEmail, userByEmail } from '../core/users.ts'
 import { AppError } from '../errors.ts'
 import { secureCookies, type WebDeps } from './deps.ts'
@@ -87,7 +88,8 @@ export function webAccounts(deps: WebDeps) {
       const page = (error: string, status: number) =>
         htmlResponse(SignupPage({ enabled: true, next, email, displayName, error }), status)
       if (crossSite(request, deps.config.publicUrl)) return page(CROSS_SITE, 403)
-      if (displayName.length > 100) return page('Display name: at most 100 characters.', 422)
+      if (displayName.length > MAX_DISPLAY_NAME)
+        return page(`Display name must be at most ${MAX_DISPLAY_NAME} characters.`, 422)
       const password =
         typeof (body as Record<string, unknown>)?.password === 'string'
           ? String((body as Record<string, unknown>).password)

@@ -42,6 +42,8 @@ export const webSession = (deps: { core: Core }) =>
           }
           if (!csrfValid(token, submitted)) {
             set.headers['content-type'] = 'text/html; charset=utf-8'
+            // An htmx page holding an old token (its session was replaced): reload it for a fresh one.
+            if (isHtmx(request)) set.headers['hx-refresh'] = 'true'
             return status(403, `<!doctype html>${await FormExpiredPage()}`)
           }
         }

@@ -14,6 +14,7 @@ import {
   parseQuietHours,
   setNotificationPrefs,
 } from '../core/notification-prefs.ts'
+import { setDisplayName } from '../core/profile.ts'
 import { AppError, InvalidInput, NotFound } from '../errors.ts'
 import type { WebDeps } from './deps.ts'
 import { field, htmlResponse, seeOther } from './http.ts'
@@ -26,6 +27,7 @@ const DONE: Record<string, string> = {
   'key-revoked': 'Key revoked. Agents using it are refused from now on.',
   unlinked: 'Chat unlinked. Parley sends nothing more there.',
   'notifications-saved': 'Notification settings saved.',
+  'profile-saved': 'Display name saved.',
 }
 
 /** A checkbox: present as "on" or absent; anything else is a bad request naming the field. */
@@ -128,6 +130,15 @@ export function webSettings(deps: WebDeps) {
           const deepLink =
             channel === 'telegram' && telegramBot ? `https://t.me/${telegramBot}?start=${code}` : null
           return page(ctx, { created: { kind: 'code', channel, code, deepLink } }, 201)
+        }),
+      { auth: true },
+    )
+    .post(
+      '/settings/profile',
+      (ctx) =>
+        attempt(ctx, async () => {
+          await setDisplayName(db, ctx.user.id, field(ctx.body, 'display_name'))
+          return seeOther('/settings?done=profile-saved#profile')
         }),
       { auth: true },
     )

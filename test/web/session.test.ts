@@ -55,6 +55,30 @@ for (const kind of dbKinds()) {
       expect((await webGet(t.app, '/', s)).status).toBe(200)
     })
 
+    test('an expired session is no session', async () => {
+      const s = await webLogin(t.app, alice.email, PASSWORD)
+      const token = s.cookie.split('=')[1]!
+      await t.database.db
+        .update(webSessions)
+        .set({ expiresAt: new Date(Date.now() - 1000) })
+        .where(eq(webSessions.tokenHash, sha256(token)))
+      expect((await webGet(t.app, '/', s)).status).toBe(303)
+    })
+
+    test('an htmx post with a stale token is refused and told to reload the page', async () => {
+      const s = await webLogin(t.app, alice.email, PASSWORD)
+      const res = await postForm(
+        t.app,
+        '/logout',
+        {},
+        { cookie: s.cookie },
+        { headers: { 'hx-request': 'true', 'x-csrf-token': 'stale' } },
+      )
+      expect(res.status).toBe(403)
+      expect(res.headers.get('hx-refresh')).toBe('true')
+      expect((await webGet(t.app, '/', s)).status).toBe(200)
+    })
+
     test('the X-CSRF-Token header (as htmx sends it) is accepted; log-out revokes the session row', async () => {
       const s = await webLogin(t.app, alice.email, PASSWORD)
       const res = await postForm(
