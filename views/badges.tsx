@@ -24,7 +24,7 @@ export function StatusBadge({ status }: { status: InstanceStatus }) {
 
 export function Presence({ present }: { present: boolean }) {
   return (
-    <span class={present ? 'presence on' : 'presence'} title="Heard from in the last minute" safe>
+    <span class={present ? 'presence on' : 'presence'} title="Heard from in the last minute">
       {present ? 'online' : 'offline'}
     </span>
   )

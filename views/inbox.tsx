@@ -21,6 +21,9 @@ export const inboxSearch = (query: InboxQuery, extra: Record<string, string> = {
 
 function Row({ row }: { row: InboxRow }) {
   const name = row.name || `${row.agentType} ${row.id.slice(0, 8)}`
+  const preview = row.preview
+    ? `${row.previewSender === 'USER' ? 'You: ' : ''}${row.preview.slice(0, 160)}`
+    : 'No messages yet'
   return (
     <li id={`row-${row.id}`} class={row.needsInput ? 'inbox-row needs-input' : 'inbox-row'}>
       <a class="row-link" href={`/instances/${row.id}`}>
@@ -50,9 +53,7 @@ function Row({ row }: { row: InboxRow }) {
         </span>
         <span class="row-bottom">
           <span class="preview" safe>
-            {row.preview
-              ? `${row.previewSender === 'USER' ? 'You: ' : ''}${row.preview.slice(0, 160)}`
-              : 'No messages yet'}
+            {preview}
           </span>
           <TimeAgo ms={row.lastActivityMs} />
         </span>

@@ -168,3 +168,16 @@ export function InstancePage(props: {
     </Layout>
   )
 }
+
+/** A request refused before any instance could be shown (e.g. a malformed id); nothing changed. */
+export function RefusedPage(props: { user: LayoutUser; csrfToken: string; message: string }) {
+  return (
+    <Layout title="Request refused" user={props.user} csrfToken={props.csrfToken}>
+      <h1>Request refused</h1>
+      <ErrorBox message={props.message} />
+      <p>
+        Nothing was changed. <a href="/">Back to the inbox</a>.
+      </p>
+    </Layout>
+  )
+}

@@ -4,7 +4,7 @@
 // reason and an honest status, and changes nothing. Other people's instances are 404.
 import { Elysia } from 'elysia'
 import { NotFoundPage } from '../../views/errors.tsx'
-import { InstancePage, ReplyForm } from '../../views/instance.tsx'
+import { InstancePage, RefusedPage, ReplyForm } from '../../views/instance.tsx'
 import { OlderPage } from '../../views/thread.tsx'
 import type { SessionUser } from '../auth/web-sessions.ts'
 import { type Core, MAX_CONTENT_CHARS } from '../core/context.ts'
@@ -109,7 +109,9 @@ export function webInstance(deps: WebDeps) {
         return await page(ctx, rawId, { error: err.message, draft }, err.status)
       } catch (inner) {
         if (inner instanceof NotFound) return notFound(ctx)
-        if (inner instanceof AppError) return htmlResponse(NotFoundPage(ctx), inner.status)
+        if (inner instanceof AppError) {
+          return htmlResponse(RefusedPage({ ...ctx, message: inner.message }), inner.status)
+        }
         throw inner
       }
     }
