@@ -77,4 +77,113 @@ describe('dashboard in Chromium', () => {
     await expect(page.getByLabel('Reply to the agent').inputValue()).resolves.toBe('')
     await expect(page.locator('.msg.user', { hasText: 'Thanks, carry on' }).count()).resolves.toBe(1)
   }, 30_000)
+
+  const EVIL = [
+    '<script>window.__xss = "script"</script>',
+    '<img src=x onerror="window.__xss = \'img\'">',
+    '<svg onload="window.__xss = \'svg\'"><circle r="5"/></svg>',
+    "[click me](javascript:window.__xss='link')",
+    "\"><img src=x onerror=window.__xss='attr'> ' onmouseover='window.__xss=1",
+    '<div hx-get="/xss-probe" hx-trigger="load" hx-on:htmx:before:request="window.__xss=\'hx\'">hx</div>',
+    '<hx-partial hx-target="body" hx-swap="innerHTML"><img src=x onerror="window.__xss=\'partial\'"></hx-partial>',
+    '<a href="/xss-probe" hx-boost="true" id="evil-link">boost</a>',
+  ]
+
+  async function assertInert(p: Page, probes: string[]) {
+    expect(await p.evaluate(() => (window as { __xss?: unknown }).__xss)).toBeUndefined()
+    expect(dialogs).toEqual([])
+    expect(probes).toEqual([])
+    // Agent text is text: no element from it exists, and no hx-* attribute from it is live.
+    const inThread = await p.evaluate(() => {
+      const root = document.querySelector('#thread')!
+      return {
+        scripts: root.querySelectorAll('script, img, svg, iframe').length,
+        // Inside rendered agent text (each .md is our hx-ignore container) no element has hx-*.
+        hx: [...root.querySelectorAll('.md *, .plain *')].filter((el) =>
+          [...el.attributes].some((a) => a.name.startsWith('hx-')),
+        ).length,
+        ignored: [...root.querySelectorAll('.md')].every((el) => el.hasAttribute('hx-ignore')),
+        links: [...root.querySelectorAll('a')]
+          .map((a) => a.getAttribute('href'))
+          .filter((h) => h && !h.startsWith('/instances/')),
+      }
+    })
+    expect(inThread.scripts).toBe(0)
+    expect(inThread.hx).toBe(0)
+    expect(inThread.ignored).toBe(true)
+    expect(inThread.links).toEqual([])
+  }
+
+  test('hostile agent text renders as text and runs nothing, on load and live', async () => {
+    const probes: string[] = []
+    page.on('request', (r) => {
+      if (r.url().includes('xss-probe')) probes.push(r.url())
+    })
+    const id = crypto.randomUUID()
+    const registered = await server.agent('POST', '/api/v1/agent-instances', {
+      agent_instance_id: id,
+      agent_type: '<img src=x onerror="window.__xss=\'type\'">',
+      name: '<script>window.__xss="name"</script>',
+    })
+    expect(registered.status).toBe(201)
+    const diff = [
+      'diff --git a/<img src=x onerror=window.__xss=1>.ts b/<img src=x onerror=window.__xss=1>.ts',
+      'index 1111111..2222222 100644',
+      '--- a/<img src=x onerror=window.__xss=1>.ts',
+      '+++ b/<img src=x onerror=window.__xss=1>.ts',
+      '@@ -1 +1 @@',
+      '-<script>window.__xss="diff"</script>',
+      '+<svg onload="window.__xss=1">',
+    ].join('\n')
+    for (const [i, content] of EVIL.entries()) {
+      const sent = await server.agent('POST', '/api/v1/messages/agent', {
+        agent_instance_id: id,
+        content,
+        ...(i === 0 ? { git_diff: diff } : {}),
+      })
+      expect(sent.status).toBe(200)
+    }
+    await server.agent('POST', '/api/v1/messages/agent', {
+      agent_instance_id: id,
+      content: 'Pick one <img src=x onerror="window.__xss=\'q\'">',
+      requires_user_input: true,
+      options: ['<script>window.__xss="opt"</script>', '" onclick="window.__xss=1'],
+    })
+
+    const streamOpen = page.waitForResponse((r) => r.url().includes('/events/instances/'))
+    await page.goto(`${server.base}/instances/${id}`)
+    await streamOpen
+    await page.locator('.diff-files').waitFor()
+    // Each payload is on the page as the text the agent sent.
+    await expect(page.locator('#thread').textContent()).resolves.toContain(
+      '<script>window.__xss = "script"</script>',
+    )
+    await expect(page.locator('h1').textContent()).resolves.toBe('<script>window.__xss="name"</script>')
+    await expect(
+      page.getByRole('button', { name: '<script>window.__xss="opt"</script>' }).count(),
+    ).resolves.toBe(1)
+    await expect(page.locator('.diff').textContent()).resolves.toContain('<svg onload="window.__xss=1">')
+    await Bun.sleep(300) // give anything that might fire (onerror, hx-trigger=load) the chance to
+    await assertInert(page, probes)
+
+    // The same payloads arriving live over SSE.
+    for (const content of EVIL)
+      await server.agent('POST', '/api/v1/messages/agent', { agent_instance_id: id, content })
+    await page.locator('.msg.agent', { hasText: 'boost' }).nth(1).waitFor({ timeout: 5000 })
+    await Bun.sleep(300)
+    await assertInert(page, probes)
+
+    // And in the inbox row previews, also re-rendered live.
+    await page.goto(`${server.base}/`)
+    await expect(page.locator(`#row-${id}`).textContent()).resolves.toContain(
+      '<script>window.__xss="name"</script>',
+    )
+    await server.agent('POST', '/api/v1/messages/agent', { agent_instance_id: id, content: EVIL[1] })
+    await page.locator(`#row-${id} .preview`, { hasText: 'onerror' }).waitFor({ timeout: 5000 })
+    await Bun.sleep(300)
+    expect(await page.evaluate(() => (window as { __xss?: unknown }).__xss)).toBeUndefined()
+    expect(await page.locator('#inbox-rows img, #inbox-rows script, #inbox-rows svg').count()).toBe(0)
+    expect(dialogs).toEqual([])
+    expect(probes).toEqual([])
+  }, 30_000)
 })
