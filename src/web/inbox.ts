@@ -21,14 +21,22 @@ export const inboxQuery = (query: Record<string, unknown>): InboxQuery => ({
 export function webInbox(deps: WebDeps, hub: LiveHub) {
   const { core } = deps
   const render = async (user: SessionUser, csrfToken: string, query: InboxQuery, cursor: string) => {
-    const agentTypes = await agentTypeNames(core, user.id)
+    const types = agentTypeNames(core, user.id)
     try {
       const filters = normalizeFilters({ q: query.q, status: query.status, agentType: query.type, cursor })
-      const page = await inboxPage(core, user.id, filters)
+      const [page, agentTypes] = await Promise.all([inboxPage(core, user.id, filters), types])
       return htmlResponse(InboxPage({ user, csrfToken, query, ...page, paged: Boolean(cursor), agentTypes }))
     } catch (err) {
       if (!(err instanceof AppError) || err.status >= 500) throw err
-      const props = { user, csrfToken, query, rows: [], nextCursor: null, paged: false, agentTypes }
+      const props = {
+        user,
+        csrfToken,
+        query,
+        rows: [],
+        nextCursor: null,
+        paged: false,
+        agentTypes: await types,
+      }
       return htmlResponse(InboxPage({ ...props, error: err.message }), err.status)
     }
   }

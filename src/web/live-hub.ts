@@ -12,6 +12,8 @@ import { queryRows } from '../core/sql-rows.ts'
 import type { BusEvent } from '../events/bus.ts'
 
 export const KEEPALIVE_MS = 20_000
+/** How long a group waits for related events before rendering. */
+const COALESCE_MS = 3
 
 /** One piece of HTML to send; `messageId` marks a thread message, sent to each stream at most once. */
 export type LiveItem = { html: string; messageId?: string }
@@ -27,6 +29,7 @@ export type GroupSpec = {
 
 type Stream = {
   write(text: string): void
+  writeBytes(bytes: Uint8Array): void
   lastMessageId: string | null
 }
 
@@ -81,13 +84,16 @@ export class LiveHub {
     for (const group of interested) {
       if (group.spec.viewerId !== event.userId && !viewers?.has(group.spec.viewerId)) continue
       group.queued.push(event)
-      if (!group.running) void this.flush(group)
+      if (!group.running) {
+        group.running = true
+        // A change publishes a few events back to back (message, then status): render once.
+        setTimeout(() => void this.flush(group), COALESCE_MS)
+      }
     }
   }
 
   /** Renders queued events once for the whole group; events arriving meanwhile make one more pass. */
   private async flush(group: Group) {
-    group.running = true
     try {
       while (group.queued.length > 0 && group.streams.size > 0) {
         const events = group.queued.splice(0)
@@ -98,7 +104,14 @@ export class LiveHub {
           console.error('live update render failed', err)
           continue
         }
-        for (const stream of group.streams) send(stream, items)
+        // The same bytes for every stream unless thread messages make each stream's share differ.
+        const shared = items.some((i) => i.messageId)
+          ? null
+          : encoder.encode(sseFrame(items.map((i) => i.html).join('\n')))
+        for (const stream of group.streams) {
+          if (shared) stream.writeBytes(shared)
+          else send(stream, items)
+        }
       }
     } finally {
       group.running = false
@@ -127,10 +140,11 @@ export class LiveHub {
         let closed = false
         const stream: Stream = {
           lastMessageId: opts.lastMessageId ?? null,
-          write: (text) => {
+          write: (text) => stream.writeBytes(encoder.encode(text)),
+          writeBytes: (bytes) => {
             if (closed) return
             try {
-              controller.enqueue(encoder.encode(text))
+              controller.enqueue(bytes)
             } catch {
               cleanup()
             }
