@@ -186,4 +186,39 @@ describe('dashboard in Chromium', () => {
     expect(dialogs).toEqual([])
     expect(probes).toEqual([])
   }, 30_000)
+
+  test('phone width without sideways scrolling, keyboard focus visible, older messages on scroll up', async () => {
+    const id = crypto.randomUUID()
+    for (let i = 1; i <= 60; i++) {
+      await server.agent('POST', '/api/v1/messages/agent', {
+        agent_instance_id: id,
+        agent_type: 'claude',
+        content: `step ${i}: ${'a-long-unbroken-word'.repeat(i === 60 ? 8 : 1)}`,
+      })
+    }
+    await page.setViewportSize({ width: 360, height: 700 })
+    await page.goto(`${server.base}/instances/${id}#latest`)
+    const overflow = () => page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth)
+    expect(await overflow()).toBeLessThanOrEqual(0)
+    await expect(page.locator('.msg', { hasText: 'step 1:' }).count()).resolves.toBe(0)
+    // Scrolling up to the top loads the previous page in place.
+    await page.evaluate(() => window.scrollTo(0, 0))
+    await page.locator('.msg', { hasText: 'step 1:' }).waitFor({ timeout: 5000 })
+    await expect(page.locator('.msg').count()).resolves.toBe(60)
+    await expect(page.locator('.thread-start').count()).resolves.toBe(1)
+
+    // Keyboard: the reply box is reachable with Tab and shows a focus outline.
+    await page.getByLabel('Reply to the agent').focus()
+    await page.keyboard.press('Shift+Tab')
+    await page.keyboard.press('Tab')
+    const outline = await page.evaluate(() => {
+      const el = document.activeElement as HTMLElement
+      return { id: el.id, style: getComputedStyle(el).outlineStyle }
+    })
+    expect(outline).toEqual({ id: 'reply-content', style: 'solid' })
+
+    await page.goto(`${server.base}/`)
+    expect(await overflow()).toBeLessThanOrEqual(0)
+    await page.setViewportSize({ width: 1280, height: 800 })
+  }, 30_000)
 })
