@@ -1,7 +1,7 @@
 // The API reference page, rendered from the OpenAPI spec: one section per endpoint with its
 // parameters and body fields, readable without JavaScript and on a phone.
 import type { OpenApiSpec, Operation } from '../src/web/docs.ts'
-import { Layout } from './layout.tsx'
+import { Layout, type LayoutUser } from './layout.tsx'
 
 type Schema = {
   type?: string | string[]
@@ -106,12 +106,20 @@ function Endpoint({ method, path, op }: { method: string; path: string; op: Oper
   )
 }
 
-export function DocsPage({ spec }: { spec: OpenApiSpec }) {
+export function DocsPage({
+  spec,
+  user,
+  csrfToken,
+}: {
+  spec: OpenApiSpec
+  user?: LayoutUser
+  csrfToken?: string
+}) {
   const entries = Object.entries(spec.paths).flatMap(([path, ops]) =>
     Object.entries(ops).map(([method, op]) => ({ path, method, op })),
   )
   return (
-    <Layout title="API documentation">
+    <Layout title="API documentation" user={user} csrfToken={csrfToken}>
       <h1 safe>{spec.info.title}</h1>
       <p safe>{spec.info.description}</p>
       <p>

@@ -1,6 +1,7 @@
 // The settings page: API keys, linked chats with their delivery state, and who gets notified of
 // what. Each section is a plain form that posts and redirects back here.
 import type { listApiKeys } from '../src/auth/api-keys.ts'
+import type { listWebSessions } from '../src/auth/web-sessions.ts'
 import type { LinkedChannel } from '../src/core/linked-channels.ts'
 import type { NotificationPrefs } from '../src/core/notification-prefs.ts'
 import { ErrorBox, Notice, TextField } from './forms.tsx'
@@ -8,6 +9,7 @@ import { CsrfField, Layout, type LayoutUser } from './layout.tsx'
 import { SecretOnce, TimeText } from './secret.tsx'
 
 type ApiKeyRow = Awaited<ReturnType<typeof listApiKeys>>[number]
+type SessionRow = Awaited<ReturnType<typeof listWebSessions>>[number]
 
 export type JustCreated =
   | { kind: 'key'; name: string; key: string }
@@ -19,6 +21,9 @@ export type SettingsProps = {
   keys: ApiKeyRow[]
   links: LinkedChannel[]
   prefs: NotificationPrefs
+  sessions: SessionRow[]
+  /** The id of the session viewing the page. */
+  current: string
   telegramBot: string | null
   notice?: string | null
   error?: string | null
@@ -269,6 +274,42 @@ function ProfileSection(props: SettingsProps) {
   )
 }
 
+function SessionsSection(props: SettingsProps) {
+  return (
+    <section aria-labelledby="sessions-h" id="sessions">
+      <h2 id="sessions-h">Logged-in browsers</h2>
+      <ul class="stack">
+        {props.sessions.map((s) => (
+          <li class="card">
+            Logged in <TimeText value={s.createdAt} />, until <TimeText value={s.expiresAt} />{' '}
+            {s.id === props.current ? (
+              <span class="badge ok">this browser</span>
+            ) : (
+              <PostButton
+                action={`/settings/sessions/${s.id}/revoke`}
+                csrfToken={props.csrfToken}
+                label="Log out"
+                name="Log out that browser"
+                danger
+              />
+            )}
+          </li>
+        ))}
+      </ul>
+      {props.sessions.length > 1 ? (
+        <PostButton
+          action="/settings/sessions/revoke-others"
+          csrfToken={props.csrfToken}
+          label="Log out everywhere else"
+          danger
+        />
+      ) : (
+        ''
+      )}
+    </section>
+  )
+}
+
 export function SettingsPage(props: SettingsProps) {
   return (
     <Layout title="Settings" user={props.user} csrfToken={props.csrfToken}>
@@ -280,6 +321,7 @@ export function SettingsPage(props: SettingsProps) {
       <ChannelsSection {...props} />
       <NotificationsSection {...props} />
       <ProfileSection {...props} />
+      <SessionsSection {...props} />
     </Layout>
   )
 }

@@ -1,7 +1,7 @@
 // Browser sessions: a random token lives in an HttpOnly cookie and only its sha256 is stored in
 // web_sessions, so a leaked database cannot be replayed as a login. Logging out deletes the row,
 // which ends the session on every machine at once (no cache to wait for).
-import { and, eq, gt, lt, sql } from 'drizzle-orm'
+import { and, desc, eq, gt, lt, ne, sql } from 'drizzle-orm'
 import type { Db } from '../db/client.ts'
 import { users, webSessions } from '../db/schema.ts'
 import { sha256 } from './api-keys.ts'
@@ -50,8 +50,27 @@ export async function findWebSession(
   }
 }
 
-export async function revokeWebSession(db: Db, sessionId: string): Promise<void> {
-  await db.delete(webSessions).where(eq(webSessions.id, sessionId))
+/** Ends a session (only the owner's when `userId` is given); true when there was one. */
+export async function revokeWebSession(db: Db, sessionId: string, userId?: string): Promise<boolean> {
+  const rows = await db
+    .delete(webSessions)
+    .where(and(eq(webSessions.id, sessionId), userId ? eq(webSessions.userId, userId) : undefined))
+    .returning({ id: webSessions.id })
+  return rows.length > 0
+}
+
+/** Ends every session of the user except `keepId` (log out everywhere else). */
+export async function revokeOtherWebSessions(db: Db, userId: string, keepId: string): Promise<void> {
+  await db.delete(webSessions).where(and(eq(webSessions.userId, userId), ne(webSessions.id, keepId)))
+}
+
+/** The user's live sessions, newest first. */
+export function listWebSessions(db: Db, userId: string) {
+  return db
+    .select({ id: webSessions.id, createdAt: webSessions.createdAt, expiresAt: webSessions.expiresAt })
+    .from(webSessions)
+    .where(and(eq(webSessions.userId, userId), gt(webSessions.expiresAt, sql`now()`)))
+    .orderBy(desc(webSessions.createdAt))
 }
 
 /** The Set-Cookie value that stores a session token (or clears it when `token` is null). */

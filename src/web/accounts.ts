@@ -5,20 +5,13 @@ import { Elysia } from 'elysia'
 import { LoginPage, SignupPage, ThrottledPage } from '../../views/accounts.tsx'
 import { LoginThrottle } from '../auth/login-throttle.ts'
 import { verifyPassword } from '../auth/passwords.ts'
-import {
-  createWebSession,
-  findWebSession,
-  readCookie,
-  revokeWebSession,
-  SESSION_COOKIE,
-  sessionCookie,
-} from '../auth/web-sessions.ts'
+import { createWebSession, revokeWebSession, sessionCookie } from '../auth/web-sessions.ts'
 import { MAX_DISPLAY_NAME } from '../core/profile.ts'
 import { createUser, normalizeEmail, userByEmail } from '../core/users.ts'
 import { AppError } from '../errors.ts'
 import { secureCookies, type WebDeps } from './deps.ts'
 import { crossSite, field, htmlResponse, safeNext, seeOther } from './http.ts'
-import { webSession } from './session.ts'
+import { sessionOf, webSession } from './session.ts'
 
 const GENERIC_LOGIN_ERROR = 'Email or password is incorrect.'
 const CROSS_SITE = 'This form was sent from another site and was ignored.'
@@ -35,10 +28,7 @@ export function webAccounts(deps: WebDeps) {
     })
   }
 
-  const signedIn = async (request: Request) => {
-    const token = readCookie(request.headers.get('cookie'), SESSION_COOKIE)
-    return token ? await findWebSession(db, token) : null
-  }
+  const signedIn = (request: Request) => sessionOf(db, request)
 
   return new Elysia({ name: 'parley.web.accounts' })
     .use(webSession(deps))

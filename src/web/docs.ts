@@ -5,7 +5,9 @@
 import { toOpenAPISchema } from '@elysiajs/openapi'
 import { Elysia } from 'elysia'
 import { DocsPage } from '../../views/docs.tsx'
+import type { Core } from '../core/context.ts'
 import { htmlResponse } from './http.ts'
+import { sessionOf } from './session.ts'
 
 const DOCUMENTED = /^\/(api\/|mcp$|healthz$|readyz$|metrics$)/
 
@@ -71,7 +73,7 @@ export function buildSpec(app: Elysia): OpenApiSpec {
   }
 }
 
-export function webDocs() {
+export function webDocs(deps: { core: Core }) {
   let cached: OpenApiSpec | null = null
   const plugin: Elysia = new Elysia({ name: 'parley.web.docs' })
   // Built on first use, when every plugin of the app has registered its routes.
@@ -81,5 +83,12 @@ export function webDocs() {
   }
   return plugin
     .get('/docs/json', () => spec(), { detail: { hide: true } })
-    .get('/docs', () => htmlResponse(DocsPage({ spec: spec() })), { detail: { hide: true } })
+    .get(
+      '/docs',
+      async ({ request }) => {
+        const viewer = await sessionOf(deps.core.db, request)
+        return htmlResponse(DocsPage({ spec: spec(), user: viewer?.user, csrfToken: viewer?.csrfToken }))
+      },
+      { detail: { hide: true } },
+    )
 }

@@ -32,6 +32,8 @@ export function safeNext(next: unknown): string {
   try {
     const url = new URL(next, 'http://parley.invalid')
     if (url.host !== 'parley.invalid') return '/'
+    // Going "back" to an account page after logging in would loop.
+    if (/^\/(login|signup|logout)(\/|$)/.test(url.pathname)) return '/'
     return url.pathname + url.search
   } catch {
     return '/'

@@ -26,7 +26,7 @@ export const webApp = (deps: WebDeps) => {
     .use(webAccounts(deps))
     .use(webSettings(deps))
     .use(webStart(deps))
-    .use(webDocs())
+    .use(webDocs(deps))
     .use(webInbox(deps, hub))
     .use(webInstance(deps))
     .use(webInstanceLive(deps, hub))

@@ -9,6 +9,7 @@ import { FormExpiredPage } from '../../views/errors.tsx'
 import { CSRF_FIELD, CSRF_HEADER, csrfTokenFor, csrfValid } from '../auth/csrf.ts'
 import { findWebSession, readCookie, SESSION_COOKIE } from '../auth/web-sessions.ts'
 import type { Core } from '../core/context.ts'
+import type { Db } from '../db/client.ts'
 import { isHtmx } from './http.ts'
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
@@ -20,13 +21,19 @@ export function loginLocation(request: Request): string {
   return next === '/' ? '/login' : `/login?next=${encodeURIComponent(next)}`
 }
 
+/** The request's live session, if any, for pages that anyone may see (log-in, docs). */
+export async function sessionOf(db: Db, request: Request) {
+  const token = readCookie(request.headers.get('cookie'), SESSION_COOKIE)
+  const found = token ? await findWebSession(db, token) : null
+  return found ? { ...found, csrfToken: csrfTokenFor(found.session.token) } : null
+}
+
 export const webSession = (deps: { core: Core }) =>
   new Elysia({ name: 'parley.web.session' }).macro({
     auth: {
       async resolve({ request, body, set, status }) {
-        const token = readCookie(request.headers.get('cookie'), SESSION_COOKIE)
-        const found = token ? await findWebSession(deps.core.db, token) : null
-        if (!token || !found) {
+        const found = await sessionOf(deps.core.db, request)
+        if (!found) {
           set.headers['cache-control'] = 'no-store'
           if (isHtmx(request)) {
             set.headers['hx-redirect'] = loginLocation(request)
@@ -40,14 +47,14 @@ export const webSession = (deps: { core: Core }) =>
             header: request.headers.get(CSRF_HEADER),
             field: (body as Record<string, unknown> | null | undefined)?.[CSRF_FIELD],
           }
-          if (!csrfValid(token, submitted)) {
+          if (!csrfValid(found.session.token, submitted)) {
             set.headers['content-type'] = 'text/html; charset=utf-8'
             // An htmx page holding an old token (its session was replaced): reload it for a fresh one.
             if (isHtmx(request)) set.headers['hx-refresh'] = 'true'
             return status(403, `<!doctype html>${await FormExpiredPage()}`)
           }
         }
-        return { user: found.user, session: found.session, csrfToken: csrfTokenFor(token) }
+        return found
       },
     },
   })

@@ -4,7 +4,13 @@
 import { Elysia } from 'elysia'
 import { type JustCreated, SettingsPage } from '../../views/settings.tsx'
 import { createApiKey, listApiKeys, revokeApiKey } from '../auth/api-keys.ts'
-import type { SessionUser } from '../auth/web-sessions.ts'
+import {
+  listWebSessions,
+  revokeOtherWebSessions,
+  revokeWebSession,
+  type SessionUser,
+  type WebSession,
+} from '../auth/web-sessions.ts'
 import { createLinkCode } from '../core/link-codes.ts'
 import { listLinkedChannels, unlinkChannel } from '../core/linked-channels.ts'
 import {
@@ -28,6 +34,7 @@ const DONE: Record<string, string> = {
   unlinked: 'Chat unlinked. Parley sends nothing more there.',
   'notifications-saved': 'Notification settings saved.',
   'profile-saved': 'Display name saved.',
+  'session-ended': 'Session ended. That browser has to log in again.',
 }
 
 /** A checkbox: present as "on" or absent; anything else is a bad request naming the field. */
@@ -51,28 +58,33 @@ export function prefsFromForm(body: unknown): NotificationPrefs {
   }
 }
 
+type Ctx = { user: SessionUser; session: WebSession; csrfToken: string }
+
 export function webSettings(deps: WebDeps) {
   const { db, bus } = deps.core
   const telegramBot = deps.telegramBotUsername?.replace(/^@/, '') || null
 
   const page = async (
-    ctx: { user: SessionUser; csrfToken: string },
+    ctx: Ctx,
     extra: { notice?: string | null; error?: string | null; created?: JustCreated } = {},
     status = 200,
   ) => {
-    const [keys, links, prefs] = await Promise.all([
+    const [keys, links, prefs, sessions] = await Promise.all([
       listApiKeys(db, ctx.user.id),
       listLinkedChannels(db, ctx.user.id),
       getNotificationPrefs(db, ctx.user.id),
+      listWebSessions(db, ctx.user.id),
     ])
+    const { user, csrfToken } = ctx
+    const current = ctx.session.id
     return htmlResponse(
-      SettingsPage({ user: ctx.user, csrfToken: ctx.csrfToken, keys, links, prefs, telegramBot, ...extra }),
+      SettingsPage({ user, csrfToken, keys, links, prefs, sessions, current, telegramBot, ...extra }),
       status,
     )
   }
 
   /** Runs a change; a named error re-renders the page with its message and status, unchanged. */
-  const attempt = async (ctx: { user: SessionUser; csrfToken: string }, change: () => Promise<Response>) => {
+  const attempt = async (ctx: Ctx, change: () => Promise<Response>) => {
     try {
       return await change()
     } catch (err) {
@@ -131,6 +143,26 @@ export function webSettings(deps: WebDeps) {
             channel === 'telegram' && telegramBot ? `https://t.me/${telegramBot}?start=${code}` : null
           return page(ctx, { created: { kind: 'code', channel, code, deepLink } }, 201)
         }),
+      { auth: true },
+    )
+    .post(
+      '/settings/sessions/:id/revoke',
+      (ctx) =>
+        attempt(ctx, async () => {
+          if (!UUID.test(ctx.params.id) || ctx.params.id === ctx.session.id)
+            throw new NotFound('Session not found')
+          if (!(await revokeWebSession(db, ctx.params.id, ctx.user.id)))
+            throw new NotFound('Session not found')
+          return seeOther('/settings?done=session-ended#sessions')
+        }),
+      { auth: true },
+    )
+    .post(
+      '/settings/sessions/revoke-others',
+      async (ctx) => {
+        await revokeOtherWebSessions(db, ctx.user.id, ctx.session.id)
+        return seeOther('/settings?done=session-ended#sessions')
+      },
       { auth: true },
     )
     .post(

@@ -33,7 +33,7 @@ for (const kind of dbKinds()) {
       expect(outsideAttributes(page.text)).not.toContain('<img')
       const again = await postForm(t.app, '/signup', { email, password: 'another password' })
       expect(again.status).toBe(409)
-    })
+    }, 30_000)
 
     test('sign-up with a bad email or short password says which field, and creates nothing', async () => {
       const short = await postForm(t.app, '/signup', { email: 'short@example.com', password: 'abc' })
@@ -44,7 +44,7 @@ for (const kind of dbKinds()) {
       expect(bad.text).toContain('Email')
       const rows = await t.database.db.select().from(users).where(eq(users.email, 'short@example.com'))
       expect(rows).toHaveLength(0)
-    })
+    }, 30_000)
 
     test('log-in: a good password goes to `next`; another host in `next` goes to /', async () => {
       const bob = await makeUser(t.database.db, 'bob')
@@ -68,7 +68,9 @@ for (const kind of dbKinds()) {
       // Already logged in: the log-in page sends you on.
       const s = await webLogin(t.app, bob.email, PASSWORD)
       expect((await webGet(t.app, '/login?next=/start', s)).location).toBe('/start')
-    })
+      // …but never back to an account page, which would loop.
+      expect((await webGet(t.app, '/login?next=/login', s)).location).toBe('/')
+    }, 30_000)
 
     test('log-in: wrong password and unknown email get the same generic answer and no cookie', async () => {
       const carol = await makeUser(t.database.db, 'carol')
@@ -82,7 +84,7 @@ for (const kind of dbKinds()) {
         expect(res.text).toContain('Email or password is incorrect.')
         expect(res.headers.get('set-cookie')).toBeNull()
       }
-    })
+    }, 30_000)
 
     test('repeated failed log-ins are answered 429 with Retry-After, even with the right password', async () => {
       const dave = await makeUser(t.database.db, 'dave')
@@ -98,7 +100,7 @@ for (const kind of dbKinds()) {
       // Another account is not locked by dave's failures.
       const erin = await makeUser(t.database.db, 'erin')
       expect((await postForm(t.app, '/login', { email: erin.email, password: PASSWORD })).status).toBe(303)
-    })
+    }, 30_000)
 
     test('a log-in form posted from another site is refused', async () => {
       const fred = await makeUser(t.database.db, 'fred')
@@ -107,7 +109,7 @@ for (const kind of dbKinds()) {
       })
       expect(res.status).toBe(403)
       expect(res.headers.get('set-cookie')).toBeNull()
-    })
+    }, 30_000)
   })
 }
 
@@ -147,5 +149,5 @@ describe('login throttle', () => {
     expect(th.retryAfterMs('c@x', '2.2.2.2')).toBe(0)
     th.recordSuccess('a@x')
     expect(th.retryAfterMs('a@x', '2.2.2.2')).toBe(0)
-  })
+  }, 30_000)
 })

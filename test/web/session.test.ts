@@ -30,7 +30,7 @@ for (const kind of dbKinds()) {
       expect(rows.some((r) => r.tokenHash === sha256(token))).toBe(true)
       expect(rows.some((r) => r.tokenHash === token)).toBe(false)
       expect(rows.every((r) => r.expiresAt.getTime() > Date.now())).toBe(true)
-    })
+    }, 30_000)
 
     test('without a session a page redirects to /login with next; htmx gets HX-Redirect', async () => {
       const res = await webGet(t.app, '/?q=build%20bot')
@@ -41,7 +41,7 @@ for (const kind of dbKinds()) {
       expect(hx.headers.get('hx-redirect')).toBe('/login')
       const forged = await webGet(t.app, '/', { cookie: 'parley_session=not-a-real-token' })
       expect(forged.status).toBe(303)
-    })
+    }, 30_000)
 
     test('a state-changing post without the CSRF token is refused with 403 and changes nothing', async () => {
       const s = await webLogin(t.app, alice.email, PASSWORD)
@@ -53,7 +53,7 @@ for (const kind of dbKinds()) {
       const other = await webLogin(t.app, alice.email, PASSWORD)
       expect((await postForm(t.app, '/logout', { _csrf: other.csrf }, s)).status).toBe(403)
       expect((await webGet(t.app, '/', s)).status).toBe(200)
-    })
+    }, 30_000)
 
     test('an expired session is no session', async () => {
       const s = await webLogin(t.app, alice.email, PASSWORD)
@@ -63,7 +63,7 @@ for (const kind of dbKinds()) {
         .set({ expiresAt: new Date(Date.now() - 1000) })
         .where(eq(webSessions.tokenHash, sha256(token)))
       expect((await webGet(t.app, '/', s)).status).toBe(303)
-    })
+    }, 30_000)
 
     test('an htmx post with a stale token is refused and told to reload the page', async () => {
       const s = await webLogin(t.app, alice.email, PASSWORD)
@@ -77,7 +77,7 @@ for (const kind of dbKinds()) {
       expect(res.status).toBe(403)
       expect(res.headers.get('hx-refresh')).toBe('true')
       expect((await webGet(t.app, '/', s)).status).toBe(200)
-    })
+    }, 30_000)
 
     test('the X-CSRF-Token header (as htmx sends it) is accepted; log-out revokes the session row', async () => {
       const s = await webLogin(t.app, alice.email, PASSWORD)
@@ -99,7 +99,7 @@ for (const kind of dbKinds()) {
       expect(rows).toHaveLength(0)
       // The old cookie, replayed, is no longer a session.
       expect((await webGet(t.app, '/', s)).status).toBe(303)
-    })
+    }, 30_000)
 
     test('htmx and its SSE extension are served from node_modules; pages link them and no CDN', async () => {
       const s = await webLogin(t.app, alice.email, PASSWORD)
@@ -116,7 +116,7 @@ for (const kind of dbKinds()) {
       expect(sse.text).toContain('registerExtension')
       expect((await webGet(t.app, '/assets/parley.css')).status).toBe(200)
       expect((await webGet(t.app, '/assets/nope.js')).status).toBe(404)
-    })
+    }, 30_000)
   })
 }
 

@@ -2,9 +2,10 @@
 // that the bots can redeem, linked chats with their errors, notification prefs validated.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { eq } from 'drizzle-orm'
+import { sha256 } from '../../src/auth/api-keys.ts'
 import { consumeLinkCode } from '../../src/core/link-codes.ts'
 import { getNotificationPrefs } from '../../src/core/notification-prefs.ts'
-import { apiKeys, channelLinks, users } from '../../src/db/schema.ts'
+import { apiKeys, channelLinks, users, webSessions } from '../../src/db/schema.ts'
 import { call, dbKinds, makeUser, type TestApp, testApp } from '../helpers.ts'
 import { postForm, type WebSessionCookies, webGet, webLogin } from './helpers.ts'
 
@@ -38,12 +39,17 @@ for (const kind of dbKinds()) {
         .select()
         .from(apiKeys)
         .where(eq(apiKeys.keyPrefix, key.slice(0, 12)))
+      // Its use shows as "last used" once the batched timestamps are written.
+      const rowOf = (html: string) => html.slice(html.indexOf(`${key.slice(0, 12)}…`)).split('</tr>')[0]!
+      expect(rowOf(list.text)).toContain('never')
+      await t.keys.flush()
+      expect(rowOf((await webGet(t.app, '/settings', s)).text)).not.toContain('never')
       const revoked = await postForm(t.app, `/settings/keys/${row!.id}/revoke`, {}, s)
       expect(revoked.status).toBe(303)
       expect(revoked.location).toStartWith('/settings?done=key-revoked')
       expect((await call(t.app, 'GET', '/api/v1/auth/verify', { key })).status).toBe(401)
       expect((await webGet(t.app, '/settings?done=key-revoked', s)).text).toContain('Key revoked')
-    })
+    }, 30_000)
 
     test('a key name with markup is escaped; an empty or too long name is refused naming the field', async () => {
       const name = '<script>alert(1)</script>" onmouseover="x'
@@ -60,7 +66,7 @@ for (const kind of dbKinds()) {
       expect(long.status).toBe(422)
       const after = await t.database.db.select().from(apiKeys).where(eq(apiKeys.userId, alice.id))
       expect(after).toHaveLength(before.length)
-    })
+    }, 30_000)
 
     test('creating a key without the CSRF token is refused and creates nothing', async () => {
       const before = await t.database.db.select().from(apiKeys).where(eq(apiKeys.userId, alice.id))
@@ -68,14 +74,14 @@ for (const kind of dbKinds()) {
       expect(res.status).toBe(403)
       const after = await t.database.db.select().from(apiKeys).where(eq(apiKeys.userId, alice.id))
       expect(after).toHaveLength(before.length)
-    })
+    }, 30_000)
 
     test("someone else's key cannot be revoked", async () => {
       const bob = await makeUser(t.database.db, 'bob')
       const res = await postForm(t.app, `/settings/keys/${bob.keyId}/revoke`, {}, s)
       expect(res.status).toBe(404)
       expect((await call(t.app, 'GET', '/api/v1/auth/verify', { key: bob.key })).status).toBe(200)
-    })
+    }, 30_000)
 
     test('a Telegram code comes with a t.me deep link and links once; a Slack code says /parley link', async () => {
       const tg = await postForm(t.app, '/settings/links/code', { channel: 'telegram' }, s)
@@ -91,7 +97,7 @@ for (const kind of dbKinds()) {
       const bad = await postForm(t.app, '/settings/links/code', { channel: 'email' }, s)
       expect(bad.status).toBe(422)
       expect(bad.text).toContain('channel must be telegram or slack')
-    })
+    }, 30_000)
 
     test('linked chats are listed with active state and last error (escaped), and can be unlinked', async () => {
       const [tg] = await t.database.db
@@ -126,7 +132,7 @@ for (const kind of dbKinds()) {
       expect(res.status).toBe(303)
       const left = await t.database.db.select().from(channelLinks).where(eq(channelLinks.userId, alice.id))
       expect(left.map((l) => l.id)).toEqual([sl!.id])
-    })
+    }, 30_000)
 
     test('notification prefs are saved in the outbox format; bad input names the field and changes nothing', async () => {
       const ok = await postForm(
@@ -167,7 +173,7 @@ for (const kind of dbKinds()) {
         s,
       )
       expect((await getNotificationPrefs(t.database.db, alice.id)).quiet).toBeNull()
-    })
+    }, 30_000)
 
     test('the display name can be changed, is escaped in the nav, and a too long one is refused', async () => {
       const evil = '<script>alert("name")</script>'
@@ -184,7 +190,37 @@ for (const kind of dbKinds()) {
       const [row] = await t.database.db.select().from(users).where(eq(users.id, alice.id))
       expect(row!.displayName).toBe(evil)
       await postForm(t.app, '/settings/profile', { display_name: 'alice' }, s)
-    })
+    }, 30_000)
+
+    test('other logged-in browsers are listed and can be logged out, one or all; not other people’s', async () => {
+      const sessionId = async (c: WebSessionCookies) => {
+        const token = c.cookie.split('=')[1]!
+        const [row] = await t.database.db
+          .select()
+          .from(webSessions)
+          .where(eq(webSessions.tokenHash, sha256(token)))
+        return row!.id
+      }
+      const phone = await webLogin(t.app, alice.email, PASSWORD)
+      const tablet = await webLogin(t.app, alice.email, PASSWORD)
+      const page = await webGet(t.app, '/settings', s)
+      expect(page.text).toContain('this browser')
+      expect(page.text).toContain(`/settings/sessions/${await sessionId(phone)}/revoke`)
+      expect(page.text).not.toContain(`/settings/sessions/${await sessionId(s)}/revoke`)
+      const one = await postForm(t.app, `/settings/sessions/${await sessionId(phone)}/revoke`, {}, s)
+      expect(one.status).toBe(303)
+      expect((await webGet(t.app, '/settings', phone)).status).toBe(303)
+      expect((await webGet(t.app, '/settings', tablet)).status).toBe(200)
+      const mallory = await makeUser(t.database.db, 'mallory')
+      const theirs = await webLogin(t.app, mallory.email, PASSWORD)
+      expect(
+        (await postForm(t.app, `/settings/sessions/${await sessionId(theirs)}/revoke`, {}, s)).status,
+      ).toBe(404)
+      expect((await webGet(t.app, '/', theirs)).status).toBe(200)
+      expect((await postForm(t.app, '/settings/sessions/revoke-others', {}, s)).status).toBe(303)
+      expect((await webGet(t.app, '/settings', tablet)).status).toBe(303)
+      expect((await webGet(t.app, '/settings', s)).status).toBe(200)
+    }, 30_000)
 
     test('every control on the settings page has a label', async () => {
       const html = (await webGet(t.app, '/settings', s)).text
@@ -193,6 +229,6 @@ for (const kind of dbKinds()) {
       // Checkboxes are wrapped in their label.
       expect(html.match(/type="checkbox"/g)?.length).toBe(4)
       expect(html.match(/<label class="check"><input type="checkbox"/g)?.length).toBe(4)
-    })
+    }, 30_000)
   })
 }

@@ -39,7 +39,7 @@ describe('getting started and docs', () => {
     expect(text).toContain(`curl -sS -X POST https://parley.example.com/api/v1/messages/agent`)
     expect((await call(t.app, 'GET', '/api/v1/auth/verify', { key })).status).toBe(200)
     expect((await postForm(t.app, '/start/key', {}, s, { csrf: false })).status).toBe(403)
-  })
+  }, 30_000)
 
   test('/docs/json is OpenAPI listing the /api/v1 paths with their body schemas', async () => {
     const res = await webGet(t.app, '/docs/json')
@@ -62,7 +62,7 @@ describe('getting started and docs', () => {
       spec.paths['/api/v1/messages/pending'].get.parameters.map((p: { name: string }) => p.name),
     ).toContain('wait')
     expect(Object.keys(spec.paths).some((p) => p.startsWith('/settings'))).toBe(false)
-  })
+  }, 30_000)
 
   test('/docs renders the endpoints as HTML with no outside script or stylesheet', async () => {
     const res = await webGet(t.app, '/docs')
@@ -72,5 +72,9 @@ describe('getting started and docs', () => {
     expect(res.text).toContain('GET /api/v1/messages/pending')
     expect(res.text).toContain('requires_user_input')
     expect(res.text).not.toMatch(/(src|href)="https?:/)
-  })
+    expect(res.text).not.toContain('href="/settings"')
+    // A logged-in reader keeps the dashboard's nav.
+    const s = await webLogin(t.app, alice.email, 'correct horse battery')
+    expect((await webGet(t.app, '/docs', s)).text).toContain('href="/settings"')
+  }, 30_000)
 })
