@@ -26,7 +26,7 @@ function Row({ row }: { row: InboxRow }) {
     : 'No messages yet'
   return (
     <li id={`row-${row.id}`} class={row.needsInput ? 'inbox-row needs-input' : 'inbox-row'}>
-      <a class="row-link" href={`/instances/${row.id}`}>
+      <a class="row-link" href={`/instances/${row.id}#latest`}>
         <span class="row-top">
           <span class="agent-type" safe>
             {row.agentType}

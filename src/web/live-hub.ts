@@ -51,6 +51,7 @@ type TimeoutServer = { timeout(request: Request, seconds: number): void } | null
 export class LiveHub {
   private readonly groups = new Map<string, Group>()
   private unsubscribe: (() => void) | null = null
+  private routing: Promise<void> = Promise.resolve()
 
   constructor(
     private readonly core: Core,
@@ -65,7 +66,13 @@ export class LiveHub {
   }
 
   private ensureSubscribed() {
-    this.unsubscribe ??= this.core.bus.subscribe('all', (event) => void this.route(event))
+    // Events are routed one after another, so a view sees them in the order they happened even
+    // when routing one of them has to look up who the instance is shared with.
+    this.unsubscribe ??= this.core.bus.subscribe('all', (event) => {
+      this.routing = this.routing
+        .then(() => this.route(event))
+        .catch((err) => console.error('live routing failed', err))
+    })
   }
 
   private async route(event: BusEvent) {

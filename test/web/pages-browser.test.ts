@@ -28,6 +28,22 @@ describe('dashboard in Chromium', () => {
   beforeEach(async () => {
     context = await browser.newContext({ storageState: session })
     page = await context.newPage()
+    // Watched from inside the page: SSE streams that opened, and any request for the probe URL.
+    await page.addInitScript(() => {
+      const w = window as unknown as { __sse: number; __probes: string[] }
+      w.__sse = 0
+      w.__probes = []
+      document.addEventListener('htmx:sse:after:connection', () => w.__sse++)
+      new PerformanceObserver((list) => {
+        for (const e of list.getEntries()) if (e.name.includes('xss-probe')) w.__probes.push(e.name)
+      }).observe({ type: 'resource', buffered: true })
+      const realFetch = window.fetch
+      window.fetch = ((input: RequestInfo | URL, init?: RequestInit) => {
+        if (String(input instanceof Request ? input.url : input).includes('xss-probe'))
+          w.__probes.push(String(input))
+        return realFetch(input, init)
+      }) as typeof fetch
+    })
     page.on('dialog', (d) => {
       dialogs.push(d.message())
       void d.dismiss()
@@ -48,9 +64,8 @@ describe('dashboard in Chromium', () => {
     })
     expect(first.status).toBe(200)
     // The page's SSE stream must be open before the agent asks.
-    const streamOpen = page.waitForResponse((r) => r.url().includes('/events/instances/'))
     await page.goto(`${server.base}/instances/${id}`)
-    expect((await streamOpen).headers()['content-type']).toContain('text/event-stream')
+    await streamOpen()
     await expect(page.locator('.msg.agent strong', { hasText: 'migration' }).count()).resolves.toBe(1)
 
     const asked = await server.agent('POST', '/api/v1/messages/agent', {
@@ -100,10 +115,14 @@ describe('dashboard in Chromium', () => {
     '<a href="/xss-probe" hx-boost="true" id="evil-link">boost</a>',
   ]
 
-  async function assertInert(p: Page, probes: string[]) {
+  /** Resolves once the page's SSE stream is connected. */
+  const streamOpen = () => page.waitForFunction(() => (window as unknown as { __sse: number }).__sse > 0)
+  const probes = () => page.evaluate(() => (window as unknown as { __probes: string[] }).__probes)
+
+  async function assertInert(p: Page) {
     expect(await p.evaluate(() => (window as { __xss?: unknown }).__xss)).toBeUndefined()
     expect(dialogs).toEqual([])
-    expect(probes).toEqual([])
+    expect(await probes()).toEqual([])
     // Agent text is text: no element from it exists, and no hx-* attribute from it is live.
     const inThread = await p.evaluate(() => {
       const root = document.querySelector('#thread')!
@@ -126,10 +145,6 @@ describe('dashboard in Chromium', () => {
   }
 
   test('hostile agent text renders as text and runs nothing, on load and live', async () => {
-    const probes: string[] = []
-    page.on('request', (r) => {
-      if (r.url().includes('xss-probe')) probes.push(r.url())
-    })
     const id = crypto.randomUUID()
     const registered = await server.agent('POST', '/api/v1/agent-instances', {
       agent_instance_id: id,
@@ -161,9 +176,8 @@ describe('dashboard in Chromium', () => {
       options: ['<script>window.__xss="opt"</script>', '" onclick="window.__xss=1'],
     })
 
-    const streamOpen = page.waitForResponse((r) => r.url().includes('/events/instances/'))
     await page.goto(`${server.base}/instances/${id}`)
-    await streamOpen
+    await streamOpen()
     await page.locator('.diff-files').waitFor()
     // Each payload is on the page as the text the agent sent.
     await expect(page.locator('#thread').textContent()).resolves.toContain(
@@ -175,17 +189,18 @@ describe('dashboard in Chromium', () => {
     ).resolves.toBe(1)
     await expect(page.locator('.diff').textContent()).resolves.toContain('<svg onload="window.__xss=1">')
     await Bun.sleep(300) // give anything that might fire (onerror, hx-trigger=load) the chance to
-    await assertInert(page, probes)
+    await assertInert(page)
 
     // The same payloads arriving live over SSE.
     for (const content of EVIL)
       await server.agent('POST', '/api/v1/messages/agent', { agent_instance_id: id, content })
     await page.locator('.msg.agent', { hasText: 'boost' }).nth(1).waitFor({ timeout: 5000 })
     await Bun.sleep(300)
-    await assertInert(page, probes)
+    await assertInert(page)
 
     // And in the inbox row previews, also re-rendered live.
     await page.goto(`${server.base}/`)
+    await streamOpen()
     await expect(page.locator(`#row-${id}`).textContent()).resolves.toContain(
       '<script>window.__xss="name"</script>',
     )
@@ -195,7 +210,7 @@ describe('dashboard in Chromium', () => {
     expect(await page.evaluate(() => (window as { __xss?: unknown }).__xss)).toBeUndefined()
     expect(await page.locator('#inbox-rows img, #inbox-rows script, #inbox-rows svg').count()).toBe(0)
     expect(dialogs).toEqual([])
-    expect(probes).toEqual([])
+    expect(await probes()).toEqual([])
   }, 30_000)
 
   test('phone width without sideways scrolling, keyboard focus visible, older messages on scroll up', async () => {
