@@ -1,7 +1,7 @@
 // What an instance's owner may do to it from the dashboard: rename, mark complete, soft-delete,
 // and share it with another Parley user for READ or WRITE. Shared users get 403 here; anyone
 // else gets 404, as if the instance did not exist.
-import { and, eq, sql } from 'drizzle-orm'
+import { eq, sql } from 'drizzle-orm'
 import { agentInstances, instanceAccess, users } from '../db/schema.ts'
 import { Forbidden, InvalidInput } from '../errors.ts'
 import type { Core } from './context.ts'
@@ -79,6 +79,6 @@ export async function sharedWith(core: Core, instanceId: string) {
   return core.db
     .select({ email: instanceAccess.email, access: instanceAccess.access })
     .from(instanceAccess)
-    .where(and(eq(instanceAccess.instanceId, instanceId)))
+    .where(eq(instanceAccess.instanceId, instanceId))
     .orderBy(instanceAccess.email)
 }
