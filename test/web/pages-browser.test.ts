@@ -24,7 +24,9 @@ describe('dashboard in Chromium', () => {
     session = await login.storageState()
     await login.close()
   }, 60_000)
-  // A fresh logged-in tab per test, so one test's open streams cannot disturb the next.
+  // A fresh logged-in tab per test, so one test's open streams cannot disturb the next. Waits
+  // inside a test are bounded well below its timeout: bun test kills the file's child processes
+  // (this browser) when a test times out, which would fail every later test too.
   beforeEach(async () => {
     context = await browser.newContext({ storageState: session })
     page = await context.newPage()
@@ -102,7 +104,7 @@ describe('dashboard in Chromium', () => {
     await page.locator('.msg.user', { hasText: 'Thanks, carry on' }).waitFor({ timeout: 5000 })
     await expect(page.getByLabel('Reply to the agent').inputValue()).resolves.toBe('')
     await expect(page.locator('.msg.user', { hasText: 'Thanks, carry on' }).count()).resolves.toBe(1)
-  }, 30_000)
+  }, 60_000)
 
   const EVIL = [
     '<script>window.__xss = "script"</script>',
@@ -116,7 +118,10 @@ describe('dashboard in Chromium', () => {
   ]
 
   /** Resolves once the page's SSE stream is connected. */
-  const streamOpen = () => page.waitForFunction(() => (window as unknown as { __sse: number }).__sse > 0)
+  const streamOpen = () =>
+    page.waitForFunction(() => (window as unknown as { __sse: number }).__sse > 0, undefined, {
+      timeout: 15_000,
+    })
   const probes = () => page.evaluate(() => (window as unknown as { __probes: string[] }).__probes)
 
   async function assertInert(p: Page) {
@@ -211,7 +216,7 @@ describe('dashboard in Chromium', () => {
     expect(await page.locator('#inbox-rows img, #inbox-rows script, #inbox-rows svg').count()).toBe(0)
     expect(dialogs).toEqual([])
     expect(await probes()).toEqual([])
-  }, 30_000)
+  }, 60_000)
 
   test('phone width without sideways scrolling, keyboard focus visible, older messages on scroll up', async () => {
     const id = crypto.randomUUID()
@@ -244,5 +249,5 @@ describe('dashboard in Chromium', () => {
 
     await page.goto(`${server.base}/`)
     expect(await overflow()).toBeLessThanOrEqual(0)
-  }, 30_000)
+  }, 60_000)
 })
