@@ -7,6 +7,8 @@ import { dashboardFanout, dashboardInbox } from './dashboard.ts'
 import { idleWaiters } from './idle-waiters.ts'
 import { ingest } from './ingest.ts'
 import { type BenchDb, createBenchDatabase, machine, type Section, startInProcess } from './lib.ts'
+import { slackAnswer } from './slack-answer.ts'
+import { telegramDelivery } from './telegram-delivery.ts'
 
 /** The whole run must stay bounded; past this it stops, drops the database and fails. */
 const BUDGET_MS = 8 * 60_000
@@ -67,8 +69,14 @@ async function main() {
     } finally {
       await run.parley.stop()
     }
+    console.log('\nbench: slack answer path…')
+    sections.push(await slackAnswer(db.url))
+    print(sections.at(-1)!)
     console.log('\nbench: idle waiters (about 50 s)…')
     sections.push(await idleWaiters(db.url))
+    print(sections.at(-1)!)
+    console.log('\nbench: telegram delivery (about 45 s)…')
+    sections.push(await telegramDelivery(db.url))
     print(sections.at(-1)!)
     const dash = await startInProcess(db.url)
     try {

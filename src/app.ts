@@ -1,6 +1,10 @@
 // createApp(deps) composes the Elysia plugins into the Parley HTTP app. No side effects: tests
 // import it and call app.handle(new Request(...)); src/main.ts wires it to a real server.
 import { Elysia } from 'elysia'
+import type { SlackBot } from '../bots/slack/bot.ts'
+import { slackEvents } from '../bots/slack/routes.ts'
+import type { Telegram } from '../bots/telegram/runner.ts'
+import { telegramWebhook } from '../bots/telegram/webhook-route.ts'
 import { agentMcp, type McpOptions } from './agents/mcp.ts'
 import { agentRest } from './agents/rest.ts'
 import type { KeyVerifier } from './auth/api-keys.ts'
@@ -20,18 +24,32 @@ export type AppDeps = {
   /** Aborted when the process begins a graceful stop: waiting requests answer and finish. */
   stopping: AbortSignal
   mcp?: McpOptions
-  /** The Telegram bot's username, for t.me deep links on the settings page. */
+  /** The Slack bot when SLACK_BOT_TOKEN is set; POST /slack/events is served by it. */
+  slack?: SlackBot | null
+  /** The Telegram bot when TELEGRAM_BOT_TOKEN is set; its webhook route needs PUBLIC_URL. */
+  telegram?: Telegram | null
+  /** The Telegram bot's username, for t.me deep links on the settings page (default: the bot's). */
   telegramBotUsername?: string
 }
 
 export function createApp(deps: AppDeps) {
-  return new Elysia()
-    .use(httpErrors)
-    .use(health(deps))
-    .use(metrics(deps))
-    .use(agentRest(deps))
-    .use(agentMcp(deps))
-    .use(webApp(deps))
+  return (
+    new Elysia()
+      // Before httpErrors: its body parser must not run on a route that verifies the raw body.
+      .use(slackEvents(deps.slack))
+      .use(httpErrors)
+      .use(health(deps))
+      .use(metrics(deps))
+      .use(agentRest(deps))
+      .use(agentMcp(deps))
+      .use(telegramWebhook(deps))
+      .use(
+        webApp({
+          ...deps,
+          telegramBotUsername: deps.telegramBotUsername ?? deps.telegram?.bot.botInfo.username,
+        }),
+      )
+  )
 }
 
 export type App = ReturnType<typeof createApp>

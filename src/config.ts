@@ -17,6 +17,8 @@ export type Config = {
   logLevel: 'debug' | 'info' | 'warn' | 'error'
   signup: boolean
   webhookAllow: string[]
+  /** On Fly.io (FLY_APP_NAME is set by the platform), the client's address is in Fly-Client-IP. */
+  behindFlyProxy: boolean
 }
 
 export class ConfigError extends Error {
@@ -64,9 +66,23 @@ export function loadConfig(env: Env = process.env): Config {
   if (signup !== 'on' && signup !== 'off') {
     throw new ConfigError('PARLEY_SIGNUP', `must be on or off, got ${JSON.stringify(signup)}`)
   }
+  const tgSecret = opt(env, 'TELEGRAM_WEBHOOK_SECRET')
+  if (tgSecret !== null && !/^[A-Za-z0-9_-]{1,256}$/.test(tgSecret)) {
+    throw new ConfigError(
+      'TELEGRAM_WEBHOOK_SECRET',
+      'must be 1-256 characters of A-Z, a-z, 0-9, _ and - (Telegram’s rule)',
+    )
+  }
   const secret = opt(env, 'PARLEY_SECRET')
   if (secret !== null && secret.length < 32) {
     throw new ConfigError('PARLEY_SECRET', 'must be at least 32 characters')
+  }
+  const slackToken = opt(env, 'SLACK_BOT_TOKEN')
+  if (slackToken && !opt(env, 'SLACK_SIGNING_SECRET') && !opt(env, 'SLACK_APP_TOKEN')) {
+    throw new ConfigError(
+      'SLACK_SIGNING_SECRET',
+      'is required with SLACK_BOT_TOKEN (or set SLACK_APP_TOKEN for Socket Mode)',
+    )
   }
   return {
     port,
@@ -76,7 +92,7 @@ export function loadConfig(env: Env = process.env): Config {
     secret,
     telegram: {
       botToken: opt(env, 'TELEGRAM_BOT_TOKEN'),
-      webhookSecret: opt(env, 'TELEGRAM_WEBHOOK_SECRET'),
+      webhookSecret: tgSecret,
       apiRoot: url(env, 'TELEGRAM_API_ROOT', ['http:', 'https:']),
     },
     slack: {
@@ -91,6 +107,7 @@ export function loadConfig(env: Env = process.env): Config {
       .split(',')
       .map((s) => s.trim())
       .filter(Boolean),
+    behindFlyProxy: opt(env, 'FLY_APP_NAME') !== null,
   }
 }
 

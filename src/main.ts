@@ -2,6 +2,8 @@
 // wires is built by `startParley`, which tests use to run real servers on real ports.
 import { existsSync, rmSync } from 'node:fs'
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket'
+import { createSlackBot } from '../bots/slack/bot.ts'
+import { createTelegram, type Telegram, type TelegramOptions } from '../bots/telegram/runner.ts'
 import type { McpOptions } from './agents/mcp.ts'
 import { createApp } from './app.ts'
 import { KeyVerifier } from './auth/api-keys.ts'
@@ -13,12 +15,17 @@ import { connectPostgres, type Database, openPglite, pgliteSocketPath } from './
 import { migrate } from './db/migrate.ts'
 import { type EventBus, MemoryBus } from './events/bus.ts'
 import { PostgresBus } from './events/postgres.ts'
+import type { ChannelAdapter } from './notify/channel.ts'
+import { Outbox, type OutboxOptions } from './notify/outbox.ts'
+import { WebhookAdapter } from './notify/webhook.ts'
 
 export type Parley = {
   url: string
   port: number
   database: Database
   core: Core
+  outbox: Outbox
+  telegram: Telegram | null
   /** Graceful stop: refuse new work, answer waiting requests (retryable), close the database. */
   stop(): Promise<void>
 }
@@ -29,6 +36,10 @@ export type StartOptions = {
   mcp?: McpOptions
   disconnectAfterMs?: number
   quiet?: boolean
+  /** Extra channel adapters for the outbox, and outbox tuning (tests use short intervals). */
+  adapters?: ChannelAdapter[]
+  outbox?: Partial<OutboxOptions>
+  telegram?: TelegramOptions
 }
 
 export async function startParley(config: Config, opts: StartOptions = {}): Promise<Parley> {
@@ -44,7 +55,19 @@ export async function startParley(config: Config, opts: StartOptions = {}): Prom
   const presence = new Presence(core, opts.disconnectAfterMs ?? DISCONNECT_AFTER_MS)
   await presence.start()
   const stopping = new AbortController()
-  const app = createApp({ config, database, core, keys, stopping: stopping.signal, mcp: opts.mcp })
+  let baseUrl = config.publicUrl ?? `http://localhost:${config.port}`
+  const slack = createSlackBot({ config, core, baseUrl: () => baseUrl })
+  const telegram = await createTelegram({ config, core, database, baseUrl: () => baseUrl }, opts.telegram)
+  const app = createApp({
+    config,
+    database,
+    core,
+    keys,
+    stopping: stopping.signal,
+    mcp: opts.mcp,
+    slack,
+    telegram,
+  })
   app.listen({ port: config.port, hostname: '0.0.0.0', idleTimeout: 30 })
   const server = app.server!
   const port = server.port!
@@ -58,6 +81,18 @@ export async function startParley(config: Config, opts: StartOptions = {}): Prom
     await socketServer.start()
   }
 
+  const url = config.publicUrl ?? `http://localhost:${port}`
+  baseUrl = url
+  const adapters: ChannelAdapter[] = [new WebhookAdapter(config.webhookAllow), ...(opts.adapters ?? [])]
+  if (slack) adapters.push(slack.adapter)
+  if (telegram) adapters.push(telegram.adapter)
+  const outbox = new Outbox(core, adapters, { baseUrl: url, ...opts.outbox })
+  await outbox.start()
+  await telegram?.start()
+  await slack?.start()
+  if (telegram) log(`Telegram bot @${telegram.bot.botInfo.username} (${telegram.mode})`)
+  if (slack) log(`Slack bot (${slack.receiver ? `events at ${url}/slack/events` : 'Socket Mode'})`)
+
   let stopped: Promise<void> | null = null
   const stop = () => {
     stopped ??= (async () => {
@@ -68,6 +103,9 @@ export async function startParley(config: Config, opts: StartOptions = {}): Prom
       const deadline = Date.now() + 10_000
       while (server.pendingRequests > 0 && Date.now() < deadline) await Bun.sleep(20)
       await server.stop(true)
+      await telegram?.stop()
+      await slack?.stop()
+      await outbox.stop()
       presence.stop()
       await keys.close()
       await bus.close()
@@ -76,11 +114,10 @@ export async function startParley(config: Config, opts: StartOptions = {}): Prom
     })()
     return stopped
   }
-  const url = config.publicUrl ?? `http://localhost:${port}`
   log(
     `Parley listening on ${url} (database: ${database.kind === 'pglite' ? `PGlite in ${config.dataDir}` : 'Postgres'})`,
   )
-  return { url, port, database, core, stop }
+  return { url, port, database, core, outbox, telegram, stop }
 }
 
 /** `bun start` / `parley serve`: run until SIGTERM or SIGINT, then stop gracefully. */

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { PGlite } from '@electric-sql/pglite'
 import type { McpOptions } from '../src/agents/mcp.ts'
-import { createApp } from '../src/app.ts'
+import { type AppDeps, createApp } from '../src/app.ts'
 import { createApiKey, KeyVerifier } from '../src/auth/api-keys.ts'
 import { loadConfig } from '../src/config.ts'
 import type { Core } from '../src/core/context.ts'
@@ -81,7 +81,13 @@ export type TestApp = {
 
 export async function testApp(
   kind: DbKind,
-  opts: { mcp?: McpOptions; db?: TestDb; env?: Record<string, string>; telegramBotUsername?: string } = {},
+  opts: {
+    mcp?: McpOptions
+    db?: TestDb
+    env?: Record<string, string>
+    telegramBotUsername?: string
+    extend?: (core: Core) => Partial<AppDeps>
+  } = {},
 ): Promise<TestApp> {
   const testDb = opts.db ?? (await freshDatabase(kind))
   const { database } = testDb
@@ -98,6 +104,7 @@ export async function testApp(
     stopping: stopping.signal,
     mcp: opts.mcp,
     telegramBotUsername: opts.telegramBotUsername,
+    ...opts.extend?.(core),
   })
   return {
     kind,
@@ -147,3 +154,16 @@ export async function call(
 }
 
 export const uuid = () => crypto.randomUUID()
+
+/** Waits until `check` holds (polled every 10 ms), or fails after `ms`. */
+export async function until(
+  check: () => boolean | Promise<boolean>,
+  ms = 5000,
+  what = 'condition',
+): Promise<void> {
+  const end = Date.now() + ms
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error(`${what} not met within ${ms} ms`)
+    await Bun.sleep(10)
+  }
+}

@@ -1,10 +1,11 @@
 // Agent instances: lookup scoped by owner, creation on first use, registration, heartbeats,
 // ending, and the few status changes the agent API may make.
-import { and, eq, sql } from 'drizzle-orm'
+import { and, desc, eq, sql } from 'drizzle-orm'
 import type { DbOrTx } from '../db/client.ts'
-import { agentInstances, agentTypes, type InstanceStatus } from '../db/schema.ts'
+import { agentInstances, agentTypes, type InstanceStatus, messages } from '../db/schema.ts'
 import { BadRequest, Conflict, NotFound } from '../errors.ts'
 import type { Core } from './context.ts'
+import { announceDeliveries, enqueueProgress } from './deliveries.ts'
 
 export type InstanceRow = typeof agentInstances.$inferSelect
 
@@ -13,6 +14,17 @@ export const normalizeAgentType = (name: string) => name.trim().toLowerCase()
 const notFound = () => new NotFound('Agent instance not found')
 
 /** The caller's instance, or 404 for one that does not exist or belongs to someone else. */
+/** The read cursor of an instance the user owns. Narrow on purpose: long-polls call it on every
+ * wake-up, and the full row carries the git diff. */
+export async function instanceCursor(db: DbOrTx, userId: string, instanceId: string): Promise<string | null> {
+  const [row] = await db
+    .select({ cursor: agentInstances.lastReadMessageId })
+    .from(agentInstances)
+    .where(and(eq(agentInstances.id, instanceId), eq(agentInstances.userId, userId)))
+  if (!row) throw notFound()
+  return row.cursor
+}
+
 export async function ownInstance(db: DbOrTx, userId: string, instanceId: string): Promise<InstanceRow> {
   const [row] = await db
     .select()
@@ -127,20 +139,31 @@ export async function heartbeat(core: Core, userId: string, instanceId: string) 
   return { lastHeartbeatAt: row.at! }
 }
 
-/** Ends a session: COMPLETED, ended_at = now. Idempotent. */
+/** Ends a session: COMPLETED, ended_at = now. Idempotent. Queues the "session ended" note. */
 export async function endSession(core: Core, userId: string, instanceId: string) {
-  const [row] = await core.db
-    .update(agentInstances)
-    .set({
-      status: 'COMPLETED',
-      endedAt: sql`now()`,
-      lastHeartbeatAt: sql`now()`,
-      lastActivityAt: sql`now()`,
-    })
-    .where(and(eq(agentInstances.id, instanceId), eq(agentInstances.userId, userId)))
-    .returning({ id: agentInstances.id })
-  if (!row) throw notFound()
+  const channels = await core.db.transaction(async (tx) => {
+    const [row] = await tx
+      .update(agentInstances)
+      .set({
+        status: 'COMPLETED',
+        endedAt: sql`now()`,
+        lastHeartbeatAt: sql`now()`,
+        lastActivityAt: sql`now()`,
+      })
+      .where(and(eq(agentInstances.id, instanceId), eq(agentInstances.userId, userId)))
+      .returning({ id: agentInstances.id })
+    if (!row) throw notFound()
+    // The status message refers to the latest message; an instance without one has none to end.
+    const [last] = await tx
+      .select({ id: messages.id })
+      .from(messages)
+      .where(eq(messages.instanceId, instanceId))
+      .orderBy(desc(messages.id))
+      .limit(1)
+    return last ? enqueueProgress(tx, { ownerId: userId, instanceId, messageId: last.id }) : []
+  })
   await publishStatus(core, userId, instanceId, 'COMPLETED')
+  await announceDeliveries(core, channels)
   return { status: 'COMPLETED' as const }
 }
 

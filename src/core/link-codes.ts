@@ -2,7 +2,7 @@
 // sha256 is stored; a code works once, for 15 minutes.
 import { and, eq, gt, isNull, sql } from 'drizzle-orm'
 import { sha256 } from '../auth/api-keys.ts'
-import type { Db } from '../db/client.ts'
+import type { Db, DbOrTx } from '../db/client.ts'
 import { linkCodes } from '../db/schema.ts'
 
 export type LinkChannel = 'telegram' | 'slack'
@@ -22,7 +22,11 @@ export async function createLinkCode(db: Db, userId: string, channel: LinkChanne
 }
 
 /** Uses a code: returns its user once, then never again (atomic). */
-export async function consumeLinkCode(db: Db, code: string, channel: LinkChannel): Promise<string | null> {
+export async function consumeLinkCode(
+  db: DbOrTx,
+  code: string,
+  channel: LinkChannel,
+): Promise<string | null> {
   const [row] = await db
     .update(linkCodes)
     .set({ usedAt: sql`now()` })

@@ -4,6 +4,7 @@ import { and, asc, eq } from 'drizzle-orm'
 import type { Db } from '../db/client.ts'
 import { channelLinks } from '../db/schema.ts'
 import { NotFound } from '../errors.ts'
+import { dropPendingDeliveries, linkTarget } from './deliveries.ts'
 
 export function listLinkedChannels(db: Db, userId: string) {
   return db
@@ -26,9 +27,12 @@ export type LinkedChannel = Awaited<ReturnType<typeof listLinkedChannels>>[numbe
 
 /** Removes one of the owner's links; nothing more is sent to that chat. */
 export async function unlinkChannel(db: Db, userId: string, linkId: string): Promise<void> {
-  const rows = await db
-    .delete(channelLinks)
-    .where(and(eq(channelLinks.id, linkId), eq(channelLinks.userId, userId)))
-    .returning({ id: channelLinks.id })
-  if (rows.length === 0) throw new NotFound('Link not found')
+  await db.transaction(async (tx) => {
+    const [link] = await tx
+      .delete(channelLinks)
+      .where(and(eq(channelLinks.id, linkId), eq(channelLinks.userId, userId)))
+      .returning()
+    if (!link) throw new NotFound('Link not found')
+    await dropPendingDeliveries(tx, { channel: link.channel, target: linkTarget(link), reason: 'unlinked' })
+  })
 }

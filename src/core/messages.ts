@@ -5,7 +5,9 @@ import { and, asc, eq, gt, isNull, or, sql } from 'drizzle-orm'
 import type { Tx } from '../db/client.ts'
 import { agentInstances, deliveries, instanceAccess, messages } from '../db/schema.ts'
 import { Conflict, Forbidden, InvalidInput, NotFound } from '../errors.ts'
+import { publishAll } from '../events/bus.ts'
 import { type Core, newMessageId, pgErrorCode } from './context.ts'
+import { deliveryEvents, enqueueLocks, enqueueProgress, enqueueQuestion } from './deliveries.ts'
 import { agentTypeId } from './instances.ts'
 import { parseQuestion } from './questions.ts'
 import type { MessageRow } from './wire.ts'
@@ -18,14 +20,20 @@ export const messageColumns = {
   requiresUserInput: messages.requiresUserInput,
 }
 
-/** USER messages after `cursor` (all of them when null), oldest first. */
-export function userMessagesAfter(db: Tx | Core['db'], instanceId: string, cursor: string | null) {
+/** USER messages after `cursor` (all of them when null), oldest first; `userId` scopes to an owner. */
+export function userMessagesAfter(
+  db: Tx | Core['db'],
+  instanceId: string,
+  cursor: string | null,
+  userId?: string,
+) {
   return db
     .select(messageColumns)
     .from(messages)
     .where(
       and(
         eq(messages.instanceId, instanceId),
+        userId ? eq(messages.userId, userId) : undefined,
         eq(messages.sender, 'USER'),
         cursor ? gt(messages.id, cursor) : undefined,
       ),
@@ -50,6 +58,8 @@ export type AgentMessageResult = {
   instanceId: string
   messageId: string
   queued: MessageRow[]
+  /** Channels that got outbox rows (announced after commit). */
+  channels?: string[]
   /** True when an Idempotency-Key matched an earlier request: nothing new was written. */
   replayed: boolean
 }
@@ -127,34 +137,43 @@ export async function postAgentMessage(core: Core, input: AgentMessageInput): Pr
       const prior = await replay(tx, input)
       if (prior) return prior
       const inst = await lockOrCreateInstance(tx, input)
-      const queued = await userMessagesAfter(tx, input.instanceId, inst.cursor)
       const id = newMessageId()
-      await tx.insert(messages).values({
-        id,
-        instanceId: input.instanceId,
-        userId: input.userId,
-        sender: 'AGENT',
-        content: input.content,
-        requiresUserInput: input.requiresUserInput,
-        options: question?.options ?? null,
-        timeoutAt: input.timeoutSeconds ? sql`now() + make_interval(secs => ${input.timeoutSeconds})` : null,
-        metadata: input.metadata ?? null,
-        idempotencyKey: input.idempotencyKey ?? null,
-      })
       // COMPLETED stays completed (Omnara); DELETED stays deleted: a soft-deleted instance is not
       // resurrected behind its owner's back.
       const status = input.requiresUserInput ? 'AWAITING_INPUT' : 'ACTIVE'
-      await tx
-        .update(agentInstances)
-        .set({
-          status: sql`case when ${agentInstances.status} in ('COMPLETED','DELETED') then ${agentInstances.status} else ${status} end`,
-          lastHeartbeatAt: sql`now()`,
-          lastActivityAt: sql`now()`,
-          lastReadMessageId: id,
-          ...(input.gitDiff !== undefined ? { gitDiff: input.gitDiff } : {}),
-        })
-        .where(eq(agentInstances.id, input.instanceId))
-      return { instanceId: input.instanceId, messageId: id, queued, replayed: false }
+      // Independent statements behind the row lock: issued together, they share one round trip.
+      const [queued] = await Promise.all([
+        userMessagesAfter(tx, input.instanceId, inst.cursor),
+        tx.insert(messages).values({
+          id,
+          instanceId: input.instanceId,
+          userId: input.userId,
+          sender: 'AGENT',
+          content: input.content,
+          requiresUserInput: input.requiresUserInput,
+          options: question?.options ?? null,
+          timeoutAt: input.timeoutSeconds
+            ? sql`now() + make_interval(secs => ${input.timeoutSeconds})`
+            : null,
+          metadata: input.metadata ?? null,
+          idempotencyKey: input.idempotencyKey ?? null,
+        }),
+        tx
+          .update(agentInstances)
+          .set({
+            status: sql`case when ${agentInstances.status} in ('COMPLETED','DELETED') then ${agentInstances.status} else ${status} end`,
+            lastHeartbeatAt: sql`now()`,
+            lastActivityAt: sql`now()`,
+            lastReadMessageId: id,
+            ...(input.gitDiff !== undefined ? { gitDiff: input.gitDiff } : {}),
+          })
+          .where(eq(agentInstances.id, input.instanceId)),
+      ])
+      const notify = { ownerId: input.userId, instanceId: input.instanceId, messageId: id }
+      const channels = input.requiresUserInput
+        ? await enqueueQuestion(tx, notify)
+        : await enqueueProgress(tx, notify)
+      return { instanceId: input.instanceId, messageId: id, queued, replayed: false, channels }
     })
   let result: AgentMessageResult
   try {
@@ -166,20 +185,23 @@ export async function postAgentMessage(core: Core, input: AgentMessageInput): Pr
   }
   if (!result.replayed) {
     const { userId, instanceId } = input
-    await core.bus.publish({
-      type: 'message.created',
-      userId,
-      instanceId,
-      messageId: result.messageId,
-      sender: 'AGENT',
-      question: input.requiresUserInput,
-    })
-    await core.bus.publish({
-      type: 'instance.updated',
-      userId,
-      instanceId,
-      status: input.requiresUserInput ? 'AWAITING_INPUT' : 'ACTIVE',
-    })
+    await publishAll(core.bus, [
+      {
+        type: 'message.created',
+        userId,
+        instanceId,
+        messageId: result.messageId,
+        sender: 'AGENT',
+        question: input.requiresUserInput,
+      },
+      {
+        type: 'instance.updated',
+        userId,
+        instanceId,
+        status: input.requiresUserInput ? 'AWAITING_INPUT' : 'ACTIVE',
+      },
+      ...deliveryEvents(result.channels ?? []),
+    ])
   }
   return result
 }
@@ -230,35 +252,46 @@ export async function postUserMessage(core: Core, input: UserMessageInput): Prom
   const id = newMessageId()
   const result = await core.db.transaction(async (tx) => {
     const inst = await lockForUser(tx, input)
-    await tx.insert(messages).values({
-      id,
-      instanceId: input.instanceId,
-      userId: inst.userId,
-      sender: 'USER',
-      senderUserId: input.actorUserId,
-      content: input.content,
-      channel: input.channel,
-    })
-    const answered = await tx
-      .update(messages)
-      .set({
-        answeredAt: sql`now()`,
-        answerMessageId: id,
-        answeredVia: input.channel,
-        answeredBy: input.actorUserId,
-      })
-      .where(
-        and(
-          eq(messages.instanceId, input.instanceId),
-          eq(messages.sender, 'AGENT'),
-          eq(messages.requiresUserInput, true),
-          isNull(messages.answeredAt),
-          or(isNull(messages.timeoutAt), sql`${messages.timeoutAt} > now()`),
-          sql`${messages.id} < ${id}`,
-          input.questionId ? eq(messages.id, input.questionId) : undefined,
-        ),
-      )
-      .returning({ id: messages.id, metadata: messages.metadata })
+    // Independent statements behind the row lock: issued together, they share one round trip.
+    const [, answered] = await Promise.all([
+      tx.insert(messages).values({
+        id,
+        instanceId: input.instanceId,
+        userId: inst.userId,
+        sender: 'USER',
+        senderUserId: input.actorUserId,
+        content: input.content,
+        channel: input.channel,
+      }),
+      tx
+        .update(messages)
+        .set({
+          answeredAt: sql`now()`,
+          answerMessageId: id,
+          answeredVia: input.channel,
+          answeredBy: input.actorUserId,
+        })
+        .where(
+          and(
+            eq(messages.instanceId, input.instanceId),
+            eq(messages.sender, 'AGENT'),
+            eq(messages.requiresUserInput, true),
+            isNull(messages.answeredAt),
+            or(isNull(messages.timeoutAt), sql`${messages.timeoutAt} > now()`),
+            sql`${messages.id} < ${id}`,
+            input.questionId ? eq(messages.id, input.questionId) : undefined,
+          ),
+        )
+        .returning({ id: messages.id, metadata: messages.metadata }),
+      tx
+        .update(agentInstances)
+        .set({
+          status: sql`case when ${agentInstances.status} = 'DELETED' then 'DELETED' else 'ACTIVE' end`,
+          lastActivityAt: sql`now()`,
+          ...(input.markAsRead ? { lastReadMessageId: id } : {}),
+        })
+        .where(eq(agentInstances.id, input.instanceId)),
+    ])
     let alreadyAnswered: UserMessageResult['alreadyAnswered'] = null
     if (input.questionId && answered.length === 0) {
       const [q] = await tx
@@ -267,14 +300,6 @@ export async function postUserMessage(core: Core, input: UserMessageInput): Prom
         .where(and(eq(messages.id, input.questionId), eq(messages.instanceId, input.instanceId)))
       alreadyAnswered = q ?? { by: null, via: null, answerId: null }
     }
-    await tx
-      .update(agentInstances)
-      .set({
-        status: sql`case when ${agentInstances.status} = 'DELETED' then 'DELETED' else 'ACTIVE' end`,
-        lastActivityAt: sql`now()`,
-        ...(input.markAsRead ? { lastReadMessageId: id } : {}),
-      })
-      .where(eq(agentInstances.id, input.instanceId))
     const hooks = answered.flatMap((q) => {
       const url = (q.metadata as { webhook_url?: unknown } | null)?.webhook_url
       return typeof url === 'string' && url ? [{ questionId: q.id, url }] : []
@@ -295,29 +320,29 @@ export async function postUserMessage(core: Core, input: UserMessageInput): Prom
         )
         .onConflictDoNothing()
     }
+    const channels = await enqueueLocks(
+      tx,
+      answered.map((a) => a.id),
+    )
+    if (hooks.length > 0) channels.push('webhook')
     return {
       messageId: id,
       ownerId: inst.userId,
       answered: answered.map((a) => a.id),
       alreadyAnswered,
-      hooks,
+      channels,
     }
   })
   const { ownerId: userId } = result
   const { instanceId } = input
-  await core.bus.publish({
-    type: 'message.created',
-    userId,
-    instanceId,
-    messageId: id,
-    sender: 'USER',
-    question: false,
-  })
-  for (const questionId of result.answered) {
-    await core.bus.publish({ type: 'question.answered', userId, instanceId, questionId, answerId: id })
-  }
-  await core.bus.publish({ type: 'instance.updated', userId, instanceId, status: 'ACTIVE' })
-  if (result.hooks.length > 0) await core.bus.publish({ type: 'delivery.queued', channel: 'webhook' })
+  await publishAll(core.bus, [
+    { type: 'message.created', userId, instanceId, messageId: id, sender: 'USER', question: false },
+    ...result.answered.map(
+      (questionId) => ({ type: 'question.answered', userId, instanceId, questionId, answerId: id }) as const,
+    ),
+    { type: 'instance.updated', userId, instanceId, status: 'ACTIVE' },
+    ...deliveryEvents(result.channels),
+  ])
   return {
     messageId: result.messageId,
     ownerId: result.ownerId,

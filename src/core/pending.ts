@@ -7,7 +7,8 @@ import { agentInstances, messages } from '../db/schema.ts'
 import { BadRequest, NotFound } from '../errors.ts'
 import type { BusEvent, EventBus, Topic } from '../events/bus.ts'
 import type { Core } from './context.ts'
-import { ownInstance } from './instances.ts'
+import { announceDeliveries, enqueueQuestion } from './deliveries.ts'
+import { instanceCursor } from './instances.ts'
 import { messageColumns, userMessagesAfter } from './messages.ts'
 import { parseQuestion } from './questions.ts'
 import type { MessageRow } from './wire.ts'
@@ -21,12 +22,16 @@ export async function readPending(
   instanceId: string,
   lastRead: string | null,
 ): Promise<PendingResult> {
-  const inst = await ownInstance(core.db, userId, instanceId)
   if (lastRead === null) {
-    return { messages: await userMessagesAfter(core.db, instanceId, inst.lastReadMessageId), status: 'ok' }
+    const cursor = await instanceCursor(core.db, userId, instanceId)
+    return { messages: await userMessagesAfter(core.db, instanceId, cursor), status: 'ok' }
   }
-  if (inst.lastReadMessageId !== lastRead) return { messages: [], status: 'stale' }
-  const found = await userMessagesAfter(core.db, instanceId, lastRead)
+  // The two reads do not depend on each other: issued together, the answer path waits for one.
+  const [cursor, found] = await Promise.all([
+    instanceCursor(core.db, userId, instanceId),
+    userMessagesAfter(core.db, instanceId, lastRead, userId),
+  ])
+  if (cursor !== lastRead) return { messages: [], status: 'stale' }
   const last = found.at(-1)
   if (!last) return { messages: [], status: 'ok' }
   const moved = await core.db
@@ -139,12 +144,15 @@ export async function requestInput(core: Core, userId: string, messageId: string
       .set({ answeredAt: sql`now()`, answerMessageId: first.id, answeredVia: 'queued' })
       .where(eq(messages.id, messageId))
   } else {
-    await core.db
-      .update(agentInstances)
-      .set({
-        status: sql`case when ${agentInstances.status} in ('COMPLETED','DELETED') then ${agentInstances.status} else 'AWAITING_INPUT' end`,
-      })
-      .where(eq(agentInstances.id, msg.instanceId))
+    const channels = await core.db.transaction(async (tx) => {
+      await tx
+        .update(agentInstances)
+        .set({
+          status: sql`case when ${agentInstances.status} in ('COMPLETED','DELETED') then ${agentInstances.status} else 'AWAITING_INPUT' end`,
+        })
+        .where(eq(agentInstances.id, msg.instanceId))
+      return enqueueQuestion(tx, { ownerId: userId, instanceId: msg.instanceId, messageId })
+    })
     await core.bus.publish({
       type: 'message.created',
       userId,
@@ -159,6 +167,7 @@ export async function requestInput(core: Core, userId: string, messageId: string
       instanceId: msg.instanceId,
       status: 'AWAITING_INPUT',
     })
+    await announceDeliveries(core, channels)
   }
   return { instanceId: msg.instanceId, ...pending }
 }

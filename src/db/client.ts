@@ -4,6 +4,7 @@
 import { existsSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { PGlite } from '@electric-sql/pglite'
+import { type SQL, sql } from 'drizzle-orm'
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core'
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite'
 import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js'
@@ -107,4 +108,19 @@ export async function openDatabase(cfg: { databaseUrl: string | null; dataDir: s
     }
   }
   return openPglite(cfg.dataDir)
+}
+
+/** Rows of a raw `db.execute(sql…)`: postgres.js returns an array, PGlite an object with `rows`. */
+export function resultRows<T>(result: unknown): T[] {
+  if (Array.isArray(result)) return result as T[]
+  return ((result as { rows?: T[] } | null)?.rows ?? []) as T[]
+}
+
+/** A typed SQL array literal of bound values (`array[$1::uuid, …]`, or an empty typed array). */
+export function sqlArray(values: readonly string[], type: 'uuid' | 'text'): SQL {
+  if (values.length === 0) return sql.raw(`array[]::${type}[]`)
+  return sql`array[${sql.join(
+    values.map((v) => sql`${v}::${sql.raw(type)}`),
+    sql`, `,
+  )}]`
 }

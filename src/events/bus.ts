@@ -76,6 +76,11 @@ export class LocalFanout {
   }
 }
 
+/** Publishes several events together (the Postgres bus sends them in one NOTIFY). */
+export function publishAll(bus: EventBus, events: BusEvent[]): Promise<void> {
+  return Promise.all(events.map((e) => bus.publish(e))).then(() => {})
+}
+
 export class MemoryBus extends LocalFanout implements EventBus {
   async publish(event: BusEvent): Promise<void> {
     this.dispatch(event)

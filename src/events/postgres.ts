@@ -1,14 +1,25 @@
 // Event bus across processes: Postgres LISTEN/NOTIFY on one dedicated connection per process,
 // fanned out in memory. Events are delivered locally at once and published for the others; our
 // own notifications come back to us and are skipped by origin id.
+//
+// Publishing coalesces: events published while a NOTIFY is in flight (or in the same tick) go out
+// together in the next one, so under load a busy process sends one NOTIFY per round trip instead
+// of one per event, and a request that publishes three events waits for one NOTIFY, not three.
 import type postgres from 'postgres'
 import { type BusEvent, type EventBus, LocalFanout } from './bus.ts'
 
 const CHANNEL = 'parley_events'
+/** NOTIFY payloads must stay under 8000 bytes; events are ids only, so this holds dozens. */
+const MAX_PAYLOAD = 7000
+
+type Payload = { o: string; e: BusEvent[] }
 
 export class PostgresBus extends LocalFanout implements EventBus {
   private readonly origin = crypto.randomUUID().slice(0, 8)
   private listening: { unlisten(): Promise<void> } | null = null
+  private queued: BusEvent[] = []
+  private scheduled: Promise<void> | null = null
+  private inFlight: Promise<void> = Promise.resolve()
 
   private constructor(private readonly sql: postgres.Sql) {
     super()
@@ -21,22 +32,58 @@ export class PostgresBus extends LocalFanout implements EventBus {
   }
 
   private receive(payload: string): void {
-    let parsed: { o: string; e: BusEvent }
+    let parsed: Payload
     try {
       parsed = JSON.parse(payload)
     } catch {
       return
     }
-    if (parsed.o !== this.origin) this.dispatch(parsed.e)
+    if (parsed.o === this.origin || !Array.isArray(parsed.e)) return
+    for (const event of parsed.e) this.dispatch(event)
   }
 
-  async publish(event: BusEvent): Promise<void> {
+  /** Resolves once the event has been handed to Postgres for the other processes. */
+  publish(event: BusEvent): Promise<void> {
     this.dispatch(event)
-    // Payloads carry ids only, far below NOTIFY's 8000-byte limit.
-    await this.sql.notify(CHANNEL, JSON.stringify({ o: this.origin, e: event }))
+    this.queued.push(event)
+    this.scheduled ??= this.inFlight.then(() => this.flush())
+    return this.scheduled
+  }
+
+  private flush(): Promise<void> {
+    this.scheduled = null
+    const batch = this.queued
+    this.queued = []
+    // One after another: NOTIFYs on different pooled connections could overtake each other.
+    const sent = this.payloads(batch).reduce(
+      (prev, p) => prev.then(() => this.sql.notify(CHANNEL, p)).then(() => {}),
+      Promise.resolve(),
+    )
+    // The next batch waits for this one, whether it worked or not; this caller sees the failure.
+    this.inFlight = sent.catch(() => {})
+    return sent
+  }
+
+  private payloads(events: BusEvent[]): string[] {
+    const out: string[] = []
+    let chunk: BusEvent[] = []
+    let size = 0
+    for (const event of events) {
+      const n = JSON.stringify(event).length + 1
+      if (chunk.length > 0 && size + n > MAX_PAYLOAD) {
+        out.push(JSON.stringify({ o: this.origin, e: chunk } satisfies Payload))
+        chunk = []
+        size = 0
+      }
+      chunk.push(event)
+      size += n
+    }
+    if (chunk.length > 0) out.push(JSON.stringify({ o: this.origin, e: chunk } satisfies Payload))
+    return out
   }
 
   async close(): Promise<void> {
+    await this.scheduled?.catch(() => {})
     await this.listening?.unlisten().catch(() => {})
     this.listening = null
   }

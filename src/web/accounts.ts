@@ -10,7 +10,7 @@ import { MAX_DISPLAY_NAME } from '../core/profile.ts'
 import { createUser, normalizeEmail, userByEmail } from '../core/users.ts'
 import { AppError } from '../errors.ts'
 import { secureCookies, type WebDeps } from './deps.ts'
-import { crossSite, field, htmlResponse, safeNext, seeOther } from './http.ts'
+import { clientAddress, crossSite, field, htmlResponse, safeNext, seeOther } from './http.ts'
 import { sessionOf, webSession } from './session.ts'
 
 const GENERIC_LOGIN_ERROR = 'Email or password is incorrect.'
@@ -48,7 +48,7 @@ export function webAccounts(deps: WebDeps) {
         htmlResponse(LoginPage({ next, email, error, signup: deps.config.signup }), status)
       if (crossSite(request, deps.config.publicUrl)) return page(CROSS_SITE, 403)
       if (!email || !password) return page('Enter your email and password.', 422)
-      const ip = server?.requestIP(request)?.address ?? 'unknown'
+      const ip = clientAddress(request, server?.requestIP(request)?.address, deps.config)
       const wait = throttle.retryAfterMs(email, ip)
       if (wait > 0) {
         const seconds = Math.ceil(wait / 1000)

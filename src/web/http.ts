@@ -23,6 +23,20 @@ export async function htmlResponse(
 
 export const isHtmx = (request: Request) => request.headers.get('hx-request') === 'true'
 
+/**
+ * The visitor's address, for throttling. Behind Fly's proxy every connection comes from the proxy,
+ * so there the address is the one Fly puts in Fly-Client-IP (Fly overwrites it: clients cannot
+ * forge it); anywhere else that header is ignored, since any client could send it.
+ */
+export function clientAddress(
+  request: Request,
+  socketAddress: string | undefined,
+  config: { behindFlyProxy: boolean },
+): string {
+  const forwarded = config.behindFlyProxy ? request.headers.get('fly-client-ip')?.trim() : undefined
+  return forwarded || socketAddress || 'unknown'
+}
+
 /** A path on this site to go back to after logging in; anything else (other hosts, `//x`, `/\x`) is `/`. */
 export function safeNext(next: unknown): string {
   if (typeof next !== 'string' || next === '' || next.length > 2000) return '/'

@@ -74,7 +74,12 @@ for (const kind of dbKinds()) {
           'select to_jsonb(m)::text as j from messages m where instance_id = $1 order by id',
           [instanceId],
         ),
-        deliveries: await json('select to_jsonb(d)::text as j from deliveries d order by id'),
+        // The running outbox may be working on alice's own webhook meanwhile (its state, attempts
+        // and next attempt move); what bob must not change is which rows exist and what they carry.
+        deliveries: await json(
+          `select (to_jsonb(d) - 'state' - 'attempts' - 'last_error' - 'next_attempt_at')::text as j
+           from deliveries d order by id`,
+        ),
         agentTypes: await count('select count(*)::int as n from agent_types'),
         aliceAgentTypes: await json(
           'select to_jsonb(a)::text as j from agent_types a where user_id = $1 order by id',

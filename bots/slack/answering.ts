@@ -1,0 +1,90 @@
+// Answers by button and by the Reply modal. A button answers with exactly its option's text; the
+// Reply button opens a modal carrying the question id in private_metadata. Whoever presses must
+// be the question's owner or WRITE-shared (checked in core); a late press hears who answered first.
+import type { App } from '@slack/bolt'
+import { answerableQuestion, answerFromChat, type ChatAnswerResult } from '../../src/core/chat-answers.ts'
+import {
+  ANSWER_BLOCK,
+  answeredLine,
+  OPTION_ACTION,
+  parseOptionValue,
+  REPLY_ACTION,
+  REPLY_VIEW,
+  replyModal,
+} from './blocks.ts'
+import { identity, LINK_HINT, parleyUser, type SlackContext } from './context.ts'
+
+export const REFUSED = 'You cannot answer this question: it belongs to someone else.'
+export const CLOSED = 'This question is closed: it timed out before anyone answered.'
+
+/** What to tell the person when their answer did not count (null: it did). */
+export function outcomeText(result: ChatAnswerResult): string | null {
+  switch (result.status) {
+    case 'answered':
+      return null
+    case 'already':
+      return `Already ${answeredLine({ by: result.by, via: result.via, content: result.answer ?? '' }).replace(/^A/, 'a')}`
+    case 'closed':
+      return CLOSED
+    case 'refused':
+      return REFUSED
+  }
+}
+
+type ActionBody = {
+  user: { id: string; team_id?: string }
+  team?: { id: string } | null
+  trigger_id?: string
+}
+const actor = (body: ActionBody) => identity(body.team?.id ?? body.user.team_id, body.user.id)
+
+export function registerAnswering(app: App, ctx: SlackContext): void {
+  app.action(OPTION_ACTION, async ({ ack, body, action, respond }) => {
+    await ack()
+    const say = (text: string) => respond({ response_type: 'ephemeral', replace_original: false, text })
+    const userId = await parleyUser(ctx, actor(body as ActionBody))
+    if (!userId) return void (await say(LINK_HINT))
+    const ref = parseOptionValue('value' in action && typeof action.value === 'string' ? action.value : '')
+    if (!ref) return void (await say(REFUSED))
+    const result = await answerFromChat(ctx.core, {
+      actorUserId: userId,
+      questionId: ref.questionId,
+      answer: { option: ref.option },
+      channel: 'slack',
+    })
+    const text = outcomeText(result)
+    if (text) await say(text)
+  })
+
+  app.action(REPLY_ACTION, async ({ ack, body, action, respond, client }) => {
+    await ack()
+    const say = (text: string) => respond({ response_type: 'ephemeral', replace_original: false, text })
+    const userId = await parleyUser(ctx, actor(body as ActionBody))
+    if (!userId) return void (await say(LINK_HINT))
+    const questionId = 'value' in action && typeof action.value === 'string' ? action.value : ''
+    const q = await answerableQuestion(ctx.core.db, userId, questionId)
+    if (!q) return void (await say(REFUSED))
+    if (q.answered) return void (await say(outcomeText({ status: 'already', ...q.answered })!))
+    const triggerId = (body as ActionBody).trigger_id
+    if (triggerId)
+      await client.views.open({ trigger_id: triggerId, view: replyModal(questionId, q.question) })
+  })
+
+  // The modal's answer is checked and saved before the ack, because only the ack can show an
+  // error inside the modal; it is one short transaction, well within Slack's 3 s.
+  app.view(REPLY_VIEW, async ({ ack, body, view }) => {
+    const error = (text: string) => ack({ response_action: 'errors', errors: { [ANSWER_BLOCK]: text } })
+    const text = view.state.values[ANSWER_BLOCK]?.[ANSWER_BLOCK]?.value?.trim() ?? ''
+    if (!text) return error('Write an answer before sending.')
+    const userId = await parleyUser(ctx, actor(body as ActionBody))
+    if (!userId) return error(LINK_HINT)
+    const result = await answerFromChat(ctx.core, {
+      actorUserId: userId,
+      questionId: view.private_metadata,
+      answer: { text },
+      channel: 'slack',
+    })
+    const problem = outcomeText(result)
+    return problem ? error(problem) : ack()
+  })
+}

@@ -1,0 +1,127 @@
+// Block Kit for Parley's Slack messages, as pure functions of what the outbox read: a question
+// with one button per option and a Reply button, the same message locked after the answer, the
+// per-instance progress message, and the reply modal. Agent text is untrusted: it is mrkdwn-escaped
+// everywhere, so it can format but never mention @channel or forge links.
+import type { types } from '@slack/bolt'
+import { parseQuestion } from '../../src/core/questions.ts'
+import type { DeliveryJob } from '../../src/notify/channel.ts'
+
+type Block = types.KnownBlock
+
+export const OPTION_ACTION = /^parley\.option\.\d+$/
+export const REPLY_ACTION = 'parley.reply'
+export const REPLY_VIEW = 'parley.reply'
+export const ANSWER_BLOCK = 'answer'
+
+/** Slack mrkdwn control characters: `&`, `<` and `>` are the only ones that must be escaped. */
+export const escapeMrkdwn = (text: string) =>
+  text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')
+/** Message and command text arrives escaped the same way; answers are stored as the person typed them. */
+export const unescapeMrkdwn = (text: string) =>
+  text.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&')
+
+const cut = (text: string, max: number) => (text.length <= max ? text : `${text.slice(0, max - 1)}…`)
+const plain = (text: string, max = 150) => ({
+  type: 'plain_text' as const,
+  text: cut(text, max),
+  emoji: true,
+})
+const mrkdwn = (text: string, max = 3000) => ({ type: 'mrkdwn' as const, text: cut(text, max) })
+
+/** Option button values: the question id and the option's index; the answer is read from the database. */
+export const optionValue = (questionId: string, index: number) => `${questionId}:${index}`
+export function parseOptionValue(value: string): { questionId: string; option: number } | null {
+  const m = /^([0-9a-f-]{36}):(\d{1,3})$/i.exec(value)
+  return m ? { questionId: m[1]!, option: Number(m[2]) } : null
+}
+
+const who = (instance: DeliveryJob['instance']) =>
+  instance.name ? `${instance.agentType} · ${instance.name}` : instance.agentType
+
+function intro(job: DeliveryJob): Block[] {
+  const question = parseQuestion(job.message.content).text
+  return [
+    { type: 'header', text: plain(`${job.instance.agentType} asks`) },
+    {
+      type: 'context',
+      elements: [mrkdwn(`*${escapeMrkdwn(who(job.instance))}* · <${job.instance.url}|Open in Parley>`, 2000)],
+    },
+    { type: 'section', text: mrkdwn(escapeMrkdwn(question) || '_(empty question)_') },
+  ]
+}
+
+export function questionMessage(job: DeliveryJob): { text: string; blocks: Block[] } {
+  const options = job.message.options ?? parseQuestion(job.message.content).options ?? []
+  const buttons = [
+    ...options.map((option, i) => ({
+      type: 'button' as const,
+      action_id: `parley.option.${i}`,
+      text: plain(option, 75),
+      value: optionValue(job.message.id, i),
+    })),
+    { type: 'button' as const, action_id: REPLY_ACTION, text: plain('Reply…'), value: job.message.id },
+  ]
+  // An actions block holds at most 25 elements.
+  const actions: Block[] = []
+  for (let i = 0; i < buttons.length; i += 25) {
+    actions.push({ type: 'actions', block_id: `parley.answer.${i / 25}`, elements: buttons.slice(i, i + 25) })
+  }
+  return {
+    text: `${who(job.instance)} asks: ${cut(job.message.content, 300)}`,
+    blocks: [...intro(job), ...actions],
+  }
+}
+
+export function answeredLine(answer: { by: string | null; via: string | null; content: string }): string {
+  const by = escapeMrkdwn(answer.by ?? 'someone')
+  const via = answer.via ? ` via ${escapeMrkdwn(answer.via)}` : ''
+  return `Answered by *${by}*${via}: ${escapeMrkdwn(answer.content)}`
+}
+
+/** The question with its buttons replaced by who answered, how, and the answer. */
+export function answeredMessage(job: DeliveryJob): { text: string; blocks: Block[] } {
+  const answer = job.answer ?? { by: null, via: null, content: '' }
+  const line = answeredLine(answer)
+  return {
+    text: `${who(job.instance)}: ${cut(line, 300)}`,
+    blocks: [...intro(job), { type: 'section', text: mrkdwn(`:white_check_mark: ${line}`) }],
+  }
+}
+
+const ENDED = ['COMPLETED', 'FAILED', 'KILLED']
+
+/** The one status message per instance, edited in place; ends with a session-ended note. */
+export function progressMessage(job: DeliveryJob): { text: string; blocks: Block[] } {
+  const ended = ENDED.includes(job.instance.status)
+  const state = ended
+    ? `Session ended (${job.instance.status.toLowerCase()})`
+    : job.instance.status.toLowerCase()
+  const head = `*${escapeMrkdwn(who(job.instance))}* · ${escapeMrkdwn(state)}`
+  return {
+    text: `${who(job.instance)}: ${state}`,
+    blocks: [
+      { type: 'section', text: mrkdwn(`${head}\n${escapeMrkdwn(cut(job.message.content, 2500))}`) },
+      { type: 'context', elements: [mrkdwn(`<${job.instance.url}|Open in Parley>`)] },
+    ],
+  }
+}
+
+export function replyModal(questionId: string, question: string): types.View {
+  return {
+    type: 'modal',
+    callback_id: REPLY_VIEW,
+    private_metadata: questionId,
+    title: plain('Reply', 24),
+    submit: plain('Send', 24),
+    close: plain('Cancel', 24),
+    blocks: [
+      { type: 'section', text: mrkdwn(escapeMrkdwn(question) || '_(empty question)_') },
+      {
+        type: 'input',
+        block_id: ANSWER_BLOCK,
+        label: plain('Your answer'),
+        element: { type: 'plain_text_input', action_id: ANSWER_BLOCK, multiline: true },
+      },
+    ],
+  }
+}

@@ -1,0 +1,27 @@
+// What every Slack handler needs: the core, the dashboard's base URL for links, and who a Slack
+// user is in Parley. Someone who has not linked their account is told how, and nothing else happens.
+import type { Core } from '../../src/core/context.ts'
+import { type SlackIdentity, slackUser } from '../../src/core/slack-links.ts'
+
+export type SlackContext = {
+  core: Core
+  /** `PUBLIC_URL`, or http://localhost:PORT once the server listens. */
+  baseUrl: () => string
+  log: (message: string, err?: unknown) => void
+}
+
+export const LINK_HINT =
+  'Link your Parley account first: get a code with `parley links code --email YOU --channel slack` ' +
+  '(or from Settings in Parley), then send `/parley link CODE` here.'
+
+export const instanceUrl = (ctx: SlackContext, instanceId: string) =>
+  `${ctx.baseUrl()}/instances/${instanceId}`
+
+/** Team + user id of whoever sent an interaction, event or command. */
+export function identity(teamId: string | undefined | null, slackUserId: string | undefined | null) {
+  return teamId && slackUserId ? ({ teamId, slackUserId } satisfies SlackIdentity) : null
+}
+
+export async function parleyUser(ctx: SlackContext, who: SlackIdentity | null): Promise<string | null> {
+  return who ? slackUser(ctx.core.db, who) : null
+}

@@ -1,0 +1,119 @@
+// What Parley's Telegram messages say. Everything from an agent or a person is escaped for
+// Telegram's HTML parse mode (only &, < and > are special there), and cut to fit the 4096-char
+// limit. Button data is a short opaque code: Telegram allows 64 bytes of callback_data.
+import { parseQuestion } from '../../src/core/questions.ts'
+import type { DeliveryJob } from '../../src/notify/channel.ts'
+
+export const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')
+
+const clip = (s: string, max: number) => (s.length > max ? `${s.slice(0, max - 1)}…` : s)
+
+/** A link to the question on its instance page; replies to any message carrying it answer it. */
+export const questionLink = (instanceUrl: string, questionId: string) => `${instanceUrl}#m-${questionId}`
+
+/** The question id inside a message's links (our question copies and reply prompts carry one). */
+export function questionIdFromLinks(urls: readonly string[]): string | null {
+  for (const url of urls) {
+    const m = /\/instances\/[0-9a-f-]{36}#m-([0-9a-f-]{36})$/i.exec(url)
+    if (m) return m[1]!.toLowerCase()
+  }
+  return null
+}
+
+function heading(job: Pick<DeliveryJob, 'instance'>, icon: string) {
+  // The instance by name, or by the start of its id when it has none.
+  const name = ` · ${esc(clip(job.instance.name ?? job.instance.id.slice(0, 8), 80))}`
+  return `${icon} <b>${esc(clip(job.instance.agentType, 60))}</b>${name}`
+}
+
+/** A question copy: heading, the question, a line below it, and the link that maps replies back. */
+function questionCard(job: DeliveryJob, icon: string, below: string): string {
+  const text = parseQuestion(job.message.content, job.message.options).text
+  return [
+    heading(job, icon),
+    '',
+    esc(clip(text, 3000)),
+    '',
+    below,
+    `<a href="${esc(questionLink(job.instance.url, job.message.id))}">Open in Parley</a>`,
+  ].join('\n')
+}
+
+export function questionText(job: DeliveryJob): string {
+  const hint = job.message.options?.length
+    ? 'Tap an option, or reply to this message to answer in your own words.'
+    : 'Reply to this message to answer.'
+  return questionCard(job, '❓', `<i>${hint}</i>`)
+}
+
+const via = (channel: string | null) =>
+  channel
+    ? ({ web: 'the web', telegram: 'Telegram', slack: 'Slack', api: 'the API' }[channel] ?? channel)
+    : 'unknown'
+
+export function answeredBy(answer: { by: string | null; via: string | null }) {
+  return `${answer.by ?? 'someone'} via ${via(answer.via)}`
+}
+
+/** The question copy after an answer: who, how, what; no more buttons. */
+export function lockedText(job: DeliveryJob): string {
+  const a = job.answer
+  const answer = a
+    ? `✅ Answered by ${esc(answeredBy(a))}:\n<blockquote>${esc(clip(a.content, 400))}</blockquote>`
+    : '✅ Answered.'
+  return questionCard(job, '✔️', answer)
+}
+
+const ENDED = new Set(['COMPLETED', 'FAILED', 'KILLED', 'DELETED'])
+export const hasEnded = (status: string) => ENDED.has(status)
+
+export function progressText(job: DeliveryJob): string {
+  const state = hasEnded(job.instance.status)
+    ? `Session ended (${job.instance.status.toLowerCase()})`
+    : 'Working…'
+  return [
+    heading(job, hasEnded(job.instance.status) ? '🏁' : '⏳'),
+    `<i>${esc(state)}</i>`,
+    '',
+    esc(clip(job.message.content, 1500)),
+    `<a href="${esc(job.instance.url)}">Open in Parley</a>`,
+  ].join('\n')
+}
+
+export function endedNote(job: DeliveryJob): string {
+  return `🏁 ${heading(job, '').trim()} — session ended. <a href="${esc(job.instance.url)}">Open in Parley</a>`
+}
+
+// Callback data: "a:<question>:<option>" answers, "p:<question>" picks the question a bare
+// message answers, "r:<question>" asks for a free-text reply. The question id is its 16 bytes in
+// base64url (22 chars), so the longest is 27 bytes, well inside Telegram's 64.
+export type Callback =
+  | { kind: 'answer'; questionId: string; option: number }
+  | { kind: 'pick'; questionId: string }
+  | { kind: 'reply'; questionId: string }
+
+const packId = (uuid: string) => Buffer.from(uuid.replace(/-/g, ''), 'hex').toString('base64url')
+
+function unpackId(code: string): string | null {
+  const hex = Buffer.from(code, 'base64url').toString('hex')
+  if (hex.length !== 32) return null
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`
+}
+
+export function encodeCallback(c: Callback): string {
+  if (c.kind === 'answer') return `a:${packId(c.questionId)}:${c.option}`
+  return `${c.kind === 'pick' ? 'p' : 'r'}:${packId(c.questionId)}`
+}
+
+export function decodeCallback(data: string): Callback | null {
+  const [k, code, opt] = data.split(':')
+  const questionId = code ? unpackId(code) : null
+  if (!questionId) return null
+  if (k === 'a') {
+    const option = Number(opt)
+    return Number.isInteger(option) && option >= 0 ? { kind: 'answer', questionId, option } : null
+  }
+  if (k === 'p') return { kind: 'pick', questionId }
+  if (k === 'r') return { kind: 'reply', questionId }
+  return null
+}

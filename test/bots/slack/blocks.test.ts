@@ -1,0 +1,113 @@
+// What a question looks like in Slack, and what it turns into once answered: pure rendering.
+import { expect, test } from 'bun:test'
+import {
+  answeredMessage,
+  escapeMrkdwn,
+  parseOptionValue,
+  progressMessage,
+  questionMessage,
+  replyModal,
+} from '../../../bots/slack/blocks.ts'
+import type { DeliveryJob } from '../../../src/notify/channel.ts'
+
+const questionId = '0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b'
+const job = (over: Partial<DeliveryJob> = {}): DeliveryJob => ({
+  id: 'd1',
+  kind: 'question',
+  channel: 'slack',
+  target: 'T1:U1',
+  recipientUserId: 'u1',
+  attempts: 0,
+  externalRef: null,
+  payload: null,
+  instance: {
+    id: 'i1',
+    name: 'refactor <b>',
+    agentType: 'claude',
+    status: 'AWAITING_INPUT',
+    url: 'http://p.test/instances/i1',
+  },
+  message: {
+    id: questionId,
+    content: 'Merge <@U123> & ship?\n[OPTIONS]\n1. Yes\n2. No, wait\n[/OPTIONS]',
+    options: null,
+    createdAt: '',
+  },
+  answer: null,
+  ...over,
+})
+// biome-ignore lint/suspicious/noExplicitAny: blocks are inspected field by field
+type B = any
+
+test('a question: header, context with the instance link, escaped section, one button per option and Reply…', () => {
+  const { blocks, text } = questionMessage(job())
+  const [header, context, section, actions] = blocks as B[]
+  expect(header.type).toBe('header')
+  expect(header.text.text).toBe('claude asks')
+  expect(context.elements[0].text).toBe(
+    '*claude · refactor &lt;b&gt;* · <http://p.test/instances/i1|Open in Parley>',
+  )
+  expect(section.text).toEqual({ type: 'mrkdwn', text: 'Merge &lt;@U123&gt; &amp; ship?' })
+  expect(actions.type).toBe('actions')
+  expect(actions.elements.map((e: B) => [e.text.text, e.action_id, e.value])).toEqual([
+    ['Yes', 'parley.option.0', `${questionId}:0`],
+    ['No, wait', 'parley.option.1', `${questionId}:1`],
+    ['Reply…', 'parley.reply', questionId],
+  ])
+  expect(text).toContain('claude · refactor <b> asks')
+  expect(parseOptionValue(actions.elements[1].value)).toEqual({ questionId, option: 1 })
+  expect(parseOptionValue('not-a-ref:1')).toBeNull()
+})
+
+test('stored options (from [YES/NO]) make the buttons, and the marker is not shown', () => {
+  const { blocks } = questionMessage(
+    job({ message: { id: questionId, content: 'Deploy? [YES/NO]', options: ['Yes', 'No'], createdAt: '' } }),
+  )
+  expect((blocks as B[])[2].text.text).toBe('Deploy?')
+  expect((blocks as B[])[3].elements.map((e: B) => e.text.text)).toEqual(['Yes', 'No', 'Reply…'])
+})
+
+test('explicit options win; more than 24 options are split over several actions blocks; long labels are cut', () => {
+  const options = Array.from({ length: 30 }, (_, i) => `option ${i} ${'x'.repeat(i === 0 ? 100 : 0)}`)
+  const { blocks } = questionMessage(
+    job({ message: { id: questionId, content: 'Pick', options, createdAt: '' } }),
+  )
+  const actions = (blocks as B[]).filter((b) => b.type === 'actions')
+  expect(actions).toHaveLength(2)
+  expect(actions.flatMap((a) => a.elements)).toHaveLength(31)
+  expect(actions.every((a) => a.elements.length <= 25)).toBe(true)
+  expect(actions[0].elements[0].text.text.length).toBeLessThanOrEqual(75)
+})
+
+test('answered: the buttons are gone and the line says who, via what, and the answer (escaped)', () => {
+  const { blocks } = answeredMessage(
+    job({
+      kind: 'lock',
+      answer: { messageId: 'a', content: 'No <way>', by: 'Ann & Co', via: 'telegram', at: '' },
+    }),
+  )
+  expect((blocks as B[]).some((b) => b.type === 'actions')).toBe(false)
+  expect((blocks as B[]).at(-1).text.text).toBe(
+    ':white_check_mark: Answered by *Ann &amp; Co* via telegram: No &lt;way&gt;',
+  )
+})
+
+test('progress: one status line, and a session-ended note once the instance is over', () => {
+  const running = progressMessage(
+    job({ kind: 'progress', instance: { ...job().instance, status: 'ACTIVE' } }),
+  )
+  expect((running.blocks as B[])[0].text.text).toContain('· active')
+  const ended = progressMessage(
+    job({ kind: 'progress', instance: { ...job().instance, status: 'COMPLETED' } }),
+  )
+  expect((ended.blocks as B[])[0].text.text).toContain('Session ended (completed)')
+})
+
+test('the reply modal carries the question id and asks for the answer', () => {
+  const view = replyModal(questionId, 'Why <now>?') as B
+  expect(view.private_metadata).toBe(questionId)
+  expect(view.callback_id).toBe('parley.reply')
+  expect(view.blocks[0].text.text).toBe('Why &lt;now&gt;?')
+  expect(view.blocks[1].block_id).toBe('answer')
+  expect(escapeMrkdwn('a&b<c>d')).toBe('a&amp;b&lt;c&gt;d')
+})

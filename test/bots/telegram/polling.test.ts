@@ -1,0 +1,111 @@
+// Bot modes besides the webhook: no token means no bot; without PUBLIC_URL the bot long-polls,
+// and with several processes on one Postgres exactly one of them holds getUpdates.
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { loadConfig } from '../../../src/config.ts'
+import { createLinkCode } from '../../../src/core/link-codes.ts'
+import { startParley } from '../../../src/main.ts'
+import { FakeTelegram } from '../../fakes/telegram.ts'
+import { dbKinds, freshDatabase, makeUser, type TestDb, until } from '../../helpers.ts'
+
+for (const kind of dbKinds()) {
+  describe(`telegram bot modes (${kind})`, () => {
+    let fake: FakeTelegram
+    let testDb: TestDb
+    beforeAll(async () => {
+      fake = new FakeTelegram().start()
+      testDb = await freshDatabase(kind)
+    }, 60_000)
+    afterAll(async () => {
+      fake.stop()
+      await testDb.drop()
+    })
+
+    const start = (env: Record<string, string>) =>
+      startParley(loadConfig({ PORT: '0', ...env }), {
+        database: testDb.database,
+        quiet: true,
+        telegram: { pacing: { perTargetMs: 10, perSecond: 500 }, log: () => {} },
+      })
+    const polling = () => ({ TELEGRAM_BOT_TOKEN: fake.token, TELEGRAM_API_ROOT: fake.apiRoot })
+
+    test('without a bot token the bot is off and Parley serves without it', async () => {
+      const calls = fake.calls.length
+      const parley = await start({ PUBLIC_URL: 'https://parley.example' })
+      try {
+        expect(parley.telegram).toBeNull()
+        const res = await fetch(`http://127.0.0.1:${parley.port}/telegram/webhook`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ update_id: 1 }),
+        })
+        expect(res.status).toBe(404)
+        expect((await fetch(`http://127.0.0.1:${parley.port}/healthz`)).status).toBe(200)
+        expect(fake.calls.length).toBe(calls)
+      } finally {
+        await parley.stop()
+      }
+    })
+
+    test('without PUBLIC_URL the bot long-polls: updates arrive and the webhook route does not exist', async () => {
+      // Handled update ids are kept a week, long past any resend, then forgotten at start.
+      await testDb.database.query(
+        `insert into processed_updates (source, external_id, created_at) values
+           ('telegram', 'old-1', now() - interval '8 days'), ('telegram', 'recent-1', now())`,
+      )
+      const parley = await start(polling())
+      const kept = await testDb.database.query<{ external_id: string }>(
+        `select external_id from processed_updates where external_id in ('old-1', 'recent-1')`,
+      )
+      expect(kept.map((r) => r.external_id)).toEqual(['recent-1'])
+      try {
+        expect(parley.telegram?.mode).toBe('polling')
+        await until(() => fake.callsOf('getUpdates').length > 0, 5000, 'first getUpdates')
+        expect(fake.callsOf('deleteWebhook').length).toBeGreaterThan(0)
+        const user = await makeUser(testDb.database.db, 'poll')
+        const code = await createLinkCode(testDb.database.db, user.id, 'telegram')
+        fake.push(fake.message(4242, `/start ${code}`))
+        await until(() => fake.chat(4242).some((m) => m.text.includes('Linked')), 5000, 'link reply')
+        const links = await testDb.database.query('select 1 from channel_links where chat_id = $1', ['4242'])
+        expect(links).toHaveLength(1)
+        const res = await fetch(`http://127.0.0.1:${parley.port}/telegram/webhook`, {
+          method: 'POST',
+          body: '{}',
+        })
+        expect(res.status).toBe(404)
+      } finally {
+        await parley.stop()
+      }
+      const after = fake.callsOf('getUpdates').length
+      await Bun.sleep(300)
+      expect(fake.callsOf('getUpdates').length).toBe(after) // graceful stop ends polling
+    }, 20_000)
+
+    if (kind === 'postgres') {
+      test('two processes: one long-polls, the other waits on the lock and takes over when it stops', async () => {
+        const a = await start(polling())
+        await until(() => a.telegram!.bot.isRunning(), 5000, 'a polls')
+        const b = await start(polling())
+        try {
+          await Bun.sleep(500)
+          expect(b.telegram!.bot.isRunning()).toBe(false)
+          expect(fake.conflicts).toBe(0)
+          fake.push(fake.message(5151, '/help'))
+          await until(() => fake.chat(5151).some((m) => m.text.includes('/status')), 5000, 'help reply')
+          await a.stop()
+          await until(() => b.telegram!.bot.isRunning(), 5000, 'b takes over')
+          fake.push(fake.message(5152, '/help'))
+          await until(
+            () => fake.chat(5152).some((m) => m.text.includes('/status')),
+            5000,
+            'help reply after takeover',
+          )
+          expect(fake.chat(5151).filter((m) => m.text.includes('/status'))).toHaveLength(1) // answered once, not by both
+          expect(fake.conflicts).toBe(0)
+        } finally {
+          await a.stop()
+          await b.stop()
+        }
+      }, 30_000)
+    }
+  })
+}

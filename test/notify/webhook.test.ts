@@ -1,0 +1,156 @@
+// Webhooks (n8n resume): called once per answered question with Omnara's body, retried on 5xx,
+// and never sent to private, loopback or link-local addresses unless PARLEY_WEBHOOK_ALLOW says so.
+import { afterAll, afterEach, beforeAll, describe, expect, test } from 'bun:test'
+import { postAgentMessage, postUserMessage } from '../../src/core/messages.ts'
+import { Outbox } from '../../src/notify/outbox.ts'
+import { WebhookPolicy } from '../../src/notify/ssrf.ts'
+import { WebhookAdapter } from '../../src/notify/webhook.ts'
+import { dbKinds, makeUser, type TestApp, testApp, until, uuid } from '../helpers.ts'
+
+describe('webhook address policy', () => {
+  const policy = new WebhookPolicy()
+  test.each([
+    '127.0.0.1',
+    '10.1.2.3',
+    '172.16.0.9',
+    '192.168.1.1',
+    '169.254.169.254',
+    '100.64.0.1',
+    '0.0.0.0',
+    '::',
+    '::1',
+    'fe80::1',
+    'fd12:3456::1',
+    '::ffff:127.0.0.1',
+    '::ffff:7f00:1',
+    '::ffff:10.0.0.1',
+    '224.0.0.1',
+  ])('refuses %s', (address) => {
+    expect(policy.permits('example.com', address)).toBe(false)
+  })
+  test.each(['93.184.216.34', '8.8.8.8', '2606:4700:4700::1111', '::ffff:8.8.8.8'])(
+    'allows %s',
+    (address) => {
+      expect(policy.permits('example.com', address)).toBe(true)
+    },
+  )
+  test('PARLEY_WEBHOOK_ALLOW opens a host or a CIDR, and only that', () => {
+    const allow = new WebhookPolicy(['n8n.internal', '10.0.0.0/8', 'fd00::/8'])
+    expect(allow.permits('n8n.internal', '192.168.5.5')).toBe(true)
+    expect(allow.permits('other.internal', '10.20.30.40')).toBe(true)
+    expect(allow.permits('other.internal', 'fd00::5')).toBe(true)
+    expect(allow.permits('other.internal', '192.168.5.5')).toBe(false)
+    expect(allow.permits('other.internal', '127.0.0.1')).toBe(false)
+  })
+  test('a name is resolved and refused when it points inside', async () => {
+    const r = await policy.resolve(new URL('http://localhost:9/hook'))
+    expect(r).toMatchObject({ ok: false, retry: false })
+    expect(await policy.resolve(new URL('file:///etc/passwd'))).toMatchObject({ ok: false, retry: false })
+  })
+})
+
+type Hit = { headers: Headers; body: Record<string, unknown> }
+
+for (const kind of dbKinds()) {
+  describe(`webhook delivery (${kind})`, () => {
+    let t: TestApp
+    let server: ReturnType<typeof Bun.serve>
+    const hits: Hit[] = []
+    const statuses: number[] = []
+    beforeAll(async () => {
+      t = await testApp(kind)
+      server = Bun.serve({
+        hostname: '127.0.0.1',
+        port: 0,
+        fetch: async (req) => {
+          hits.push({ headers: req.headers, body: (await req.json()) as Record<string, unknown> })
+          return new Response('{}', { status: statuses.shift() ?? 200 })
+        },
+      })
+    }, 60_000)
+    afterAll(async () => {
+      server.stop(true)
+      await t.close()
+    })
+    let outbox: Outbox | null = null
+    afterEach(async () => {
+      await outbox?.stop()
+      hits.length = 0
+      statuses.length = 0
+    })
+    const start = async (allow: string[]) => {
+      outbox = new Outbox(t.core, [new WebhookAdapter(allow)], {
+        baseUrl: 'http://parley.test',
+        backoff: { baseMs: 20, maxMs: 100, maxAttempts: 5 },
+        log: () => {},
+      })
+      await outbox.start()
+    }
+    async function askAndAnswer(hookUrl: string) {
+      const u = await makeUser(t.database.db, 'hook')
+      const instanceId = uuid()
+      const q = await postAgentMessage(t.core, {
+        userId: u.id,
+        instanceId,
+        agentType: 'n8n',
+        content: 'Approve the invoice?',
+        requiresUserInput: true,
+        metadata: { webhook_url: hookUrl },
+      })
+      const answer = (content: string) =>
+        postUserMessage(t.core, { actorUserId: u.id, instanceId, content, markAsRead: true, channel: 'web' })
+      const a = await answer('approved')
+      return { u, instanceId, q, a, answer }
+    }
+    const row = async (messageId: string) =>
+      (
+        await t.database.query<{ state: string; attempts: number; last_error: string | null }>(
+          `select state, attempts, last_error from deliveries where message_id = $1 and kind = 'webhook'`,
+          [messageId],
+        )
+      )[0]
+
+    test('an allowed hook gets one POST with Omnara’s body, and later messages do not call it again', async () => {
+      await start(['127.0.0.1'])
+      const { u, instanceId, q, a, answer } = await askAndAnswer(`http://127.0.0.1:${server.port}/resume/abc`)
+      await until(async () => (await row(q.messageId))?.state === 'sent')
+      await answer('one more thing')
+      await Bun.sleep(150)
+      expect(hits).toHaveLength(1)
+      const hit = hits[0]!
+      expect(hit.headers.get('x-omnara-webhook')).toBe('true')
+      expect(hit.headers.get('content-type')).toBe('application/json')
+      expect(Object.keys(hit.body)).toEqual([
+        'user_message',
+        'user_id',
+        'message_id',
+        'agent_instance_id',
+        'timestamp',
+      ])
+      expect(hit.body).toMatchObject({
+        user_message: 'approved',
+        user_id: u.id,
+        message_id: a.messageId,
+        agent_instance_id: instanceId,
+      })
+      expect(String(hit.body.timestamp)).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+\+00:00$/)
+    })
+
+    test('loopback is refused without PARLEY_WEBHOOK_ALLOW: nothing is sent, the row says why', async () => {
+      await start([])
+      const { q } = await askAndAnswer(`http://127.0.0.1:${server.port}/resume/abc`)
+      await until(async () => (await row(q.messageId))?.state === 'failed')
+      expect((await row(q.messageId))!.last_error).toContain('private address')
+      expect(hits).toHaveLength(0)
+    })
+
+    test('a 500 is retried until the hook answers 200', async () => {
+      statuses.push(500, 503)
+      await start(['127.0.0.1/32'])
+      const { q } = await askAndAnswer(`http://127.0.0.1:${server.port}/resume/abc`)
+      await until(async () => (await row(q.messageId))?.state === 'sent')
+      expect(hits).toHaveLength(3)
+      expect((await row(q.messageId))!.attempts).toBe(2)
+    }, 15_000)
+  })
+}
