@@ -13,10 +13,11 @@ const CHANGE: Record<DiffFile['change'], string> = {
 
 const MARK = { add: '+', del: '-', ctx: ' ', note: '' }
 
+/** The diff section; an empty placeholder keeps its id so a live update can fill it in later. */
 export function DiffView({ files }: { files: DiffFile[] }) {
-  if (files.length === 0) return ''
+  if (files.length === 0) return <div id="diff" hidden></div>
   return (
-    <section class="diff" aria-labelledby="diff-title" hx-ignore>
+    <section id="diff" class="diff" aria-labelledby="diff-title" hx-ignore>
       <h2 id="diff-title">Changes</h2>
       <ul class="diff-files">
         {files.map((f, i) => (

@@ -4,10 +4,12 @@
 // message it ended on (`after`, or Last-Event-ID when the browser reconnects). The viewer is
 // looking at the thread, so their read position follows it.
 import { Elysia } from 'elysia'
+import { DiffView } from '../../views/diff.tsx'
 import { InstanceHead } from '../../views/instance.tsx'
 import { hxPartial } from '../../views/partial.ts'
 import { Message } from '../../views/thread.tsx'
 import type { SessionUser } from '../auth/web-sessions.ts'
+import { parseDiff } from '../core/diff-parse.ts'
 import {
   type InstanceView,
   markSeen,
@@ -35,10 +37,23 @@ export function webInstanceLive(deps: WebDeps, hub: LiveHub) {
     messageId: m.id,
   })
 
-  const render = async (user: SessionUser, id: string, csrfToken: string, events: BusEvent[]) => {
+  const render = async (
+    user: SessionUser,
+    id: string,
+    csrfToken: string,
+    events: BusEvent[],
+    shown: { diff: string | null },
+  ) => {
     const inst = await viewInstance(db, user.id, id).catch(() => null)
     if (!inst) return []
     const items: LiveItem[] = []
+    // Agents send the whole diff with their messages: re-render it only when it changed.
+    if (inst.gitDiff !== shown.diff) {
+      shown.diff = inst.gitDiff
+      items.push({
+        html: hxPartial('#diff', 'outerHTML', await DiffView({ files: parseDiff(inst.gitDiff) })),
+      })
+    }
     let lastSeen: string | null = null
     for (const e of events) {
       if (e.type === 'message.created') {
@@ -64,13 +79,14 @@ export function webInstanceLive(deps: WebDeps, hub: LiveHub) {
       const id = instanceId(params.id)
       const inst = await viewInstance(db, user.id, id)
       const after = canonicalUuid(request.headers.get('last-event-id') ?? String(query.after ?? ''))
+      const shown = { diff: inst.gitDiff }
       return hub.open(
         {
           // The CSRF token is per session and goes into rendered forms: part of the group's key.
           key: `instance:${id}:${user.id}:${csrfToken}`,
           viewerId: user.id,
           wants: (e) => 'instanceId' in e && e.instanceId === id,
-          render: (events) => render(user, id, csrfToken, events),
+          render: (events) => render(user, id, csrfToken, events, shown),
         },
         {
           request,

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { postAgentMessage } from '../../src/core/messages.ts'
 import { dbKinds, makeUser, type TestApp, testApp, uuid } from '../helpers.ts'
-import { postForm, type WebSessionCookies, webGet, webLogin } from './helpers.ts'
+import { BASE, postForm, type WebSessionCookies, webGet, webLogin } from './helpers.ts'
 
 const PASSWORD = 'correct horse battery'
 
@@ -237,6 +237,38 @@ for (const kind of dbKinds()) {
       expect(older.text).not.toContain('step 6<')
       expect(older.text).toContain('Start of the conversation')
       expect((await webGet(t.app, `/instances/${id}/messages?before=x`, s.owner)).status).toBe(422)
+    })
+
+    test('the live stream appends new messages, refreshes the header and a changed diff', async () => {
+      const id = uuid()
+      const first = await say(id, 'first')
+      const controller = new AbortController()
+      const res = await t.app.handle(
+        new Request(`${BASE}/events/instances/${id}?after=${first.messageId}`, {
+          headers: { cookie: s.owner!.cookie },
+          signal: controller.signal,
+        }),
+      )
+      expect(res.headers.get('content-type')).toContain('text/event-stream')
+      const reader = res.body!.getReader()
+      await reader.read() // connected
+      await say(id, 'Now with **changes**', {
+        gitDiff:
+          'diff --git a/live.ts b/live.ts\nindex 1..2 100644\n--- a/live.ts\n+++ b/live.ts\n@@ -1 +1 @@\n-a\n+b',
+        requiresUserInput: true,
+        options: ['OK'],
+      })
+      let text = ''
+      while (!text.includes('live.ts') || !text.includes('Needs input')) {
+        text += new TextDecoder().decode((await reader.read()).value)
+      }
+      controller.abort()
+      expect(text).toContain('data: <hx-partial hx-target="#thread" hx-swap="beforeend">')
+      expect(text).toContain('<strong>changes</strong>')
+      expect(text).toContain('value="OK"')
+      expect(text).toContain('hx-target="#diff" hx-swap="outerHTML"')
+      expect(text).toContain('hx-target="#instance-head" hx-swap="outerHTML"')
+      expect(text).not.toContain('>first<') // the page already had it
     })
   })
 }
