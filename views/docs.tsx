@@ -70,7 +70,7 @@ function FieldTable(props: {
               </td>
               <td safe>{typeLabel(r.schema)}</td>
               <td>{r.required ? 'yes' : 'no'}</td>
-              <td safe>{r.schema ? limits(r.schema) : ''}</td>
+              <td>{r.schema ? limits(r.schema) : ''}</td>
             </tr>
           ))}
         </tbody>

@@ -105,6 +105,10 @@ export const agentInstances = pgTable(
   },
   (t) => [
     index('agent_instances_user_activity_idx').on(t.userId, t.lastActivityAt),
+    // The dashboard inbox order (waiting first, then latest activity), walked backwards per user.
+    index('agent_instances_inbox_idx')
+      .on(t.userId, sql`(${t.status} = 'AWAITING_INPUT')`, t.lastActivityAt, t.id)
+      .where(sql`${t.status} <> 'DELETED'`),
     check(
       'agent_instances_status_ck',
       sql`${t.status} in ('ACTIVE','AWAITING_INPUT','COMPLETED','FAILED','KILLED','DISCONNECTED','DELETED')`,
@@ -141,6 +145,8 @@ export const messages = pgTable(
   },
   (t) => [
     index('messages_instance_id_idx').on(t.instanceId, t.id),
+    // Unread counts per inbox row as an index-only scan (who sent it is in the index).
+    index('messages_instance_unread_idx').on(t.instanceId, t.id, t.senderUserId),
     uniqueIndex('messages_idempotency_uq')
       .on(t.userId, t.idempotencyKey)
       .where(sql`${t.idempotencyKey} is not null`),

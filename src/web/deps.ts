@@ -12,6 +12,8 @@ export type WebDeps = {
   telegramBotUsername?: string
   /** Failed-login counter; one per app unless a test passes its own. */
   loginThrottle?: LoginThrottle
+  /** Aborted when the process stops: live dashboard streams close. */
+  stopping?: AbortSignal
 }
 
 /** Cookies are Secure when the dashboard is served over https. */

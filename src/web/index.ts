@@ -2,20 +2,24 @@
 // createApp; every page is server-rendered Kita JSX from views/.
 import { html } from '@elysiajs/html'
 import { Elysia } from 'elysia'
-import { HomePage } from '../../views/home.tsx'
 import { webAccounts } from './accounts.ts'
 import { webAssets } from './assets.ts'
 import type { WebDeps } from './deps.ts'
 import { webDocs } from './docs.ts'
-import { htmlResponse } from './http.ts'
+import { webInbox } from './inbox.ts'
+import { webInstance } from './instance.ts'
+import { webInstanceLive } from './instance-live.ts'
+import { LiveHub } from './live-hub.ts'
 import { webSession } from './session.ts'
 import { webSettings } from './settings.ts'
 import { webStart } from './start.ts'
 
 export type { WebDeps } from './deps.ts'
 
-export const webApp = (deps: WebDeps) =>
-  new Elysia({ name: 'parley.web' })
+export const webApp = (deps: WebDeps) => {
+  // One live hub per app: one event-bus subscription shared by every open dashboard.
+  const hub = new LiveHub(deps.core, deps.stopping)
+  return new Elysia({ name: 'parley.web' })
     .use(html())
     .use(webAssets)
     .use(webSession(deps))
@@ -23,4 +27,8 @@ export const webApp = (deps: WebDeps) =>
     .use(webSettings(deps))
     .use(webStart(deps))
     .use(webDocs(deps))
-    .get('/', ({ user, csrfToken }) => htmlResponse(HomePage({ user, csrfToken })), { auth: true })
+    .use(webInbox(deps, hub))
+    .use(webInstance(deps))
+    .use(webInstanceLive(deps, hub))
+    .onStop(() => hub.close())
+}

@@ -1,0 +1,2 @@
+CREATE INDEX "agent_instances_inbox_idx" ON "agent_instances" USING btree ("user_id",("status" = 'AWAITING_INPUT'),"last_activity_at","id") WHERE "agent_instances"."status" <> 'DELETED';--> statement-breakpoint
+CREATE INDEX "messages_instance_unread_idx" ON "messages" USING btree ("instance_id","id","sender_user_id");

@@ -1,0 +1,201 @@
+// The dashboard inbox: every instance a person can see (their own and those shared with them),
+// instances waiting for an answer first, then by latest activity. One page is chosen by keyset
+// first and only its rows get the latest-message preview and the unread count, so the cost of a
+// page does not grow with the number of instances or messages (see bench/dashboard.ts).
+import { type SQL, sql } from 'drizzle-orm'
+import { INSTANCE_STATUSES, type InstanceStatus } from '../db/schema.ts'
+import { InvalidInput } from '../errors.ts'
+import type { Core } from './context.ts'
+import { normalizeAgentType } from './instances.ts'
+import { decodeCursor, encodeCursor, likePattern, queryRows } from './sql-rows.ts'
+import { canonicalUuid } from './wire.ts'
+
+/** An agent is shown as present when it was heard from this recently. */
+export const PRESENCE_WINDOW_SECONDS = 60
+export const INBOX_PAGE_SIZE = 50
+/** Unread counts stop at this many ("99+"): counting further costs time and tells nothing. */
+export const UNREAD_CAP = 100
+
+export type InboxFilters = {
+  q?: string | null
+  status?: string | null
+  agentType?: string | null
+  cursor?: string | null
+  limit?: number
+}
+
+export type InboxRow = {
+  id: string
+  name: string | null
+  agentType: string
+  status: InstanceStatus
+  needsInput: boolean
+  present: boolean
+  /** Null for the owner; READ or WRITE for an instance shared with the viewer. */
+  sharedAccess: 'READ' | 'WRITE' | null
+  lastActivityMs: number
+  preview: string | null
+  previewSender: 'AGENT' | 'USER' | null
+  unread: number
+}
+
+export type InboxPage = { rows: InboxRow[]; nextCursor: string | null }
+
+type Key = [boolean, string, string]
+
+/** Validates filters once, for the page query and for live updates alike. */
+export function normalizeFilters(f: InboxFilters) {
+  const q = f.q?.trim() || null
+  if (q && q.length > 200) throw new InvalidInput('q', 'q must be at most 200 characters')
+  const status = f.status?.trim() || null
+  if (status && (!INSTANCE_STATUSES.includes(status as InstanceStatus) || status === 'DELETED')) {
+    throw new InvalidInput('status', `status must be one of ${INSTANCE_STATUSES.slice(0, -1).join(', ')}`)
+  }
+  const agentType = f.agentType?.trim() ? normalizeAgentType(f.agentType) : null
+  let after: Key | null = null
+  if (f.cursor) {
+    const key = decodeCursor(f.cursor)
+    const [needs, at, id] = key ?? []
+    if (
+      typeof needs !== 'boolean' ||
+      typeof at !== 'string' ||
+      typeof id !== 'string' ||
+      !canonicalUuid(id)
+    ) {
+      throw new InvalidInput('cursor', 'cursor is not one this server gave out')
+    }
+    after = [needs, at, id]
+  }
+  const limit = Math.min(Math.max(f.limit ?? INBOX_PAGE_SIZE, 1), 200)
+  return { q, status: status as InstanceStatus | null, agentType, after, limit }
+}
+
+export type NormalizedFilters = ReturnType<typeof normalizeFilters>
+
+const ORDER = sql`(v.status = 'AWAITING_INPUT') desc, v.last_activity_at desc, v.id desc`
+
+/**
+ * Instances `userId` may see (own, and shared to them; never soft-deleted) that pass `where`,
+ * first `limit` in inbox order. Each branch is ordered and limited on its own so the owner's
+ * branch is a short walk of agent_instances_inbox_idx instead of a sort of every instance.
+ */
+function visible(userId: string, where: SQL, limit: number) {
+  const columns = sql`v.id, v.agent_type_id, v.name, v.status, v.last_activity_at, v.last_heartbeat_at`
+  return sql`(
+    (select ${columns}, null::text as shared_access from agent_instances v
+     where v.user_id = ${userId} and v.status <> 'DELETED' and ${where}
+     order by ${ORDER} limit ${limit})
+    union all
+    (select ${columns}, a.access as shared_access
+     from instance_access a join agent_instances v on v.id = a.instance_id
+     where a.user_id = ${userId} and v.user_id <> ${userId} and v.status <> 'DELETED' and ${where}
+     order by ${ORDER} limit ${limit})
+  )`
+}
+
+function conditions(f: NormalizedFilters, only: string | null): SQL {
+  const parts: SQL[] = [sql`true`]
+  if (only) parts.push(sql`v.id = ${only}`)
+  if (f.status) parts.push(sql`v.status = ${f.status}`)
+  if (f.agentType) {
+    parts.push(
+      sql`exists (select 1 from agent_types t where t.id = v.agent_type_id and t.name = ${f.agentType})`,
+    )
+  }
+  if (f.q) {
+    const pattern = likePattern(f.q)
+    parts.push(sql`(v.name ilike ${pattern} or exists (
+      select 1 from messages m where m.instance_id = v.id and m.content ilike ${pattern}))`)
+  }
+  if (f.after) {
+    const [needs, at, id] = f.after
+    parts.push(
+      sql`((v.status = 'AWAITING_INPUT'), v.last_activity_at, v.id) < (${needs}, ${at}::timestamptz, ${id}::uuid)`,
+    )
+  }
+  return sql.join(parts, sql` and `)
+}
+
+type RawRow = {
+  id: string
+  name: string | null
+  agent_type: string
+  status: InstanceStatus
+  needs_input: boolean
+  present: boolean
+  shared_access: 'READ' | 'WRITE' | null
+  activity_key: string
+  activity_ms: number
+  preview: string | null
+  preview_sender: 'AGENT' | 'USER' | null
+  unread: number
+}
+
+async function select(core: Core, userId: string, f: NormalizedFilters, only: string | null, limit: number) {
+  return queryRows<RawRow>(
+    core.db,
+    sql`
+    with page as (
+      select v.*, t.name as agent_type, v.status = 'AWAITING_INPUT' as needs_input
+      from ${visible(userId, conditions(f, only), limit)} v join agent_types t on t.id = v.agent_type_id
+      order by ${ORDER}
+      limit ${limit}
+    )
+    select p.id, p.name, p.agent_type, p.status, p.needs_input, p.shared_access,
+      coalesce(p.last_heartbeat_at > now() - make_interval(secs => ${PRESENCE_WINDOW_SECONDS}), false) as present,
+      p.last_activity_at::text as activity_key,
+      (extract(epoch from p.last_activity_at) * 1000)::float8 as activity_ms,
+      last.content as preview, last.sender as preview_sender,
+      (select count(*)::int from (
+        select 1 from messages m
+        where m.instance_id = p.id and m.sender_user_id is distinct from ${userId}
+          and m.id > coalesce(r.last_seen_message_id, '00000000-0000-0000-0000-000000000000'::uuid)
+        limit ${UNREAD_CAP}) u) as unread
+    from page p
+    left join instance_reads r on r.user_id = ${userId} and r.instance_id = p.id
+    left join lateral (
+      select left(m.content, 300) as content, m.sender from messages m
+      where m.instance_id = p.id order by m.id desc limit 1) last on true
+    order by p.needs_input desc, p.last_activity_at desc, p.id desc`,
+  )
+}
+
+const toRow = (r: RawRow): InboxRow => ({
+  id: r.id,
+  name: r.name,
+  agentType: r.agent_type,
+  status: r.status,
+  needsInput: r.needs_input,
+  present: r.present,
+  sharedAccess: r.shared_access,
+  lastActivityMs: Number(r.activity_ms),
+  preview: r.preview,
+  previewSender: r.preview_sender,
+  unread: r.unread,
+})
+
+export async function inboxPage(core: Core, userId: string, filters: NormalizedFilters): Promise<InboxPage> {
+  const raw = await select(core, userId, filters, null, filters.limit + 1)
+  const more = raw.length > filters.limit
+  const rows = raw.slice(0, filters.limit)
+  const last = rows.at(-1)
+  const nextCursor = more && last ? encodeCursor([last.needs_input, last.activity_key, last.id]) : null
+  return { rows: rows.map(toRow), nextCursor }
+}
+
+/** One instance as an inbox row, or null when the viewer may not see it or the filters exclude it. */
+export async function inboxRow(core: Core, userId: string, filters: NormalizedFilters, instanceId: string) {
+  const [raw] = await select(core, userId, { ...filters, after: null }, instanceId, 1)
+  return raw ? toRow(raw) : null
+}
+
+/** Agent type names the viewer has instances of, for the filter menu. */
+export async function agentTypeNames(core: Core, userId: string): Promise<string[]> {
+  const rows = await queryRows<{ name: string }>(
+    core.db,
+    sql`select distinct t.name from agent_types t where t.user_id = ${userId} or t.id in (
+          select i.agent_type_id from instance_access a join agent_instances i on i.id = a.instance_id
+          where a.user_id = ${userId}) order by t.name limit 100`,
+  )
+  return rows.map((r) => r.name)
+}

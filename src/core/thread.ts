@@ -1,0 +1,122 @@
+// What a person sees on an instance page: the instance (if they may see it at all: owner, or
+// shared READ/WRITE), its thread newest page first with older pages by message-id cursor, and
+// their read position, which drives the inbox unread counts.
+import { and, asc, desc, eq, gt, lt, type SQL, sql } from 'drizzle-orm'
+import { alias } from 'drizzle-orm/pg-core'
+import type { DbOrTx } from '../db/client.ts'
+import { agentInstances, agentTypes, instanceAccess, instanceReads, messages, users } from '../db/schema.ts'
+import { NotFound } from '../errors.ts'
+import { PRESENCE_WINDOW_SECONDS } from './inbox.ts'
+
+export type Access = 'OWNER' | 'WRITE' | 'READ'
+export const THREAD_PAGE_SIZE = 50
+
+const notFound = () => new NotFound('Agent instance not found')
+
+/** The instance and the viewer's access; 404 when it does not exist, is deleted, or is not theirs. */
+export async function viewInstance(db: DbOrTx, viewerId: string, instanceId: string) {
+  const [row] = await db
+    .select({
+      id: agentInstances.id,
+      userId: agentInstances.userId,
+      name: agentInstances.name,
+      status: agentInstances.status,
+      agentType: agentTypes.name,
+      startedAt: agentInstances.startedAt,
+      gitDiff: agentInstances.gitDiff,
+      present: sql<boolean>`coalesce(${agentInstances.lastHeartbeatAt} > now() - make_interval(secs => ${PRESENCE_WINDOW_SECONDS}), false)`,
+      shared: instanceAccess.access,
+    })
+    .from(agentInstances)
+    .innerJoin(agentTypes, eq(agentTypes.id, agentInstances.agentTypeId))
+    .leftJoin(
+      instanceAccess,
+      and(eq(instanceAccess.instanceId, agentInstances.id), eq(instanceAccess.userId, viewerId)),
+    )
+    .where(eq(agentInstances.id, instanceId))
+  if (!row || row.status === 'DELETED') throw notFound()
+  const access: Access | null = row.userId === viewerId ? 'OWNER' : row.shared
+  if (!access) throw notFound()
+  const { shared: _, ...instance } = row
+  return { ...instance, access }
+}
+
+export type InstanceView = Awaited<ReturnType<typeof viewInstance>>
+
+const answerer = alias(users, 'answerer')
+const author = alias(users, 'author')
+
+function selectMessages(db: DbOrTx, where: SQL | undefined, limit: number, order: 'asc' | 'desc' = 'desc') {
+  return db
+    .select({
+      id: messages.id,
+      sender: messages.sender,
+      content: messages.content,
+      createdAt: messages.createdAt,
+      requiresUserInput: messages.requiresUserInput,
+      options: messages.options,
+      answeredAt: messages.answeredAt,
+      answeredVia: messages.answeredVia,
+      answeredByName: sql<string | null>`coalesce(${answerer.displayName}, ${answerer.email})`,
+      channel: messages.channel,
+      authorName: sql<string | null>`coalesce(${author.displayName}, ${author.email})`,
+      timeoutAt: messages.timeoutAt,
+    })
+    .from(messages)
+    .leftJoin(answerer, eq(answerer.id, messages.answeredBy))
+    .leftJoin(author, eq(author.id, messages.senderUserId))
+    .where(where)
+    .orderBy(order === 'asc' ? asc(messages.id) : desc(messages.id))
+    .limit(limit)
+}
+
+/** Newest `limit` messages before `before` (all when null), returned oldest first. */
+export async function threadPage(
+  db: DbOrTx,
+  instanceId: string,
+  before: string | null,
+  limit = THREAD_PAGE_SIZE,
+) {
+  const where = and(eq(messages.instanceId, instanceId), before ? lt(messages.id, before) : undefined)
+  const rows = await selectMessages(db, where, limit + 1)
+  const more = rows.length > limit
+  const page = rows.slice(0, limit).reverse()
+  return { messages: page, olderCursor: more ? (page[0]?.id ?? null) : null }
+}
+
+export type ThreadMessage = Awaited<ReturnType<typeof threadPage>>['messages'][number]
+
+/** One message of an instance (for live updates), or null. */
+export async function threadMessage(db: DbOrTx, instanceId: string, messageId: string) {
+  const [row] = await selectMessages(
+    db,
+    and(eq(messages.instanceId, instanceId), eq(messages.id, messageId)),
+    1,
+  )
+  return row ?? null
+}
+
+/** Moves the viewer's read position forward (never back) to `messageId`. */
+export async function markSeen(db: DbOrTx, userId: string, instanceId: string, messageId: string | null) {
+  await db
+    .insert(instanceReads)
+    .values({ userId, instanceId, lastSeenMessageId: messageId })
+    .onConflictDoUpdate({
+      target: [instanceReads.userId, instanceReads.instanceId],
+      set: {
+        lastSeenMessageId: sql`greatest(${instanceReads.lastSeenMessageId}, excluded.last_seen_message_id)`,
+        seenAt: sql`now()`,
+      },
+    })
+}
+
+/** Messages after `after` (all when null), oldest first: what a reconnecting page missed. */
+export async function threadAfter(
+  db: DbOrTx,
+  instanceId: string,
+  after: string | null,
+  limit = THREAD_PAGE_SIZE,
+) {
+  const where = and(eq(messages.instanceId, instanceId), after ? gt(messages.id, after) : undefined)
+  return selectMessages(db, where, limit, 'asc')
+}

@@ -1,0 +1,45 @@
+// Browser fixtures: the system Chromium driven by playwright-core (never a downloaded browser),
+// and a real Parley server on a free port with a user who has an API key.
+import { type Browser, chromium } from 'playwright-core'
+import { loadConfig } from '../../src/config.ts'
+import { startParley } from '../../src/main.ts'
+import { type DbKind, freshDatabase, makeUser } from '../helpers.ts'
+
+export const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+]
+
+export const launchBrowser = (): Promise<Browser> =>
+  chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS })
+
+export const PASSWORD = 'correct horse battery'
+
+export async function liveServer(kind: DbKind) {
+  const db = await freshDatabase(kind)
+  const parley = await startParley(loadConfig({ PORT: '0' }), { database: db.database, quiet: true })
+  const base = `http://127.0.0.1:${parley.port}`
+  const user = await makeUser(db.database.db, 'browser')
+  /** JSON over HTTP as the user's agent. */
+  const agent = async (method: string, path: string, body?: unknown) => {
+    const res = await fetch(base + path, {
+      method,
+      headers: { authorization: `Bearer ${user.key}`, 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    })
+    // biome-ignore lint/suspicious/noExplicitAny: asserted field by field
+    return { status: res.status, json: (await res.json()) as any }
+  }
+  return {
+    base,
+    user,
+    agent,
+    parley,
+    close: async () => {
+      await parley.stop()
+      await db.drop()
+    },
+  }
+}

@@ -1,0 +1,274 @@
+// The instance page and its forms over HTTP, as a browser without JavaScript uses them: replies
+// post and redirect back, option answers answer the question, older pages load by cursor, the
+// owner renames / completes / shares / deletes; bad input is refused with the reason and changes
+// nothing; strangers get 404 and read-only viewers 403 on reply.
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { postAgentMessage } from '../../src/core/messages.ts'
+import { dbKinds, makeUser, type TestApp, testApp, uuid } from '../helpers.ts'
+import { BASE, postForm, type WebSessionCookies, webGet, webLogin } from './helpers.ts'
+
+const PASSWORD = 'correct horse battery'
+
+for (const kind of dbKinds()) {
+  describe(`instance pages (${kind})`, () => {
+    let t: TestApp
+    let owner: Awaited<ReturnType<typeof makeUser>>
+    let reader: Awaited<ReturnType<typeof makeUser>>
+    let writer: Awaited<ReturnType<typeof makeUser>>
+    let stranger: Awaited<ReturnType<typeof makeUser>>
+    const s: Record<string, WebSessionCookies> = {}
+    beforeAll(async () => {
+      t = await testApp(kind)
+      const mk = (label: string) => makeUser(t.database.db, label)
+      ;[owner, reader, writer, stranger] = [
+        await mk('owner'),
+        await mk('reader'),
+        await mk('writer'),
+        await mk('stranger'),
+      ]
+      for (const [k, u] of Object.entries({ owner, reader, writer, stranger })) {
+        s[k] = await webLogin(t.app, u.email, PASSWORD)
+      }
+    }, 60_000)
+    afterAll(() => t.close())
+
+    const say = (
+      instanceId: string,
+      content: string,
+      extra: Partial<Parameters<typeof postAgentMessage>[1]> = {},
+    ) =>
+      postAgentMessage(t.core, {
+        userId: owner.id,
+        instanceId,
+        agentType: 'claude',
+        content,
+        requiresUserInput: false,
+        ...extra,
+      })
+    const messages = (id: string) =>
+      t.database.query<{
+        sender: string
+        content: string
+        channel: string | null
+        answer_message_id: string | null
+      }>(
+        'select sender, content, channel, answer_message_id from messages where instance_id = $1 order by id',
+        [id],
+      )
+
+    test('the page shows the thread, the open question with its options and the diff', async () => {
+      const id = uuid()
+      await say(id, 'Working on **it**', {
+        gitDiff:
+          'diff --git a/x.ts b/x.ts\nindex 1..2 100644\n--- a/x.ts\n+++ b/x.ts\n@@ -1 +1 @@\n-old\n+new',
+      })
+      await say(id, 'Which one?', { requiresUserInput: true, options: ['Left', 'Right'] })
+      const page = await webGet(t.app, `/instances/${id}`, s.owner)
+      expect(page.status).toBe(200)
+      expect(page.text).toContain('<strong>it</strong>')
+      expect(page.text).toContain('class="msg agent question open"')
+      expect(page.text).toMatch(/<button type="submit" name="content" value="Left">Left<\/button>/)
+      expect(page.text).toContain('x.ts')
+      expect(page.text).toContain('modified · +1 −1')
+      expect(page.text).toContain('<label for="reply-content">Reply to the agent</label>')
+    })
+
+    test('an option answer without JavaScript answers the question and redirects back', async () => {
+      const id = uuid()
+      const q = await say(id, 'Ship? [YES/NO]', { requiresUserInput: true })
+      const res = await postForm(
+        t.app,
+        `/instances/${id}/reply`,
+        { content: 'Yes', question_id: q.messageId },
+        s.owner,
+      )
+      expect(res.status).toBe(303)
+      expect(res.location).toBe(`/instances/${id}?done=replied#latest`)
+      const rows = await messages(id)
+      expect(rows.map((r) => [r.sender, r.content, r.channel])).toEqual([
+        ['AGENT', 'Ship? [YES/NO]', null],
+        ['USER', 'Yes', 'web'],
+      ])
+      expect(rows[0]!.answer_message_id).not.toBeNull()
+      const after = await webGet(t.app, res.location!, s.owner)
+      expect(after.text).toContain('Answered by owner via web')
+      expect(after.text).not.toContain('value="Yes">Yes</button>')
+      // web replies do not move the agent's read cursor (markAsRead false): the agent still gets it.
+      const [inst] = await t.database.query<{ last_read_message_id: string }>(
+        'select last_read_message_id from agent_instances where id = $1',
+        [id],
+      )
+      expect(inst!.last_read_message_id).toBe(q.messageId)
+    })
+
+    test('bad input is refused with the reason and changes nothing', async () => {
+      const id = uuid()
+      await say(id, 'hello')
+      const before = (await messages(id)).length
+      const empty = await postForm(t.app, `/instances/${id}/reply`, { content: '   ' }, s.owner)
+      expect(empty.status).toBe(422)
+      expect(empty.text).toContain('Reply must not be empty')
+      const badQuestion = await postForm(
+        t.app,
+        `/instances/${id}/reply`,
+        { content: 'x', question_id: 'nope' },
+        s.owner,
+      )
+      expect(badQuestion.status).toBe(422)
+      expect(badQuestion.text).toContain('question_id must be a message id')
+      const badAccess = await postForm(
+        t.app,
+        `/instances/${id}/share`,
+        { email: reader.email, access: 'ADMIN' },
+        s.owner,
+      )
+      expect(badAccess.status).toBe(422)
+      expect(badAccess.text).toContain('access must be READ or WRITE')
+      const unknownUser = await postForm(
+        t.app,
+        `/instances/${id}/share`,
+        { email: 'nobody@example.com', access: 'READ' },
+        s.owner,
+      )
+      expect(unknownUser.status).toBe(422)
+      const noName = await postForm(t.app, `/instances/${id}/rename`, { name: '' }, s.owner)
+      expect(noName.status).toBe(422)
+      expect(noName.text).toContain('name is required')
+      const badId = await webGet(t.app, '/instances/not-a-uuid', s.owner)
+      expect(badId.status).toBe(422)
+      expect(badId.text).toContain('Instance id must be a UUID')
+      const noCsrf = await postForm(t.app, `/instances/${id}/reply`, { content: 'sneaky' }, s.owner, {
+        csrf: false,
+      })
+      expect(noCsrf.status).toBe(403)
+      expect(await messages(id)).toHaveLength(before)
+      const [row] = await t.database.query<{ name: string | null }>(
+        'select name from agent_instances where id = $1',
+        [id],
+      )
+      expect(row!.name).toBeNull()
+      const shares = await t.database.query('select 1 from instance_access where instance_id = $1', [id])
+      expect(shares).toHaveLength(0)
+    })
+
+    test("other people's instances are 404 everywhere; READ viewers read but get 403 on reply", async () => {
+      const id = uuid()
+      await say(id, 'private')
+      for (const path of [
+        `/instances/${id}`,
+        `/instances/${id}/messages?before=${id}`,
+        `/events/instances/${id}`,
+      ]) {
+        expect((await webGet(t.app, path, s.stranger)).status).toBe(404)
+      }
+      expect((await postForm(t.app, `/instances/${id}/reply`, { content: 'hi' }, s.stranger)).status).toBe(
+        404,
+      )
+      expect((await postForm(t.app, `/instances/${id}/delete`, {}, s.stranger)).status).toBe(404)
+      expect((await webGet(t.app, `/instances/${uuid()}`, s.owner)).status).toBe(404)
+
+      expect(
+        (await postForm(t.app, `/instances/${id}/share`, { email: reader.email, access: 'READ' }, s.owner))
+          .status,
+      ).toBe(303)
+      expect(
+        (await postForm(t.app, `/instances/${id}/share`, { email: writer.email, access: 'write' }, s.owner))
+          .status,
+      ).toBe(303)
+      const readView = await webGet(t.app, `/instances/${id}`, s.reader)
+      expect(readView.status).toBe(200)
+      expect(readView.text).toContain('private')
+      expect(readView.text).toContain('read-only')
+      expect(readView.text).not.toContain('Manage this instance')
+      const refused = await postForm(t.app, `/instances/${id}/reply`, { content: 'let me in' }, s.reader)
+      expect(refused.status).toBe(403)
+      expect((await postForm(t.app, `/instances/${id}/rename`, { name: 'mine now' }, s.writer)).status).toBe(
+        403,
+      )
+      const written = await postForm(
+        t.app,
+        `/instances/${id}/reply`,
+        { content: 'from the writer' },
+        s.writer,
+      )
+      expect(written.status).toBe(303)
+      expect((await messages(id)).map((r) => r.content)).toEqual(['private', 'from the writer'])
+      const inbox = await webGet(t.app, '/', s.reader)
+      expect(inbox.text).toContain(`/instances/${id}`)
+      expect(inbox.text).toContain('shared · read only')
+    })
+
+    test('owner renames, completes and deletes; a deleted instance is gone', async () => {
+      const id = uuid()
+      await say(id, 'task')
+      expect(
+        (await postForm(t.app, `/instances/${id}/rename`, { name: 'Nightly build' }, s.owner)).status,
+      ).toBe(303)
+      expect((await postForm(t.app, `/instances/${id}/complete`, {}, s.owner)).status).toBe(303)
+      const page = await webGet(t.app, `/instances/${id}`, s.owner)
+      expect(page.text).toContain('<h1>Nightly build</h1>')
+      expect(page.text).toContain('Completed')
+      const del = await postForm(t.app, `/instances/${id}/delete`, {}, s.owner)
+      expect(del.status).toBe(303)
+      expect(del.location).toBe('/')
+      expect((await webGet(t.app, `/instances/${id}`, s.owner)).status).toBe(404)
+      expect((await webGet(t.app, '/', s.owner)).text).not.toContain(id)
+      const [row] = await t.database.query<{ status: string }>(
+        'select status from agent_instances where id = $1',
+        [id],
+      )
+      expect(row!.status).toBe('DELETED')
+    })
+
+    test('older messages load by cursor, oldest page last', async () => {
+      const id = uuid()
+      for (let i = 1; i <= 55; i++) await say(id, `step ${i}`)
+      const page = await webGet(t.app, `/instances/${id}`, s.owner)
+      expect(page.text).toContain('step 55')
+      expect(page.text).toContain('step 6<')
+      expect(page.text).not.toContain('step 5<')
+      const before = page.text.match(/messages\?before=([0-9a-f-]+)/)![1]!
+      const older = await webGet(t.app, `/instances/${id}/messages?before=${before}`, s.owner, {
+        'hx-request': 'true',
+      })
+      expect(older.status).toBe(200)
+      expect(older.text).toContain('step 1<')
+      expect(older.text).toContain('step 5<')
+      expect(older.text).not.toContain('step 6<')
+      expect(older.text).toContain('Start of the conversation')
+      expect((await webGet(t.app, `/instances/${id}/messages?before=x`, s.owner)).status).toBe(422)
+    })
+
+    test('the live stream appends new messages, refreshes the header and a changed diff', async () => {
+      const id = uuid()
+      const first = await say(id, 'first')
+      const controller = new AbortController()
+      const res = await t.app.handle(
+        new Request(`${BASE}/events/instances/${id}?after=${first.messageId}`, {
+          headers: { cookie: s.owner!.cookie },
+          signal: controller.signal,
+        }),
+      )
+      expect(res.headers.get('content-type')).toContain('text/event-stream')
+      const reader = res.body!.getReader()
+      await reader.read() // connected
+      await say(id, 'Now with **changes**', {
+        gitDiff:
+          'diff --git a/live.ts b/live.ts\nindex 1..2 100644\n--- a/live.ts\n+++ b/live.ts\n@@ -1 +1 @@\n-a\n+b',
+        requiresUserInput: true,
+        options: ['OK'],
+      })
+      let text = ''
+      while (!text.includes('live.ts') || !text.includes('Needs input')) {
+        text += new TextDecoder().decode((await reader.read()).value)
+      }
+      controller.abort()
+      expect(text).toContain('data: <hx-partial hx-target="#thread" hx-swap="beforeend">')
+      expect(text).toContain('<strong>changes</strong>')
+      expect(text).toContain('value="OK"')
+      expect(text).toContain('hx-target="#diff" hx-swap="outerHTML"')
+      expect(text).toContain('hx-target="#instance-head" hx-swap="outerHTML"')
+      expect(text).not.toContain('>first<') // the page already had it
+    })
+  })
+}

@@ -1,0 +1,144 @@
+// One message of a thread, and the loader for older ones. Agent text is Markdown rendered by the
+// sanitizing renderer inside an hx-ignore container (htmx never processes anything in it); user
+// text is escaped and shown as typed. An open question carries one button per option.
+
+import { parseQuestion } from '../src/core/questions.ts'
+import type { Access, ThreadMessage } from '../src/core/thread.ts'
+import { omnaraTime } from '../src/core/wire.ts'
+import { CsrfField } from './layout.tsx'
+import { renderMarkdown } from './markdown.ts'
+
+const at = (text: string) => new Date(`${omnaraTime(text)}Z`)
+
+function When({ value }: { value: string | Date }) {
+  const d = value instanceof Date ? value : at(value)
+  const iso = Number.isNaN(d.getTime()) ? String(value) : d.toISOString()
+  return (
+    <time datetime={iso} safe>
+      {iso.slice(0, 16).replace('T', ' ')}
+    </time>
+  )
+}
+
+export const isOpenQuestion = (m: ThreadMessage) =>
+  m.sender === 'AGENT' && m.requiresUserInput && !m.answeredAt && !(m.timeoutAt && m.timeoutAt < new Date())
+
+function OptionButtons(props: { m: ThreadMessage; instanceId: string; csrfToken: string }) {
+  const options = props.m.options ?? []
+  if (options.length === 0) return ''
+  return (
+    <form
+      method="post"
+      action={`/instances/${props.instanceId}/reply`}
+      class="options"
+      hx-post={`/instances/${props.instanceId}/reply`}
+      hx-swap="none"
+    >
+      <CsrfField token={props.csrfToken} />
+      <input type="hidden" name="question_id" value={props.m.id} />
+      <fieldset>
+        <legend>Answer with one of the options</legend>
+        {options.map((o) => (
+          <button type="submit" name="content" value={o} safe>
+            {o}
+          </button>
+        ))}
+      </fieldset>
+    </form>
+  )
+}
+
+export function Message(props: { m: ThreadMessage; instanceId: string; access: Access; csrfToken: string }) {
+  const { m } = props
+  const open = isOpenQuestion(m)
+  const classes = [
+    'msg',
+    m.sender === 'AGENT' ? 'agent' : 'user',
+    m.requiresUserInput ? 'question' : '',
+    open ? 'open' : '',
+  ]
+  // A question's option syntax ([YES/NO], [OPTIONS]…) becomes buttons, not text.
+  const text = m.requiresUserInput ? parseQuestion(m.content, m.options).text : m.content
+  const safeBody = m.sender === 'AGENT' ? renderMarkdown(text) : ''
+  return (
+    <article
+      id={`msg-${m.id}`}
+      class={classes.filter(Boolean).join(' ')}
+      aria-label={open ? 'Open question' : undefined}
+    >
+      <header class="msg-head">
+        <strong safe>{m.sender === 'AGENT' ? 'Agent' : (m.authorName ?? 'User')}</strong>
+        <When value={m.createdAt} />
+        {m.sender === 'USER' && m.channel ? (
+          <span class="badge channel" safe>
+            {m.channel}
+          </span>
+        ) : (
+          ''
+        )}
+        {m.requiresUserInput ? (
+          <span class="badge question-badge">{open ? 'Waiting for you' : 'Question'}</span>
+        ) : (
+          ''
+        )}
+      </header>
+      {m.sender === 'AGENT' ? (
+        <div class="md" hx-ignore>
+          {safeBody}
+        </div>
+      ) : (
+        <p class="plain" safe>
+          {m.content}
+        </p>
+      )}
+      {m.requiresUserInput && m.answeredAt ? (
+        <p class="answered muted" safe>
+          {`Answered by ${m.answeredByName ?? 'someone'}${m.answeredVia ? ` via ${m.answeredVia}` : ''} at ${m.answeredAt.toISOString().slice(0, 16).replace('T', ' ')}`}
+        </p>
+      ) : (
+        ''
+      )}
+      {open && props.access !== 'READ' ? (
+        <OptionButtons m={m} instanceId={props.instanceId} csrfToken={props.csrfToken} />
+      ) : (
+        ''
+      )}
+    </article>
+  )
+}
+
+/** Loads the previous page when scrolled into view (or clicked; a plain link without JavaScript). */
+export function OlderLoader(props: { instanceId: string; before: string | null }) {
+  if (!props.before) return <p class="muted thread-start">Start of the conversation</p>
+  const url = `/instances/${props.instanceId}/messages?before=${props.before}`
+  return (
+    <div id="older" class="older">
+      <a
+        href={`/instances/${props.instanceId}?before=${props.before}`}
+        hx-get={url}
+        hx-trigger="click, intersect once"
+        hx-target="#older"
+        hx-swap="outerHTML"
+      >
+        Load older messages
+      </a>
+    </div>
+  )
+}
+
+export function OlderPage(props: {
+  messages: ThreadMessage[]
+  olderCursor: string | null
+  instanceId: string
+  access: Access
+  csrfToken: string
+}) {
+  return (
+    <>
+      <OlderLoader instanceId={props.instanceId} before={props.olderCursor} />
+      {props.messages.map((m) => (
+        <Message m={m} instanceId={props.instanceId} access={props.access} csrfToken={props.csrfToken} />
+      ))}
+    </>
+  )
+}
