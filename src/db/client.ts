@@ -42,6 +42,38 @@ function counter() {
   return { logger: { logQuery: () => void n++ }, count: () => n }
 }
 
+/**
+ * drizzle asks postgres.js not to prepare its (unnamed) queries, and postgres.js sends an
+ * unprepared query with parameters in two round trips: describe it, then run it. Preparing every
+ * statement (postgres.js keeps them per connection, keyed by text) halves the round trips of the
+ * hot paths. Transactions and savepoints hand drizzle a new client, so those are wrapped too.
+ */
+function preparingEverything<T extends postgres.Sql | postgres.TransactionSql>(client: T): T {
+  return new Proxy(client, {
+    get(target, prop, receiver) {
+      const value = Reflect.get(target, prop, receiver)
+      if (prop === 'unsafe') {
+        return (query: string, params?: unknown[], options?: Record<string, unknown>) =>
+          (value as postgres.Sql['unsafe']).call(target, query, params as never, {
+            ...options,
+            prepare: true,
+          })
+      }
+      if (prop === 'begin' || prop === 'savepoint') {
+        return (...args: unknown[]) => {
+          const fn = args.pop() as (tx: postgres.TransactionSql) => unknown
+          return (value as (...a: unknown[]) => unknown).call(
+            target,
+            ...args,
+            (tx: postgres.TransactionSql) => fn(preparingEverything(tx)),
+          )
+        }
+      }
+      return value
+    },
+  })
+}
+
 export function connectPostgres(url: string, opts: { max?: number; path?: string } = {}): Database {
   const sql = postgres(url, {
     max: opts.max ?? 10,
@@ -50,7 +82,7 @@ export function connectPostgres(url: string, opts: { max?: number; path?: string
     connection: { TimeZone: 'UTC', application_name: 'parley' },
   })
   const c = counter()
-  const db = drizzlePostgres(sql, { schema, logger: c.logger }) as unknown as Db
+  const db = drizzlePostgres(preparingEverything(sql), { schema, logger: c.logger }) as unknown as Db
   return {
     kind: 'postgres',
     db,
