@@ -4,18 +4,37 @@
 //   { questions: { telegram?: bool, slack?: bool },   default: on
 //     progress:  { telegram?: bool, slack?: bool },   default: off
 //     quiet: { start: "22:00", end: "07:00" } }       UTC; holds back progress, never questions
-import { and, eq, type SQL, sql } from 'drizzle-orm'
+import { type AnyColumn, and, eq, type SQL, sql } from 'drizzle-orm'
 import { type DbOrTx, resultRows, sqlArray, type Tx } from '../db/client.ts'
 import { deliveries } from '../db/schema.ts'
 import { type BusEvent, publishAll } from '../events/bus.ts'
 import type { Core } from './context.ts'
 
+/** An active link `l` of the owner or of a user the instance is shared with for WRITE. */
+const linkOfRecipient = (instanceId: string | AnyColumn, ownerId: string | AnyColumn) => sql`
+  l.active and (l.user_id = ${ownerId} or l.user_id in (
+    select a.user_id from instance_access a where a.instance_id = ${instanceId} and a.access = 'WRITE'))`
+
 /** Linked chats of the owner and of users the instance is shared with for WRITE. */
 const recipients = (instanceId: string, ownerId: string) => sql`
   select l.user_id, l.channel, l.chat_id, l.team_id, l.external_user_id, u.notification_prefs as prefs
   from channel_links l join users u on u.id = l.user_id
-  where l.active and (l.user_id = ${ownerId} or l.user_id in (
-    select a.user_id from instance_access a where a.instance_id = ${instanceId} and a.access = 'WRITE'))`
+  where ${linkOfRecipient(instanceId, ownerId)}`
+
+/**
+ * Whether anyone could receive a copy, for the row being read: when nobody has a chat linked
+ * (most agents), the enqueue statements are skipped instead of costing a round trip each.
+ */
+export const hasRecipients = (instanceId: AnyColumn, ownerId: AnyColumn) =>
+  sql<boolean>`exists (select 1 from channel_links l where ${linkOfRecipient(instanceId, ownerId)})`
+
+/**
+ * Whether the question being updated in `update messages … returning` has copies on a channel
+ * (nothing to lock otherwise). Spelled out: drizzle writes columns unqualified in RETURNING, and
+ * a bare "id" inside this subquery would mean the delivery's id.
+ */
+export const hasCopies = () =>
+  sql<boolean>`exists (select 1 from deliveries d where d.message_id = "messages"."id" and d.kind = 'question')`
 
 /** The target of a link: a Telegram chat id, or "team:user" for Slack. */
 const target = sql`case when r.channel = 'telegram' then r.chat_id else r.team_id || ':' || r.external_user_id end`

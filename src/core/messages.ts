@@ -2,12 +2,19 @@
 // messages queued since the read cursor and moves the cursor onto itself (Omnara's contract).
 // A user message answers the open question(s) before it, atomically: first answer wins.
 import { and, asc, eq, gt, isNull, or, sql } from 'drizzle-orm'
-import type { Tx } from '../db/client.ts'
+import type { DbOrTx, Tx } from '../db/client.ts'
 import { agentInstances, deliveries, instanceAccess, messages } from '../db/schema.ts'
 import { Conflict, Forbidden, InvalidInput, NotFound } from '../errors.ts'
 import { publishAll } from '../events/bus.ts'
 import { type Core, newMessageId, pgErrorCode } from './context.ts'
-import { deliveryEvents, enqueueLocks, enqueueProgress, enqueueQuestion } from './deliveries.ts'
+import {
+  deliveryEvents,
+  enqueueLocks,
+  enqueueProgress,
+  enqueueQuestion,
+  hasCopies,
+  hasRecipients,
+} from './deliveries.ts'
 import { agentTypeId } from './instances.ts'
 import { parseQuestion } from './questions.ts'
 import type { MessageRow } from './wire.ts'
@@ -103,17 +110,21 @@ async function replay(tx: Tx, input: AgentMessageInput): Promise<AgentMessageRes
   return { instanceId: prior.instanceId, messageId: prior.id, queued, replayed: true }
 }
 
+/** Locks an instance row for an agent message: what the message needs to know about it. */
+export const lockInstance = (db: DbOrTx, instanceId: string) =>
+  db
+    .select({
+      userId: agentInstances.userId,
+      status: agentInstances.status,
+      cursor: agentInstances.lastReadMessageId,
+      hasRecipients: hasRecipients(agentInstances.id, agentInstances.userId),
+    })
+    .from(agentInstances)
+    .where(eq(agentInstances.id, instanceId))
+    .for('update')
+
 async function lockOrCreateInstance(tx: Tx, input: AgentMessageInput) {
-  const lock = () =>
-    tx
-      .select({
-        userId: agentInstances.userId,
-        status: agentInstances.status,
-        cursor: agentInstances.lastReadMessageId,
-      })
-      .from(agentInstances)
-      .where(eq(agentInstances.id, input.instanceId))
-      .for('update')
+  const lock = () => lockInstance(tx, input.instanceId)
   let [inst] = await lock()
   if (!inst) {
     if (!input.agentType?.trim()) {
@@ -170,9 +181,8 @@ export async function postAgentMessage(core: Core, input: AgentMessageInput): Pr
           .where(eq(agentInstances.id, input.instanceId)),
       ])
       const notify = { ownerId: input.userId, instanceId: input.instanceId, messageId: id }
-      const channels = input.requiresUserInput
-        ? await enqueueQuestion(tx, notify)
-        : await enqueueProgress(tx, notify)
+      const enqueue = input.requiresUserInput ? enqueueQuestion : enqueueProgress
+      const channels = inst.hasRecipients ? await enqueue(tx, notify) : []
       return { instanceId: input.instanceId, messageId: id, queued, replayed: false, channels }
     })
   let result: AgentMessageResult
@@ -282,7 +292,7 @@ export async function postUserMessage(core: Core, input: UserMessageInput): Prom
             input.questionId ? eq(messages.id, input.questionId) : undefined,
           ),
         )
-        .returning({ id: messages.id, metadata: messages.metadata }),
+        .returning({ id: messages.id, metadata: messages.metadata, hasCopies: hasCopies() }),
       tx
         .update(agentInstances)
         .set({
@@ -322,7 +332,7 @@ export async function postUserMessage(core: Core, input: UserMessageInput): Prom
     }
     const channels = await enqueueLocks(
       tx,
-      answered.map((a) => a.id),
+      answered.filter((a) => a.hasCopies).map((a) => a.id),
     )
     if (hooks.length > 0) channels.push('webhook')
     return {
