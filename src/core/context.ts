@@ -10,6 +10,17 @@ export const MAX_CONTENT_CHARS = 100_000
 
 export const newMessageId = (): string => Bun.randomUUIDv7()
 
+/**
+ * A message id ordered after `previous` even when this machine's clock is behind the one that
+ * made `previous` (several machines share the database): UUIDv7 starts with its millisecond time.
+ */
+export function newMessageIdAfter(previous: string | null): string {
+  const id = newMessageId()
+  if (previous === null || id > previous) return id
+  const previousMs = Number.parseInt(previous.replace(/-/g, '').slice(0, 12), 16)
+  return Bun.randomUUIDv7('hex', previousMs + 1)
+}
+
 /** Postgres error code of a failed statement, whichever driver (and drizzle wrapper) raised it. */
 export function pgErrorCode(err: unknown): string | undefined {
   for (let e = err as { code?: unknown; cause?: unknown } | undefined; e; e = e.cause as typeof e) {

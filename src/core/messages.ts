@@ -6,7 +6,7 @@ import type { DbOrTx, Tx } from '../db/client.ts'
 import { agentInstances, deliveries, instanceAccess, messages } from '../db/schema.ts'
 import { Conflict, Forbidden, InvalidInput, NotFound } from '../errors.ts'
 import { publishAll } from '../events/bus.ts'
-import { type Core, newMessageId, pgErrorCode } from './context.ts'
+import { type Core, newMessageIdAfter, pgErrorCode } from './context.ts'
 import {
   deliveryEvents,
   enqueueLocks,
@@ -148,7 +148,7 @@ export async function postAgentMessage(core: Core, input: AgentMessageInput): Pr
       const prior = await replay(tx, input)
       if (prior) return prior
       const inst = await lockOrCreateInstance(tx, input)
-      const id = newMessageId()
+      const id = newMessageIdAfter(inst.cursor)
       // COMPLETED stays completed (Omnara); DELETED stays deleted: a soft-deleted instance is not
       // resurrected behind its owner's back.
       const status = input.requiresUserInput ? 'AWAITING_INPUT' : 'ACTIVE'
@@ -239,7 +239,11 @@ export type UserMessageResult = {
 
 async function lockForUser(tx: Tx, input: UserMessageInput) {
   const [inst] = await tx
-    .select({ userId: agentInstances.userId, status: agentInstances.status })
+    .select({
+      userId: agentInstances.userId,
+      status: agentInstances.status,
+      cursor: agentInstances.lastReadMessageId,
+    })
     .from(agentInstances)
     .where(eq(agentInstances.id, input.instanceId))
     .for('update')
@@ -259,9 +263,11 @@ async function lockForUser(tx: Tx, input: UserMessageInput) {
 }
 
 export async function postUserMessage(core: Core, input: UserMessageInput): Promise<UserMessageResult> {
-  const id = newMessageId()
   const result = await core.db.transaction(async (tx) => {
     const inst = await lockForUser(tx, input)
+    // The id is made under the lock, after the read cursor: an agent message that took the lock
+    // first has moved the cursor, and a reply ordered behind it would never reach the agent.
+    const id = newMessageIdAfter(inst.cursor)
     // Independent statements behind the row lock: issued together, they share one round trip.
     const [, answered] = await Promise.all([
       tx.insert(messages).values({
@@ -343,7 +349,7 @@ export async function postUserMessage(core: Core, input: UserMessageInput): Prom
       channels,
     }
   })
-  const { ownerId: userId } = result
+  const { ownerId: userId, messageId: id } = result
   const { instanceId } = input
   await publishAll(core.bus, [
     { type: 'message.created', userId, instanceId, messageId: id, sender: 'USER', question: false },
