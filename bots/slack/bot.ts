@@ -3,7 +3,7 @@
 // Parley runs without Slack. The outbox sends through `adapter`, which shares the Web API client.
 import { App, LogLevel, webApi } from '@slack/bolt'
 import type { Config } from '../../src/config.ts'
-import { firstTimeSeen } from '../../src/core/channel-links.ts'
+import { firstTimeSeen, pruneProcessedUpdates } from '../../src/core/channel-links.ts'
 import type { Core } from '../../src/core/context.ts'
 import { SlackAdapter } from './adapter.ts'
 import { registerAnswering } from './answering.ts'
@@ -80,6 +80,8 @@ export function createSlackBot(deps: SlackDeps): SlackBot | null {
     receiver,
     adapter: new SlackAdapter(client),
     start: async () => {
+      // Slack stops retrying an event within the hour; a week of ids is plenty to recognise one.
+      await pruneProcessedUpdates(deps.core.db, 'slack').catch((err) => log('pruning events failed', err))
       if (!receiver) await app.start()
     },
     stop: async () => {

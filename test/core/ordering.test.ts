@@ -29,7 +29,13 @@ for (const kind of dbKinds().filter((k) => k === 'postgres')) {
 
     test('a reply that waited for an agent message holding the lock still reaches the agent', async () => {
       const instanceId = uuid()
-      await postAgentMessage(t.core, { userId: alice.id, instanceId, agentType: 'x', content: 'working' })
+      await postAgentMessage(t.core, {
+        userId: alice.id,
+        instanceId,
+        agentType: 'x',
+        content: 'working',
+        requiresUserInput: false,
+      })
       let reply: ReturnType<typeof postUserMessage> | null = null
       let agentMessageId = ''
       // Another connection holds the instance row, as an agent message in flight does, while
