@@ -43,12 +43,21 @@ function counter() {
 }
 
 /**
- * drizzle asks postgres.js not to prepare its (unnamed) queries, and postgres.js sends an
- * unprepared query with parameters in two round trips: describe it, then run it. Preparing every
- * statement (postgres.js keeps them per connection, keyed by text) halves the round trips of the
- * hot paths. Transactions and savepoints hand drizzle a new client, so those are wrapped too.
+ * How drizzle reaches Postgres. Two things postgres.js does by default are changed here:
+ * - drizzle asks it not to prepare its (unnamed) queries, and an unprepared query with parameters
+ *   costs two round trips (describe, then run). Every statement is prepared instead (postgres.js
+ *   keeps them per connection, keyed by text), which halves the round trips of the hot paths.
+ * - under load postgres.js can send a transaction's BEGIN on a connection it then fails to
+ *   reserve (when BEGIN fills that connection's pipeline; porsager/postgres#823, #1189), and
+ *   unrelated queries run inside the open transaction. Transactions therefore get a pool of their
+ *   own, where nothing is pipelined behind another caller's work; a burst of plain queries (a
+ *   thousand long-polls waking at once) fills the other pool's pipelines, never this one's.
+ * Transactions and savepoints hand drizzle a new client, so those are wrapped too.
  */
-function preparingEverything<T extends postgres.Sql | postgres.TransactionSql>(client: T): T {
+function drizzleClient<T extends postgres.Sql | postgres.TransactionSql>(
+  client: T,
+  transactions?: postgres.Sql,
+): T {
   return new Proxy(client, {
     get(target, prop, receiver) {
       const value = Reflect.get(target, prop, receiver)
@@ -60,13 +69,11 @@ function preparingEverything<T extends postgres.Sql | postgres.TransactionSql>(c
           })
       }
       if (prop === 'begin' || prop === 'savepoint') {
+        const owner = prop === 'begin' && transactions ? transactions : target
+        const start = Reflect.get(owner, prop) as (...a: unknown[]) => unknown
         return (...args: unknown[]) => {
           const fn = args.pop() as (tx: postgres.TransactionSql) => unknown
-          return (value as (...a: unknown[]) => unknown).call(
-            target,
-            ...args,
-            (tx: postgres.TransactionSql) => fn(preparingEverything(tx)),
-          )
+          return start.call(owner, ...args, (tx: postgres.TransactionSql) => fn(drizzleClient(tx)))
         }
       }
       return value
@@ -75,14 +82,21 @@ function preparingEverything<T extends postgres.Sql | postgres.TransactionSql>(c
 }
 
 export function connectPostgres(url: string, opts: { max?: number; path?: string } = {}): Database {
-  const sql = postgres(url, {
+  const options = {
     max: opts.max ?? 10,
     ...(opts.path ? { path: opts.path } : {}),
     onnotice: () => {},
     connection: { TimeZone: 'UTC', application_name: 'parley' },
-  })
+  }
+  const sql = postgres(url, options)
+  // Connects on first use: a client that never opens a transaction never opens this pool.
+  const transactions = postgres(url, options)
   const c = counter()
-  const db = drizzlePostgres(preparingEverything(sql), { schema, logger: c.logger }) as unknown as Db
+  const db = drizzlePostgres(drizzleClient(sql, transactions), { schema, logger: c.logger }) as unknown as Db
+  // drizzle takes over (de)serialising dates and JSON by changing the client's type options; the
+  // transaction pool must read and write values the same way.
+  Object.assign(transactions.options.parsers, sql.options.parsers)
+  Object.assign(transactions.options.serializers, sql.options.serializers)
   return {
     kind: 'postgres',
     db,
@@ -94,7 +108,9 @@ export function connectPostgres(url: string, opts: { max?: number; path?: string
     ping: async () => {
       await sql`select 1`
     },
-    close: () => sql.end({ timeout: 5 }),
+    close: async () => {
+      await Promise.all([sql.end({ timeout: 5 }), transactions.end({ timeout: 5 })])
+    },
   }
 }
 
