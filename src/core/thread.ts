@@ -58,6 +58,7 @@ function selectMessages(db: DbOrTx, where: SQL | undefined, limit: number, order
       answeredAt: messages.answeredAt,
       answeredVia: messages.answeredVia,
       answeredByName: sql<string | null>`coalesce(${answerer.displayName}, ${answerer.email})`,
+      closedReason: sql<string | null>`${messages.metadata}->>'closed_reason'`,
       channel: messages.channel,
       authorName: sql<string | null>`coalesce(${author.displayName}, ${author.email})`,
       timeoutAt: messages.timeoutAt,

@@ -8,6 +8,7 @@ import {
   CLOSED_AT_TERMINAL,
   CLOSED_VIA,
   closeQuestion,
+  TIMED_OUT,
 } from '../../src/core/answers.ts'
 import { shareInstance } from '../../src/core/instance-admin.ts'
 import { heartbeat } from '../../src/core/instances.ts'
@@ -38,22 +39,25 @@ for (const kind of dbKinds()) {
     test('two people answering the same question at once: exactly one wins', async () => {
       const id = uuid()
       const q = await ask(id)
-      const answer = (content: string, channel: string) =>
-        postUserMessage(t.core, {
+      const answer = (text: string, channel: string) =>
+        answerQuestion(t.core, {
           actorUserId: alice.id,
           instanceId: id,
-          content,
-          markAsRead: false,
+          answer: { text },
           channel,
           questionId: q.messageId,
         })
       const [a, b] = await Promise.all([answer('Yes', 'slack'), answer('No', 'telegram')])
-      const winners = [a, b].filter((r) => r.answered.includes(q.messageId))
-      const losers = [a, b].filter((r) => r.alreadyAnswered)
+      const winners = [a, b].filter((r) => r.status === 'answered' && r.answered.includes(q.messageId))
+      const losers = [a, b].filter((r) => r.status === 'already')
       expect(winners).toHaveLength(1)
       expect(losers).toHaveLength(1)
-      expect(losers[0]!.alreadyAnswered!.answerId).toBe(winners[0]!.messageId)
-      expect(losers[0]!.alreadyAnswered!.by).toBe(alice.id)
+      const [winner, loser] = [winners[0]!, losers[0]!]
+      expect(loser.status === 'already' && loser.first).toMatchObject({
+        by: 'alice',
+        via: winner.status === 'answered' ? (winner.answer === 'Yes' ? 'slack' : 'telegram') : '',
+        answer: winner.status === 'answered' ? winner.answer : '',
+      })
       const rows = await t.database.query<{
         sender: string
         answer_message_id: string | null
@@ -62,7 +66,7 @@ for (const kind of dbKinds()) {
         id,
       ])
       expect(rows).toHaveLength(3) // the question and both answers are kept
-      expect(rows[0]!.answer_message_id).toBe(winners[0]!.messageId)
+      expect(rows[0]!.answer_message_id).toBe(winner.status === 'answered' ? winner.messageId : '')
     })
 
     test('a plain user message answers every open question before it, and later ones none', async () => {
@@ -85,7 +89,7 @@ for (const kind of dbKinds()) {
         channel: 'web',
       })
       expect(again.answered).toEqual([])
-      expect(again.alreadyAnswered).toBeNull()
+      expect(again.outcome.status).toBe('answered')
     })
 
     test('an expired question (timeout_seconds) no longer takes answers', async () => {
@@ -108,7 +112,7 @@ for (const kind of dbKinds()) {
         questionId: q.messageId,
       })
       expect(r.answered).toEqual([])
-      expect(r.alreadyAnswered).not.toBeNull()
+      expect(r.outcome).toMatchObject({ status: 'closed', first: { reason: TIMED_OUT } })
     })
 
     test('an instance without heartbeat turns DISCONNECTED, and a heartbeat brings it back', async () => {
