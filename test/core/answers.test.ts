@@ -13,6 +13,7 @@ import {
 import { shareInstance } from '../../src/core/instance-admin.ts'
 import { heartbeat } from '../../src/core/instances.ts'
 import { postAgentMessage, postUserMessage } from '../../src/core/messages.ts'
+import { waitForAnswer } from '../../src/core/pending.ts'
 import { Presence } from '../../src/core/presence.ts'
 import type { BusEvent } from '../../src/events/bus.ts'
 import { dbKinds, makeUser, type TestApp, testApp, uuid } from '../helpers.ts'
@@ -310,6 +311,20 @@ for (const kind of dbKinds()) {
       })
       expect(r.status).toBe('answered')
       expect(r.status === 'answered' && r.answered).toEqual([])
+    })
+
+    test('a waiter stops waiting when its question is closed', async () => {
+      const q = await ask()
+      const started = Date.now()
+      const waiting = waitForAnswer(t.core, {
+        userId: ann.id,
+        instanceId: q.instanceId,
+        questionId: q.questionId,
+        deadline: Date.now() + 20_000,
+      })
+      expect(await closeQuestion(t.core, { userId: ann.id, questionId: q.questionId })).toBe(true)
+      expect(await waiting).toBeNull()
+      expect(Date.now() - started).toBeLessThan(10_000)
     })
 
     test('closeQuestion closes with the reason, publishes, and a later button is refused as closed', async () => {

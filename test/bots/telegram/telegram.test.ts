@@ -2,6 +2,7 @@
 // Bot API with TELEGRAM_API_ROOT, updates POSTed to /telegram/webhook as Telegram would.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { loadConfig } from '../../../src/config.ts'
+import { closeQuestion } from '../../../src/core/answers.ts'
 import { endSession } from '../../../src/core/instances.ts'
 import { createLinkCode } from '../../../src/core/link-codes.ts'
 import { postAgentMessage, postUserMessage } from '../../../src/core/messages.ts'
@@ -212,6 +213,23 @@ for (const kind of dbKinds()) {
         /^Already answered by alice via Telegram · .+ UTC\. Your choice was not sent\.$/,
       )
       expect(await answerOf(q.messageId)).toEqual({ answered_via: 'telegram', content: 'Yes' })
+    })
+
+    test('a question closed without an answer locks its copy with the closed wording', async () => {
+      const { user, chat } = await linked('closer')
+      const q = await ask(user.id, uuid(), 'Run the migration?', ['Run', 'Skip'])
+      const copy = await question(chat, q.messageId)
+      const run = copy.reply_markup!.inline_keyboard![0]![0]!.callback_data!
+      expect(await closeQuestion(parley.core, { userId: user.id, questionId: q.messageId })).toBe(true)
+      await until(() => (fake.find(chat, copy.message_id)?.edits ?? 0) > 0, 5000, 'lock edit')
+      const locked = fake.find(chat, copy.message_id)!
+      expect(locked.text).toContain('Closed: answered at the terminal or timed out')
+      expect(locked.reply_markup).toBeUndefined()
+      await post(fake.callback(chat, copy.message_id, run))
+      expect(fake.callsOf('answerCallbackQuery').at(-1)!.body.text).toBe(
+        'This question is closed: answered at the terminal or timed out. Your choice was not sent.',
+      )
+      expect(await answerOf(q.messageId)).toEqual({ answered_via: 'closed', content: null })
     })
 
     test('a reply to the question answers it with the reply text', async () => {
