@@ -2,7 +2,8 @@
 // thread (which answer that question), and bare messages, which answer the only open question and
 // never guess when several are open.
 import type { App } from '@slack/bolt'
-import { answerFromChat, openQuestions, questionOfCopy } from '../../src/core/chat-answers.ts'
+import { answerFromChat, questionOfCopy } from '../../src/core/chat-answers.ts'
+import { openQuestions } from '../../src/core/links.ts'
 import { outcomeText } from './answering.ts'
 import { escapeMrkdwn, unescapeMrkdwn } from './blocks.ts'
 import { DM_COMMAND, runCommand } from './commands.ts'
@@ -26,7 +27,7 @@ async function questionFor(ctx: SlackContext, userId: string, m: DirectMessage):
     const id = await questionOfCopy(ctx.core.db, 'slack', { channel: m.channel, ts: m.thread_ts })
     if (id) return id
   }
-  const open = await openQuestions(ctx.core.db, userId)
+  const open = await openQuestions(ctx.core.db, { userId })
   return open.length === 1 ? open[0]!.id : open.map((q) => q.question)
 }
 

@@ -4,13 +4,15 @@
 // answer wins; a late one is told who answered first.
 import { Composer } from 'grammy'
 import type { Message } from 'grammy/types'
-import { openQuestionsInChat, questionStatus } from '../../src/core/channel-links.ts'
+import { questionStatus } from '../../src/core/chat-status.ts'
+import { openQuestions } from '../../src/core/links.ts'
 import { postUserMessage } from '../../src/core/messages.ts'
 import { parseQuestion } from '../../src/core/questions.ts'
 import { AppError } from '../../src/errors.ts'
 import { instanceUrl } from '../../src/notify/jobs.ts'
 import type { BotContext } from './context.ts'
 import { pickerKeyboard } from './keyboards.ts'
+import { telegramChat } from './linking.ts'
 import { answeredBy, decodeCallback, esc, questionIdFromLinks, questionLink } from './render.ts'
 
 export const answers = new Composer<BotContext>()
@@ -109,7 +111,10 @@ answers.on('message:text', async (ctx) => {
     })
     return
   }
-  const open = await openQuestionsInChat(ctx.deps.core.db, 'telegram', String(ctx.chat.id))
+  const open = await openQuestions(ctx.deps.core.db, {
+    userId: ctx.linkedUserId!,
+    chat: telegramChat(ctx.chat.id),
+  })
   if (open.length === 0) {
     await ctx.reply('No question is waiting for an answer here. /status shows what your agents are doing.')
     return

@@ -1,9 +1,9 @@
 // Answers that arrive from a chat (a button, a reply form, a reply to one copy of a question):
 // the question is named by the chat, the person by their link. Authorisation stays in
 // postUserMessage (owner or WRITE-shared), and a refused or late answer is reported as data.
-import { and, asc, eq, isNull, or, sql } from 'drizzle-orm'
+import { and, eq, or, sql } from 'drizzle-orm'
 import type { Db } from '../db/client.ts'
-import { agentInstances, agentTypes, deliveries, instanceAccess, messages, users } from '../db/schema.ts'
+import { agentInstances, deliveries, instanceAccess, messages, users } from '../db/schema.ts'
 import { AppError } from '../errors.ts'
 import type { Core } from './context.ts'
 import { postUserMessage } from './messages.ts'
@@ -130,48 +130,4 @@ export async function questionOfCopy(db: Db, channel: string, ref: Record<string
     )
     .limit(1)
   return row?.questionId ?? null
-}
-
-export type OpenQuestion = {
-  id: string
-  instanceId: string
-  instanceName: string | null
-  agentType: string
-  question: string
-  createdAt: string
-}
-
-/** Unanswered questions the user may answer (own instances and WRITE-shared ones), oldest first. */
-export async function openQuestions(db: Db, userId: string): Promise<OpenQuestion[]> {
-  const rows = await db
-    .select({
-      id: messages.id,
-      instanceId: messages.instanceId,
-      instanceName: agentInstances.name,
-      agentType: agentTypes.name,
-      content: messages.content,
-      createdAt: messages.createdAt,
-    })
-    .from(messages)
-    .innerJoin(agentInstances, eq(agentInstances.id, messages.instanceId))
-    .innerJoin(agentTypes, eq(agentTypes.id, agentInstances.agentTypeId))
-    .where(
-      and(
-        eq(messages.requiresUserInput, true),
-        isNull(messages.answeredAt),
-        or(isNull(messages.timeoutAt), sql`${messages.timeoutAt} > now()`),
-        sql`${agentInstances.status} <> 'DELETED'`,
-        mayAnswer(userId),
-      ),
-    )
-    .orderBy(asc(messages.id))
-    .limit(50)
-  return rows.map((r) => ({
-    id: r.id,
-    instanceId: r.instanceId,
-    instanceName: r.instanceName,
-    agentType: r.agentType,
-    question: parseQuestion(r.content).text,
-    createdAt: r.createdAt,
-  }))
 }

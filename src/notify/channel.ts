@@ -2,26 +2,17 @@
 // Adapters only talk to their API: the outbox owns claiming rows, retries, pacing and state, so
 // every channel gets the same guarantees (restart-safe, never sent twice, 429 honoured).
 
-export type DeliveryKind = 'question' | 'lock' | 'progress' | 'webhook'
+import type { DeliveryKind, StoredDelivery } from '../core/outbox-store.ts'
 
-/** One outbox row, with what an adapter needs to render it already read from the database. */
-export type DeliveryJob = {
-  id: string
-  kind: DeliveryKind
-  channel: string
-  /** Telegram chat id; "team:user" for Slack; the URL for a webhook. */
-  target: string
-  /** The owner of the instance (deliveries.user_id is the recipient: owner or WRITE-shared user). */
-  recipientUserId: string
-  attempts: number
-  /** Set once a copy exists: Slack channel + ts, Telegram chat + message_id. Edits use it. */
-  externalRef: unknown
-  payload: unknown
-  instance: { id: string; name: string | null; agentType: string; status: string; url: string }
-  /** The question (question, lock, webhook) or the latest progress message (progress). */
-  message: { id: string; content: string; options: string[] | null; createdAt: string }
-  /** Present once the question is answered (always for lock and webhook). */
-  answer: { messageId: string; content: string; by: string | null; via: string | null; at: string } | null
+export type { DeliveryKind }
+
+/** One outbox row, with what an adapter needs to render it already read from the database:
+ * the instance (and its page's URL), the question (question, lock, webhook) or the latest progress
+ * message (progress), and, once there is one, the answer. `target` is the link's target (Telegram
+ * chat id, Slack "team:user", webhook URL); `recipientUserId` the user the copy is for;
+ * `externalRef` where a sent copy lives (edits use it). */
+export type DeliveryJob = Omit<StoredDelivery, 'instance'> & {
+  instance: StoredDelivery['instance'] & { url: string }
 }
 
 export type SendResult =

@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { eq } from 'drizzle-orm'
 import { sha256 } from '../../src/auth/api-keys.ts'
-import { consumeLinkCode } from '../../src/core/link-codes.ts'
+import { consumeLinkCode } from '../../src/core/links.ts'
 import { getNotificationPrefs } from '../../src/core/notification-prefs.ts'
 import { apiKeys, channelLinks, users, webSessions } from '../../src/db/schema.ts'
 import { call, dbKinds, makeUser, type TestApp, testApp } from '../helpers.ts'
@@ -105,6 +105,7 @@ for (const kind of dbKinds()) {
         .values({
           userId: alice.id,
           channel: 'telegram',
+          target: '4242',
           chatId: '4242',
           active: false,
           lastError: 'Forbidden: <bot was blocked>',
@@ -112,7 +113,7 @@ for (const kind of dbKinds()) {
         .returning()
       const [sl] = await t.database.db
         .insert(channelLinks)
-        .values({ userId: alice.id, channel: 'slack', teamId: 'T1', externalUserId: 'U9' })
+        .values({ userId: alice.id, channel: 'slack', target: 'T1:U9', teamId: 'T1', externalUserId: 'U9' })
         .returning()
       const page = await webGet(t.app, '/settings', s)
       expect(page.text).toContain('Telegram chat 4242')
@@ -122,7 +123,7 @@ for (const kind of dbKinds()) {
       const bob = await makeUser(t.database.db, 'bob2')
       const [bobs] = await t.database.db
         .insert(channelLinks)
-        .values({ userId: bob.id, channel: 'telegram', chatId: '77' })
+        .values({ userId: bob.id, channel: 'telegram', target: '77', chatId: '77' })
         .returning()
       expect((await postForm(t.app, `/settings/links/${bobs!.id}/unlink`, {}, s)).status).toBe(404)
       expect(

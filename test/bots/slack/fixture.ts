@@ -2,7 +2,7 @@
 // requests Slack sends (signed with the signing secret exactly as Slack does).
 import { createSlackBot, type SlackBot } from '../../../bots/slack/bot.ts'
 import { loadConfig } from '../../../src/config.ts'
-import { createLinkCode } from '../../../src/core/link-codes.ts'
+import { createLinkCode } from '../../../src/core/links.ts'
 import { postAgentMessage } from '../../../src/core/messages.ts'
 import type { DeliveryJob } from '../../../src/notify/channel.ts'
 import {

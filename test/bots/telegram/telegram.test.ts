@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { loadConfig } from '../../../src/config.ts'
 import { endSession } from '../../../src/core/instances.ts'
-import { createLinkCode } from '../../../src/core/link-codes.ts'
+import { createLinkCode } from '../../../src/core/links.ts'
 import { postAgentMessage, postUserMessage } from '../../../src/core/messages.ts'
 import { MemoryBus } from '../../../src/events/bus.ts'
 import { type Parley, startParley } from '../../../src/main.ts'
