@@ -5,7 +5,7 @@
 import { type Api, GrammyError, HttpError } from 'grammy'
 import type { ChannelAdapter, DeliveryJob, SendResult } from '../../src/notify/channel.ts'
 import { optionsKeyboard } from './keyboards.ts'
-import { endedNote, hasEnded, lockedText, progressText, questionText } from './render.ts'
+import { endedNote, lockedText, progressText, questionText } from './render.ts'
 
 /** Where a copy lives: the chat and the message id Telegram gave it. */
 export type TelegramRef = { chat_id: string; message_id: number; ended?: boolean }
@@ -106,7 +106,7 @@ export class TelegramAdapter implements ChannelAdapter {
       const msg = await this.api.sendMessage(job.target, text, { ...html, disable_notification: true })
       ref = { chat_id: job.target, message_id: msg.message_id }
     }
-    if (hasEnded(job.instance.status) && !ref.ended) {
+    if (job.instance.ended && !ref.ended) {
       await this.api.sendMessage(job.target, endedNote(job), { ...html, disable_notification: true })
       ref = { ...ref, ended: true }
     }

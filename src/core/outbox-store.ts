@@ -5,6 +5,7 @@
 import { sql } from 'drizzle-orm'
 import { type Db, resultRows, sqlArray } from '../db/client.ts'
 import { deactivateLink } from './links.ts'
+import { endedSql } from './statuses.ts'
 
 export type DeliveryKind = 'question' | 'lock' | 'progress' | 'webhook'
 
@@ -21,7 +22,8 @@ export type StoredDelivery = {
   attempts: number
   externalRef: unknown
   payload: unknown
-  instance: { id: string; name: string | null; agentType: string; status: string }
+  /** `ended`: the status is one of ENDED_STATUSES (core/statuses.ts). */
+  instance: { id: string; name: string | null; agentType: string; status: string; ended: boolean }
   message: { id: string; content: string; options: string[] | null; createdAt: string }
   answer: { messageId: string; content: string; by: string | null; via: string | null; at: string } | null
 }
@@ -96,6 +98,7 @@ type Row = {
   instance_name: string | null
   agent_type: string
   status: string
+  ended: boolean
   answer_id: string | null
   answer_content: string | null
   answered_by: string | null
@@ -111,7 +114,7 @@ export async function readPendingDelivery(db: Db, id: string): Promise<StoredDel
     await db.execute(sql`
       select d.id, d.kind, d.channel, d.target, d.user_id, d.attempts, d.external_ref, d.payload,
         m.id as message_id, m.content, m.options, m.created_at,
-        i.id as instance_id, i.name as instance_name, t.name as agent_type, i.status,
+        i.id as instance_id, i.name as instance_name, t.name as agent_type, i.status, ${endedSql('i.status')} as ended,
         a.id as answer_id, a.content as answer_content, coalesce(u.display_name, u.email) as answered_by,
         m.answered_via, m.answered_at
       from deliveries d
@@ -132,7 +135,13 @@ export async function readPendingDelivery(db: Db, id: string): Promise<StoredDel
     attempts: r.attempts,
     externalRef: r.external_ref,
     payload: r.payload,
-    instance: { id: r.instance_id, name: r.instance_name, agentType: r.agent_type, status: r.status },
+    instance: {
+      id: r.instance_id,
+      name: r.instance_name,
+      agentType: r.agent_type,
+      status: r.status,
+      ended: r.ended,
+    },
     message: { id: r.message_id, content: r.content, options: r.options, createdAt: iso(r.created_at) },
     answer:
       r.answered_at && r.answer_id
