@@ -29,3 +29,39 @@ export interface ChannelAdapter {
   readonly pacing: { perTargetMs: number; perSecond: number }
   send(job: DeliveryJob): Promise<SendResult>
 }
+
+/**
+ * A chat channel (Telegram, Slack, e-mail, web push…): one adapter that renders and sends a
+ * question, edits that copy once the question is answered, and optionally keeps a quiet status
+ * message per instance. Its `send` is `sendByKind(this, job)`, so every chat channel treats the
+ * outbox's kinds the same way. Linking goes through core/links.ts with the channel's own target.
+ */
+export interface ChatChannel extends ChannelAdapter {
+  /** Posts a new copy of a question, its options as buttons; `externalRef` says where it lives. */
+  sendQuestion(job: DeliveryJob): Promise<SendResult>
+  /** Edits a sent copy once answered: who answered, how, and the answer; no buttons left. */
+  editAnswered(job: DeliveryJob): Promise<SendResult>
+  /** The status message of an instance in this chat: posted once, then edited in place. */
+  showProgress?(job: DeliveryJob): Promise<SendResult>
+  /** Sorts a failure the channel's API threw: retry, give up, or give up and deactivate the link. */
+  classify(err: unknown): SendResult
+}
+
+/** The one mapping from an outbox row's kind to what a chat channel does with it. */
+export async function sendByKind(channel: ChatChannel, job: DeliveryJob): Promise<SendResult> {
+  try {
+    switch (job.kind) {
+      case 'question':
+        return await channel.sendQuestion(job)
+      case 'lock':
+        return await channel.editAnswered(job)
+      case 'progress':
+        if (channel.showProgress) return await channel.showProgress(job)
+        return { ok: true }
+      default:
+        return { ok: false, retry: false, error: `${channel.channel} cannot send ${job.kind}` }
+    }
+  } catch (err) {
+    return channel.classify(err)
+  }
+}
