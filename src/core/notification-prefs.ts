@@ -70,8 +70,15 @@ export async function getNotificationPrefs(db: Db, userId: string): Promise<Noti
   return withDefaults(row.prefs)
 }
 
+/** Saves the prefs; a channel they do not name (one the form does not show) keeps what it had. */
 export async function setNotificationPrefs(db: Db, userId: string, prefs: NotificationPrefs): Promise<void> {
-  const stored: Stored = { questions: { ...prefs.questions }, progress: { ...prefs.progress } }
-  if (prefs.quiet) stored.quiet = { ...prefs.quiet }
-  await db.update(users).set({ notificationPrefs: stored }).where(eq(users.id, userId))
+  const group = (kind: PrefKind) =>
+    sql`coalesce(${users.notificationPrefs}->'${sql.raw(kind)}', '{}'::jsonb) || ${JSON.stringify(prefs[kind])}::jsonb`
+  const quiet = prefs.quiet ? sql`, 'quiet', ${JSON.stringify(prefs.quiet)}::jsonb` : sql``
+  await db
+    .update(users)
+    .set({
+      notificationPrefs: sql`jsonb_build_object('questions', ${group('questions')}, 'progress', ${group('progress')}${quiet})`,
+    })
+    .where(eq(users.id, userId))
 }

@@ -2,11 +2,19 @@
 // statuses are live or ended, and what notification prefs mean when the person has not said.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { sql } from 'drizzle-orm'
-import { PREF_DEFAULTS, type PrefKind, prefOn, prefOnSql } from '../../src/core/notification-prefs.ts'
+import {
+  getNotificationPrefs,
+  PREF_DEFAULTS,
+  type PrefKind,
+  prefOn,
+  prefOnSql,
+  setNotificationPrefs,
+  withDefaults,
+} from '../../src/core/notification-prefs.ts'
 import { endedSql, hasEnded, isLive, liveSql } from '../../src/core/statuses.ts'
 import { resultRows } from '../../src/db/client.ts'
 import { INSTANCE_STATUSES } from '../../src/db/schema.ts'
-import { dbKinds, freshDatabase, type TestDb } from '../helpers.ts'
+import { dbKinds, freshDatabase, makeUser, type TestDb } from '../helpers.ts'
 
 const STORED: unknown[] = [
   null,
@@ -64,6 +72,37 @@ for (const kind of dbKinds()) {
           }
         }
       }
+    })
+  })
+}
+
+for (const kind of dbKinds()) {
+  describe(`notification prefs (${kind})`, () => {
+    let db: TestDb
+    beforeAll(async () => {
+      db = await freshDatabase(kind)
+    }, 60_000)
+    afterAll(() => db.drop())
+
+    test('saving the settings form keeps the prefs of channels it does not show', async () => {
+      const user = await makeUser(db.database.db, 'prefs')
+      await db.database.query(
+        `update users set notification_prefs = '{"questions":{"pigeon":false},"progress":{"pigeon":true}}'
+         where id = $1`,
+        [user.id],
+      )
+      const prefs = withDefaults({ questions: { telegram: false }, quiet: { start: '22:00', end: '07:00' } })
+      await setNotificationPrefs(db.database.db, user.id, prefs)
+      const [row] = await db.database.query<{ p: Record<string, unknown> }>(
+        'select notification_prefs as p from users where id = $1',
+        [user.id],
+      )
+      expect(row!.p).toEqual({
+        questions: { pigeon: false, telegram: false, slack: true },
+        progress: { pigeon: true, telegram: false, slack: false },
+        quiet: { start: '22:00', end: '07:00' },
+      })
+      expect(await getNotificationPrefs(db.database.db, user.id)).toEqual(prefs)
     })
   })
 }
