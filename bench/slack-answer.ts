@@ -32,7 +32,7 @@ export async function slackAnswer(databaseUrl: string): Promise<Section> {
     const user = await createUser(db.db, { email, password: 'benchmark password', displayName: 'bench' })
     const { key } = await createApiKey(db.db, { userId: user.id, name: 'bench' })
     await db.query(
-      `insert into channel_links (user_id, channel, team_id, external_user_id) values ($1, 'slack', 'T1', 'UBENCH')`,
+      `insert into channel_links (user_id, channel, target, team_id, external_user_id) values ($1, 'slack', 'T1:UBENCH', 'T1', 'UBENCH')`,
       [user.id],
     )
     const base = `http://127.0.0.1:${parley.port}`

@@ -35,7 +35,9 @@ export async function telegramDelivery(databaseUrl: string): Promise<Section> {
         .values({ email: `tg-bench-${crypto.randomUUID().slice(0, 8)}@example.com` })
         .returning({ id: users.id })
       const chat = 900_000 + i
-      await db.insert(channelLinks).values({ userId: user!.id, channel: 'telegram', chatId: String(chat) })
+      await db
+        .insert(channelLinks)
+        .values({ userId: user!.id, channel: 'telegram', target: String(chat), chatId: String(chat) })
       owners.push({ userId: user!.id, chat })
     }
     const expected = new Map<string, number>()

@@ -5,11 +5,10 @@
 import { parseArgs } from 'node:util'
 import { createApiKey, listApiKeys, revokeApiKey } from './auth/api-keys.ts'
 import { ConfigError, loadClientConfig, loadConfig } from './config.ts'
-import { createLinkCode, type LinkChannel } from './core/link-codes.ts'
+import { withMigratedDb } from './core/admin-db.ts'
+import { createLinkCode } from './core/links.ts'
 import { createUser, userByEmail } from './core/users.ts'
 import { canonicalUuid } from './core/wire.ts'
-import { type Database, openDatabase } from './db/client.ts'
-import { migrate } from './db/migrate.ts'
 import { AppError } from './errors.ts'
 
 const USAGE = `usage: parley <command>
@@ -44,16 +43,6 @@ function need(values: Record<string, unknown>, name: string): string {
   return v
 }
 
-async function withDb<T>(fn: (database: Database) => Promise<T>): Promise<T> {
-  const database = await openDatabase(loadConfig())
-  try {
-    await migrate(database)
-    return await fn(database)
-  } finally {
-    await database.close()
-  }
-}
-
 const REQUIRED: Record<string, string[]> = {
   'users create': ['email', 'password'],
   'keys create': ['email', 'name'],
@@ -75,7 +64,7 @@ async function admin(command: string, sub: string | undefined, rest: string[]): 
   const required = REQUIRED[key]
   if (!required) throw new UsageError(`unknown command: ${key}`)
   for (const name of required) need(values, name) // before opening any database
-  await withDb(async ({ db }) => {
+  await withMigratedDb(loadConfig(), async (db) => {
     switch (key) {
       case 'users create': {
         const user = await createUser(db, {
@@ -126,7 +115,7 @@ async function admin(command: string, sub: string | undefined, rest: string[]): 
         if (channel !== 'telegram' && channel !== 'slack')
           throw new UsageError('--channel must be telegram or slack')
         const user = await userByEmail(db, need(values, 'email'))
-        console.log(await createLinkCode(db, user.id, channel as LinkChannel))
+        console.log(await createLinkCode(db, user.id, channel))
         return
       }
       default:
@@ -202,7 +191,7 @@ export async function main(argv: string[]): Promise<number> {
         await import('./main.ts').then((m) => m.serve())
         return 0
       case 'migrate': {
-        const applied = await withDb((database) => migrate(database))
+        const applied = await withMigratedDb(loadConfig(), async (_db, applied) => applied)
         console.log(applied.length ? `applied ${applied.join(', ')}` : 'database is up to date')
         return 0
       }

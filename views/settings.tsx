@@ -2,7 +2,7 @@
 // what. Each section is a plain form that posts and redirects back here.
 import type { listApiKeys } from '../src/auth/api-keys.ts'
 import type { listWebSessions } from '../src/auth/web-sessions.ts'
-import type { LinkedChannel } from '../src/core/linked-channels.ts'
+import type { LinkedChannel } from '../src/core/links.ts'
 import type { NotificationPrefs } from '../src/core/notification-prefs.ts'
 import { ErrorBox, Notice, TextField } from './forms.tsx'
 import { CsrfField, Layout, type LayoutUser } from './layout.tsx'

@@ -2,7 +2,7 @@
 // to the linked user's DM with the bot, locks and progress edit the copy that was sent (its
 // channel + ts is the delivery's external ref). Retrying, pacing and state are the outbox's.
 import type { webApi } from '@slack/bolt'
-import type { ChannelAdapter, DeliveryJob, SendResult } from '../../src/notify/channel.ts'
+import { type ChatChannel, type DeliveryJob, type SendResult, sendByKind } from '../../src/notify/channel.ts'
 import { answeredMessage, progressMessage, questionMessage } from './blocks.ts'
 import { platformError, sendFailure } from './web-client.ts'
 
@@ -16,44 +16,41 @@ const asRef = (value: unknown): SlackRef | null => {
     : null
 }
 
-export class SlackAdapter implements ChannelAdapter {
+export class SlackAdapter implements ChatChannel {
   readonly channel = 'slack'
+  readonly classify = sendFailure
   /** Slack allows about one message per second per conversation. */
   readonly pacing = { perTargetMs: 1000, perSecond: 20 }
   private readonly dms = new Map<string, string>()
 
   constructor(private readonly client: webApi.WebClient) {}
 
-  async send(job: DeliveryJob): Promise<SendResult> {
-    try {
-      switch (job.kind) {
-        case 'question':
-          return { ok: true, externalRef: await this.post(job.target, questionMessage(job)) }
-        case 'lock': {
-          const ref = asRef(job.externalRef)
-          if (ref) await this.client.chat.update({ ...ref, ...answeredMessage(job) })
-          return { ok: true, ...(ref ? { externalRef: ref } : {}) }
-        }
-        case 'progress':
-          return { ok: true, externalRef: await this.progress(job) }
-        default:
-          return { ok: false, retry: false, error: `Slack does not deliver ${job.kind} jobs` }
-      }
-    } catch (err) {
-      return sendFailure(err)
-    }
+  send(job: DeliveryJob): Promise<SendResult> {
+    return sendByKind(this, job)
   }
 
-  private async progress(job: DeliveryJob): Promise<SlackRef> {
+  async sendQuestion(job: DeliveryJob): Promise<SendResult> {
+    return { ok: true, externalRef: await this.post(job.target, questionMessage(job)) }
+  }
+
+  async editAnswered(job: DeliveryJob): Promise<SendResult> {
+    const ref = asRef(job.externalRef)
+    if (ref) await this.client.chat.update({ ...ref, ...answeredMessage(job) })
+    return { ok: true, ...(ref ? { externalRef: ref } : {}) }
+  }
+
+  async showProgress(job: DeliveryJob): Promise<SendResult> {
     const ref = asRef(job.externalRef)
     const message = progressMessage(job)
-    if (!ref) return this.post(job.target, message)
+    if (!ref) return { ok: true, externalRef: await this.post(job.target, message) }
     try {
       await this.client.chat.update({ ...ref, ...message })
-      return ref
+      return { ok: true, externalRef: ref }
     } catch (err) {
       // Deleted by the person: start a new status message.
-      if (platformError(err) === 'message_not_found') return this.post(job.target, message)
+      if (platformError(err) === 'message_not_found') {
+        return { ok: true, externalRef: await this.post(job.target, message) }
+      }
       throw err
     }
   }

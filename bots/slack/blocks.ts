@@ -88,11 +88,9 @@ export function answeredMessage(job: DeliveryJob): { text: string; blocks: Block
   }
 }
 
-const ENDED = ['COMPLETED', 'FAILED', 'KILLED']
-
 /** The one status message per instance, edited in place; ends with a session-ended note. */
 export function progressMessage(job: DeliveryJob): { text: string; blocks: Block[] } {
-  const ended = ENDED.includes(job.instance.status)
+  const ended = job.instance.ended
   const state = ended
     ? `Session ended (${job.instance.status.toLowerCase()})`
     : job.instance.status.toLowerCase()

@@ -3,8 +3,8 @@
 // Parley runs without Slack. The outbox sends through `adapter`, which shares the Web API client.
 import { App, LogLevel, webApi } from '@slack/bolt'
 import type { Config } from '../../src/config.ts'
-import { firstTimeSeen, pruneProcessedUpdates } from '../../src/core/channel-links.ts'
 import type { Core } from '../../src/core/context.ts'
+import { firstTimeSeen, pruneProcessedUpdates } from '../../src/core/processed-updates.ts'
 import { SlackAdapter } from './adapter.ts'
 import { registerAnswering } from './answering.ts'
 import { registerCommands } from './commands.ts'

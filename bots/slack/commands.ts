@@ -1,11 +1,17 @@
 // `/parley link CODE | unlink | status | help`, also understood as a DM to the bot ("link CODE").
 // Replies are ephemeral: only the person who typed the command sees them.
 import type { App } from '@slack/bolt'
-import { openQuestions } from '../../src/core/chat-answers.ts'
-import { linkSlackUser, type SlackIdentity, unlinkSlackUser } from '../../src/core/slack-links.ts'
+import { linkChat, openQuestions, unlink } from '../../src/core/links.ts'
 import { instanceUrl } from '../../src/notify/jobs.ts'
 import { escapeMrkdwn } from './blocks.ts'
-import { identity, LINK_HINT, parleyUser, type SlackContext } from './context.ts'
+import {
+  identity,
+  LINK_HINT,
+  parleyUser,
+  type SlackContext,
+  type SlackIdentity,
+  slackChat,
+} from './context.ts'
 
 const USAGE = 'Usage: `/parley link CODE`, `/parley unlink`, `/parley status`.'
 
@@ -21,7 +27,7 @@ export async function runCommand(
   if (!who) return LINK_HINT
   if (verb.toLowerCase() === 'link') {
     if (!code) return USAGE
-    const userId = await linkSlackUser(ctx.core.db, who, code)
+    const userId = await linkChat(ctx.core.db, code, slackChat(who))
     return userId
       ? 'Linked: questions from your agents will arrive here. `/parley status` lists the open ones.'
       : 'That code is unknown, already used or expired. Get a new one and try again.'
@@ -30,7 +36,7 @@ export async function runCommand(
   if (!userId) return LINK_HINT
   switch (verb.toLowerCase()) {
     case 'unlink':
-      await unlinkSlackUser(ctx.core.db, who)
+      await unlink(ctx.core.db, slackChat(who))
       return 'Unlinked: this Slack account no longer receives or answers Parley questions.'
     case 'status':
       return statusText(ctx, userId)
@@ -40,7 +46,7 @@ export async function runCommand(
 }
 
 async function statusText(ctx: SlackContext, userId: string): Promise<string> {
-  const open = await openQuestions(ctx.core.db, userId)
+  const open = await openQuestions(ctx.core.db, { userId })
   if (open.length === 0) return 'No open questions.'
   const lines = open.map((q) => {
     const who = q.instanceName ? `${q.agentType} · ${q.instanceName}` : q.agentType

@@ -1,7 +1,9 @@
 // What every Slack handler needs: the core, the dashboard's base URL for links, and who a Slack
 // user is in Parley. Someone who has not linked their account is told how, and nothing else happens.
 import type { Core } from '../../src/core/context.ts'
-import { type SlackIdentity, slackUser } from '../../src/core/slack-links.ts'
+import { type ChatAddress, linkedUser } from '../../src/core/links.ts'
+
+export type SlackIdentity = { teamId: string; slackUserId: string }
 
 export type SlackContext = {
   core: Core
@@ -22,6 +24,15 @@ export function identity(teamId: string | undefined | null, slackUserId: string 
   return teamId && slackUserId ? ({ teamId, slackUserId } satisfies SlackIdentity) : null
 }
 
+/** A Slack user as a linked chat: deliveries go to "team:user", whose DM the adapter opens. */
+export const slackChat = (who: SlackIdentity): ChatAddress => ({
+  channel: 'slack',
+  target: `${who.teamId}:${who.slackUserId}`,
+  teamId: who.teamId,
+  externalUserId: who.slackUserId,
+})
+
+/** The Parley user behind a Slack user; an inactive link still says who someone is. */
 export async function parleyUser(ctx: SlackContext, who: SlackIdentity | null): Promise<string | null> {
-  return who ? slackUser(ctx.core.db, who) : null
+  return who ? ((await linkedUser(ctx.core.db, slackChat(who)))?.userId ?? null) : null
 }

@@ -3,7 +3,7 @@
 // never guess when several are open.
 import type { App } from '@slack/bolt'
 import { answerQuestion } from '../../src/core/answers.ts'
-import { openQuestions, questionOfCopy } from '../../src/core/chat-answers.ts'
+import { openQuestions, questionOfCopy } from '../../src/core/links.ts'
 import { outcomeText } from './answering.ts'
 import { escapeMrkdwn, unescapeMrkdwn } from './blocks.ts'
 import { DM_COMMAND, runCommand } from './commands.ts'
@@ -27,7 +27,7 @@ async function questionFor(ctx: SlackContext, userId: string, m: DirectMessage):
     const id = await questionOfCopy(ctx.core.db, 'slack', { channel: m.channel, ts: m.thread_ts })
     if (id) return id
   }
-  const open = await openQuestions(ctx.core.db, userId)
+  const open = await openQuestions(ctx.core.db, { userId })
   return open.length === 1 ? open[0]!.id : open.map((q) => q.question)
 }
 

@@ -3,9 +3,9 @@
 // are sorted for the outbox: 429 and 5xx and network failures retry, a blocked bot or a missing
 // chat is permanent and deactivates the link.
 import { type Api, GrammyError, HttpError } from 'grammy'
-import type { ChannelAdapter, DeliveryJob, SendResult } from '../../src/notify/channel.ts'
+import { type ChatChannel, type DeliveryJob, type SendResult, sendByKind } from '../../src/notify/channel.ts'
 import { optionsKeyboard } from './keyboards.ts'
-import { endedNote, hasEnded, lockedText, progressText, questionText } from './render.ts'
+import { endedNote, lockedText, progressText, questionText } from './render.ts'
 
 /** Where a copy lives: the chat and the message id Telegram gave it. */
 export type TelegramRef = { chat_id: string; message_id: number; ended?: boolean }
@@ -40,32 +40,20 @@ export function classify(err: unknown): SendResult {
   return { ok: false, retry: true, error: err instanceof Error ? err.message : String(err) }
 }
 
-export class TelegramAdapter implements ChannelAdapter {
+export class TelegramAdapter implements ChatChannel {
   readonly channel = 'telegram'
+  readonly classify = classify
 
   constructor(
     private readonly api: Api,
     readonly pacing = TELEGRAM_PACING,
   ) {}
 
-  async send(job: DeliveryJob): Promise<SendResult> {
-    try {
-      switch (job.kind) {
-        case 'question':
-          return await this.question(job)
-        case 'lock':
-          return await this.lock(job)
-        case 'progress':
-          return await this.progress(job)
-        default:
-          return { ok: false, retry: false, error: `telegram cannot send ${job.kind}` }
-      }
-    } catch (err) {
-      return classify(err)
-    }
+  send(job: DeliveryJob): Promise<SendResult> {
+    return sendByKind(this, job)
   }
 
-  private async question(job: DeliveryJob): Promise<SendResult> {
+  async sendQuestion(job: DeliveryJob): Promise<SendResult> {
     const options = job.message.options ?? []
     const msg = await this.api.sendMessage(job.target, questionText(job), {
       ...html,
@@ -80,7 +68,7 @@ export class TelegramAdapter implements ChannelAdapter {
     }
   }
 
-  private async lock(job: DeliveryJob): Promise<SendResult> {
+  async editAnswered(job: DeliveryJob): Promise<SendResult> {
     const ref = job.externalRef as TelegramRef | null
     if (!ref?.message_id) return { ok: false, retry: false, error: 'no copy to edit' }
     try {
@@ -91,7 +79,7 @@ export class TelegramAdapter implements ChannelAdapter {
     return { ok: true }
   }
 
-  private async progress(job: DeliveryJob): Promise<SendResult> {
+  async showProgress(job: DeliveryJob): Promise<SendResult> {
     let ref = job.externalRef as TelegramRef | null
     const text = progressText(job)
     if (ref?.message_id) {
@@ -106,7 +94,7 @@ export class TelegramAdapter implements ChannelAdapter {
       const msg = await this.api.sendMessage(job.target, text, { ...html, disable_notification: true })
       ref = { chat_id: job.target, message_id: msg.message_id }
     }
-    if (hasEnded(job.instance.status) && !ref.ended) {
+    if (job.instance.ended && !ref.ended) {
       await this.api.sendMessage(job.target, endedNote(job), { ...html, disable_notification: true })
       ref = { ...ref, ended: true }
     }

@@ -5,11 +5,11 @@
 import { Composer } from 'grammy'
 import type { Message } from 'grammy/types'
 import { type AnswerInput, answerNotice, answerQuestion, questionToAnswer } from '../../src/core/answers.ts'
-import { openQuestionsInChat } from '../../src/core/channel-links.ts'
-import { parseQuestion } from '../../src/core/questions.ts'
+import { openQuestions } from '../../src/core/links.ts'
 import { instanceUrl } from '../../src/notify/jobs.ts'
 import type { BotContext } from './context.ts'
 import { pickerKeyboard } from './keyboards.ts'
+import { telegramChat } from './linking.ts'
 import { decodeCallback, esc, questionIdFromLinks, questionLink } from './render.ts'
 
 export const answers = new Composer<BotContext>()
@@ -87,14 +87,17 @@ answers.on('message:text', async (ctx) => {
     })
     return
   }
-  const open = await openQuestionsInChat(ctx.deps.core.db, 'telegram', String(ctx.chat.id))
+  const open = await openQuestions(ctx.deps.core.db, {
+    userId: ctx.linkedUserId!,
+    chat: telegramChat(ctx.chat.id),
+  })
   if (open.length === 0) {
     await ctx.reply('No question is waiting for an answer here. /status shows what your agents are doing.')
     return
   }
   if (open.length === 1) {
     const outcome = await answer(ctx, open[0]!.id, { text: ctx.message.text })
-    const q = parseQuestion(open[0]!.content, open[0]!.options).text
+    const q = open[0]!.question
     await ctx.reply(outcome.ok ? `✅ Sent as the answer to “${q.slice(0, 100)}”.` : outcome.text, {
       reply_parameters: { message_id: ctx.message.message_id },
     })

@@ -1,7 +1,7 @@
 // The Parley Telegram bot: grammY, one composer per feature. Updates are deduplicated by
 // update_id first (Telegram resends webhook updates it thinks were lost), so a retry has no effect.
 import { Bot } from 'grammy'
-import { firstTimeSeen } from '../../src/core/channel-links.ts'
+import { firstTimeSeen } from '../../src/core/processed-updates.ts'
 import { answers } from './answers.ts'
 import type { BotContext, BotDeps } from './context.ts'
 import { linking } from './linking.ts'

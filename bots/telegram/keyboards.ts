@@ -1,8 +1,7 @@
 // Inline keyboards for questions: one button per option, then a button asking for a free-text
 // answer; and the "which question?" picker for a bare message when several are open.
 import { InlineKeyboard } from 'grammy'
-import type { OpenQuestion } from '../../src/core/channel-links.ts'
-import { parseQuestion } from '../../src/core/questions.ts'
+import type { OpenQuestion } from '../../src/core/links.ts'
 import { encodeCallback } from './render.ts'
 
 const label = (s: string, max = 60) => (s.length > max ? `${s.slice(0, max - 1)}…` : s)
@@ -18,8 +17,10 @@ export function optionsKeyboard(questionId: string, options: readonly string[]):
 export function pickerKeyboard(questions: readonly OpenQuestion[]): InlineKeyboard {
   const kb = new InlineKeyboard()
   for (const q of questions.slice(0, 10)) {
-    const text = parseQuestion(q.content, q.options).text
-    kb.text(label(`${q.agentType}: ${text}`, 50), encodeCallback({ kind: 'pick', questionId: q.id })).row()
+    kb.text(
+      label(`${q.agentType}: ${q.question}`, 50),
+      encodeCallback({ kind: 'pick', questionId: q.id }),
+    ).row()
   }
   return kb
 }

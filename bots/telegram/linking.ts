@@ -2,14 +2,8 @@
 // and /status. Any other update from an unlinked chat gets a short "link your account" answer
 // and goes no further.
 import { Composer } from 'grammy'
-import {
-  activeInstances,
-  linkTelegramChat,
-  openQuestionsInChat,
-  unlinkChat,
-  userForChat,
-} from '../../src/core/channel-links.ts'
-import { parseQuestion } from '../../src/core/questions.ts'
+import { activeInstances } from '../../src/core/chat-status.ts'
+import { type ChatAddress, linkChat, linkedUser, openQuestions, unlink } from '../../src/core/links.ts'
 import { instanceUrl } from '../../src/notify/jobs.ts'
 import { type BotContext, LINK_HINT } from './context.ts'
 import { esc, questionLink } from './render.ts'
@@ -23,6 +17,13 @@ export const HELP = [
   '/help – this message',
 ].join('\n')
 
+/** A Telegram chat as a linked chat: deliveries go to the chat id. */
+export const telegramChat = (chatId: number | string): ChatAddress => ({
+  channel: 'telegram',
+  target: String(chatId),
+  chatId: String(chatId),
+})
+
 export const linking = new Composer<BotContext>()
 
 linking.command('start', async (ctx) => {
@@ -33,7 +34,7 @@ linking.command('start', async (ctx) => {
     })
     return
   }
-  const userId = await linkTelegramChat(ctx.deps.core.db, code, String(ctx.chat.id))
+  const userId = await linkChat(ctx.deps.core.db, code, telegramChat(ctx.chat.id))
   if (!userId) {
     await ctx.reply('That code is unknown, used or expired. Ask Parley for a new one.')
     return
@@ -47,29 +48,30 @@ linking.command('help', (ctx) => ctx.reply(HELP, { parse_mode: 'HTML' }))
 linking.use(async (ctx, next) => {
   // A button press on an old message may come without it; in a private chat the chat is the user.
   const chatId = ctx.chat?.id ?? ctx.from?.id
-  if (chatId !== undefined) ctx.linkedUserId = await userForChat(ctx.deps.core.db, 'telegram', String(chatId))
+  if (chatId !== undefined) {
+    const link = await linkedUser(ctx.deps.core.db, telegramChat(chatId))
+    if (link?.active) ctx.linkedUserId = link.userId
+  }
   if (ctx.linkedUserId) return next()
   if (ctx.callbackQuery) await ctx.answerCallbackQuery({ text: 'This chat is not linked to Parley.' })
   else if (ctx.chat) await ctx.reply(LINK_HINT)
 })
 
 linking.command('unlink', async (ctx) => {
-  await unlinkChat(ctx.deps.core.db, 'telegram', String(ctx.chat.id))
+  await unlink(ctx.deps.core.db, telegramChat(ctx.chat.id))
   await ctx.reply('Unlinked. Parley will not send anything more to this chat.')
 })
 
 linking.command('status', async (ctx) => {
   const { db } = ctx.deps.core
   const [open, active] = await Promise.all([
-    openQuestionsInChat(db, 'telegram', String(ctx.chat.id)),
+    openQuestions(db, { userId: ctx.linkedUserId!, chat: telegramChat(ctx.chat.id) }),
     activeInstances(db, ctx.linkedUserId!),
   ])
   const lines = [`<b>Open questions</b> (${open.length})`]
   for (const q of open.slice(0, 10)) {
     const url = questionLink(instanceUrl(ctx.deps.baseUrl(), q.instanceId), q.id)
-    lines.push(
-      `• <a href="${esc(url)}">${esc(q.agentType)}</a>: ${esc(parseQuestion(q.content, q.options).text.slice(0, 120))}`,
-    )
+    lines.push(`• <a href="${esc(url)}">${esc(q.agentType)}</a>: ${esc(q.question.slice(0, 120))}`)
   }
   lines.push('', `<b>Active agents</b> (${active.length})`)
   for (const i of active) {

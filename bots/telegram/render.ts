@@ -54,15 +54,10 @@ export function lockedText(job: DeliveryJob): string {
   return questionCard(job, '✔️', below)
 }
 
-const ENDED = new Set(['COMPLETED', 'FAILED', 'KILLED', 'DELETED'])
-export const hasEnded = (status: string) => ENDED.has(status)
-
 export function progressText(job: DeliveryJob): string {
-  const state = hasEnded(job.instance.status)
-    ? `Session ended (${job.instance.status.toLowerCase()})`
-    : 'Working…'
+  const state = job.instance.ended ? `Session ended (${job.instance.status.toLowerCase()})` : 'Working…'
   return [
-    heading(job, hasEnded(job.instance.status) ? '🏁' : '⏳'),
+    heading(job, job.instance.ended ? '🏁' : '⏳'),
     `<i>${esc(state)}</i>`,
     '',
     esc(clip(job.message.content, 1500)),

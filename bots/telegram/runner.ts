@@ -3,11 +3,10 @@
 // which Telegram allows one process at a time, so the poller holds a Postgres advisory lock and
 // other processes wait on it (blocked in Postgres, no retry loop) and take over when it goes away.
 import { createHmac, timingSafeEqual } from 'node:crypto'
-import type postgres from 'postgres'
 import type { Config } from '../../src/config.ts'
-import { pruneProcessedUpdates } from '../../src/core/channel-links.ts'
 import type { Core } from '../../src/core/context.ts'
-import type { Database } from '../../src/db/client.ts'
+import { type LockDatabase, ProcessLock } from '../../src/core/process-lock.ts'
+import { pruneProcessedUpdates } from '../../src/core/processed-updates.ts'
 import { TELEGRAM_PACING, TelegramAdapter } from './adapter.ts'
 import { createBot } from './bot.ts'
 
@@ -48,7 +47,7 @@ export function secretMatches(expected: string, given: string | null): boolean {
 
 /** Builds the bot (null without a token); `start` registers the webhook or begins polling. */
 export async function createTelegram(
-  deps: { config: Config; core: Core; database: Database; baseUrl: () => string },
+  deps: { config: Config; core: Core; database: LockDatabase; baseUrl: () => string },
   opts: TelegramOptions = {},
 ) {
   const { config } = deps
@@ -92,7 +91,7 @@ export async function createTelegram(
           .catch((err) => log('setWebhook failed', err))
         return
       }
-      poller = new Poller(bot, deps.database.sql, log)
+      poller = new Poller(bot, new ProcessLock(deps.database, POLLER_LOCK), log)
       poller.start()
     },
     async stop(): Promise<void> {
@@ -103,13 +102,11 @@ export async function createTelegram(
 
 class Poller {
   private stopped = false
-  private reserved: postgres.ReservedSql | null = null
-  private pid: number | null = null
   private running: Promise<void> | null = null
 
   constructor(
     private readonly bot: ReturnType<typeof createBot>,
-    private readonly sql: postgres.Sql | null,
+    private readonly lock: ProcessLock,
     private readonly log: (message: string, err?: unknown) => void,
   ) {}
 
@@ -120,29 +117,16 @@ class Poller {
   }
 
   private async run(): Promise<void> {
-    if (this.sql) {
-      // PGlite is one process by construction; on Postgres, wait here until we are the poller.
-      this.reserved = await this.sql.reserve()
-      const [row] = await this.reserved<{ pid: number }[]>`select pg_backend_pid() as pid`
-      this.pid = row!.pid
-      if (this.stopped) return
-      await this.reserved`select pg_advisory_lock(${POLLER_LOCK})`
-      if (this.stopped) return
-    }
+    // Waits here (in Postgres) until this process is the poller.
+    if (!(await this.lock.acquire()) || this.stopped) return
     await this.bot.start({ allowed_updates: [...ALLOWED_UPDATES] })
   }
 
   async stop(): Promise<void> {
     this.stopped = true
     if (this.bot.isRunning()) await this.bot.stop().catch((err) => this.log('stopping long polling', err))
-    else if (this.sql && this.pid !== null) {
-      // Still waiting for the lock: cancel the wait.
-      await this.sql`select pg_cancel_backend(${this.pid})`.catch(() => {})
-    }
+    else await this.lock.cancel() // still waiting for the lock
     await this.running
-    if (this.reserved) {
-      await this.reserved`select pg_advisory_unlock_all()`.catch(() => {})
-      this.reserved.release()
-    }
+    await this.lock.release()
   }
 }

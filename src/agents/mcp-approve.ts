@@ -3,11 +3,10 @@
 // of the session" is remembered per instance, in agent_instances.metadata.approved (a list of Bash
 // command prefixes and tool names), so it survives restarts and works on every machine.
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
-import { and, desc, eq, inArray, sql } from 'drizzle-orm'
 import { z } from 'zod'
 import { postAgentMessage } from '../core/messages.ts'
+import { latestLiveInstance, rememberApproval, sessionApprovals } from '../core/session-approvals.ts'
 import { canonicalUuid } from '../core/wire.ts'
-import { agentInstances, agentTypes } from '../db/schema.ts'
 import { askAndWait, detectAgentType, type McpContext, ToolFailure, text, toolError } from './mcp-tools.ts'
 
 type Decision =
@@ -62,20 +61,8 @@ async function resolveInstance(ctx: McpContext, explicit: string | null | undefi
   const given = canonicalUuid(explicit ?? ctx.instanceHeader ?? '')
   if (given) return given
   const { userId } = ctx.principal
-  const [recent] = await ctx.core.db
-    .select({ id: agentInstances.id })
-    .from(agentInstances)
-    .innerJoin(agentTypes, eq(agentTypes.id, agentInstances.agentTypeId))
-    .where(
-      and(
-        eq(agentInstances.userId, userId),
-        inArray(agentInstances.status, ['ACTIVE', 'AWAITING_INPUT']),
-        eq(agentTypes.name, detectAgentType(ctx.clientType, ctx.userAgent).trim().toLowerCase()),
-      ),
-    )
-    .orderBy(desc(agentInstances.lastActivityAt))
-    .limit(1)
-  if (recent) return recent.id
+  const recent = await latestLiveInstance(ctx.core.db, userId, detectAgentType(ctx.clientType, ctx.userAgent))
+  if (recent) return recent
   const created = await postAgentMessage(ctx.core, {
     userId,
     instanceId: crypto.randomUUID(),
@@ -104,11 +91,7 @@ export function registerApprove(mcp: McpServer, ctx: McpContext) {
       try {
         const instanceId = await resolveInstance(ctx, args.agent_instance_id)
         const { key, text: question } = permissionQuestion(args.tool_name, args.input)
-        const [row] = await ctx.core.db
-          .select({ metadata: agentInstances.metadata })
-          .from(agentInstances)
-          .where(and(eq(agentInstances.id, instanceId), eq(agentInstances.userId, ctx.principal.userId)))
-        const approved = ((row?.metadata as { approved?: string[] } | null)?.approved ?? []) as string[]
+        const approved = await sessionApprovals(ctx.core.db, instanceId, ctx.principal.userId)
         const allow: Decision = { behavior: 'allow', updatedInput: args.input }
         if (key && approved.includes(key)) return text(allow)
         let answer: string
@@ -124,15 +107,7 @@ export function registerApprove(mcp: McpServer, ctx: McpContext) {
             : key
         if (answer === 'Yes') return text(allow)
         if (answer === `Yes and approve ${label} for rest of session`) {
-          if (key) {
-            await ctx.core.db
-              .update(agentInstances)
-              .set({
-                metadata: sql`jsonb_set(coalesce(${agentInstances.metadata}, '{}'::jsonb), '{approved}',
-                  coalesce(${agentInstances.metadata}->'approved', '[]'::jsonb) || to_jsonb(${key}::text))`,
-              })
-              .where(eq(agentInstances.id, instanceId))
-          }
+          if (key) await rememberApproval(ctx.core.db, instanceId, key)
           return text(allow)
         }
         const message = answer === 'No' ? 'Permission denied by user' : `Permission denied by user: ${answer}`

@@ -1,7 +1,6 @@
 // The Omnara-compatible MCP tools: log_step, ask_question, end_session. Argument names, result
 // shapes and error texts follow Omnara's hosted server (OMNARA_API.md §8), minus its leaks.
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
-import { and, eq, sql } from 'drizzle-orm'
 import { z } from 'zod'
 import type { KeyPrincipal } from '../auth/api-keys.ts'
 import type { Core } from '../core/context.ts'
@@ -9,8 +8,8 @@ import { MAX_CONTENT_CHARS } from '../core/context.ts'
 import { endSession } from '../core/instances.ts'
 import { postAgentMessage } from '../core/messages.ts'
 import { consumeAnswer, questionsAnsweredBy, waitForAnswer } from '../core/pending.ts'
+import { countSteps } from '../core/steps.ts'
 import { canonicalUuid } from '../core/wire.ts'
-import { messages } from '../db/schema.ts'
 
 export type McpContext = {
   core: Core
@@ -186,20 +185,11 @@ export function registerTools(mcp: McpServer, ctx: McpContext) {
             ? m.content
             : `[late answer to your question "${question.slice(0, 120)}"] ${m.content}`
         })
-        const [count] = await core.db
-          .select({ n: sql<number>`count(*)::int` })
-          .from(messages)
-          .where(
-            and(
-              eq(messages.instanceId, instanceId),
-              eq(messages.sender, 'AGENT'),
-              eq(messages.requiresUserInput, false),
-            ),
-          )
+        const steps = await countSteps(core.db, instanceId)
         return text({
           success: true,
           agent_instance_id: instanceId,
-          step_number: count?.n ?? 1,
+          step_number: steps,
           user_feedback: feedback,
         })
       } catch (err) {

@@ -1,14 +1,16 @@
 // Writes outbox rows in the same transaction as the change that causes them, so a crash between
 // "question saved" and "question sent" loses nothing. The outbox (src/notify) sends them.
-// Who gets what follows users.notification_prefs:
-//   { questions: { telegram?: bool, slack?: bool },   default: on
-//     progress:  { telegram?: bool, slack?: bool },   default: off
+// Who gets a copy: the owner and the users the instance is shared with for WRITE, on each chat
+// they have an active link to (the link's target says where), as users.notification_prefs allow:
+//   { questions: { <channel>?: bool },   default: on   (PREF_DEFAULTS in core/notification-prefs.ts)
+//     progress:  { <channel>?: bool },   default: off
 //     quiet: { start: "22:00", end: "07:00" } }       UTC; holds back progress, never questions
 import { type AnyColumn, and, eq, type SQL, sql } from 'drizzle-orm'
 import { type DbOrTx, resultRows, sqlArray, type Tx } from '../db/client.ts'
 import { deliveries } from '../db/schema.ts'
 import { type BusEvent, publishAll } from '../events/bus.ts'
 import type { Core } from './context.ts'
+import { prefOnSql } from './notification-prefs.ts'
 
 /** An active link `l` of the owner or of a user the instance is shared with for WRITE. */
 const linkOfRecipient = (instanceId: string | AnyColumn, ownerId: string | AnyColumn) => sql`
@@ -17,7 +19,7 @@ const linkOfRecipient = (instanceId: string | AnyColumn, ownerId: string | AnyCo
 
 /** Linked chats of the owner and of users the instance is shared with for WRITE. */
 const recipients = (instanceId: string, ownerId: string) => sql`
-  select l.user_id, l.channel, l.chat_id, l.team_id, l.external_user_id, u.notification_prefs as prefs
+  select l.user_id, l.channel, l.target, u.notification_prefs as prefs
   from channel_links l join users u on u.id = l.user_id
   where ${linkOfRecipient(instanceId, ownerId)}`
 
@@ -36,9 +38,6 @@ export const hasRecipients = (instanceId: AnyColumn, ownerId: AnyColumn) =>
 export const hasCopies = () =>
   sql<boolean>`exists (select 1 from deliveries d where d.message_id = "messages"."id" and d.kind = 'question')`
 
-/** The target of a link: a Telegram chat id, or "team:user" for Slack. */
-const target = sql`case when r.channel = 'telegram' then r.chat_id else r.team_id || ':' || r.external_user_id end`
-
 /** Each function returns the channels it queued rows for: publish `delivery.queued` for each after commit. */
 export async function enqueueQuestion(
   tx: Tx,
@@ -48,9 +47,9 @@ export async function enqueueQuestion(
     tx,
     sql`
     insert into deliveries (user_id, message_id, instance_id, channel, target, kind)
-    select r.user_id, ${q.messageId}, ${q.instanceId}, r.channel, ${target}, 'question'
+    select r.user_id, ${q.messageId}, ${q.instanceId}, r.channel, r.target, 'question'
     from (${recipients(q.instanceId, q.ownerId)}) r
-    where coalesce((r.prefs->'questions'->>r.channel)::boolean, true)
+    where ${prefOnSql(sql`r.prefs`, 'questions', sql`r.channel`)}
     on conflict do nothing`,
   )
 }
@@ -64,9 +63,9 @@ export async function enqueueProgress(
     tx,
     sql`
     insert into deliveries (user_id, message_id, instance_id, channel, target, kind)
-    select r.user_id, ${p.messageId}, ${p.instanceId}, r.channel, ${target}, 'progress'
+    select r.user_id, ${p.messageId}, ${p.instanceId}, r.channel, r.target, 'progress'
     from (${recipients(p.instanceId, p.ownerId)}) r
-    where coalesce((r.prefs->'progress'->>r.channel)::boolean, false)
+    where ${prefOnSql(sql`r.prefs`, 'progress', sql`r.channel`)}
       and not ${inQuietHours}
     on conflict (instance_id, channel, target) where kind = 'progress' do update
       set message_id = excluded.message_id, state = 'pending', attempts = 0,
@@ -124,14 +123,6 @@ export async function dropPendingDeliveries(
       ),
     )
 }
-
-/** The target string deliveries use for a link: the Telegram chat id, or "team:user" for Slack. */
-export const linkTarget = (link: {
-  channel: string
-  chatId: string | null
-  teamId: string | null
-  externalUserId: string | null
-}) => (link.channel === 'telegram' ? (link.chatId ?? '') : `${link.teamId}:${link.externalUserId}`)
 
 /** The events that wake the outbox for these channels (in this process and, through the bus, the others). */
 export const deliveryEvents = (channels: Iterable<string>): BusEvent[] =>

@@ -1,7 +1,7 @@
 // What an instance's owner may do to it from the dashboard: rename, mark complete, soft-delete,
 // and share it with another Parley user for READ or WRITE. Shared users get 403 here; anyone
 // else gets 404, as if the instance did not exist.
-import { eq, sql } from 'drizzle-orm'
+import { and, eq, isNotNull, sql } from 'drizzle-orm'
 import { agentInstances, instanceAccess, users } from '../db/schema.ts'
 import { Forbidden, InvalidInput } from '../errors.ts'
 import type { Core } from './context.ts'
@@ -72,6 +72,15 @@ export async function shareInstance(
     })
   await publishStatus(core, inst.userId, instanceId, inst.status)
   return { userId: target.id, email, access: input.access }
+}
+
+/** Users (by id) who may see the instance besides its owner: live updates go to them too. */
+export async function viewersOf(core: Core, instanceId: string): Promise<string[]> {
+  const rows = await core.db
+    .select({ userId: instanceAccess.userId })
+    .from(instanceAccess)
+    .where(and(eq(instanceAccess.instanceId, instanceId), isNotNull(instanceAccess.userId)))
+  return rows.map((r) => r.userId!)
 }
 
 /** People an instance is shared with, for its owner's page. */

@@ -1,7 +1,7 @@
 // Reading and changing users.notification_prefs, the format the outbox reads (documented at the
 // top of core/deliveries.ts). Every value is checked before anything is written, so a bad value
 // changes nothing and its error names the field.
-import { eq } from 'drizzle-orm'
+import { eq, type SQL, sql } from 'drizzle-orm'
 import type { Db } from '../db/client.ts'
 import { users } from '../db/schema.ts'
 import { InvalidInput, NotFound } from '../errors.ts'
@@ -15,6 +15,20 @@ export type NotificationPrefs = {
   quiet: { start: string; end: string } | null
 }
 
+/** What a channel gets when the person has not said: every question, no progress. */
+export const PREF_DEFAULTS = { questions: true, progress: false } as const
+export type PrefKind = keyof typeof PREF_DEFAULTS
+
+/** Whether stored prefs turn `kind` on for `channel`, the default filled in (what the outbox obeys). */
+export function prefOn(raw: unknown, kind: PrefKind, channel: string): boolean {
+  const value = (raw as Stored | null)?.[kind]?.[channel as PrefChannel]
+  return typeof value === 'boolean' ? value : PREF_DEFAULTS[kind]
+}
+
+/** The same rule in SQL, for the prefs jsonb and channel expressions of the statement it sits in. */
+export const prefOnSql = (prefs: SQL, kind: PrefKind, channel: SQL): SQL =>
+  sql`coalesce((${prefs}->'${sql.raw(kind)}'->>${channel})::boolean, ${sql.raw(String(PREF_DEFAULTS[kind]))})`
+
 const TIME = /^([01]\d|2[0-3]):[0-5]\d$/
 
 type Stored = {
@@ -26,15 +40,13 @@ type Stored = {
 /** Stored prefs with the outbox's defaults filled in: questions on, progress off, no quiet hours. */
 export function withDefaults(raw: unknown): NotificationPrefs {
   const stored = (raw && typeof raw === 'object' ? raw : {}) as Stored
-  const pick = (group: Stored['questions'], fallback: boolean) =>
-    Object.fromEntries(
-      PREF_CHANNELS.map((c) => [c, typeof group?.[c] === 'boolean' ? (group[c] as boolean) : fallback]),
-    ) as Record<PrefChannel, boolean>
+  const pick = (kind: PrefKind) =>
+    Object.fromEntries(PREF_CHANNELS.map((c) => [c, prefOn(stored, kind, c)])) as Record<PrefChannel, boolean>
   const start = stored.quiet?.start
   const end = stored.quiet?.end
   return {
-    questions: pick(stored.questions, true),
-    progress: pick(stored.progress, false),
+    questions: pick('questions'),
+    progress: pick('progress'),
     quiet: typeof start === 'string' && typeof end === 'string' ? { start, end } : null,
   }
 }
@@ -58,8 +70,15 @@ export async function getNotificationPrefs(db: Db, userId: string): Promise<Noti
   return withDefaults(row.prefs)
 }
 
+/** Saves the prefs; a channel they do not name (one the form does not show) keeps what it had. */
 export async function setNotificationPrefs(db: Db, userId: string, prefs: NotificationPrefs): Promise<void> {
-  const stored: Stored = { questions: { ...prefs.questions }, progress: { ...prefs.progress } }
-  if (prefs.quiet) stored.quiet = { ...prefs.quiet }
-  await db.update(users).set({ notificationPrefs: stored }).where(eq(users.id, userId))
+  const group = (kind: PrefKind) =>
+    sql`coalesce(${users.notificationPrefs}->'${sql.raw(kind)}', '{}'::jsonb) || ${JSON.stringify(prefs[kind])}::jsonb`
+  const quiet = prefs.quiet ? sql`, 'quiet', ${JSON.stringify(prefs.quiet)}::jsonb` : sql``
+  await db
+    .update(users)
+    .set({
+      notificationPrefs: sql`jsonb_build_object('questions', ${group('questions')}, 'progress', ${group('progress')}${quiet})`,
+    })
+    .where(eq(users.id, userId))
 }

@@ -5,9 +5,9 @@
 import { and, inArray, lt, sql } from 'drizzle-orm'
 import { agentInstances } from '../db/schema.ts'
 import type { Core } from './context.ts'
+import { isLive, LIVE_STATUSES } from './statuses.ts'
 
 export const DISCONNECT_AFTER_MS = 120_000
-const LIVE = ['ACTIVE', 'AWAITING_INPUT']
 
 export class Presence {
   private readonly deadlines = new Map<string, number>()
@@ -24,7 +24,7 @@ export class Presence {
   async start(): Promise<void> {
     this.unsubscribe = this.core.bus.subscribe('all', (e) => {
       if (e.type !== 'instance.updated') return
-      if (LIVE.includes(e.status)) this.track(e.instanceId, Date.now() + this.afterMs)
+      if (isLive(e.status)) this.track(e.instanceId, Date.now() + this.afterMs)
       else this.deadlines.delete(e.instanceId)
     })
     const live = await this.core.db
@@ -34,7 +34,7 @@ export class Presence {
         started: agentInstances.startedAt,
       })
       .from(agentInstances)
-      .where(inArray(agentInstances.status, LIVE as never[]))
+      .where(inArray(agentInstances.status, [...LIVE_STATUSES]))
     for (const row of live) this.track(row.id, (row.at ?? row.started).getTime() + this.afterMs)
   }
 
@@ -63,7 +63,7 @@ export class Presence {
           .where(
             and(
               inArray(agentInstances.id, due),
-              inArray(agentInstances.status, LIVE as never[]),
+              inArray(agentInstances.status, [...LIVE_STATUSES]),
               lt(agentInstances.lastHeartbeatAt, sql`now() - make_interval(secs => ${this.afterMs / 1000})`),
             ),
           )

@@ -164,7 +164,11 @@ export const channelLinks = pgTable(
     userId: uuid('user_id')
       .notNull()
       .references(() => users.id, { onDelete: 'cascade' }),
-    channel: text('channel').$type<'telegram' | 'slack'>().notNull(),
+    /** A registered chat channel's name ('telegram', 'slack', …). */
+    channel: text('channel').notNull(),
+    /** Where the channel delivers to, written by the channel when linking (Telegram: the chat id;
+     * Slack: "team:user"). Deliveries copy it, so no query needs to know how a channel addresses. */
+    target: text('target').notNull(),
     chatId: text('chat_id'),
     teamId: text('team_id'),
     externalUserId: text('external_user_id'),
@@ -172,7 +176,10 @@ export const channelLinks = pgTable(
     lastError: text('last_error'),
     createdAt: createdAt(),
   },
-  (t) => [index('channel_links_user_idx').on(t.userId)],
+  (t) => [
+    index('channel_links_user_idx').on(t.userId),
+    index('channel_links_channel_target_idx').on(t.channel, t.target),
+  ],
 )
 
 export const linkCodes = pgTable('link_codes', {
@@ -180,7 +187,7 @@ export const linkCodes = pgTable('link_codes', {
   userId: uuid('user_id')
     .notNull()
     .references(() => users.id, { onDelete: 'cascade' }),
-  channel: text('channel').$type<'telegram' | 'slack'>().notNull(),
+  channel: text('channel').notNull(),
   createdAt: createdAt(),
   expiresAt: at('expires_at').notNull(),
   usedAt: at('used_at'),

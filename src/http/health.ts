@@ -1,9 +1,11 @@
 // Liveness and readiness. /healthz says the process serves; /readyz also asks the database and
 // turns 503 while the process drains, so a load balancer stops sending it traffic.
 import { Elysia } from 'elysia'
-import type { Database } from '../db/client.ts'
 
-export const health = (deps: { database: Database; stopping: AbortSignal }) =>
+/** What readiness asks of the database: which one it is, and whether it answers. */
+type Pingable = { kind: string; ping(): Promise<void> }
+
+export const health = (deps: { database: Pingable; stopping: AbortSignal }) =>
   new Elysia({ name: 'parley.health' })
     .get('/healthz', () => ({ status: 'ok' }))
     .get('/health', () => ({ status: 'healthy', server: 'unified' }))

@@ -1,9 +1,8 @@
 // Prometheus text metrics: enough to see load and waiting work on a machine.
 import { Elysia } from 'elysia'
-import type { Database } from '../db/client.ts'
 import type { EventBus } from '../events/bus.ts'
 
-export const metrics = (deps: { database: Database; core: { bus: EventBus } }) =>
+export const metrics = (deps: { database: { queryCount(): number }; core: { bus: EventBus } }) =>
   new Elysia({ name: 'parley.metrics' }).get('/metrics', ({ set }) => {
     set.headers['content-type'] = 'text/plain; version=0.0.4'
     const bus = deps.core.bus as EventBus & { size?: () => number }

@@ -2,28 +2,17 @@
 // Adapters only talk to their API: the outbox owns claiming rows, retries, pacing and state, so
 // every channel gets the same guarantees (restart-safe, never sent twice, 429 honoured).
 
-export type DeliveryKind = 'question' | 'lock' | 'progress' | 'webhook'
+import type { DeliveryKind, StoredDelivery } from '../core/outbox-store.ts'
 
-/** One outbox row, with what an adapter needs to render it already read from the database. */
-export type DeliveryJob = {
-  id: string
-  kind: DeliveryKind
-  channel: string
-  /** Telegram chat id; "team:user" for Slack; the URL for a webhook. */
-  target: string
-  /** The owner of the instance (deliveries.user_id is the recipient: owner or WRITE-shared user). */
-  recipientUserId: string
-  attempts: number
-  /** Set once a copy exists: Slack channel + ts, Telegram chat + message_id. Edits use it. */
-  externalRef: unknown
-  payload: unknown
-  instance: { id: string; name: string | null; agentType: string; status: string; url: string }
-  /** The question (question, lock, webhook) or the latest progress message (progress). */
-  message: { id: string; content: string; options: string[] | null; createdAt: string }
-  /** Present once the question is answered (always for lock and webhook). */
-  answer: { messageId: string; content: string; by: string | null; via: string | null; at: string } | null
-  /** How an answered or closed question reads on every copy (answerSummary); null while open. */
-  summary: string | null
+export type { DeliveryKind }
+
+/** One outbox row, with what an adapter needs to render it already read from the database:
+ * the instance (and its page's URL), the question (question, lock, webhook) or the latest progress
+ * message (progress), and, once there is one, the answer. `target` is the link's target (Telegram
+ * chat id, Slack "team:user", webhook URL); `recipientUserId` the user the copy is for;
+ * `externalRef` where a sent copy lives (edits use it). */
+export type DeliveryJob = Omit<StoredDelivery, 'instance'> & {
+  instance: StoredDelivery['instance'] & { url: string }
 }
 
 export type SendResult =
@@ -39,4 +28,40 @@ export interface ChannelAdapter {
   /** Pacing the outbox keeps for this channel: per target and overall. */
   readonly pacing: { perTargetMs: number; perSecond: number }
   send(job: DeliveryJob): Promise<SendResult>
+}
+
+/**
+ * A chat channel (Telegram, Slack, e-mail, web push…): one adapter that renders and sends a
+ * question, edits that copy once the question is answered, and optionally keeps a quiet status
+ * message per instance. Its `send` is `sendByKind(this, job)`, so every chat channel treats the
+ * outbox's kinds the same way. Linking goes through core/links.ts with the channel's own target.
+ */
+export interface ChatChannel extends ChannelAdapter {
+  /** Posts a new copy of a question, its options as buttons; `externalRef` says where it lives. */
+  sendQuestion(job: DeliveryJob): Promise<SendResult>
+  /** Edits a sent copy once answered: who answered, how, and the answer; no buttons left. */
+  editAnswered(job: DeliveryJob): Promise<SendResult>
+  /** The status message of an instance in this chat: posted once, then edited in place. */
+  showProgress?(job: DeliveryJob): Promise<SendResult>
+  /** Sorts a failure the channel's API threw: retry, give up, or give up and deactivate the link. */
+  classify(err: unknown): SendResult
+}
+
+/** The one mapping from an outbox row's kind to what a chat channel does with it. */
+export async function sendByKind(channel: ChatChannel, job: DeliveryJob): Promise<SendResult> {
+  try {
+    switch (job.kind) {
+      case 'question':
+        return await channel.sendQuestion(job)
+      case 'lock':
+        return await channel.editAnswered(job)
+      case 'progress':
+        if (channel.showProgress) return await channel.showProgress(job)
+        return { ok: true }
+      default:
+        return { ok: false, retry: false, error: `${channel.channel} cannot send ${job.kind}` }
+    }
+  } catch (err) {
+    return channel.classify(err)
+  }
 }

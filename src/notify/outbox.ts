@@ -3,13 +3,21 @@
 // past the send), so two processes never send the same row; results are written back by id.
 // Nothing polls: the outbox wakes on the bus's `delivery.queued` event and on one timer set for
 // the next due row, so rows left pending by a restart (or a crash, after their lease) are sent.
-import { sql } from 'drizzle-orm'
 import type { Core } from '../core/context.ts'
-import { resultRows, sqlArray, type Tx } from '../db/client.ts'
+import {
+  claimDue,
+  msUntilNextDue,
+  recordFailed,
+  recordProgressSent,
+  recordRetry,
+  recordSent,
+  releaseDeliveries,
+} from '../core/outbox-store.ts'
 import type { BusEvent } from '../events/bus.ts'
 import type { ChannelAdapter, DeliveryJob, SendResult } from './channel.ts'
 import { loadJob } from './jobs.ts'
 import { type Backoff, backoffDelay, DEFAULT_BACKOFF, Pacer } from './pacing.ts'
+import { ChannelRegistry } from './registry.ts'
 
 export type OutboxOptions = {
   /** Base of the links to instance pages (PUBLIC_URL or http://localhost:PORT). */
@@ -26,12 +34,10 @@ export type OutboxOptions = {
   log?: (message: string, err?: unknown) => void
 }
 
-type Candidate = { id: string; channel: string; target: string }
-
 const MAX_TIMER_MS = 2 ** 31 - 1
 
 export class Outbox {
-  private readonly adapters = new Map<string, ChannelAdapter>()
+  private readonly adapters: ChannelRegistry
   private readonly pacers = new Map<string, Pacer>()
   private readonly backoff: Backoff
   private readonly windowMs: number
@@ -51,13 +57,11 @@ export class Outbox {
 
   constructor(
     private readonly core: Core,
-    adapters: ChannelAdapter[],
+    adapters: ChannelRegistry | ChannelAdapter[],
     private readonly opts: OutboxOptions,
   ) {
-    for (const a of adapters) {
-      this.adapters.set(a.channel, a)
-      this.pacers.set(a.channel, new Pacer(a.pacing))
-    }
+    this.adapters = adapters instanceof ChannelRegistry ? adapters : new ChannelRegistry(adapters)
+    for (const a of this.adapters) this.pacers.set(a.channel, new Pacer(a.pacing))
     this.backoff = { ...DEFAULT_BACKOFF, ...opts.backoff }
     this.windowMs = opts.windowMs ?? 1000
     this.leaseMs = opts.leaseMs ?? 120_000
@@ -67,14 +71,14 @@ export class Outbox {
   }
 
   get channels(): string[] {
-    return [...this.adapters.keys()]
+    return this.adapters.names
   }
 
   async start(): Promise<void> {
-    if (this.running || this.adapters.size === 0) return
+    if (this.running || this.channels.length === 0) return
     this.running = true
     this.unsubscribe = this.core.bus.subscribe('all', (e: BusEvent) => {
-      if (e.type === 'delivery.queued' && this.adapters.has(e.channel)) this.wake()
+      if (e.type === 'delivery.queued' && this.adapters.get(e.channel)) this.wake()
     })
     await this.pump()
   }
@@ -90,12 +94,9 @@ export class Outbox {
     const unsent = [...this.booked.keys()]
     for (const t of this.booked.values()) clearTimeout(t)
     this.booked.clear()
-    if (unsent.length > 0) {
-      await this.core.db
-        .execute(sql`update deliveries set next_attempt_at = now()
-          where id = any(${pgUuids(unsent)}) and state = 'pending'`)
-        .catch((err) => this.log('releasing booked rows failed', err))
-    }
+    await releaseDeliveries(this.core.db, unsent).catch((err) =>
+      this.log('releasing booked rows failed', err),
+    )
     await Promise.allSettled([...this.inFlight])
   }
 
@@ -155,19 +156,8 @@ export class Outbox {
     }
     const picked: { id: string; at: number }[] = []
     let heldUntil = Number.POSITIVE_INFINITY
-    let full = false
-    await this.core.db.transaction(async (tx) => {
-      const candidates = resultRows<Candidate>(
-        await tx.execute(sql`
-          select id, channel, target from deliveries
-          where state = 'pending' and next_attempt_at <= now()
-            and channel = any(${pgTexts(this.channels)})
-            and channel || ':' || target <> all(${pgTexts(cooling)})
-          order by next_attempt_at
-          limit ${this.batch}
-          for update skip locked`),
-      )
-      full = candidates.length === this.batch
+    const query = { channels: this.channels, cooling, batch: this.batch, leaseMs: this.leaseMs }
+    const seen = await claimDue(this.core.db, query, (candidates) => {
       for (const c of candidates) {
         const pacer = this.pacers.get(c.channel)!
         const at = pacer.earliest(c.target)
@@ -175,24 +165,15 @@ export class Outbox {
         // Come back when half a window is free again, so rounds claim batches, not single rows.
         else heldUntil = Math.min(heldUntil, at - this.windowMs / 2)
       }
-      if (picked.length > 0) {
-        await tx.execute(sql`
-          update deliveries set next_attempt_at = now() + make_interval(secs => ${this.leaseMs / 1000})
-          where id = any(${pgUuids(picked.map((p) => p.id))})`)
-      }
+      return picked.map((p) => p.id)
     })
+    const full = seen === this.batch
     for (const p of picked) this.bookSend(p.id, p.at)
     if (full && picked.length > 0) {
       this.again = true
       return
     }
-    const [next] = resultRows<{ ms: number | string | null }>(
-      await this.core.db.execute(sql`
-        select extract(epoch from min(next_attempt_at) - now()) * 1000 as ms from deliveries
-        where state = 'pending' and channel = any(${pgTexts(this.channels)})
-          and channel || ':' || target <> all(${pgTexts(cooling)})`),
-    )
-    const dueIn = next?.ms == null ? Number.POSITIVE_INFINITY : Number(next.ms)
+    const dueIn = await msUntilNextDue(this.core.db, this.channels, cooling)
     // Cooling targets are left out above: their rows are due, but wait for `coolingUntil`.
     const wake = Math.min(heldUntil, coolingUntil, Date.now() + Math.max(0, dueIn))
     if (Number.isFinite(wake)) this.wakeAt(Math.max(wake, Date.now() + 1))
@@ -232,77 +213,35 @@ export class Outbox {
 
   private async record(job: DeliveryJob, result: SendResult): Promise<void> {
     const db = this.core.db
-    const ref = result.ok && result.externalRef !== undefined ? JSON.stringify(result.externalRef) : null
+    const { id } = job
     if (result.ok && job.kind === 'progress') {
-      // A newer progress message (or the session-ended note, which keeps the last message id but
-      // changes the status) may have arrived while this one was sent: stay pending for it, after
-      // the interval that keeps edits to one per instance and chat.
-      await db.execute(sql`
-        update deliveries set
-          state = case when message_id = ${job.message.id} and ${job.instance.status} =
-            (select i.status from agent_instances i where i.id = deliveries.instance_id)
-            then 'sent' else 'pending' end,
-          external_ref = coalesce(${ref}::jsonb, external_ref), attempts = 0, last_error = null,
-          next_attempt_at = now() + make_interval(secs => ${this.progressIntervalMs / 1000})
-        where id = ${job.id}`)
+      await recordProgressSent(db, {
+        id,
+        messageId: job.message.id,
+        status: job.instance.status,
+        externalRef: result.externalRef,
+        intervalMs: this.progressIntervalMs,
+      })
       this.wakeAt(Date.now() + this.progressIntervalMs)
       return
     }
     if (result.ok) {
-      await db.execute(sql`
-        update deliveries set state = 'sent', external_ref = coalesce(${ref}::jsonb, external_ref),
-          last_error = null, next_attempt_at = now()
-        where id = ${job.id}`)
-      // Answered while it was being sent: the copy now exists, so it needs its lock edit too.
-      if (job.kind === 'question') {
-        const locks = resultRows(
-          await db.execute(sql`
-            insert into deliveries (user_id, message_id, instance_id, channel, target, kind, external_ref)
-            select d.user_id, d.message_id, d.instance_id, d.channel, d.target, 'lock', d.external_ref
-            from deliveries d join messages m on m.id = d.message_id
-            where d.id = ${job.id} and m.answered_at is not null
-            on conflict do nothing
-            returning id`),
-        )
-        if (locks.length > 0) this.wake()
-      }
+      if (await recordSent(db, { id, kind: job.kind, externalRef: result.externalRef })) this.wake()
       return
     }
     if (!result.retry || job.attempts + 1 >= this.backoff.maxAttempts) {
-      const error = result.error
-      await db.transaction(async (tx) => {
-        await tx.execute(sql`
-          update deliveries set state = 'failed', attempts = attempts + 1, last_error = ${error}
-          where id = ${job.id}`)
-        if (!result.retry && result.deactivateLink) await deactivate(tx, job, error)
-      })
+      const deactivate = !result.retry && result.deactivateLink ? job : undefined
+      await recordFailed(db, { id, error: result.error, deactivate })
       return
     }
     const delay = result.retryAfterMs ?? backoffDelay(this.backoff, job.attempts + 1)
     if (result.retryAfterMs !== undefined) {
       this.pacers.get(job.channel)?.holdTarget(job.target, Date.now() + result.retryAfterMs)
     }
-    await db.execute(sql`
-      update deliveries set attempts = attempts + 1, last_error = ${result.error},
-        next_attempt_at = now() + make_interval(secs => ${delay / 1000})
-      where id = ${job.id}`)
+    await recordRetry(db, { id, error: result.error, delayMs: delay })
     this.wakeAt(Date.now() + delay)
   }
 }
-
-/** The chat is gone or blocked us: stop using the link and drop what was waiting for it. */
-async function deactivate(tx: Tx, job: DeliveryJob, error: string): Promise<void> {
-  await tx.execute(sql`
-    update channel_links set active = false, last_error = ${error}
-    where channel = ${job.channel} and (case when channel = 'telegram' then chat_id
-      else team_id || ':' || external_user_id end) = ${job.target}`)
-  await tx.execute(sql`
-    update deliveries set state = 'failed', last_error = ${error}
-    where channel = ${job.channel} and target = ${job.target} and state = 'pending'`)
-}
-
-const pgUuids = (ids: string[]) => sqlArray(ids, 'uuid')
-const pgTexts = (xs: string[]) => sqlArray(xs, 'text')
 
 function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err)

@@ -6,9 +6,8 @@
 // Bun.serve closes a request that sends nothing for its idleTimeout, so each stream is exempted
 // with server.timeout(request, 0) when a server is at hand, and sends a comment line every
 // KEEPALIVE_MS anyway (proxies have idle limits too).
-import { sql } from 'drizzle-orm'
 import type { Core } from '../core/context.ts'
-import { queryRows } from '../core/sql-rows.ts'
+import { viewersOf } from '../core/instance-admin.ts'
 import type { BusEvent } from '../events/bus.ts'
 
 export const KEEPALIVE_MS = 20_000
@@ -82,11 +81,7 @@ export class LiveHub {
     // The owner always sees their instance; anyone else only if it is shared with them.
     let viewers: Set<string> | null = null
     if (interested.some((g) => g.spec.viewerId !== event.userId)) {
-      const rows = await queryRows<{ user_id: string }>(
-        this.core.db,
-        sql`select user_id from instance_access where instance_id = ${event.instanceId} and user_id is not null`,
-      )
-      viewers = new Set(rows.map((r) => r.user_id))
+      viewers = new Set(await viewersOf(this.core, event.instanceId))
     }
     for (const group of interested) {
       if (group.spec.viewerId !== event.userId && !viewers?.has(group.spec.viewerId)) continue

@@ -9,7 +9,6 @@ import { FormExpiredPage } from '../../views/errors.tsx'
 import { CSRF_FIELD, CSRF_HEADER, csrfTokenFor, csrfValid } from '../auth/csrf.ts'
 import { findWebSession, readCookie, SESSION_COOKIE } from '../auth/web-sessions.ts'
 import type { Core } from '../core/context.ts'
-import type { Db } from '../db/client.ts'
 import { isHtmx } from './http.ts'
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
@@ -22,7 +21,7 @@ export function loginLocation(request: Request): string {
 }
 
 /** The request's live session, if any, for pages that anyone may see (log-in, docs). */
-export async function sessionOf(db: Db, request: Request) {
+export async function sessionOf(db: Core['db'], request: Request) {
   const token = readCookie(request.headers.get('cookie'), SESSION_COOKIE)
   const found = token ? await findWebSession(db, token) : null
   return found ? { ...found, csrfToken: csrfTokenFor(found.session.token) } : null

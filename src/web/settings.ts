@@ -11,8 +11,7 @@ import {
   type SessionUser,
   type WebSession,
 } from '../auth/web-sessions.ts'
-import { createLinkCode } from '../core/link-codes.ts'
-import { listLinkedChannels, unlinkChannel } from '../core/linked-channels.ts'
+import { createLinkCode, listLinks, unlink } from '../core/links.ts'
 import {
   getNotificationPrefs,
   type NotificationPrefs,
@@ -71,7 +70,7 @@ export function webSettings(deps: WebDeps) {
   ) => {
     const [keys, links, prefs, sessions] = await Promise.all([
       listApiKeys(db, ctx.user.id),
-      listLinkedChannels(db, ctx.user.id),
+      listLinks(db, ctx.user.id),
       getNotificationPrefs(db, ctx.user.id),
       listWebSessions(db, ctx.user.id),
     ])
@@ -125,8 +124,8 @@ export function webSettings(deps: WebDeps) {
       '/settings/links/:id/unlink',
       (ctx) =>
         attempt(ctx, async () => {
-          if (!UUID.test(ctx.params.id)) throw new NotFound('Link not found')
-          await unlinkChannel(db, ctx.user.id, ctx.params.id)
+          if (!UUID.test(ctx.params.id) || !(await unlink(db, { userId: ctx.user.id, id: ctx.params.id })))
+            throw new NotFound('Link not found')
           return seeOther('/settings?done=unlinked#channels')
         }),
       { auth: true },

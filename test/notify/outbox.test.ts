@@ -50,7 +50,9 @@ for (const kind of dbKinds()) {
       const u = await makeUser(t.database.db, 'outbox')
       await t.database.db.update(users).set({ notificationPrefs: prefs }).where(eq(users.id, u.id))
       for (const chatId of chats) {
-        await t.database.db.insert(channelLinks).values({ userId: u.id, channel: 'telegram', chatId })
+        await t.database.db
+          .insert(channelLinks)
+          .values({ userId: u.id, channel: 'telegram', target: chatId, chatId })
       }
       return u
     }
@@ -109,7 +111,9 @@ for (const kind of dbKinds()) {
       await until(async () => (await states(q.messageId))[0]?.state === 'sent')
       await outbox.stop()
       // A second chat linked while the outbox is down: its copy is still pending at answer time.
-      await t.database.db.insert(channelLinks).values({ userId: u.id, channel: 'telegram', chatId: 'l2' })
+      await t.database.db
+        .insert(channelLinks)
+        .values({ userId: u.id, channel: 'telegram', target: 'l2', chatId: 'l2' })
       const q2 = await ask(u.id, id, 'Second?')
       await postUserMessage(t.core, {
         actorUserId: u.id,

@@ -3,7 +3,8 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { eq } from 'drizzle-orm'
 import { sha256 } from '../../src/auth/api-keys.ts'
-import { consumeLinkCode } from '../../src/core/link-codes.ts'
+import { consumeLinkCode } from '../../src/core/links.ts'
+import { postAgentMessage } from '../../src/core/messages.ts'
 import { getNotificationPrefs } from '../../src/core/notification-prefs.ts'
 import { apiKeys, channelLinks, users, webSessions } from '../../src/db/schema.ts'
 import { call, dbKinds, makeUser, type TestApp, testApp } from '../helpers.ts'
@@ -105,6 +106,7 @@ for (const kind of dbKinds()) {
         .values({
           userId: alice.id,
           channel: 'telegram',
+          target: '4242',
           chatId: '4242',
           active: false,
           lastError: 'Forbidden: <bot was blocked>',
@@ -112,7 +114,7 @@ for (const kind of dbKinds()) {
         .returning()
       const [sl] = await t.database.db
         .insert(channelLinks)
-        .values({ userId: alice.id, channel: 'slack', teamId: 'T1', externalUserId: 'U9' })
+        .values({ userId: alice.id, channel: 'slack', target: 'T1:U9', teamId: 'T1', externalUserId: 'U9' })
         .returning()
       const page = await webGet(t.app, '/settings', s)
       expect(page.text).toContain('Telegram chat 4242')
@@ -122,7 +124,7 @@ for (const kind of dbKinds()) {
       const bob = await makeUser(t.database.db, 'bob2')
       const [bobs] = await t.database.db
         .insert(channelLinks)
-        .values({ userId: bob.id, channel: 'telegram', chatId: '77' })
+        .values({ userId: bob.id, channel: 'telegram', target: '77', chatId: '77' })
         .returning()
       expect((await postForm(t.app, `/settings/links/${bobs!.id}/unlink`, {}, s)).status).toBe(404)
       expect(
@@ -132,6 +134,30 @@ for (const kind of dbKinds()) {
       expect(res.status).toBe(303)
       const left = await t.database.db.select().from(channelLinks).where(eq(channelLinks.userId, alice.id))
       expect(left.map((l) => l.id)).toEqual([sl!.id])
+    }, 30_000)
+
+    test('unlinking from the settings page drops the copies still waiting for that chat', async () => {
+      const carol = await makeUser(t.database.db, 'carol')
+      const cs = await webLogin(t.app, carol.email, 'correct horse battery')
+      const [link] = await t.database.db
+        .insert(channelLinks)
+        .values({ userId: carol.id, channel: 'telegram', target: '5151', chatId: '5151' })
+        .returning()
+      const q = await postAgentMessage(t.core, {
+        userId: carol.id,
+        instanceId: crypto.randomUUID(),
+        agentType: 'claude',
+        content: 'Merge? [YES/NO]',
+        requiresUserInput: true,
+      })
+      const copy = () =>
+        t.database.query<{ state: string; last_error: string | null }>(
+          'select state, last_error from deliveries where message_id = $1',
+          [q.messageId],
+        )
+      expect(await copy()).toEqual([{ state: 'pending', last_error: null }])
+      expect((await postForm(t.app, `/settings/links/${link!.id}/unlink`, {}, cs)).status).toBe(303)
+      expect(await copy()).toEqual([{ state: 'failed', last_error: 'unlinked' }])
     }, 30_000)
 
     test('notification prefs are saved in the outbox format; bad input names the field and changes nothing', async () => {

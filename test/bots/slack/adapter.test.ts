@@ -51,7 +51,11 @@ for (const kind of dbKinds()) {
       const second = await s.bot.adapter.send(
         await jobFor(s, 'progress', q.questionId, target, {
           externalRef: ref,
-          instance: { ...(await jobFor(s, 'progress', q.questionId, target)).instance, status: 'COMPLETED' },
+          instance: {
+            ...(await jobFor(s, 'progress', q.questionId, target)).instance,
+            status: 'COMPLETED',
+            ended: true,
+          },
         }),
       )
       expect(second).toEqual({ ok: true, externalRef: ref })

@@ -26,6 +26,7 @@ const job = (over: Partial<DeliveryJob> = {}): DeliveryJob => ({
     name: 'refactor <b>',
     agentType: 'claude',
     status: 'AWAITING_INPUT',
+    ended: false,
     url: 'http://p.test/instances/i1',
   },
   message: {
@@ -108,7 +109,7 @@ test('progress: one status line, and a session-ended note once the instance is o
   )
   expect((running.blocks as B[])[0].text.text).toContain('· active')
   const ended = progressMessage(
-    job({ kind: 'progress', instance: { ...job().instance, status: 'COMPLETED' } }),
+    job({ kind: 'progress', instance: { ...job().instance, status: 'COMPLETED', ended: true } }),
   )
   expect((ended.blocks as B[])[0].text.text).toContain('Session ended (completed)')
 })

@@ -2,8 +2,9 @@
 // requests Slack sends (signed with the signing secret exactly as Slack does).
 import { createSlackBot, type SlackBot } from '../../../bots/slack/bot.ts'
 import { loadConfig } from '../../../src/config.ts'
-import { createLinkCode } from '../../../src/core/link-codes.ts'
+import { createLinkCode } from '../../../src/core/links.ts'
 import { postAgentMessage } from '../../../src/core/messages.ts'
+import { hasEnded } from '../../../src/core/statuses.ts'
 import type { DeliveryJob } from '../../../src/notify/channel.ts'
 import {
   commandBody,
@@ -77,6 +78,7 @@ export async function jobFor(
       name: row.name,
       agentType: row.agent_type,
       status: row.status,
+      ended: hasEnded(row.status),
       url: `${BASE_URL}/instances/${row.instance_id}`,
     },
     message: { id: messageId, content: row.content, options: row.options, createdAt: row.created_at },

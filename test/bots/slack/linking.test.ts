@@ -1,7 +1,7 @@
 // Linking a Slack user to a Parley user with a one-time code (slash command or DM), unlinking,
 // the status list, and what an unlinked Slack user gets: a hint, and no effect.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { createLinkCode } from '../../../src/core/link-codes.ts'
+import { createLinkCode } from '../../../src/core/links.ts'
 import { dbKinds, makeUser } from '../../helpers.ts'
 import { newSlackUser, type SlackFixture, slackFixture } from './fixture.ts'
 

@@ -204,7 +204,8 @@ for (const kind of dbKinds()) {
       const user = await makeUser(db.database.db, 'zed')
       const who = newSlackUser()
       await db.database.query(
-        `insert into channel_links (user_id, channel, team_id, external_user_id) values ($1, 'slack', $2, $3)`,
+        `insert into channel_links (user_id, channel, target, team_id, external_user_id)
+          values ($1, 'slack', $2 || ':' || $3, $2, $3)`,
         [user.id, who.teamId, who.userId],
       )
       const ask = await fetch(`${parley.url}/api/v1/messages/agent`, {

@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { checkSlackSignature } from '../../../bots/slack/verify.ts'
 import { ConfigError, loadConfig } from '../../../src/config.ts'
-import { createLinkCode } from '../../../src/core/link-codes.ts'
+import { createLinkCode } from '../../../src/core/links.ts'
 import { commandBody, eventBody, FORM, JSON_TYPE, slackRequest, slackSignature } from '../../fakes/slack.ts'
 import { dbKinds, makeUser, testApp } from '../../helpers.ts'
 import { newSlackUser, SIGNING_SECRET, type SlackFixture, slackFixture } from './fixture.ts'

@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, expect, test } from 'bun:test'
 import { createSlackBot, type SlackBot } from '../../../bots/slack/bot.ts'
 import { loadConfig } from '../../../src/config.ts'
-import { createLinkCode } from '../../../src/core/link-codes.ts'
+import { createLinkCode } from '../../../src/core/links.ts'
 import { FakeSlack, JSON_TYPE, slackRequest } from '../../fakes/slack.ts'
 import { makeUser, type TestApp, testApp } from '../../helpers.ts'
 import { SIGNING_SECRET } from './fixture.ts'

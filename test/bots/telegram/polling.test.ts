@@ -2,7 +2,7 @@
 // and with several processes on one Postgres exactly one of them holds getUpdates.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { loadConfig } from '../../../src/config.ts'
-import { createLinkCode } from '../../../src/core/link-codes.ts'
+import { createLinkCode } from '../../../src/core/links.ts'
 import { startParley } from '../../../src/main.ts'
 import { FakeTelegram } from '../../fakes/telegram.ts'
 import { dbKinds, freshDatabase, makeUser, type TestDb, until } from '../../helpers.ts'

@@ -1,0 +1,205 @@
+// Chats linked to Parley users: one-time link codes, linking, unlinking, who a chat belongs to,
+// the links a person has, the questions open in a chat, and which question a chat copy is. Every chat channel (Telegram, Slack,
+// any channel added later) goes through these, addressing a chat by its channel name and its
+// delivery target (the string the channel itself chose when linking), so nothing here knows how
+// a channel addresses its chats.
+import { and, asc, eq, gt, isNull, type SQL, sql } from 'drizzle-orm'
+import { sha256 } from '../auth/api-keys.ts'
+import { type Db, type DbOrTx, resultRows, type Tx } from '../db/client.ts'
+import { channelLinks, linkCodes } from '../db/schema.ts'
+import { dropPendingDeliveries } from './deliveries.ts'
+import { parseQuestion } from './questions.ts'
+
+/** A chat as its channel addresses it; the external ids are kept for people reading the table. */
+export type ChatAddress = {
+  channel: string
+  /** Where deliveries for this chat go (Telegram: the chat id; Slack: "team:user"). */
+  target: string
+  chatId?: string | null
+  teamId?: string | null
+  externalUserId?: string | null
+}
+
+export const LINK_CODE_TTL_MS = 15 * 60 * 1000
+const ALPHABET = 'ABCDEFGHJKLMNPQRSTUVWXYZ23456789' // no 0/O, 1/I: read aloud and typed on phones
+
+/** A one-time code that links a chat of `channel` to the user; only its sha256 is stored. */
+export async function createLinkCode(db: Db, userId: string, channel: string): Promise<string> {
+  const bytes = crypto.getRandomValues(new Uint8Array(10))
+  const code = [...bytes].map((b) => ALPHABET[b % ALPHABET.length]).join('')
+  await db.insert(linkCodes).values({
+    codeHash: sha256(code),
+    userId,
+    channel,
+    expiresAt: new Date(Date.now() + LINK_CODE_TTL_MS),
+  })
+  return code
+}
+
+/** Uses a code: returns its user once, then never again (atomic). */
+export async function consumeLinkCode(db: DbOrTx, code: string, channel: string): Promise<string | null> {
+  const [row] = await db
+    .update(linkCodes)
+    .set({ usedAt: sql`now()` })
+    .where(
+      and(
+        eq(linkCodes.codeHash, sha256(code.trim().toUpperCase())),
+        eq(linkCodes.channel, channel),
+        isNull(linkCodes.usedAt),
+        gt(linkCodes.expiresAt, sql`now()`),
+      ),
+    )
+    .returning({ userId: linkCodes.userId })
+  return row?.userId ?? null
+}
+
+const isChat = (chat: { channel: string; target: string }) =>
+  and(eq(channelLinks.channel, chat.channel), eq(channelLinks.target, chat.target))
+
+/**
+ * Links the chat to the user owning a one-time code. A chat belongs to one user at a time:
+ * relinking moves it, and what was on its way to the previous user is dropped. Returns the user
+ * id, or null when the code is unknown, used or expired (nothing changes then).
+ */
+export async function linkChat(db: Db, code: string, chat: ChatAddress): Promise<string | null> {
+  return db.transaction(async (tx) => {
+    const userId = await consumeLinkCode(tx, code, chat.channel)
+    if (!userId) return null
+    const [previous] = await tx
+      .delete(channelLinks)
+      .where(isChat(chat))
+      .returning({ userId: channelLinks.userId })
+    if (previous && previous.userId !== userId) {
+      await dropPendingDeliveries(tx, { ...chat, reason: 'linked to another user' })
+    }
+    await tx.insert(channelLinks).values({
+      userId,
+      channel: chat.channel,
+      target: chat.target,
+      chatId: chat.chatId ?? null,
+      teamId: chat.teamId ?? null,
+      externalUserId: chat.externalUserId ?? null,
+    })
+    return userId
+  })
+}
+
+/**
+ * Removes a link, named by the chat (the person unlinks from the chat) or by its id and owner
+ * (the settings page). Copies still waiting for that chat are never sent. True when there was one.
+ */
+export async function unlink(
+  db: Db,
+  link: { channel: string; target: string } | { userId: string; id: string },
+): Promise<boolean> {
+  return db.transaction(async (tx) => {
+    const where =
+      'id' in link ? and(eq(channelLinks.id, link.id), eq(channelLinks.userId, link.userId)) : isChat(link)
+    const gone = await tx
+      .delete(channelLinks)
+      .where(where)
+      .returning({ channel: channelLinks.channel, target: channelLinks.target })
+    for (const chat of gone) await dropPendingDeliveries(tx, { ...chat, reason: 'unlinked' })
+    return gone.length > 0
+  })
+}
+
+/** The chat is gone or blocked the bot: stop using its link and drop what was waiting for it. */
+export async function deactivateLink(tx: Tx, chat: { channel: string; target: string }, error: string) {
+  await tx.update(channelLinks).set({ active: false, lastError: error }).where(isChat(chat))
+  await dropPendingDeliveries(tx, { ...chat, reason: error })
+}
+
+/**
+ * Who a chat belongs to, and whether its link still receives messages. An inactive link still
+ * says who someone is; a channel decides whether that is enough for what they asked.
+ */
+export async function linkedUser(
+  db: Db,
+  chat: { channel: string; target: string },
+): Promise<{ userId: string; active: boolean } | null> {
+  const [row] = await db
+    .select({ userId: channelLinks.userId, active: channelLinks.active })
+    .from(channelLinks)
+    .where(isChat(chat))
+    .limit(1)
+  return row ?? null
+}
+
+/** The chats a person has linked, as the settings page lists them, oldest first. */
+export function listLinks(db: Db, userId: string) {
+  return db
+    .select({
+      id: channelLinks.id,
+      channel: channelLinks.channel,
+      target: channelLinks.target,
+      chatId: channelLinks.chatId,
+      teamId: channelLinks.teamId,
+      externalUserId: channelLinks.externalUserId,
+      active: channelLinks.active,
+      lastError: channelLinks.lastError,
+      createdAt: channelLinks.createdAt,
+    })
+    .from(channelLinks)
+    .where(eq(channelLinks.userId, userId))
+    .orderBy(asc(channelLinks.createdAt))
+}
+
+export type LinkedChannel = Awaited<ReturnType<typeof listLinks>>[number]
+
+export type OpenQuestion = {
+  id: string
+  instanceId: string
+  instanceName: string | null
+  agentType: string
+  /** The message as the agent wrote it, and the question's text without its option markup. */
+  content: string
+  question: string
+  options: string[] | null
+  createdAt: string
+}
+
+/**
+ * Unanswered questions the user may answer (own instances and WRITE-shared ones), oldest first;
+ * with `chat`, only those whose copy went to that chat.
+ */
+export async function openQuestions(
+  db: Db,
+  who: { userId: string; chat?: { channel: string; target: string } },
+): Promise<OpenQuestion[]> {
+  const inChat: SQL = who.chat
+    ? sql`and exists (select 1 from deliveries d where d.message_id = m.id and d.kind = 'question'
+        and d.channel = ${who.chat.channel} and d.target = ${who.chat.target} and d.state in ('pending', 'sent'))`
+    : sql``
+  const rows = resultRows<Omit<OpenQuestion, 'question'> & { createdAt: string | Date }>(
+    await db.execute(sql`
+      select m.id, m.instance_id as "instanceId", i.name as "instanceName", t.name as "agentType",
+        m.content, m.options, m.created_at as "createdAt"
+      from messages m
+      join agent_instances i on i.id = m.instance_id
+      join agent_types t on t.id = i.agent_type_id
+      where m.sender = 'AGENT' and m.requires_user_input and m.answered_at is null
+        and (m.timeout_at is null or m.timeout_at > now()) and i.status <> 'DELETED'
+        and (i.user_id = ${who.userId} or exists (select 1 from instance_access a
+          where a.instance_id = i.id and a.user_id = ${who.userId} and a.access = 'WRITE'))
+        ${inChat}
+      order by m.id
+      limit 50`),
+  )
+  return rows.map((r) => ({
+    ...r,
+    question: parseQuestion(r.content, r.options).text,
+    createdAt: new Date(r.createdAt).toISOString(),
+  }))
+}
+
+/** The question a chat copy belongs to, by the copy's external ref (e.g. Slack channel + ts). */
+export async function questionOfCopy(db: Db, channel: string, ref: Record<string, string>) {
+  const [row] = resultRows<{ questionId: string }>(
+    await db.execute(sql`
+      select message_id as "questionId" from deliveries
+      where channel = ${channel} and kind = 'question' and external_ref @> ${JSON.stringify(ref)}::jsonb
+      limit 1`),
+  )
+  return row?.questionId ?? null
+}

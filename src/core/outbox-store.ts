@@ -1,0 +1,238 @@
+// The outbox's side of the `deliveries` table: claiming due rows (FOR UPDATE SKIP LOCKED, then a
+// lease that hides them from other processes), reading one row with what a channel needs to render
+// it, and writing each send's result back. Rows are only written here and in core/deliveries.ts;
+// the outbox (src/notify) decides when and how to send, never how rows are stored.
+import { sql } from 'drizzle-orm'
+import { type Db, resultRows, sqlArray } from '../db/client.ts'
+import { answerSummary } from './answers.ts'
+import { deactivateLink } from './links.ts'
+import { endedSql } from './statuses.ts'
+
+export type DeliveryKind = 'question' | 'lock' | 'progress' | 'webhook'
+
+/** A due row as claiming sees it. */
+export type DeliveryCandidate = { id: string; channel: string; target: string }
+
+/** One row with the instance, the question (or latest progress message) and any answer. */
+export type StoredDelivery = {
+  id: string
+  kind: DeliveryKind
+  channel: string
+  target: string
+  recipientUserId: string
+  attempts: number
+  externalRef: unknown
+  payload: unknown
+  /** `ended`: the status is one of ENDED_STATUSES (core/statuses.ts). */
+  instance: { id: string; name: string | null; agentType: string; status: string; ended: boolean }
+  message: { id: string; content: string; options: string[] | null; createdAt: string }
+  answer: { messageId: string; content: string; by: string | null; via: string | null; at: string } | null
+  /** How an answered or closed question reads on every copy (answerSummary); null while open. */
+  summary: string | null
+}
+
+const uuids = (ids: string[]) => sqlArray(ids, 'uuid')
+const texts = (xs: string[]) => sqlArray(xs, 'text')
+const secs = (ms: number) => ms / 1000
+
+/**
+ * In one transaction: locks up to `batch` due rows of `channels` (skipping "channel:target" pairs
+ * in `cooling`), lets `pick` choose which to send now, and leases those for `leaseMs`.
+ * Returns how many rows were looked at (a full batch means more may be due).
+ */
+export async function claimDue(
+  db: Db,
+  q: { channels: string[]; cooling: string[]; batch: number; leaseMs: number },
+  pick: (candidates: DeliveryCandidate[]) => string[],
+): Promise<number> {
+  return db.transaction(async (tx) => {
+    const candidates = resultRows<DeliveryCandidate>(
+      await tx.execute(sql`
+        select id, channel, target from deliveries
+        where state = 'pending' and next_attempt_at <= now()
+          and channel = any(${texts(q.channels)})
+          and channel || ':' || target <> all(${texts(q.cooling)})
+        order by next_attempt_at
+        limit ${q.batch}
+        for update skip locked`),
+    )
+    const picked = pick(candidates)
+    if (picked.length > 0) {
+      await tx.execute(sql`
+        update deliveries set next_attempt_at = now() + make_interval(secs => ${secs(q.leaseMs)})
+        where id = any(${uuids(picked)})`)
+    }
+    return candidates.length
+  })
+}
+
+/** Milliseconds until the next pending row of `channels` (outside `cooling`) is due; Infinity if none. */
+export async function msUntilNextDue(db: Db, channels: string[], cooling: string[]): Promise<number> {
+  const [next] = resultRows<{ ms: number | string | null }>(
+    await db.execute(sql`
+      select extract(epoch from min(next_attempt_at) - now()) * 1000 as ms from deliveries
+      where state = 'pending' and channel = any(${texts(channels)})
+        and channel || ':' || target <> all(${texts(cooling)})`),
+  )
+  return next?.ms == null ? Number.POSITIVE_INFINITY : Number(next.ms)
+}
+
+/** Leased rows that were not sent after all (the outbox stopped): due again now. */
+export async function releaseDeliveries(db: Db, ids: string[]): Promise<void> {
+  if (ids.length === 0) return
+  await db.execute(sql`update deliveries set next_attempt_at = now()
+    where id = any(${uuids(ids)}) and state = 'pending'`)
+}
+
+type Row = {
+  id: string
+  kind: DeliveryKind
+  channel: string
+  target: string
+  user_id: string
+  attempts: number
+  external_ref: unknown
+  payload: unknown
+  message_id: string
+  content: string
+  options: string[] | null
+  created_at: string | Date
+  instance_id: string
+  instance_name: string | null
+  agent_type: string
+  status: string
+  ended: boolean
+  answer_id: string | null
+  answer_content: string | null
+  answered_by: string | null
+  answered_via: string | null
+  answered_at: string | Date | null
+  closed_reason: string | null
+}
+
+const iso = (v: string | Date) => new Date(v).toISOString()
+
+/** The row while it is still pending (null once locked, sent or removed), read at send time. */
+export async function readPendingDelivery(db: Db, id: string): Promise<StoredDelivery | null> {
+  const [r] = resultRows<Row>(
+    await db.execute(sql`
+      select d.id, d.kind, d.channel, d.target, d.user_id, d.attempts, d.external_ref, d.payload,
+        m.id as message_id, m.content, m.options, m.created_at,
+        i.id as instance_id, i.name as instance_name, t.name as agent_type, i.status, ${endedSql('i.status')} as ended,
+        a.id as answer_id, a.content as answer_content, coalesce(u.display_name, u.email) as answered_by,
+        m.answered_via, m.answered_at, m.metadata->>'closed_reason' as closed_reason
+      from deliveries d
+      join messages m on m.id = d.message_id
+      join agent_instances i on i.id = m.instance_id
+      join agent_types t on t.id = i.agent_type_id
+      left join messages a on a.id = m.answer_message_id
+      left join users u on u.id = m.answered_by
+      where d.id = ${id} and d.state = 'pending'`),
+  )
+  if (!r) return null
+  return {
+    id: r.id,
+    kind: r.kind,
+    channel: r.channel,
+    target: r.target,
+    recipientUserId: r.user_id,
+    attempts: r.attempts,
+    externalRef: r.external_ref,
+    payload: r.payload,
+    instance: {
+      id: r.instance_id,
+      name: r.instance_name,
+      agentType: r.agent_type,
+      status: r.status,
+      ended: r.ended,
+    },
+    message: { id: r.message_id, content: r.content, options: r.options, createdAt: iso(r.created_at) },
+    answer:
+      r.answered_at && r.answer_id
+        ? {
+            messageId: r.answer_id,
+            content: r.answer_content ?? '',
+            by: r.answered_by,
+            via: r.answered_via,
+            at: iso(r.answered_at),
+          }
+        : null,
+    summary: r.answered_at
+      ? answerSummary({
+          by: r.answered_by,
+          via: r.answered_via,
+          at: iso(r.answered_at),
+          reason: r.closed_reason,
+        })
+      : null,
+  }
+}
+
+const refJson = (ref: unknown) => (ref === undefined ? null : JSON.stringify(ref))
+
+/**
+ * A progress message was sent. It stays pending when a newer message (or the session-ended note,
+ * which keeps the message id but changes the status) arrived meanwhile, due after `intervalMs`.
+ */
+export async function recordProgressSent(
+  db: Db,
+  d: { id: string; messageId: string; status: string; externalRef?: unknown; intervalMs: number },
+): Promise<void> {
+  await db.execute(sql`
+    update deliveries set
+      state = case when message_id = ${d.messageId} and ${d.status} =
+        (select i.status from agent_instances i where i.id = deliveries.instance_id)
+        then 'sent' else 'pending' end,
+      external_ref = coalesce(${refJson(d.externalRef)}::jsonb, external_ref), attempts = 0, last_error = null,
+      next_attempt_at = now() + make_interval(secs => ${secs(d.intervalMs)})
+    where id = ${d.id}`)
+}
+
+/**
+ * A question, lock or webhook was sent. A question answered while it was being sent now has a
+ * copy, which gets its lock edit too: returns whether such a lock row was queued.
+ */
+export async function recordSent(
+  db: Db,
+  d: { id: string; kind: DeliveryKind; externalRef?: unknown },
+): Promise<boolean> {
+  await db.execute(sql`
+    update deliveries set state = 'sent', external_ref = coalesce(${refJson(d.externalRef)}::jsonb, external_ref),
+      last_error = null, next_attempt_at = now()
+    where id = ${d.id}`)
+  if (d.kind !== 'question') return false
+  const locks = resultRows(
+    await db.execute(sql`
+      insert into deliveries (user_id, message_id, instance_id, channel, target, kind, external_ref)
+      select d.user_id, d.message_id, d.instance_id, d.channel, d.target, 'lock', d.external_ref
+      from deliveries d join messages m on m.id = d.message_id
+      where d.id = ${d.id} and m.answered_at is not null
+      on conflict do nothing
+      returning id`),
+  )
+  return locks.length > 0
+}
+
+/**
+ * The row will never be sent. With `deactivate`, the chat is gone or blocked the bot: its link
+ * stops receiving and what was waiting for it is dropped.
+ */
+export async function recordFailed(
+  db: Db,
+  d: { id: string; error: string; deactivate?: { channel: string; target: string } },
+): Promise<void> {
+  await db.transaction(async (tx) => {
+    await tx.execute(sql`
+      update deliveries set state = 'failed', attempts = attempts + 1, last_error = ${d.error}
+      where id = ${d.id}`)
+    if (d.deactivate) await deactivateLink(tx, d.deactivate, d.error)
+  })
+}
+
+/** The send failed for now: due again after `delayMs`. */
+export async function recordRetry(db: Db, d: { id: string; error: string; delayMs: number }): Promise<void> {
+  await db.execute(sql`
+    update deliveries set attempts = attempts + 1, last_error = ${d.error},
+      next_attempt_at = now() + make_interval(secs => ${secs(d.delayMs)})
+    where id = ${d.id}`)
+}

@@ -1,0 +1,22 @@
+// Updates already handled from a chat (Telegram update ids, Slack event ids): a sender retries
+// until it hears back, so each update is recorded once and a retry has no second effect.
+import { sql } from 'drizzle-orm'
+import type { Db } from '../db/client.ts'
+import { processedUpdates } from '../db/schema.ts'
+
+/** Records an incoming update; false if it was seen before (a retry), so it has one effect. */
+export async function firstTimeSeen(db: Db, source: string, externalId: string): Promise<boolean> {
+  const rows = await db
+    .insert(processedUpdates)
+    .values({ source, externalId })
+    .onConflictDoNothing()
+    .returning({ id: processedUpdates.externalId })
+  return rows.length > 0
+}
+
+/** Forgets handled updates older than `days`: senders stop retrying long before that. */
+export async function pruneProcessedUpdates(db: Db, source: string, days = 7): Promise<void> {
+  await db.execute(sql`
+    delete from processed_updates
+    where source = ${source} and created_at < now() - make_interval(days => ${days})`)
+}

@@ -1,0 +1,31 @@
+// The chat channels the outbox can deliver to, by name. A channel is one adapter registered here
+// (Telegram, Slack, webhook, or any added later); core and the outbox know a channel only through
+// its name, its links' targets and this interface, so adding one edits neither.
+import type { ChannelAdapter } from './channel.ts'
+
+export class ChannelRegistry {
+  private readonly byName = new Map<string, ChannelAdapter>()
+
+  constructor(adapters: Iterable<ChannelAdapter> = []) {
+    for (const a of adapters) this.register(a)
+  }
+
+  /** Adds a channel; a second adapter for the same name is a wiring mistake. */
+  register(adapter: ChannelAdapter): this {
+    if (this.byName.has(adapter.channel)) throw new Error(`channel ${adapter.channel} is registered twice`)
+    this.byName.set(adapter.channel, adapter)
+    return this
+  }
+
+  get(channel: string): ChannelAdapter | undefined {
+    return this.byName.get(channel)
+  }
+
+  get names(): string[] {
+    return [...this.byName.keys()]
+  }
+
+  [Symbol.iterator](): IterableIterator<ChannelAdapter> {
+    return this.byName.values()
+  }
+}
