@@ -7,7 +7,7 @@ import type { Message } from 'grammy/types'
 import { openQuestionsInChat, questionStatus } from '../../src/core/channel-links.ts'
 import { postUserMessage } from '../../src/core/messages.ts'
 import { parseQuestion } from '../../src/core/questions.ts'
-import { AppError } from '../../src/errors.ts'
+import { hasCode } from '../../src/errors.ts'
 import { instanceUrl } from '../../src/notify/jobs.ts'
 import type { BotContext } from './context.ts'
 import { pickerKeyboard } from './keyboards.ts'
@@ -39,7 +39,7 @@ async function answer(ctx: BotContext, questionId: string, content: string): Pro
     }
     return { ok: true, text: 'Answer sent.' }
   } catch (err) {
-    if (err instanceof AppError && (err.status === 403 || err.status === 404)) {
+    if (hasCode(err, 'FORBIDDEN', 'NOT_FOUND')) {
       return { ok: false, text: 'You cannot answer this question.' }
     }
     throw err

@@ -6,7 +6,7 @@
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
 import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js'
 import { Elysia } from 'elysia'
-import { AppError, type Unauthorized } from '../errors.ts'
+import { hasCode, type Unauthorized } from '../errors.ts'
 import { authenticate } from './auth.ts'
 import { registerApprove } from './mcp-approve.ts'
 import { type McpContext, registerTools } from './mcp-tools.ts'
@@ -66,7 +66,7 @@ export function agentMcp(deps: AgentDeps & { mcp?: McpOptions }) {
     try {
       principal = await authenticate(deps.keys, request.headers.get('authorization'))
     } catch (err) {
-      if (err instanceof AppError && err.status === 401) return mcpAuthError(err)
+      if (hasCode(err, 'UNAUTHORIZED')) return mcpAuthError(err)
       throw err
     }
     // The global JSON parser (src/http/errors.ts) has already read and size-checked the body.

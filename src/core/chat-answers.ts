@@ -4,7 +4,7 @@
 import { and, asc, eq, isNull, or, sql } from 'drizzle-orm'
 import type { Db } from '../db/client.ts'
 import { agentInstances, agentTypes, deliveries, instanceAccess, messages, users } from '../db/schema.ts'
-import { AppError } from '../errors.ts'
+import { hasCode } from '../errors.ts'
 import type { Core } from './context.ts'
 import { postUserMessage } from './messages.ts'
 import { parseQuestion } from './questions.ts'
@@ -107,7 +107,7 @@ export async function answerFromChat(core: Core, input: ChatAnswerInput): Promis
       allowShared: true,
     })
   } catch (err) {
-    if (err instanceof AppError && (err.status === 403 || err.status === 404)) return { status: 'refused' }
+    if (hasCode(err, 'FORBIDDEN', 'NOT_FOUND')) return { status: 'refused' }
     throw err
   }
   if (!result.alreadyAnswered) return { status: 'answered', answer: content }
