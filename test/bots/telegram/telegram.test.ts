@@ -83,11 +83,11 @@ for (const kind of dbKinds()) {
       })
     const question = async (chat: number, messageId: string) => {
       await until(
-        () => fake.chat(chat).some((m) => m.text.includes(`#m-${messageId}`)),
+        () => fake.chat(chat).some((m) => m.text.includes(`#msg-${messageId}`)),
         5000,
         'question copy',
       )
-      return fake.chat(chat).find((m) => m.text.includes(`#m-${messageId}`))!
+      return fake.chat(chat).find((m) => m.text.includes(`#msg-${messageId}`))!
     }
     const answerOf = async (questionId: string) =>
       (
@@ -171,7 +171,7 @@ for (const kind of dbKinds()) {
       expect(copy.text).toContain('Drop table &lt;users&gt; &amp; rebuild?')
       expect(copy.text).not.toContain('<users>')
       expect(copy.text).toContain(`<b>claude</b> · ${id.slice(0, 8)}`)
-      expect(copy.text).toContain(`href="${PUBLIC_URL}/instances/${id}#m-${q.messageId}"`)
+      expect(copy.text).toContain(`href="${PUBLIC_URL}/instances/${id}#msg-${q.messageId}"`)
       expect(copy.parse_mode).toBe('HTML')
       const buttons = copy.reply_markup!.inline_keyboard!.flat()
       expect(buttons.map((b) => b.text)).toEqual(['Yes, drop it', 'No', '✍️ Answer in my own words'])
@@ -365,7 +365,7 @@ for (const kind of dbKinds()) {
       const q = await ask(user.id, uuid(), 'Retry me?')
       await question(chat, q.messageId)
       await Bun.sleep(100)
-      expect(fake.chat(chat).filter((m) => m.text.includes(`#m-${q.messageId}`))).toHaveLength(1)
+      expect(fake.chat(chat).filter((m) => m.text.includes(`#msg-${q.messageId}`))).toHaveLength(1)
       const [row] = await db().query<{ state: string; attempts: number }>(
         'select state, attempts from deliveries where message_id = $1',
         [q.messageId],
