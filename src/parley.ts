@@ -26,6 +26,8 @@ export type ParleyOptions = {
   database?: Database
   mcp?: McpOptions
   disconnectAfterMs?: number
+  /** Bun closes a connection silent this long (default 30 s); long waits lift it per request. */
+  idleTimeoutSeconds?: number
   quiet?: boolean
   /** Extra channel adapters for the outbox, and outbox tuning (tests use short intervals). */
   adapters?: ChannelAdapter[]
@@ -74,6 +76,7 @@ export async function createParley(config: Config, opts: ParleyOptions = {}): Pr
   const core: Core = { db: database.db, bus }
   const keys = new KeyVerifier(database.db, bus)
   const presence = new Presence(core, opts.disconnectAfterMs ?? DISCONNECT_AFTER_MS)
+  core.presence = presence
   const stopping = new AbortController()
   const baseUrl = () => parley.url
   const slack = createSlackBot({ config, core, baseUrl })
@@ -120,7 +123,7 @@ export async function createParley(config: Config, opts: ParleyOptions = {}): Pr
 
   const listen = async (): Promise<Parley> => {
     if (server) return start()
-    app.listen({ port: config.port, hostname: '0.0.0.0', idleTimeout: 30 })
+    app.listen({ port: config.port, hostname: '0.0.0.0', idleTimeout: opts.idleTimeoutSeconds ?? 30 })
     server = app.server as ReturnType<typeof Bun.serve>
     parley.port = server.port ?? config.port
     parley.url = config.publicUrl ?? `http://localhost:${parley.port}`
