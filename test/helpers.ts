@@ -20,6 +20,9 @@ export type DbKind = 'pglite' | 'postgres'
 /** The databases this run covers: PGlite always, Postgres when DATABASE_URL is set. */
 export const dbKinds = (): DbKind[] => (process.env.DATABASE_URL ? ['pglite', 'postgres'] : ['pglite'])
 
+/** Postgres-only tests: `describe.skipIf(!hasPostgres())` shows them as skipped, not as absent. */
+export const hasPostgres = (): boolean => dbKinds().includes('postgres')
+
 /** A migrated PGlite data dir, made once per migration set and loaded from a tarball after that. */
 async function pgliteTemplate(): Promise<Blob> {
   const tags = pendingMigrations()
