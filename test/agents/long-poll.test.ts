@@ -125,7 +125,8 @@ for (const kind of dbKinds()) {
         name: 'ask_question',
         arguments: { agent_instance_id: mcpId, question_text: 'ok?' },
       })
-      await Bun.sleep(300)
+      // The ask is waiting once its question is posted; the long-poll, started first, is parked.
+      await until(async () => (await status(mcpId)) === 'AWAITING_INPUT', 5000, 'the MCP question')
 
       await own.stop()
       const res = await polled

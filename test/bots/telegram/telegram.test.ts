@@ -352,8 +352,11 @@ for (const kind of dbKinds()) {
       await post(fake.message(chat, '/unlink'))
       expect(lastBotText(chat)).toContain('Unlinked')
       const sends = fake.callsOf('sendMessage').length
-      await ask(user.id, id, 'Still there?')
-      await Bun.sleep(150)
+      const still = await ask(user.id, id, 'Still there?')
+      // No copy is queued for an unlinked chat, so none can be sent.
+      expect(await db().query('select 1 from deliveries where message_id = $1', [still.messageId])).toEqual(
+        [],
+      )
       expect(fake.callsOf('sendMessage')).toHaveLength(sends)
       await post(fake.message(chat, 'hello'))
       expect(lastBotText(chat)).toContain('not linked')
@@ -364,13 +367,16 @@ for (const kind of dbKinds()) {
       fake.fail('sendMessage', { status: 500, description: 'Internal Server Error' }, 2)
       const q = await ask(user.id, uuid(), 'Retry me?')
       await question(chat, q.messageId)
-      await Bun.sleep(100)
+      const row = async () =>
+        (
+          await db().query<{ state: string; attempts: number }>(
+            'select state, attempts from deliveries where message_id = $1',
+            [q.messageId],
+          )
+        )[0]
+      await until(async () => (await row())?.state === 'sent')
+      expect(await row()).toEqual({ state: 'sent', attempts: 2 })
       expect(fake.chat(chat).filter((m) => m.text.includes(`#msg-${q.messageId}`))).toHaveLength(1)
-      const [row] = await db().query<{ state: string; attempts: number }>(
-        'select state, attempts from deliveries where message_id = $1',
-        [q.messageId],
-      )
-      expect(row).toEqual({ state: 'sent', attempts: 2 })
     })
 
     test('429 retry_after is waited out', async () => {
