@@ -8,6 +8,7 @@ import { MAX_CONTENT_CHARS } from '../core/context.ts'
 import { endSession } from '../core/instances.ts'
 import { postAgentMessage } from '../core/messages.ts'
 import { consumeAnswer, questionsAnsweredBy, waitForAnswer } from '../core/pending.ts'
+import { holdPresence } from '../core/presence.ts'
 import { countSteps } from '../core/steps.ts'
 import { canonicalUuid } from '../core/wire.ts'
 
@@ -93,6 +94,7 @@ export async function askAndWait(
   })
   const cancelled = new AbortController()
   const untrack = ctx.track(extra.requestId, cancelled)
+  const release = holdPresence(ctx.core, input.instanceId)
   const signal = AbortSignal.any([extra.signal, ctx.requestSignal, ctx.stopping, cancelled.signal])
   const started = Date.now()
   const token = extra._meta?.progressToken
@@ -136,6 +138,7 @@ export async function askAndWait(
     }
     return { answer: found.answer.content, questionId: posted.messageId }
   } finally {
+    release()
     untrack()
   }
 }
