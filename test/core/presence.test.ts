@@ -62,7 +62,7 @@ for (const kind of dbKinds()) {
     test('a held instance stays live past the limit; released, it is DISCONNECTED after it', async () => {
       const m = await machine()
       const waiting = await ask(m)
-      const release = holdPresence(m, waiting)
+      const release = holdPresence(m, user.id, waiting)
       const idle = await ask(m)
       const gone = disconnected(m, waiting)
       // The idle one, asked after, is swept with (or after) the held one.
@@ -79,7 +79,7 @@ for (const kind of dbKinds()) {
       const sweeper = await machine()
       // Written through the sweeper: it hears of both instances; the holder hears of neither.
       const waiting = await ask(sweeper)
-      const release = holdPresence(holder, waiting)
+      const release = holdPresence(holder, user.id, waiting)
       const idle = await ask(sweeper)
       await disconnected(sweeper, idle)
       expect(await status(waiting)).toBe('AWAITING_INPUT')
@@ -88,11 +88,20 @@ for (const kind of dbKinds()) {
       await until(async () => (await status(waiting)) === 'DISCONNECTED', 5000, 'flipped after release')
     }, 15_000)
 
+    test('a wait on another user’s instance id keeps nothing alive', async () => {
+      const m = await machine()
+      const other = await makeUser(db.database.db, 'other')
+      const waiting = await ask(m)
+      const release = holdPresence(m, other.id, waiting)
+      await disconnected(m, waiting)
+      release()
+    }, 15_000)
+
     test('two waiters on one instance: it stays held until both are gone', async () => {
       const m = await machine()
       const waiting = await ask(m)
-      const first = holdPresence(m, waiting)
-      const second = holdPresence(m, waiting)
+      const first = holdPresence(m, user.id, waiting)
+      const second = holdPresence(m, user.id, waiting)
       first()
       first() // releasing twice is harmless
       const idle = await ask(m)
