@@ -360,7 +360,7 @@ for (const kind of dbKinds()) {
         await pending
         const q = (await thread(c.instanceId)).find((m) => m.id === questionId)!
         expect(q.answered_via).toBe('closed')
-        expect(q.metadata).toMatchObject({ closed: 'answered at the terminal or timed out' })
+        expect(q.metadata).toMatchObject({ closed_reason: 'answered at the terminal or timed out' })
         expect((await instance(c.instanceId))?.status).toBe('ACTIVE')
       })
 
