@@ -6,7 +6,7 @@ import { and, eq, isNull, sql } from 'drizzle-orm'
 import { alias } from 'drizzle-orm/pg-core'
 import { messages, users } from '../../db/schema.ts'
 import { CLOSED_AT_TERMINAL, closeQuestion } from '../answers.ts'
-import type { Core } from '../context.ts'
+import { type Core, MAX_CONTENT_CHARS } from '../context.ts'
 import { postAgentMessage } from '../messages.ts'
 import { waitForAnswer } from '../pending.ts'
 import type { HookSession } from './session.ts'
@@ -21,6 +21,19 @@ export type HookQuestionMeta = {
 }
 
 export type HookAnswer = { content: string; by: string | null; via: string | null }
+
+/** A progress message from a hook agent (it leaves the read cursor to Stop, as every hook post). */
+export function hookProgress(core: Core, s: HookSession, content: string, meta?: HookQuestionMeta) {
+  return postAgentMessage(core, {
+    userId: s.userId,
+    instanceId: s.instanceId,
+    agentType: s.agent,
+    content: content.length > MAX_CONTENT_CHARS ? content.slice(0, MAX_CONTENT_CHARS) : content,
+    requiresUserInput: false,
+    metadata: meta ? { hook: meta } : null,
+    keepCursor: true,
+  })
+}
 
 export async function askHookQuestion(
   core: Core,
