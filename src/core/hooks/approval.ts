@@ -8,7 +8,7 @@ import { approvalKey, isRemembered, rememberApproval } from '../approvals.ts'
 import type { Core } from '../context.ts'
 import { APPROVAL_OPTIONS, approvalQuestion, pickedOption } from './approval-text.ts'
 import type { ToolCall } from './payload.ts'
-import { askHookQuestion, awaitHookAnswer, type HookAnswer, hookProgress } from './questions.ts'
+import { awaitHookAnswer, type HookAnswer, postHookMessage } from './questions.ts'
 import type { HookSession } from './session.ts'
 
 export type Decision =
@@ -40,10 +40,10 @@ export async function decideToolCall(
   if (await isRemembered(core, s.userId, s.instanceId, key)) {
     // Kept on the record like any decision, without asking anyone.
     const reason = `Allowed for this session earlier: ${summary}`
-    await hookProgress(core, s, reason, meta)
+    await postHookMessage(core, s, { content: reason, meta })
     return { behavior: 'allow', forSession: false, reason }
   }
-  const questionId = await askHookQuestion(core, s, {
+  const questionId = await postHookMessage(core, s, {
     content,
     options: [...APPROVAL_OPTIONS],
     meta,

@@ -2,13 +2,12 @@
 // is checked whole before anything is written; then the session's instance is found or created
 // and the event recorded. Events that need a person hold until `hold.deadline` (Parley's margin
 // before the hook's own timeout) or until the agent goes away (`hold.signal`).
-
 import { type Core, MAX_CONTENT_CHARS } from '../context.ts'
 import { endSession } from '../instances.ts'
 import { decideToolCall, type Hold, permissionRequestOutput, preToolUseOutput } from './approval.ts'
 import { askUserQuestions, type Question, readQuestions } from './ask-user.ts'
 import { type HookAgent, type HookPayload, readHookPayload } from './payload.ts'
-import { closeOpenQuestions, hasOpenQuestion, hookProgress } from './questions.ts'
+import { closeOpenQuestions, hasOpenQuestion, postHookMessage } from './questions.ts'
 import { type HookSession, hookSession, recordPrompt, startSession } from './session.ts'
 import { steeringReason, takeSteering } from './steering.ts'
 
@@ -20,10 +19,10 @@ async function stop(core: Core, s: HookSession, p: Extract<HookPayload, { event:
   const steering = await takeSteering(core, s)
   const last = p.lastAssistantMessage?.trim() ?? ''
   if (steering.length > 0) {
-    if (last) await hookProgress(core, s, last)
+    if (last) await postHookMessage(core, s, { content: last })
     return { decision: 'block', reason: steeringReason(steering) }
   }
-  await hookProgress(core, s, last ? `${last}\n\n${WAITING_LINE}` : WAITING_LINE)
+  await postHookMessage(core, s, { content: last ? `${last}\n\n${WAITING_LINE}` : WAITING_LINE })
   return {}
 }
 
@@ -70,7 +69,7 @@ export async function handleHook(
       return {}
     case 'Notification':
       // While a question is open it already says what the agent waits for.
-      if (!(await hasOpenQuestion(core, s))) await hookProgress(core, s, p.message)
+      if (!(await hasOpenQuestion(core, s))) await postHookMessage(core, s, { content: p.message })
       return {}
     case 'Stop':
       return stop(core, s, p)
