@@ -1,7 +1,9 @@
 // One message of a thread, and the loader for older ones. Agent text is Markdown rendered by the
 // sanitizing renderer inside an hx-ignore container (htmx never processes anything in it); user
-// text is escaped and shown as typed. An open question carries one button per option.
+// text is escaped and shown as typed. An open question carries one button per option; a button
+// sends the option's index, and what came of it lands in the page's #answer-notice.
 
+import { answerSummary } from '../src/core/answers.ts'
 import { parseQuestion } from '../src/core/questions.ts'
 import type { Access, ThreadMessage } from '../src/core/thread.ts'
 import { omnaraTime } from '../src/core/wire.ts'
@@ -32,14 +34,15 @@ function OptionButtons(props: { m: ThreadMessage; instanceId: string; csrfToken:
       action={`/instances/${props.instanceId}/reply`}
       class="options"
       hx-post={`/instances/${props.instanceId}/reply`}
-      hx-swap="none"
+      hx-target="#answer-notice"
+      hx-swap="outerHTML"
     >
       <CsrfField token={props.csrfToken} />
       <input type="hidden" name="question_id" value={props.m.id} />
       <fieldset>
         <legend>Answer with one of the options</legend>
-        {options.map((o) => (
-          <button type="submit" name="content" value={o} safe>
+        {options.map((o, i) => (
+          <button type="submit" name="option" value={String(i)} safe>
             {o}
           </button>
         ))}
@@ -93,7 +96,14 @@ export function Message(props: { m: ThreadMessage; instanceId: string; access: A
       )}
       {m.requiresUserInput && m.answeredAt ? (
         <p class="answered muted" safe>
-          {`Answered by ${m.answeredByName ?? 'someone'}${m.answeredVia ? ` via ${m.answeredVia}` : ''} at ${m.answeredAt.toISOString().slice(0, 16).replace('T', ' ')}`}
+          {answerSummary({
+            by: m.answeredByName,
+            via: m.answeredVia,
+            at: m.answeredAt,
+            reason: m.closedReason,
+            answer: m.answerContent,
+            options: m.options,
+          })}
         </p>
       ) : (
         ''

@@ -46,22 +46,12 @@ export function questionText(job: DeliveryJob): string {
   return questionCard(job, '❓', `<i>${hint}</i>`)
 }
 
-const via = (channel: string | null) =>
-  channel
-    ? ({ web: 'the web', telegram: 'Telegram', slack: 'Slack', api: 'the API' }[channel] ?? channel)
-    : 'unknown'
-
-export function answeredBy(answer: { by: string | null; via: string | null }) {
-  return `${answer.by ?? 'someone'} via ${via(answer.via)}`
-}
-
-/** The question copy after an answer: who, how, what; no more buttons. */
+/** The question copy after an answer (or after it was closed): the one wording, the answer; no buttons. */
 export function lockedText(job: DeliveryJob): string {
+  const line = esc(job.summary ?? 'Answered')
   const a = job.answer
-  const answer = a
-    ? `✅ Answered by ${esc(answeredBy(a))}:\n<blockquote>${esc(clip(a.content, 400))}</blockquote>`
-    : '✅ Answered.'
-  return questionCard(job, '✔️', answer)
+  const below = a ? `✅ ${line}:\n<blockquote>${esc(clip(a.content, 400))}</blockquote>` : `🔒 ${line}`
+  return questionCard(job, '✔️', below)
 }
 
 const ENDED = new Set(['COMPLETED', 'FAILED', 'KILLED', 'DELETED'])

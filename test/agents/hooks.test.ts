@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { hookInstanceId } from '../../src/core/hooks/session.ts'
 import { call, dbKinds, makeUser, type TestApp, testApp } from '../helpers.ts'
+import { webGet, webLogin } from '../web/helpers.ts'
 import { fixture, hookClient, nextQuestion } from './hooks-fixture.ts'
 
 for (const kind of dbKinds()) {
@@ -238,6 +239,19 @@ for (const kind of dbKinds()) {
           behavior: 'deny',
           message: 'No, run the unit tests with bun test instead',
         })
+      })
+
+      test('each decision stays on the instance page: the tool, its input, who decided and how', async () => {
+        const c = hookClient(t.app, alice.key)
+        await answered(c, 'permission-request-bash', 'Allow for this session')
+        await answered(c, 'permission-request-write', 'Deny')
+        const session = await webLogin(t.app, alice.email, 'correct horse battery')
+        const page = await webGet(t.app, `/instances/${c.instanceId}`, session)
+        expect(page.status).toBe(200)
+        expect(page.text).toContain('Allow Bash: Print ok with Python?')
+        expect(page.text).toContain('Allowed for this session by alice via the API')
+        expect(page.text).toContain('Allow Write: write /home/ann/shop/notes.md?')
+        expect(page.text).toContain('Denied by alice via the API')
       })
 
       test('edits show as a diff, a new file as path and preview, other tools as JSON', async () => {

@@ -71,23 +71,15 @@ export async function awaitHookAnswer(
   questionId: string,
   opts: { deadline: number; signal: AbortSignal },
 ): Promise<HookAnswer | null> {
-  // Closed elsewhere (the session ended): stop waiting at once.
-  const closed = new AbortController()
-  const unsubscribe = core.bus.subscribe({ instanceId: s.instanceId }, (e) => {
-    if (e.type === 'question.answered' && e.questionId === questionId && e.answerId === null) closed.abort()
+  // Returns null at once when the question is closed elsewhere (the session ended).
+  const found = await waitForAnswer(core, {
+    userId: s.userId,
+    instanceId: s.instanceId,
+    questionId,
+    deadline: opts.deadline,
+    signal: opts.signal,
   })
-  try {
-    const found = await waitForAnswer(core, {
-      userId: s.userId,
-      instanceId: s.instanceId,
-      questionId,
-      deadline: opts.deadline,
-      signal: AbortSignal.any([opts.signal, closed.signal]),
-    })
-    if (found) return answerOf(core, questionId)
-  } finally {
-    unsubscribe()
-  }
+  if (found) return answerOf(core, questionId)
   if (await closeQuestion(core, { userId: s.userId, questionId })) return null
   return answerOf(core, questionId)
 }

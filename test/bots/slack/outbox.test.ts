@@ -42,18 +42,18 @@ for (const kind of dbKinds()) {
     const copyFor = (slackUserId: string) =>
       s.fake.until(() => [...s.fake.messages.values()].find((m) => m.channel === `D${slackUserId}`))
 
-    test('a question arrives as buttons; a button answer locks the copy: "Answered by … via slack"', async () => {
+    test('a question arrives as buttons; a button answer locks the copy: "Answered by … via Slack"', async () => {
       await run()
       const u = await s.linkedUser('ann')
       const q = await s.ask(u.id, 'Ship it? [YES/NO]')
       const copy = await copyFor(u.slack.userId)
       expect(blocksText(copy)).toContain(`"value":"${q.questionId}:0"`)
       await s.press(u.slack, 'parley.option.0', `${q.questionId}:0`)
-      await s.fake.until(() => blocksText(copy).includes('Answered by *ann* via slack: Yes'))
+      await s.fake.until(() => /Answered by ann via Slack · [^"]+ UTC: Yes/.test(blocksText(copy)))
       expect(blocksText(copy)).not.toContain('parley.option')
       expect(postsTo(u.slack.userId)).toHaveLength(1)
       const late = await s.press(u.slack, 'parley.option.1', `${q.questionId}:1`)
-      expect(late.replies).toEqual(['Already answered by *ann* via slack: Yes'])
+      expect(late.replies[0]).toStartWith('Already answered by ann via Slack · ')
     }, 15_000)
 
     test('an answer given on the web updates the Slack copy', async () => {
@@ -68,7 +68,9 @@ for (const kind of dbKinds()) {
         markAsRead: false,
         channel: 'web',
       })
-      await s.fake.until(() => blocksText(copy).includes('Answered by *bea* via web: release/1.2'))
+      await s.fake.until(() =>
+        /Answered by bea via the dashboard · [^"]+ UTC: release\/1\.2/.test(blocksText(copy)),
+      )
       const update = s.fake.callsOf('chat.update').at(-1)!
       expect(update.args.channel).toBe(copy.channel)
       expect(update.args.ts).toBe(copy.ts)
@@ -236,7 +238,7 @@ for (const kind of dbKinds()) {
         body: await press.text(),
       })
       expect(res.status).toBe(200)
-      await fake.until(() => blocksText(copy).includes('Answered by *zed* via slack: No'))
+      await fake.until(() => /Answered by zed via Slack · [^"]+ UTC: No/.test(blocksText(copy)))
     } finally {
       await parley.stop()
       fake.stop()
