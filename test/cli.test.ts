@@ -4,7 +4,7 @@ import { afterAll, describe, expect, test } from 'bun:test'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { freshDatabase, type TestDb } from './helpers.ts'
+import { freshDatabase, hasPostgres, type TestDb } from './helpers.ts'
 
 const root = join(import.meta.dir, '..')
 
@@ -107,11 +107,13 @@ describe('parley CLI', () => {
     expect(list.stdout).toContain('while-running')
   }, 90_000)
 
-  if (process.env.DATABASE_URL) {
-    test('admin commands on Postgres', async () => {
+  test.skipIf(!hasPostgres())(
+    'admin commands on Postgres',
+    async () => {
       const db = await freshDatabase('postgres')
       dbs.push(db)
       await adminFlow({ DATABASE_URL: db.url! })
-    }, 60_000)
-  }
+    },
+    60_000,
+  )
 })

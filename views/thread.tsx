@@ -22,6 +22,9 @@ function When({ value }: { value: string | Date }) {
   )
 }
 
+/** The element id of a message on its instance page; links from chat copies jump to it. */
+export const messageAnchor = (messageId: string) => `msg-${messageId}`
+
 export const isOpenQuestion = (m: ThreadMessage) =>
   m.sender === 'AGENT' && m.requiresUserInput && !m.answeredAt && !(m.timeoutAt && m.timeoutAt < new Date())
 
@@ -65,7 +68,7 @@ export function Message(props: { m: ThreadMessage; instanceId: string; access: A
   const safeBody = m.sender === 'AGENT' ? renderMarkdown(text) : ''
   return (
     <article
-      id={`msg-${m.id}`}
+      id={messageAnchor(m.id)}
       class={classes.filter(Boolean).join(' ')}
       aria-label={open ? 'Open question' : undefined}
     >

@@ -21,6 +21,7 @@ import {
 import { markSeen, threadPage, viewInstance } from '../core/thread.ts'
 import { canonicalUuid } from '../core/wire.ts'
 import { AppError, InvalidInput, NotFound } from '../errors.ts'
+import { statusOf } from '../http/errors.ts'
 import type { WebDeps } from './deps.ts'
 import { field, htmlResponse, isHtmx, seeOther } from './http.ts'
 import { webSession } from './session.ts'
@@ -116,21 +117,21 @@ export function webInstance(deps: WebDeps) {
     try {
       return await change()
     } catch (err) {
-      if (!(err instanceof AppError) || err.status >= 500) throw err
+      if (!(err instanceof AppError) || statusOf(err) >= 500) throw err
       if (err instanceof NotFound) return notFound(ctx)
       if (isHtmx(ctx.request) && draft !== undefined) {
         const inst = await viewInstance(core.db, ctx.user.id, instanceId(rawId))
         return htmlResponse(
           ReplyForm({ inst, csrfToken: ctx.csrfToken, error: err.message, draft }),
-          err.status,
+          statusOf(err),
         )
       }
       try {
-        return await page(ctx, rawId, { error: err.message, draft }, err.status)
+        return await page(ctx, rawId, { error: err.message, draft }, statusOf(err))
       } catch (inner) {
         if (inner instanceof NotFound) return notFound(ctx)
         if (inner instanceof AppError) {
-          return htmlResponse(RefusedPage({ ...ctx, message: inner.message }), inner.status)
+          return htmlResponse(RefusedPage({ ...ctx, message: inner.message }), statusOf(inner))
         }
         throw inner
       }

@@ -32,8 +32,18 @@ for (const kind of dbKinds()) {
     beforeAll(async () => {
       s = await slackFixture(kind)
     }, 60_000)
-    afterEach(async () => {
+    /** Stops the outboxes this test started; they finish the sends they have in flight. */
+    const settle = async () => {
       await Promise.all(running.splice(0).map((o) => o.stop()))
+    }
+    const deliveryStates = async (messageId: string) =>
+      (
+        await s.database.query<{ state: string }>('select state from deliveries where message_id = $1', [
+          messageId,
+        ])
+      ).map((r) => r.state)
+    afterEach(async () => {
+      await settle()
     })
     afterAll(() => s.close())
 
@@ -112,7 +122,8 @@ for (const kind of dbKinds()) {
       expect(postsTo(u.slack.userId)).toHaveLength(0)
       await Promise.all([run(), run()])
       await copyFor(u.slack.userId)
-      await Bun.sleep(300)
+      await until(async () => (await deliveryStates(q.questionId)).every((state) => state === 'sent'))
+      await settle() // nothing left to claim, and stop waits for sends in flight: the count is final
       expect(postsTo(u.slack.userId)).toHaveLength(1)
     }, 15_000)
 
@@ -148,14 +159,19 @@ for (const kind of dbKinds()) {
     test('without the progress preference, steps send nothing to Slack', async () => {
       await run()
       const u = await s.linkedUser('quinn')
+      const instanceId = crypto.randomUUID()
       await postAgentMessage(s.core, {
         userId: u.id,
-        instanceId: crypto.randomUUID(),
+        instanceId,
         agentType: 'codex',
         content: 'quiet step',
         requiresUserInput: false,
       })
-      await Bun.sleep(200)
+      // Nothing is queued for the step, so nothing can be sent.
+      expect(await s.database.query('select 1 from deliveries where instance_id = $1', [instanceId])).toEqual(
+        [],
+      )
+      await settle()
       expect(postsTo(u.slack.userId)).toHaveLength(0)
     }, 15_000)
 
@@ -179,12 +195,11 @@ for (const kind of dbKinds()) {
         [q.questionId],
       )
       expect(row!.state).toBe('failed')
-      await Bun.sleep(200)
-      expect(postsTo(u.slack.userId)).toHaveLength(1)
       // The link still says who they are: /parley status works, and new questions are not sent.
       expect((await s.command(u.slack, 'status')).replies[0]).toContain('open question')
-      await s.ask(u.id, 'And now?')
-      await Bun.sleep(200)
+      const next = await s.ask(u.id, 'And now?')
+      expect(await deliveryStates(next.questionId)).toEqual([])
+      await settle() // a failed row is not retried; stop waits for sends in flight
       expect(postsTo(u.slack.userId)).toHaveLength(1)
     }, 15_000)
   })

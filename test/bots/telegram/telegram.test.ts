@@ -84,11 +84,11 @@ for (const kind of dbKinds()) {
       })
     const question = async (chat: number, messageId: string) => {
       await until(
-        () => fake.chat(chat).some((m) => m.text.includes(`#m-${messageId}`)),
+        () => fake.chat(chat).some((m) => m.text.includes(`#msg-${messageId}`)),
         5000,
         'question copy',
       )
-      return fake.chat(chat).find((m) => m.text.includes(`#m-${messageId}`))!
+      return fake.chat(chat).find((m) => m.text.includes(`#msg-${messageId}`))!
     }
     const answerOf = async (questionId: string) =>
       (
@@ -172,7 +172,7 @@ for (const kind of dbKinds()) {
       expect(copy.text).toContain('Drop table &lt;users&gt; &amp; rebuild?')
       expect(copy.text).not.toContain('<users>')
       expect(copy.text).toContain(`<b>claude</b> · ${id.slice(0, 8)}`)
-      expect(copy.text).toContain(`href="${PUBLIC_URL}/instances/${id}#m-${q.messageId}"`)
+      expect(copy.text).toContain(`href="${PUBLIC_URL}/instances/${id}#msg-${q.messageId}"`)
       expect(copy.parse_mode).toBe('HTML')
       const buttons = copy.reply_markup!.inline_keyboard!.flat()
       expect(buttons.map((b) => b.text)).toEqual(['Yes, drop it', 'No', '✍️ Answer in my own words'])
@@ -372,8 +372,11 @@ for (const kind of dbKinds()) {
       await post(fake.message(chat, '/unlink'))
       expect(lastBotText(chat)).toContain('Unlinked')
       const sends = fake.callsOf('sendMessage').length
-      await ask(user.id, id, 'Still there?')
-      await Bun.sleep(150)
+      const still = await ask(user.id, id, 'Still there?')
+      // No copy is queued for an unlinked chat, so none can be sent.
+      expect(await db().query('select 1 from deliveries where message_id = $1', [still.messageId])).toEqual(
+        [],
+      )
       expect(fake.callsOf('sendMessage')).toHaveLength(sends)
       await post(fake.message(chat, 'hello'))
       expect(lastBotText(chat)).toContain('not linked')
@@ -384,13 +387,16 @@ for (const kind of dbKinds()) {
       fake.fail('sendMessage', { status: 500, description: 'Internal Server Error' }, 2)
       const q = await ask(user.id, uuid(), 'Retry me?')
       await question(chat, q.messageId)
-      await Bun.sleep(100)
-      expect(fake.chat(chat).filter((m) => m.text.includes(`#m-${q.messageId}`))).toHaveLength(1)
-      const [row] = await db().query<{ state: string; attempts: number }>(
-        'select state, attempts from deliveries where message_id = $1',
-        [q.messageId],
-      )
-      expect(row).toEqual({ state: 'sent', attempts: 2 })
+      const row = async () =>
+        (
+          await db().query<{ state: string; attempts: number }>(
+            'select state, attempts from deliveries where message_id = $1',
+            [q.messageId],
+          )
+        )[0]
+      await until(async () => (await row())?.state === 'sent')
+      expect(await row()).toEqual({ state: 'sent', attempts: 2 })
+      expect(fake.chat(chat).filter((m) => m.text.includes(`#msg-${q.messageId}`))).toHaveLength(1)
     })
 
     test('429 retry_after is waited out', async () => {
