@@ -9,6 +9,7 @@ import { closeQuestion } from '../answers.ts'
 import { type Core, MAX_CONTENT_CHARS } from '../context.ts'
 import { postAgentMessage } from '../messages.ts'
 import { waitForAnswer } from '../pending.ts'
+import { holdPresence } from '../presence.ts'
 import type { HookSession } from './session.ts'
 
 /** What a hook question records about itself (messages.metadata.hook). */
@@ -71,6 +72,8 @@ export async function awaitHookAnswer(
   questionId: string,
   opts: { deadline: number; signal: AbortSignal },
 ): Promise<HookAnswer | null> {
+  // A held hook is the agent's sign of life: its instance does not turn DISCONNECTED meanwhile.
+  const release = holdPresence(core, s.instanceId)
   // Returns null at once when the question is closed elsewhere (the session ended).
   const found = await waitForAnswer(core, {
     userId: s.userId,
@@ -78,7 +81,7 @@ export async function awaitHookAnswer(
     questionId,
     deadline: opts.deadline,
     signal: opts.signal,
-  })
+  }).finally(release)
   if (found) return answerOf(core, questionId)
   if (await closeQuestion(core, { userId: s.userId, questionId })) return null
   return answerOf(core, questionId)
