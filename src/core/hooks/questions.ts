@@ -23,6 +23,9 @@ export type HookQuestionMeta = {
 
 export type HookAnswer = { content: string; by: string | null; via: string | null }
 
+/** How long a hook request may wait for a person: Parley's deadline, and the agent still there. */
+export type Hold = { deadline: number; signal: AbortSignal }
+
 /**
  * Posts a hook agent's message: a question when it has options (buttons), else progress. Like
  * every hook post it leaves the read cursor alone: user messages reach the agent at Stop.
@@ -70,7 +73,7 @@ export async function awaitHookAnswer(
   core: Core,
   s: HookSession,
   questionId: string,
-  opts: { deadline: number; signal: AbortSignal },
+  opts: Hold,
 ): Promise<HookAnswer | null> {
   // A held hook is the agent's sign of life: its instance does not turn DISCONNECTED meanwhile.
   const release = holdPresence(core, s.instanceId)
