@@ -139,6 +139,14 @@ for (const kind of dbKinds()) {
         expect((await instance(c.instanceId))?.status).toBe('ACTIVE')
       })
 
+      test('the hooks are in the API docs, with the timeout parameter', async () => {
+        const spec = (await call(t.app, 'GET', '/docs/json')).json
+        for (const path of ['/hooks/claude-code', '/hooks/codex']) {
+          expect(spec.paths[path].post.security).toEqual([{ apiKey: [] }])
+          expect(JSON.stringify(spec.paths[path].post.parameters)).toContain('timeout')
+        }
+      })
+
       test('no key is 401; bad bodies are 422 naming the field and write nothing', async () => {
         const c = hookClient(t.app, alice.key)
         expect((await c.send('stop', { key: 'nope' })).status).toBe(401)
