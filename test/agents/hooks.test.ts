@@ -281,6 +281,26 @@ for (const kind of dbKinds()) {
         expect(questions[3]).toContain('```json\n{\n  "url": "https://example.com/docs"')
       })
 
+      test('a plan is shown as Markdown; a PermissionRequest for AskUserQuestion is left to its PreToolUse', async () => {
+        const c = hookClient(t.app, alice.key)
+        const plan = '## Plan\n\n1. Fix the rounding\n2. Add a test'
+        const asked = nextQuestion(t.bus, c.instanceId)
+        const pending = c.send('permission-request-webfetch', {
+          change: { tool_name: 'ExitPlanMode', tool_input: { plan } },
+        })
+        await asked
+        await reply(c.instanceId, 'Allow')
+        expect((await pending).json.hookSpecificOutput.decision.behavior).toBe('allow')
+        const [q] = await thread(c.instanceId)
+        expect(q!.content).toStartWith(`Allow ExitPlanMode: start on this plan?\n\n${plan}\n\n`)
+        const ask = fixture('claude-code', 'pre-tool-use-ask-user-question')
+        const res = await c.send('permission-request-bash', {
+          change: { tool_name: 'AskUserQuestion', tool_input: ask.tool_input },
+        })
+        expect(res.json).toEqual({})
+        expect(await thread(c.instanceId)).toHaveLength(2)
+      })
+
       test('PreToolUse of another tool asks the same; the answer is a permissionDecision with a reason', async () => {
         const c = hookClient(t.app, alice.key)
         expect(await answered(c, 'pre-tool-use-bash', 'Allow')).toEqual({

@@ -74,6 +74,9 @@ export async function handleHook(
     case 'Stop':
       return stop(core, s, p)
     case 'PermissionRequest': {
+      // AskUserQuestion is asked through PreToolUse; its permission prompt is its own dialog,
+      // which is where the agent falls back to when that hook had no answer.
+      if (p.tool === 'AskUserQuestion') return {}
       const decision = await decideToolCall(core, s, p, input.hold)
       return decision ? permissionRequestOutput(s, decision, p.suggestions) : {}
     }
