@@ -359,6 +359,7 @@ for (const kind of dbKinds()) {
         expect(out.hookSpecificOutput).toMatchObject({
           hookEventName: 'PreToolUse',
           permissionDecision: 'allow',
+          permissionDecisionReason: 'Answered by alice via the API',
           updatedInput: { ...input, answers: { 'Which database should I use?': 'PostgreSQL' } },
         })
         const [q] = await thread(c.instanceId)
