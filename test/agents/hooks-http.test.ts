@@ -5,7 +5,7 @@
 // server.timeout(request, 0) call itself, which stays for versions that do.)
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { nextEvent } from '../../src/events/bus.ts'
-import { call, dbKinds, makeUser, type TestApp, testApp } from '../helpers.ts'
+import { call, dbKinds, freshDatabase, makeUser, type TestApp, testApp } from '../helpers.ts'
 import { fixture, nextQuestion } from './hooks-fixture.ts'
 
 const IDLE_TIMEOUT_S = 2
@@ -79,5 +79,31 @@ for (const kind of dbKinds()) {
       })
       expect(late.status).toBe(200)
     }, 20_000)
+  })
+
+  describe(`hooks when Parley stops (${kind})`, () => {
+    test('a held approval answers {} at once, so the agent asks at its terminal, and its question is closed', async () => {
+      const db = await freshDatabase(kind)
+      const t = await testApp(kind, { db })
+      try {
+        const user = await makeUser(t.database.db, 'stop')
+        const sessionId = crypto.randomUUID()
+        const asked = nextQuestion(t.bus, sessionId)
+        const held = call(t.app, 'POST', '/hooks/claude-code', {
+          key: user.key,
+          body: { ...fixture('claude-code', 'permission-request-bash'), session_id: sessionId },
+        })
+        const questionId = await asked
+        await t.parley.stop()
+        expect(await held).toMatchObject({ status: 200, json: {} })
+        const [q] = await t.database.query<{ answered_via: string }>(
+          'select answered_via from messages where id = $1',
+          [questionId],
+        )
+        expect(q!.answered_via).toBe('closed')
+      } finally {
+        await db.drop()
+      }
+    }, 30_000)
   })
 }
