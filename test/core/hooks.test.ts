@@ -56,6 +56,12 @@ describe('approval questions', () => {
     expect(content).toContain('more characters)')
   })
 
+  test("Codex's apply_patch shows the patch as a diff", () => {
+    const patch = '*** Begin Patch\n*** Update File: a.ts\n-old\n+new\n*** End Patch'
+    const { content } = approvalQuestion('apply_patch', { command: patch }, 'apply_patch')
+    expect(content).toStartWith(`Allow apply_patch: apply a patch?\n\n\`\`\`diff\n${patch}\n\`\`\``)
+  })
+
   test('the footer says what "Allow for this session" covers', () => {
     expect(approvalQuestion('Bash', { command: 'npm test' }, 'npm').content).toContain(
       'also allows later `npm` commands in this session',

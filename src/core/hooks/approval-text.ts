@@ -102,6 +102,9 @@ function render(tool: string, input: Record<string, unknown>): Rendered {
         body: `**File:** ${fenced(path)}\n\n${fenced(clip(lines.slice(0, PREVIEW_LINES).join('\n')))}${more}`,
       }
     }
+    case 'apply_patch':
+      // Codex's file edits: the patch text as it will be applied.
+      return { what: 'apply a patch', body: fenced(clip(str(input.command) || str(input.patch)), 'diff') }
     case 'ExitPlanMode':
       // The plan is the agent's own Markdown: shown as such, not as JSON.
       return { what: 'start on this plan', body: clip(str(input.plan)) }
