@@ -104,6 +104,8 @@ export function Message(props: { m: ThreadMessage; instanceId: string; access: A
             via: m.answeredVia,
             at: m.answeredAt,
             reason: m.closedReason,
+            answer: m.answerContent,
+            options: m.options,
           })}
         </p>
       ) : (

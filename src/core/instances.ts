@@ -1,11 +1,12 @@
 // Agent instances: lookup scoped by owner, creation on first use, registration, heartbeats,
 // ending, and the few status changes the agent API may make.
-import { and, desc, eq, sql } from 'drizzle-orm'
+import { and, desc, eq, inArray, sql } from 'drizzle-orm'
 import type { DbOrTx } from '../db/client.ts'
 import { agentInstances, agentTypes, type InstanceStatus, messages } from '../db/schema.ts'
 import { BadRequest, Conflict, NotFound } from '../errors.ts'
 import type { Core } from './context.ts'
 import { announceDeliveries, enqueueProgress } from './deliveries.ts'
+import { LIVE_STATUSES } from './statuses.ts'
 
 export type InstanceRow = typeof agentInstances.$inferSelect
 
@@ -173,4 +174,26 @@ export async function updateStatus(core: Core, userId: string, instanceId: strin
   if (status !== 'COMPLETED') throw new BadRequest('Status update not supported', 'status')
   await endSession(core, userId, instanceId)
   return describeInstance(core, userId, instanceId)
+}
+
+/** The user's most recently active live instance of this agent type, or null. */
+export async function latestLiveInstance(
+  db: DbOrTx,
+  userId: string,
+  agentType: string,
+): Promise<string | null> {
+  const [recent] = await db
+    .select({ id: agentInstances.id })
+    .from(agentInstances)
+    .innerJoin(agentTypes, eq(agentTypes.id, agentInstances.agentTypeId))
+    .where(
+      and(
+        eq(agentInstances.userId, userId),
+        inArray(agentInstances.status, [...LIVE_STATUSES]),
+        eq(agentTypes.name, normalizeAgentType(agentType)),
+      ),
+    )
+    .orderBy(desc(agentInstances.lastActivityAt))
+    .limit(1)
+  return recent?.id ?? null
 }

@@ -1,0 +1,114 @@
+// A hook that needs a person (an approval, one of AskUserQuestion's questions) asks a question
+// and holds the agent's request until it is answered, woken by the event bus. If the agent gives
+// up first (its hook timed out, or the person answered at the terminal) or Parley's own deadline
+// passes, the question is closed, so no copy keeps offering buttons nobody is waiting for.
+import { and, eq, isNull, sql } from 'drizzle-orm'
+import { alias } from 'drizzle-orm/pg-core'
+import { messages, users } from '../../db/schema.ts'
+import { closeQuestion } from '../answers.ts'
+import { type Core, MAX_CONTENT_CHARS } from '../context.ts'
+import { postAgentMessage } from '../messages.ts'
+import { waitForAnswer } from '../pending.ts'
+import { holdPresence } from '../presence.ts'
+import type { HookSession } from './session.ts'
+
+/** What a hook question records about itself (messages.metadata.hook). */
+export type HookQuestionMeta = {
+  agent: string
+  event: string
+  kind: 'approval' | 'ask'
+  tool: string
+  summary: string
+}
+
+export type HookAnswer = { content: string; by: string | null; via: string | null }
+
+/** How long a hook request may wait for a person: Parley's deadline, and the agent still there. */
+export type Hold = { deadline: number; signal: AbortSignal }
+
+/**
+ * Posts a hook agent's message: a question when it has options (buttons), else progress. Like
+ * every hook post it leaves the read cursor alone: user messages reach the agent at Stop.
+ */
+export async function postHookMessage(
+  core: Core,
+  s: HookSession,
+  m: { content: string; options?: string[]; meta?: HookQuestionMeta },
+): Promise<string> {
+  const posted = await postAgentMessage(core, {
+    userId: s.userId,
+    instanceId: s.instanceId,
+    agentType: s.agent,
+    content: m.content.slice(0, MAX_CONTENT_CHARS),
+    requiresUserInput: m.options !== undefined,
+    options: m.options ?? null,
+    metadata: m.meta ? { hook: m.meta } : null,
+    keepCursor: true,
+  })
+  return posted.messageId
+}
+
+const answerRow = alias(messages, 'a')
+
+/** Who answered a question and how (the answer row and the question's answered_* columns). */
+async function answerOf(core: Core, questionId: string): Promise<HookAnswer | null> {
+  const [row] = await core.db
+    .select({
+      content: answerRow.content,
+      by: sql<string | null>`coalesce(${users.displayName}, ${users.email})`,
+      via: messages.answeredVia,
+    })
+    .from(messages)
+    .innerJoin(answerRow, eq(answerRow.id, messages.answerMessageId))
+    .leftJoin(users, eq(users.id, messages.answeredBy))
+    .where(eq(messages.id, questionId))
+  return row ?? null
+}
+
+/**
+ * Waits for the answer until `deadline` or `signal`. Without one the question is closed and null
+ * returned; an answer that lands while closing wins, and is returned.
+ */
+export async function awaitHookAnswer(
+  core: Core,
+  s: HookSession,
+  questionId: string,
+  opts: Hold,
+): Promise<HookAnswer | null> {
+  // A held hook is the agent's sign of life: its instance does not turn DISCONNECTED meanwhile.
+  const release = holdPresence(core, s.userId, s.instanceId)
+  // Returns null at once when the question is closed elsewhere (the session ended).
+  const found = await waitForAnswer(core, {
+    userId: s.userId,
+    instanceId: s.instanceId,
+    questionId,
+    deadline: opts.deadline,
+    signal: opts.signal,
+  }).finally(release)
+  if (found) return answerOf(core, questionId)
+  if (await closeQuestion(core, { userId: s.userId, questionId })) return null
+  return answerOf(core, questionId)
+}
+
+/** SessionEnd: nobody waits for the session's open questions any more. */
+export async function closeOpenQuestions(core: Core, s: HookSession): Promise<void> {
+  const open = await openQuestions(core, s)
+  for (const { id } of open) await closeQuestion(core, { userId: s.userId, questionId: id })
+}
+
+const openQuestions = (core: Core, s: HookSession) =>
+  core.db
+    .select({ id: messages.id })
+    .from(messages)
+    .where(
+      and(
+        eq(messages.instanceId, s.instanceId),
+        eq(messages.requiresUserInput, true),
+        isNull(messages.answeredAt),
+      ),
+    )
+
+/** Whether the session has a question nobody has answered yet. */
+export async function hasOpenQuestion(core: Core, s: HookSession): Promise<boolean> {
+  return (await openQuestions(core, s).limit(1)).length > 0
+}
