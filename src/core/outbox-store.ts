@@ -163,6 +163,8 @@ export async function readPendingDelivery(db: Db, id: string): Promise<StoredDel
           via: r.answered_via,
           at: iso(r.answered_at),
           reason: r.closed_reason,
+          answer: r.answer_content,
+          options: r.options,
         })
       : null,
   }
