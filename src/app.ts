@@ -5,6 +5,7 @@ import type { SlackBot } from '../bots/slack/bot.ts'
 import { slackEvents } from '../bots/slack/routes.ts'
 import type { Telegram } from '../bots/telegram/runner.ts'
 import { telegramWebhook } from '../bots/telegram/webhook-route.ts'
+import { agentHooks } from './agents/hooks.ts'
 import { agentMcp, type McpOptions } from './agents/mcp.ts'
 import { agentRest } from './agents/rest.ts'
 import type { KeyVerifier } from './auth/api-keys.ts'
@@ -42,6 +43,7 @@ export function createApp(deps: AppDeps) {
       .use(metrics(deps))
       .use(agentRest(deps))
       .use(agentMcp(deps))
+      .use(agentHooks(deps))
       .use(telegramWebhook(deps))
       .use(
         webApp({

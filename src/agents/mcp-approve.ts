@@ -1,10 +1,10 @@
 // `approve`: Claude Code's permission-prompt tool (`--permission-prompt-tool mcp__parley__approve`).
 // Same question text and answer matching as Omnara's, so habits carry over. "Approve for the rest
-// of the session" is remembered per instance, in agent_instances.metadata.approved (a list of Bash
-// command prefixes and tool names), so it survives restarts and works on every machine.
+// of the session" is remembered by core/approvals.ts, the same rule the agent hooks use.
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
-import { and, desc, eq, inArray, sql } from 'drizzle-orm'
+import { and, desc, eq, inArray } from 'drizzle-orm'
 import { z } from 'zod'
+import { approvalKey, isRemembered, rememberApproval } from '../core/approvals.ts'
 import { postAgentMessage } from '../core/messages.ts'
 import { canonicalUuid } from '../core/wire.ts'
 import { agentInstances, agentTypes } from '../db/schema.ts'
@@ -40,18 +40,19 @@ export function permissionQuestion(
   toolName: string,
   input: Record<string, unknown>,
 ): { key: string; text: string } {
+  const key = approvalKey(toolName, input)
   if (toolName === 'Bash') {
     const command = typeof input.command === 'string' ? input.command : ''
-    const prefix = command.trim().split(/\s+/)[0] || 'command'
+    const prefix = key || 'command'
     return {
-      key: command.trim() ? prefix : '',
+      key,
       text:
         `Allow execution of Bash ${prefix}?\n\n**Full command:**\n\`\`\`bash\n${command}\n\`\`\`\n\n` +
         `[OPTIONS]\n1. Yes\n2. Yes and approve ${prefix} for rest of session\n3. No\n[/OPTIONS]`,
     }
   }
   return {
-    key: toolName,
+    key,
     text:
       `Allow execution of ${toolName}?\n\n**Input:**\n${inputMarkdown(input)}\n\n` +
       `[OPTIONS]\n1. Yes\n2. Yes and approve ${toolName} for rest of session\n3. No\n[/OPTIONS]`,
@@ -104,13 +105,8 @@ export function registerApprove(mcp: McpServer, ctx: McpContext) {
       try {
         const instanceId = await resolveInstance(ctx, args.agent_instance_id)
         const { key, text: question } = permissionQuestion(args.tool_name, args.input)
-        const [row] = await ctx.core.db
-          .select({ metadata: agentInstances.metadata })
-          .from(agentInstances)
-          .where(and(eq(agentInstances.id, instanceId), eq(agentInstances.userId, ctx.principal.userId)))
-        const approved = ((row?.metadata as { approved?: string[] } | null)?.approved ?? []) as string[]
         const allow: Decision = { behavior: 'allow', updatedInput: args.input }
-        if (key && approved.includes(key)) return text(allow)
+        if (await isRemembered(ctx.core, ctx.principal.userId, instanceId, key)) return text(allow)
         let answer: string
         try {
           answer = (await askAndWait(ctx, extra as never, { instanceId, content: question })).answer.trim()
@@ -124,15 +120,7 @@ export function registerApprove(mcp: McpServer, ctx: McpContext) {
             : key
         if (answer === 'Yes') return text(allow)
         if (answer === `Yes and approve ${label} for rest of session`) {
-          if (key) {
-            await ctx.core.db
-              .update(agentInstances)
-              .set({
-                metadata: sql`jsonb_set(coalesce(${agentInstances.metadata}, '{}'::jsonb), '{approved}',
-                  coalesce(${agentInstances.metadata}->'approved', '[]'::jsonb) || to_jsonb(${key}::text))`,
-              })
-              .where(eq(agentInstances.id, instanceId))
-          }
+          await rememberApproval(ctx.core, ctx.principal.userId, instanceId, key)
           return text(allow)
         }
         const message = answer === 'No' ? 'Permission denied by user' : `Permission denied by user: ${answer}`

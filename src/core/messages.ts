@@ -59,6 +59,8 @@ export type AgentMessageInput = {
   gitDiff?: string
   metadata?: Record<string, unknown> | null
   idempotencyKey?: string | null
+  /** Leave the read cursor and the queue alone: hook agents read user messages only at Stop. */
+  keepCursor?: boolean
 }
 
 export type AgentMessageResult = {
@@ -154,7 +156,7 @@ export async function postAgentMessage(core: Core, input: AgentMessageInput): Pr
       const status = input.requiresUserInput ? 'AWAITING_INPUT' : 'ACTIVE'
       // Independent statements behind the row lock: issued together, they share one round trip.
       const [queued] = await Promise.all([
-        userMessagesAfter(tx, input.instanceId, inst.cursor),
+        input.keepCursor ? [] : userMessagesAfter(tx, input.instanceId, inst.cursor),
         tx.insert(messages).values({
           id,
           instanceId: input.instanceId,
@@ -175,7 +177,7 @@ export async function postAgentMessage(core: Core, input: AgentMessageInput): Pr
             status: sql`case when ${agentInstances.status} in ('COMPLETED','DELETED') then ${agentInstances.status} else ${status} end`,
             lastHeartbeatAt: sql`now()`,
             lastActivityAt: sql`now()`,
-            lastReadMessageId: id,
+            ...(input.keepCursor ? {} : { lastReadMessageId: id }),
             ...(input.gitDiff !== undefined ? { gitDiff: input.gitDiff } : {}),
           })
           .where(eq(agentInstances.id, input.instanceId)),

@@ -11,7 +11,14 @@ export type BusEvent =
       sender: 'AGENT' | 'USER'
       question: boolean
     }
-  | { type: 'question.answered'; userId: string; instanceId: string; questionId: string; answerId: string }
+  /** Answered, or closed without an answer (`answerId` null). */
+  | {
+      type: 'question.answered'
+      userId: string
+      instanceId: string
+      questionId: string
+      answerId: string | null
+    }
   | { type: 'instance.updated'; userId: string; instanceId: string; status: string }
   | { type: 'key.revoked'; keyHash: string }
   | { type: 'delivery.queued'; channel: string }

@@ -1,9 +1,19 @@
 // First answer wins: one conditional UPDATE decides, a second answer is kept as a message and
 // reported as already answered; presence turns DISCONNECTED after the heartbeat limit.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import {
+  answerNotice,
+  answerQuestion,
+  answerSummary,
+  CLOSED_AT_TERMINAL,
+  CLOSED_VIA,
+  closeQuestion,
+} from '../../src/core/answers.ts'
+import { shareInstance } from '../../src/core/instance-admin.ts'
 import { heartbeat } from '../../src/core/instances.ts'
 import { postAgentMessage, postUserMessage } from '../../src/core/messages.ts'
 import { Presence } from '../../src/core/presence.ts'
+import type { BusEvent } from '../../src/events/bus.ts'
 import { dbKinds, makeUser, type TestApp, testApp, uuid } from '../helpers.ts'
 
 for (const kind of dbKinds()) {
@@ -128,3 +138,222 @@ for (const kind of dbKinds()) {
     })
   })
 }
+
+for (const kind of dbKinds()) {
+  describe(`answerQuestion and closeQuestion (${kind})`, () => {
+    let t: TestApp
+    let ann: Awaited<ReturnType<typeof makeUser>>
+    let bob: Awaited<ReturnType<typeof makeUser>>
+    let reader: Awaited<ReturnType<typeof makeUser>>
+    const events: BusEvent[] = []
+    beforeAll(async () => {
+      t = await testApp(kind)
+      ann = await makeUser(t.database.db, 'Ann')
+      bob = await makeUser(t.database.db, 'Bob')
+      reader = await makeUser(t.database.db, 'Reader')
+      t.core.bus.subscribe('all', (e) => events.push(e))
+    }, 60_000)
+    afterAll(() => t.close())
+
+    const ask = async (content = 'Ship? [YES/NO]') => {
+      const instanceId = uuid()
+      const q = await postAgentMessage(t.core, {
+        userId: ann.id,
+        instanceId,
+        agentType: 'x',
+        content,
+        requiresUserInput: true,
+      })
+      await shareInstance(t.core, ann.id, instanceId, { email: bob.email, access: 'WRITE' })
+      await shareInstance(t.core, ann.id, instanceId, { email: reader.email, access: 'READ' })
+      return { instanceId, questionId: q.messageId }
+    }
+    const row = async (id: string) =>
+      (
+        await t.database.query<{
+          answered_at: unknown
+          answered_by: string | null
+          answered_via: string | null
+          answer: string | null
+          metadata: Record<string, unknown> | null
+        }>(
+          `select q.answered_at, q.answered_by, q.answered_via, a.content as answer, q.metadata
+           from messages q left join messages a on a.id = q.answer_message_id where q.id = $1`,
+          [id],
+        )
+      )[0]!
+    const userMessages = async (instanceId: string) =>
+      (
+        await t.database.query<{ n: number }>(
+          `select count(*)::int as n from messages where instance_id = $1 and sender = 'USER'`,
+          [instanceId],
+        )
+      )[0]!.n
+    const eventsFor = (questionId: string) =>
+      events.filter((e) => e.type === 'question.answered' && e.questionId === questionId)
+
+    test('a button answer records who, via which channel and when, and publishes one event', async () => {
+      const q = await ask()
+      const outcome = await answerQuestion(t.core, {
+        actorUserId: bob.id,
+        questionId: q.questionId,
+        answer: { option: 0 },
+        channel: 'slack',
+        allowShared: true,
+      })
+      expect(outcome).toMatchObject({ status: 'answered', answer: 'Yes', answered: [q.questionId] })
+      const r = await row(q.questionId)
+      expect(r).toMatchObject({ answered_by: bob.id, answered_via: 'slack', answer: 'Yes' })
+      expect(r.answered_at).not.toBeNull()
+      expect(eventsFor(q.questionId)).toHaveLength(1)
+      expect(answerNotice(outcome)).toBeNull()
+    })
+
+    test('a button on an answered question writes nothing and says who answered', async () => {
+      const q = await ask()
+      await answerQuestion(t.core, {
+        actorUserId: ann.id,
+        questionId: q.questionId,
+        answer: { option: 1 },
+        channel: 'telegram',
+      })
+      const before = await userMessages(q.instanceId)
+      const late = await answerQuestion(t.core, {
+        actorUserId: bob.id,
+        questionId: q.questionId,
+        answer: { option: 0 },
+        channel: 'web',
+        allowShared: true,
+      })
+      expect(late).toMatchObject({
+        status: 'already',
+        messageId: null,
+        first: { by: 'Ann', via: 'telegram' },
+      })
+      expect(await userMessages(q.instanceId)).toBe(before)
+      expect(eventsFor(q.questionId)).toHaveLength(1)
+      expect(answerNotice(late)).toMatch(
+        /^Already answered by Ann via Telegram · .* UTC\. Your choice was not sent\.$/,
+      )
+    })
+
+    test('a typed reply to an answered question is kept as a message', async () => {
+      const q = await ask()
+      await answerQuestion(t.core, {
+        actorUserId: ann.id,
+        instanceId: q.instanceId,
+        answer: { text: 'go' },
+        channel: 'api',
+      })
+      const late = await answerQuestion(t.core, {
+        actorUserId: bob.id,
+        questionId: q.questionId,
+        answer: { text: 'wait!' },
+        channel: 'slack',
+        allowShared: true,
+      })
+      expect(late.status).toBe('already')
+      expect(late.status === 'already' && late.messageId).toBeTruthy()
+      expect(await userMessages(q.instanceId)).toBe(2)
+      expect((await row(q.questionId)).answer).toBe('go')
+      expect(answerNotice(late)).toEndWith('Your reply was kept as a message.')
+    })
+
+    test('refused: read-only sharing, a stranger, an option that does not exist; nothing written', async () => {
+      const q = await ask()
+      const stranger = await makeUser(t.database.db, 'Stranger')
+      const tries = [
+        [reader.id, { option: 0 }, 'FORBIDDEN'],
+        [stranger.id, { option: 0 }, 'NOT_FOUND'],
+        [ann.id, { option: 7 }, 'INVALID'],
+      ] as const
+      for (const [actorUserId, answer, code] of tries) {
+        const r = await answerQuestion(t.core, {
+          actorUserId,
+          questionId: q.questionId,
+          answer,
+          channel: 'web',
+          allowShared: true,
+        })
+        expect(r).toMatchObject({ status: 'refused', code })
+      }
+      expect(await userMessages(q.instanceId)).toBe(0)
+      expect((await row(q.questionId)).answered_at).toBeNull()
+    })
+
+    test('a reply written before the question answers it when named by id, without a second message', async () => {
+      const q = await ask('plain step')
+      const instanceId = q.instanceId
+      const reply = await answerQuestion(t.core, {
+        actorUserId: bob.id,
+        instanceId,
+        answer: { text: 'early' },
+        channel: 'web',
+        allowShared: true,
+      })
+      const late = await postAgentMessage(t.core, {
+        userId: ann.id,
+        instanceId,
+        content: 'now?',
+        requiresUserInput: true,
+      })
+      // The reply came before this question: it cannot answer it by the usual rule.
+      const r = await answerQuestion(t.core, {
+        actorUserId: ann.id,
+        questionId: late.messageId,
+        answer: { messageId: reply.status === 'answered' ? reply.messageId! : '' },
+        channel: 'api',
+      })
+      expect(r.status).toBe('answered')
+      expect(r.status === 'answered' && r.answered).toEqual([])
+    })
+
+    test('closeQuestion closes with the reason, publishes, and a later button is refused as closed', async () => {
+      const q = await ask()
+      expect(await closeQuestion(t.core, { userId: bob.id, questionId: q.questionId })).toBe(false)
+      expect(await closeQuestion(t.core, { userId: ann.id, questionId: q.questionId })).toBe(true)
+      expect(await closeQuestion(t.core, { userId: ann.id, questionId: q.questionId })).toBe(false)
+      const r = await row(q.questionId)
+      expect(r).toMatchObject({ answered_via: CLOSED_VIA, answered_by: null, answer: null })
+      expect(r.metadata).toMatchObject({ closed_reason: CLOSED_AT_TERMINAL })
+      const published = eventsFor(q.questionId)
+      expect(published).toEqual([
+        {
+          type: 'question.answered',
+          userId: ann.id,
+          instanceId: q.instanceId,
+          questionId: q.questionId,
+          answerId: null,
+        },
+      ])
+      const status = events.findLast((e) => e.type === 'instance.updated' && e.instanceId === q.instanceId)
+      expect(status).toMatchObject({ status: 'ACTIVE' })
+      const press = await answerQuestion(t.core, {
+        actorUserId: ann.id,
+        questionId: q.questionId,
+        answer: { option: 0 },
+        channel: 'web',
+      })
+      expect(press).toMatchObject({ status: 'closed', messageId: null })
+      expect(answerNotice(press)).toBe(
+        `This question is closed: ${CLOSED_AT_TERMINAL}. Your choice was not sent.`,
+      )
+      expect(await userMessages(q.instanceId)).toBe(0)
+    })
+  })
+}
+
+describe('answerSummary: one wording for every channel', () => {
+  test('answered, with who, the channel by name, and when', () => {
+    const at = '2026-12-03T12:03:09Z'
+    expect(answerSummary({ by: 'Ann', via: 'slack', at })).toBe(
+      'Answered by Ann via Slack · 2026-12-03 12:03 UTC',
+    )
+    expect(answerSummary({ by: null, via: 'web', at: null })).toBe('Answered by someone via the dashboard')
+  })
+  test('closed, with the reason', () => {
+    expect(answerSummary({ by: null, via: CLOSED_VIA, reason: CLOSED_AT_TERMINAL })).toBe(
+      'Closed: answered at the terminal or timed out',
+    )
+  })
+})

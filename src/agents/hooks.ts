@@ -1,0 +1,66 @@
+// Agent hooks: POST /hooks/claude-code and POST /hooks/codex (Bearer API key, as /api/v1). The
+// body is the JSON the agent gives a hook on stdin; the 200 answer is what the hook prints, {}
+// when Parley has no decision. Claude Code calls it as an HTTP hook, `parley hook` is the command
+// form. A request that waits for a person is held open with Bun's idle timeout lifted.
+//
+// The hook's own timeout: the server cannot see it, so the configuration passes it along as
+// `?timeout=SECONDS` on the URL, the same number as the hook's `timeout` setting (both Claude Code
+// and Codex default to 600 s). Parley answers {} a margin before it, so the agent falls back to its
+// own prompt instead of treating a cancelled hook as an error; it never allows or denies silently.
+import { Elysia, t } from 'elysia'
+import { handleHook } from '../core/hooks/handle.ts'
+import { HOOK_AGENTS, type HookAgent } from '../core/hooks/payload.ts'
+import { InvalidInput } from '../errors.ts'
+import { agentAuth } from './auth.ts'
+import type { AgentDeps } from './rest.ts'
+
+/** The agents' documented default hook timeout, used when the URL does not say. */
+export const DEFAULT_HOOK_TIMEOUT_S = 600
+const MAX_HOOK_TIMEOUT_S = 86_400
+
+/** How long before the hook's own timeout Parley gives up waiting: 5%, between 1 and 10 s. */
+export const holdMs = (timeoutS: number) => timeoutS * 1000 - Math.min(10_000, Math.max(1000, timeoutS * 50))
+
+function hookTimeout(raw: string | undefined): number {
+  if (raw === undefined || raw === '') return DEFAULT_HOOK_TIMEOUT_S
+  const n = Number(raw)
+  if (!Number.isFinite(n) || n < 1 || n > MAX_HOOK_TIMEOUT_S)
+    throw new InvalidInput(
+      'timeout',
+      `timeout must be a number of seconds between 1 and ${MAX_HOOK_TIMEOUT_S}`,
+    )
+  return n
+}
+
+const body = t.Record(t.String(), t.Unknown(), { description: "The hook's stdin JSON" })
+const query = t.Object({ timeout: t.Optional(t.String()) })
+
+export const agentHooks = (deps: AgentDeps) => {
+  const route =
+    (agent: HookAgent) =>
+    async (ctx: {
+      body: Record<string, unknown>
+      query: { timeout?: string }
+      principal: { userId: string }
+      request: Request
+      server: { timeout(request: Request, seconds: number): void } | null
+    }) => {
+      const timeoutS = hookTimeout(ctx.query.timeout)
+      // Approvals wait for a person for minutes: lift the idle timeout for this request only.
+      ctx.server?.timeout(ctx.request, 0)
+      return handleHook(deps.core, {
+        userId: ctx.principal.userId,
+        agent,
+        body: ctx.body,
+        hold: {
+          deadline: Date.now() + holdMs(timeoutS),
+          signal: AbortSignal.any([ctx.request.signal, deps.stopping]),
+        },
+      })
+    }
+  const detail = (name: string) => ({ summary: `${name} hook events (body: the hook's stdin JSON)` })
+  return new Elysia({ name: 'parley.agents.hooks', prefix: '/hooks' })
+    .use(agentAuth(deps.keys))
+    .post('/claude-code', route(HOOK_AGENTS['claude-code']), { body, query, detail: detail('Claude Code') })
+    .post('/codex', route(HOOK_AGENTS.codex), { body, query, detail: detail('Codex') })
+}

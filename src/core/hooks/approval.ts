@@ -1,0 +1,93 @@
+// Tool approvals through hooks: PermissionRequest, and PreToolUse of a tool a person routed through
+// Parley. One question with Allow / Allow for this session / Deny; the answer becomes the decision
+// in the shape each event and agent honours (CLAUDE_CODE.md, CODEX.md). "Allow for this session" is
+// remembered (core/approvals.ts) so the same request later is allowed without asking.
+import { approvalKey, isRemembered, rememberApproval } from '../approvals.ts'
+import type { Core } from '../context.ts'
+import { APPROVAL_OPTIONS, type ApprovalOption, approvalQuestion } from './approval-text.ts'
+import type { ToolCall } from './payload.ts'
+import { askHookQuestion, awaitHookAnswer, type HookAnswer } from './questions.ts'
+import type { HookSession } from './session.ts'
+
+export type Decision =
+  | { behavior: 'allow'; forSession: boolean; reason: string }
+  | { behavior: 'deny'; message: string }
+
+export type Hold = { deadline: number; signal: AbortSignal }
+
+/** The option a reply picks (buttons send the exact text; a typed reply may differ in case). */
+function pickedOption(content: string): ApprovalOption | null {
+  const text = content.trim().toLowerCase()
+  return APPROVAL_OPTIONS.find((o) => o.toLowerCase() === text) ?? null
+}
+
+const VIA: Record<string, string> = {
+  web: 'the dashboard',
+  telegram: 'Telegram',
+  slack: 'Slack',
+  api: 'the API',
+}
+
+/** "Allowed by Ann via Slack": the decision line the agent is given. */
+export function decisionLine(verb: 'Allowed' | 'Denied', a: HookAnswer): string {
+  const via = a.via ? ` via ${VIA[a.via] ?? a.via}` : ''
+  return `${verb} by ${a.by ?? 'someone'}${via}`
+}
+
+export function decisionOf(a: HookAnswer): Decision {
+  const option = pickedOption(a.content)
+  if (option === 'Allow' || option === 'Allow for this session')
+    return { behavior: 'allow', forSession: option !== 'Allow', reason: decisionLine('Allowed', a) }
+  if (option === 'Deny') return { behavior: 'deny', message: decisionLine('Denied', a) }
+  return { behavior: 'deny', message: a.content.trim() }
+}
+
+/** Asks (unless remembered) and waits; null when nobody decided in time. */
+export async function decideToolCall(
+  core: Core,
+  s: HookSession,
+  call: ToolCall & { event: string },
+  hold: Hold,
+): Promise<Decision | null> {
+  const key = approvalKey(call.tool, call.input)
+  if (await isRemembered(core, s.userId, s.instanceId, key))
+    return { behavior: 'allow', forSession: false, reason: 'Allowed for this session in Parley' }
+  const { content, summary } = approvalQuestion(call.tool, call.input, key)
+  const questionId = await askHookQuestion(core, s, {
+    content,
+    options: [...APPROVAL_OPTIONS],
+    meta: { agent: s.agent, event: call.event, kind: 'approval', tool: call.tool, summary },
+  })
+  const answer = await awaitHookAnswer(core, s, questionId, hold)
+  if (!answer) return null
+  const decision = decisionOf(answer)
+  if (decision.behavior === 'allow' && decision.forSession)
+    await rememberApproval(core, s.userId, s.instanceId, key)
+  return decision
+}
+
+/** PermissionRequest output. Codex refuses `updatedPermissions`; Claude Code takes its suggestions back. */
+export function permissionRequestOutput(
+  s: HookSession,
+  d: Decision,
+  suggestions: unknown[] | null,
+): Record<string, unknown> {
+  const giveBack = d.behavior === 'allow' && d.forSession && s.agent === 'claude_code' && suggestions?.length
+  const decision =
+    d.behavior === 'allow'
+      ? { behavior: 'allow', ...(giveBack ? { updatedPermissions: suggestions } : {}) }
+      : { behavior: 'deny', message: d.message }
+  return { hookSpecificOutput: { hookEventName: 'PermissionRequest', decision } }
+}
+
+/** PreToolUse output. Codex refuses a PreToolUse allow: it gets no decision and asks by itself. */
+export function preToolUseOutput(s: HookSession, d: Decision): Record<string, unknown> {
+  if (d.behavior === 'allow' && s.agent === 'codex') return {}
+  return {
+    hookSpecificOutput: {
+      hookEventName: 'PreToolUse',
+      permissionDecision: d.behavior,
+      permissionDecisionReason: d.behavior === 'allow' ? d.reason : d.message,
+    },
+  }
+}

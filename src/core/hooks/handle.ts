@@ -1,0 +1,101 @@
+// One hook event in, the JSON the hook prints out ({} when Parley has nothing to say). The payload
+// is checked whole before anything is written; then the session's instance is found or created
+// and the event recorded. Events that need a person hold until `hold.deadline` (Parley's margin
+// before the hook's own timeout) or until the agent goes away (`hold.signal`).
+
+import type { Core } from '../context.ts'
+import { MAX_CONTENT_CHARS } from '../context.ts'
+import { endSession } from '../instances.ts'
+import { postAgentMessage } from '../messages.ts'
+import { decideToolCall, type Hold, permissionRequestOutput, preToolUseOutput } from './approval.ts'
+import { askUserQuestions, type Question, readQuestions } from './ask-user.ts'
+import { type HookAgent, type HookPayload, readHookPayload } from './payload.ts'
+import { closeHookQuestions, hasOpenQuestion } from './questions.ts'
+import { type HookSession, hookSession, recordPrompt, startSession } from './session.ts'
+import { steeringReason, takeSteering } from './steering.ts'
+
+export type HookOutput = Record<string, unknown>
+
+export const WAITING_LINE = '*Waiting for your next instruction.*'
+
+const clip = (text: string) => (text.length > MAX_CONTENT_CHARS ? text.slice(0, MAX_CONTENT_CHARS) : text)
+
+function progress(core: Core, s: HookSession, content: string) {
+  return postAgentMessage(core, {
+    userId: s.userId,
+    instanceId: s.instanceId,
+    agentType: s.agent,
+    content: clip(content),
+    requiresUserInput: false,
+    keepCursor: true,
+  })
+}
+
+async function stop(core: Core, s: HookSession, p: Extract<HookPayload, { event: 'Stop' }>) {
+  const steering = await takeSteering(core, s)
+  const last = p.lastAssistantMessage?.trim() ?? ''
+  if (steering.length > 0) {
+    if (last) await progress(core, s, last)
+    return { decision: 'block', reason: steeringReason(steering) }
+  }
+  await progress(core, s, last ? `${last}\n\n${WAITING_LINE}` : WAITING_LINE)
+  return {}
+}
+
+async function preToolUse(
+  core: Core,
+  s: HookSession,
+  p: Extract<HookPayload, { event: 'PreToolUse' }>,
+  questions: Question[] | null,
+  hold: Hold,
+): Promise<HookOutput> {
+  if (questions) {
+    const answers = await askUserQuestions(core, s, questions, hold)
+    if (!answers) return {}
+    return {
+      hookSpecificOutput: {
+        hookEventName: 'PreToolUse',
+        permissionDecision: 'allow',
+        permissionDecisionReason: 'Answered in Parley',
+        updatedInput: { ...p.input, answers },
+      },
+    }
+  }
+  const decision = await decideToolCall(core, s, p, hold)
+  return decision ? preToolUseOutput(s, decision) : {}
+}
+
+export async function handleHook(
+  core: Core,
+  input: { userId: string; agent: HookAgent; body: Record<string, unknown>; hold: Hold },
+): Promise<HookOutput> {
+  const p = readHookPayload(input.body)
+  const questions = p.event === 'PreToolUse' && p.tool === 'AskUserQuestion' ? readQuestions(p.input) : null
+  const s = await hookSession(core, input.userId, input.agent, p)
+  switch (p.event) {
+    case 'SessionStart':
+      await startSession(core, s)
+      return {}
+    case 'SessionEnd':
+      await closeHookQuestions(core, s, null)
+      await endSession(core, s.userId, s.instanceId)
+      return {}
+    case 'UserPromptSubmit':
+      await recordPrompt(core, s, clip(p.prompt))
+      return {}
+    case 'Notification':
+      // While a question is open it already says what the agent waits for.
+      if (!(await hasOpenQuestion(core, s))) await progress(core, s, p.message)
+      return {}
+    case 'Stop':
+      return stop(core, s, p)
+    case 'PermissionRequest': {
+      const decision = await decideToolCall(core, s, p, input.hold)
+      return decision ? permissionRequestOutput(s, decision, p.suggestions) : {}
+    }
+    case 'PreToolUse':
+      return preToolUse(core, s, p, questions, input.hold)
+    default:
+      return {}
+  }
+}

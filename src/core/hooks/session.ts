@@ -1,0 +1,144 @@
+// A hook session is an agent instance: its id is the hook's session_id (a UUID as is, any other
+// string mapped to a stable UUID), named after its working directory, created by the first event
+// of any kind (Claude Code sends SessionStart only to command hooks). Someone else's session is 404.
+import { eq, sql } from 'drizzle-orm'
+import { agentInstances, messages } from '../../db/schema.ts'
+import { NotFound } from '../../errors.ts'
+import { publishAll } from '../../events/bus.ts'
+import { type Core, newMessageId, newMessageIdAfter } from '../context.ts'
+import { agentTypeId, publishStatus } from '../instances.ts'
+import { canonicalUuid } from '../wire.ts'
+import type { HookAgent, HookPayload } from './payload.ts'
+
+/** Namespace of the name-based ids (RFC 9562 UUIDv5 layout, SHA-1). */
+const SESSION_NAMESPACE = 'a4f1c9e2-5b7d-4c3a-9e8f-0d2b6c1a7e53'
+
+function uuidV5(namespace: string, name: string): string {
+  const ns = Buffer.from(namespace.replace(/-/g, ''), 'hex')
+  const bytes = new Bun.CryptoHasher('sha1').update(Buffer.concat([ns, Buffer.from(name)])).digest()
+  bytes[6] = (bytes[6]! & 0x0f) | 0x50
+  bytes[8] = (bytes[8]! & 0x3f) | 0x80
+  const hex = bytes.subarray(0, 16).toString('hex')
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`
+}
+
+/** The instance id of a hook session. */
+export const hookInstanceId = (sessionId: string): string =>
+  canonicalUuid(sessionId) ?? uuidV5(SESSION_NAMESPACE, sessionId)
+
+/** "project · branch" from the working directory (either slash) and a branch when one was given. */
+export function sessionName(cwd: string | null, branch: string | null): string | null {
+  const base =
+    cwd
+      ?.replace(/[\\/]+$/, '')
+      .split(/[\\/]/)
+      .pop()
+      ?.trim() || null
+  const b = branch?.trim() || null
+  if (!base) return b
+  return (b ? `${base} · ${b}` : base).slice(0, 200)
+}
+
+export type HookSession = { userId: string; instanceId: string; agent: HookAgent }
+
+/** The caller's instance for this session, created on first sight; 404 when it is someone else's. */
+export async function hookSession(
+  core: Core,
+  userId: string,
+  agent: HookAgent,
+  payload: HookPayload,
+): Promise<HookSession> {
+  const instanceId = hookInstanceId(payload.sessionId)
+  const owner = async () => {
+    const [row] = await core.db
+      .select({ userId: agentInstances.userId })
+      .from(agentInstances)
+      .where(eq(agentInstances.id, instanceId))
+    return row?.userId
+  }
+  let found = await owner()
+  if (found === undefined) {
+    const created = await core.db.transaction(async (tx) => {
+      const typeId = await agentTypeId(tx, userId, agent)
+      return tx
+        .insert(agentInstances)
+        .values({
+          id: instanceId,
+          userId,
+          agentTypeId: typeId,
+          name: sessionName(payload.cwd, payload.gitBranch),
+          status: 'ACTIVE',
+          lastHeartbeatAt: sql`now()`,
+          // Hook agents read user messages at Stop only; the cursor starts now.
+          lastReadMessageId: newMessageId(),
+          metadata: { hook: { agent, session_id: payload.sessionId, cwd: payload.cwd } },
+        })
+        .onConflictDoNothing()
+        .returning({ id: agentInstances.id })
+    })
+    if (created.length > 0) await publishStatus(core, userId, instanceId, 'ACTIVE')
+    found = await owner()
+  }
+  if (found !== userId) throw new NotFound('Agent instance not found')
+  return { userId, instanceId, agent }
+}
+
+/** SessionStart: the session is live again (a resumed session reopens a completed instance). */
+export async function startSession(core: Core, s: HookSession): Promise<void> {
+  const [row] = await core.db
+    .update(agentInstances)
+    .set({
+      status: sql`case when ${agentInstances.status} = 'DELETED' then 'DELETED' else 'ACTIVE' end`,
+      endedAt: sql`case when ${agentInstances.status} = 'DELETED' then ${agentInstances.endedAt} else null end`,
+      lastHeartbeatAt: sql`now()`,
+      lastActivityAt: sql`now()`,
+    })
+    .where(eq(agentInstances.id, s.instanceId))
+    .returning({ status: agentInstances.status })
+  if (row) await publishStatus(core, s.userId, s.instanceId, row.status)
+}
+
+/**
+ * UserPromptSubmit: what the person typed at the terminal, shown as their message. It answers no
+ * question and is never handed back to the agent (steering skips the 'terminal' channel).
+ */
+export async function recordPrompt(core: Core, s: HookSession, prompt: string): Promise<string> {
+  const { id, status } = await core.db.transaction(async (tx) => {
+    const [inst] = await tx
+      .select({ cursor: agentInstances.lastReadMessageId })
+      .from(agentInstances)
+      .where(eq(agentInstances.id, s.instanceId))
+      .for('update')
+    const messageId = newMessageIdAfter(inst?.cursor ?? null)
+    const [, [row]] = await Promise.all([
+      tx.insert(messages).values({
+        id: messageId,
+        instanceId: s.instanceId,
+        userId: s.userId,
+        sender: 'USER',
+        senderUserId: s.userId,
+        content: prompt,
+        channel: TERMINAL,
+      }),
+      tx
+        .update(agentInstances)
+        .set({
+          status: sql`case when ${agentInstances.status} = 'DELETED' then 'DELETED' else 'ACTIVE' end`,
+          lastActivityAt: sql`now()`,
+          lastHeartbeatAt: sql`now()`,
+        })
+        .where(eq(agentInstances.id, s.instanceId))
+        .returning({ status: agentInstances.status }),
+    ])
+    return { id: messageId, status: row?.status ?? 'ACTIVE' }
+  })
+  const { userId, instanceId } = s
+  await publishAll(core.bus, [
+    { type: 'message.created', userId, instanceId, messageId: id, sender: 'USER', question: false },
+    { type: 'instance.updated', userId, instanceId, status },
+  ])
+  return id
+}
+
+/** The channel of prompts typed at the agent's own terminal. */
+export const TERMINAL = 'terminal'
