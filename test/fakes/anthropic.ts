@@ -36,8 +36,8 @@ export class FakeAnthropic {
   private server: ReturnType<typeof Bun.serve> | null = null
   private seq = 0
 
-  /** `script` answers each request; requests without tools (titles, summaries) get `{text: 'ok'}` by default. */
-  constructor(private readonly script: (req: MessagesRequest) => Turn) {}
+  /** `script` answers each request (it may take its time); requests without tools (titles, summaries) get `{text: 'ok'}`. */
+  constructor(private readonly script: (req: MessagesRequest) => Turn | Promise<Turn>) {}
 
   get url(): string {
     return `http://127.0.0.1:${this.server!.port}`
@@ -77,7 +77,7 @@ export class FakeAnthropic {
     if (!path.endsWith('/v1/messages')) return Response.json({ error: 'not found' }, { status: 404 })
     const body = (await req.json()) as MessagesRequest
     this.requests.push(body)
-    const turn = body.tools?.length ? this.script(body) : { text: 'ok' }
+    const turn = body.tools?.length ? await this.script(body) : { text: 'ok' }
     const id = `msg_${++this.seq}`
     const block: Block =
       'tool' in turn
