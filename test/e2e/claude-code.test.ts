@@ -6,6 +6,7 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync 
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { loadConfig } from '../../src/config.ts'
+import { CLOSED_REASON } from '../../src/core/hooks/questions.ts'
 import { type Parley, startParley } from '../../src/main.ts'
 import { cliPath, runCli } from '../cli/run-cli.ts'
 import { FakeAnthropic, type MessagesRequest, oneToolPerPrompt, type Turn } from '../fakes/anthropic.ts'
@@ -208,6 +209,32 @@ describe.skipIf(!binary)('the real Claude Code CLI attached by parley hook insta
     expect(answered?.isError).toBe(false)
     expect(answered?.text).toContain(`"${questionText}"="Postgres"`)
     expect(session.messages.some((m) => m.type === 'control_response')).toBe(false)
+  }, 30_000)
+
+  test('answered at the terminal first: the command runs and Parley closes its question', async () => {
+    const { fake, session, sessionId } = await claude(
+      oneToolPerPrompt([{ tool: 'Bash', input: { command: PYTHON_OK, description: 'Print ok' } }]),
+    )
+    session.prompt('print ok with python')
+    const question = await openQuestion(sessionId)
+    // The person at the terminal (here: the SDK's permission prompt) allows before anyone in Parley.
+    const prompt = await session.waitFor((m) => m.request?.subtype === 'can_use_tool', 10_000, 'can_use_tool')
+    session.answer(prompt.request_id, { behavior: 'allow', updatedInput: prompt.request.input })
+    await session.result()
+    expect(fake.toolResults()).toEqual([{ toolUseId: 'toolu_1', text: 'ok', isError: false }])
+    // Claude Code (2.1.197, stream-json) keeps the hook's request open after the terminal
+    // answered, and lets go of it when the session ends: Parley then closes the question.
+    await session.close()
+    const closed = async () =>
+      (
+        await db.database.query<{ reason: string | null }>(
+          `select metadata->>'closed' as reason from messages where id = $1 and answered_via = 'closed'`,
+          [question.id],
+        )
+      )[0]?.reason
+    const end = Date.now() + 5_000
+    while (!(await closed()) && Date.now() < end) await Bun.sleep(50)
+    expect(await closed()).toBe(CLOSED_REASON)
   }, 30_000)
 
   test('a message sent while the agent works is handed over at its next Stop, once', async () => {
