@@ -12,6 +12,7 @@ import { type AppError, Forbidden, InvalidInput, NotFound } from '../errors.ts'
 import { type BusEvent, publishAll } from '../events/bus.ts'
 import { type Core, newMessageIdAfter } from './context.ts'
 import { deliveryEvents, enqueueLocks, hasCopies } from './deliveries.ts'
+import { approvalVerb } from './hooks/approval-text.ts'
 import { parseQuestion } from './questions.ts'
 
 /** `answered_via` of a question closed without an answer. */
@@ -470,9 +471,13 @@ export function answerSummary(a: {
   via: string | null
   at?: Date | string | null
   reason?: string | null
+  /** The answer and the question's options: an approval reads "Allowed by …" / "Denied by …". */
+  answer?: string | null
+  options?: readonly string[] | null
 }): string {
   if (a.via === CLOSED_VIA) return `Closed: ${a.reason ?? CLOSED_AT_TERMINAL}${when(a.at)}`
-  return `Answered by ${a.by ?? 'someone'} via ${viaLabel(a.via)}${when(a.at)}`
+  const verb = approvalVerb(a.options, a.answer) ?? 'Answered'
+  return `${verb} by ${a.by ?? 'someone'} via ${viaLabel(a.via)}${when(a.at)}`
 }
 
 /**

@@ -324,8 +324,10 @@ for (const kind of dbKinds()) {
       test('a message sent while the agent works is handed over at the next Stop, once', async () => {
         const c = hookClient(t.app, alice.key)
         await c.send('user-prompt-submit')
-        await answered(c, 'permission-request-bash', 'Allow')
         await reply(c.instanceId, 'Also update the README when you are done')
+        // What the agent posts meanwhile does not consume the message.
+        await c.send('notification-idle')
+        await answered(c, 'permission-request-bash', 'Allow')
         const stop = await c.send('stop')
         expect(stop.json.decision).toBe('block')
         expect(stop.json.reason).toContain('Also update the README when you are done')
@@ -360,7 +362,7 @@ for (const kind of dbKinds()) {
         await pending
         const q = (await thread(c.instanceId)).find((m) => m.id === questionId)!
         expect(q.answered_via).toBe('closed')
-        expect(q.metadata).toMatchObject({ closed: 'answered at the terminal or timed out' })
+        expect(q.metadata).toMatchObject({ closed_reason: 'answered at the terminal or timed out' })
         expect((await instance(c.instanceId))?.status).toBe('ACTIVE')
       })
 

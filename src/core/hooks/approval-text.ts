@@ -6,6 +6,28 @@
 export const APPROVAL_OPTIONS = ['Allow', 'Allow for this session', 'Deny'] as const
 export type ApprovalOption = (typeof APPROVAL_OPTIONS)[number]
 
+/** The option a reply picks (buttons send the exact text; a typed reply may differ in case). */
+export function pickedOption(answer: string): ApprovalOption | null {
+  const text = answer.trim().toLowerCase()
+  return APPROVAL_OPTIONS.find((o) => o.toLowerCase() === text) ?? null
+}
+
+/**
+ * How an answered approval reads ("Allowed", "Allowed for this session", "Denied"); null for any
+ * other question. An approval is a question with exactly the approval options.
+ */
+export function approvalVerb(
+  options: readonly string[] | null | undefined,
+  answer: string | null | undefined,
+) {
+  if (!options || options.length !== APPROVAL_OPTIONS.length) return null
+  if (options.some((o, i) => o !== APPROVAL_OPTIONS[i])) return null
+  const picked = pickedOption(answer ?? '')
+  if (picked === 'Allow') return 'Allowed'
+  if (picked === 'Allow for this session') return 'Allowed for this session'
+  return 'Denied'
+}
+
 const TITLE_CHARS = 100
 const BLOCK_CHARS = 6000
 const PREVIEW_LINES = 40

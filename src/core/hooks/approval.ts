@@ -2,9 +2,11 @@
 // Parley. One question with Allow / Allow for this session / Deny; the answer becomes the decision
 // in the shape each event and agent honours (CLAUDE_CODE.md, CODEX.md). "Allow for this session" is
 // remembered (core/approvals.ts) so the same request later is allowed without asking.
+
+import { answerSummary } from '../answers.ts'
 import { approvalKey, isRemembered, rememberApproval } from '../approvals.ts'
 import type { Core } from '../context.ts'
-import { APPROVAL_OPTIONS, type ApprovalOption, approvalQuestion } from './approval-text.ts'
+import { APPROVAL_OPTIONS, approvalQuestion, pickedOption } from './approval-text.ts'
 import type { ToolCall } from './payload.ts'
 import { askHookQuestion, awaitHookAnswer, type HookAnswer } from './questions.ts'
 import type { HookSession } from './session.ts'
@@ -15,30 +17,13 @@ export type Decision =
 
 export type Hold = { deadline: number; signal: AbortSignal }
 
-/** The option a reply picks (buttons send the exact text; a typed reply may differ in case). */
-function pickedOption(content: string): ApprovalOption | null {
-  const text = content.trim().toLowerCase()
-  return APPROVAL_OPTIONS.find((o) => o.toLowerCase() === text) ?? null
-}
-
-const VIA: Record<string, string> = {
-  web: 'the dashboard',
-  telegram: 'Telegram',
-  slack: 'Slack',
-  api: 'the API',
-}
-
-/** "Allowed by Ann via Slack": the decision line the agent is given. */
-export function decisionLine(verb: 'Allowed' | 'Denied', a: HookAnswer): string {
-  const via = a.via ? ` via ${VIA[a.via] ?? a.via}` : ''
-  return `${verb} by ${a.by ?? 'someone'}${via}`
-}
-
+/** The decision an answer makes; the agent is told who decided, in the one answer wording. */
 export function decisionOf(a: HookAnswer): Decision {
   const option = pickedOption(a.content)
+  const line = answerSummary({ by: a.by, via: a.via, answer: a.content, options: APPROVAL_OPTIONS })
   if (option === 'Allow' || option === 'Allow for this session')
-    return { behavior: 'allow', forSession: option !== 'Allow', reason: decisionLine('Allowed', a) }
-  if (option === 'Deny') return { behavior: 'deny', message: decisionLine('Denied', a) }
+    return { behavior: 'allow', forSession: option !== 'Allow', reason: line }
+  if (option === 'Deny') return { behavior: 'deny', message: line }
   return { behavior: 'deny', message: a.content.trim() }
 }
 

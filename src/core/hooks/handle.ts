@@ -10,7 +10,7 @@ import { postAgentMessage } from '../messages.ts'
 import { decideToolCall, type Hold, permissionRequestOutput, preToolUseOutput } from './approval.ts'
 import { askUserQuestions, type Question, readQuestions } from './ask-user.ts'
 import { type HookAgent, type HookPayload, readHookPayload } from './payload.ts'
-import { closeHookQuestions, hasOpenQuestion } from './questions.ts'
+import { closeOpenQuestions, hasOpenQuestion } from './questions.ts'
 import { type HookSession, hookSession, recordPrompt, startSession } from './session.ts'
 import { steeringReason, takeSteering } from './steering.ts'
 
@@ -77,7 +77,7 @@ export async function handleHook(
       await startSession(core, s)
       return {}
     case 'SessionEnd':
-      await closeHookQuestions(core, s, null)
+      await closeOpenQuestions(core, s)
       await endSession(core, s.userId, s.instanceId)
       return {}
     case 'UserPromptSubmit':

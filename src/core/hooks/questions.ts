@@ -4,10 +4,9 @@
 // passes, the question is closed, so no copy keeps offering buttons nobody is waiting for.
 import { and, eq, isNull, sql } from 'drizzle-orm'
 import { alias } from 'drizzle-orm/pg-core'
-import { agentInstances, messages, users } from '../../db/schema.ts'
-import { publishAll } from '../../events/bus.ts'
+import { messages, users } from '../../db/schema.ts'
+import { CLOSED_AT_TERMINAL, closeQuestion } from '../answers.ts'
 import type { Core } from '../context.ts'
-import { deliveryEvents, enqueueLocks, hasCopies } from '../deliveries.ts'
 import { postAgentMessage } from '../messages.ts'
 import { waitForAnswer } from '../pending.ts'
 import type { HookSession } from './session.ts'
@@ -22,8 +21,6 @@ export type HookQuestionMeta = {
 }
 
 export type HookAnswer = { content: string; by: string | null; via: string | null }
-
-export const CLOSED_REASON = 'answered at the terminal or timed out'
 
 export async function askHookQuestion(
   core: Core,
@@ -70,75 +67,36 @@ export async function awaitHookAnswer(
   questionId: string,
   opts: { deadline: number; signal: AbortSignal },
 ): Promise<HookAnswer | null> {
-  const found = await waitForAnswer(core, {
-    userId: s.userId,
-    instanceId: s.instanceId,
-    questionId,
-    deadline: opts.deadline,
-    signal: opts.signal,
+  // Closed elsewhere (the session ended): stop waiting at once.
+  const closed = new AbortController()
+  const unsubscribe = core.bus.subscribe({ instanceId: s.instanceId }, (e) => {
+    if (e.type === 'question.answered' && e.questionId === questionId && e.answerId === null) closed.abort()
   })
-  if (found) return answerOf(core, questionId)
-  const closed = await closeHookQuestions(core, s, [questionId])
-  return closed.length > 0 ? null : answerOf(core, questionId)
-}
-
-/**
- * Closes open questions of the session without an answer (all of them when `ids` is null):
- * answered_at set, answered_via 'closed', the reason kept in metadata, every sent copy edited.
- */
-export async function closeHookQuestions(
-  core: Core,
-  s: HookSession,
-  ids: string[] | null,
-): Promise<string[]> {
-  const result = await core.db.transaction(async (tx) => {
-    const closed = await tx
-      .update(messages)
-      .set({
-        answeredAt: sql`now()`,
-        answeredVia: 'closed',
-        metadata: sql`coalesce(${messages.metadata}, '{}'::jsonb) || ${JSON.stringify({ closed: CLOSED_REASON })}::jsonb`,
-      })
-      .where(
-        and(
-          eq(messages.instanceId, s.instanceId),
-          eq(messages.requiresUserInput, true),
-          isNull(messages.answeredAt),
-          ids ? sql`${messages.id} in ${ids}` : undefined,
-        ),
-      )
-      .returning({ id: messages.id, hasCopies: hasCopies() })
-    if (closed.length === 0) return { closed: [], channels: [], status: null }
-    const channels = await enqueueLocks(
-      tx,
-      closed.filter((c) => c.hasCopies).map((c) => c.id),
-    )
-    const [inst] = await tx
-      .update(agentInstances)
-      .set({
-        status: sql`case when ${agentInstances.status} = 'AWAITING_INPUT' and not exists (
-          select 1 from messages m where m.instance_id = ${agentInstances.id}
-            and m.requires_user_input and m.answered_at is null) then 'ACTIVE' else ${agentInstances.status} end`,
-      })
-      .where(eq(agentInstances.id, s.instanceId))
-      .returning({ status: agentInstances.status })
-    return { closed: closed.map((c) => c.id), channels, status: inst?.status ?? null }
-  })
-  if (result.closed.length > 0) {
-    const { userId, instanceId } = s
-    await publishAll(core.bus, [
-      ...(result.status
-        ? [{ type: 'instance.updated' as const, userId, instanceId, status: result.status }]
-        : []),
-      ...deliveryEvents(result.channels),
-    ])
+  try {
+    const found = await waitForAnswer(core, {
+      userId: s.userId,
+      instanceId: s.instanceId,
+      questionId,
+      deadline: opts.deadline,
+      signal: AbortSignal.any([opts.signal, closed.signal]),
+    })
+    if (found) return answerOf(core, questionId)
+  } finally {
+    unsubscribe()
   }
-  return result.closed
+  if (await closeQuestion(core, { userId: s.userId, questionId, reason: CLOSED_AT_TERMINAL })) return null
+  return answerOf(core, questionId)
 }
 
-/** Whether the session has a question nobody has answered yet. */
-export async function hasOpenQuestion(core: Core, s: HookSession): Promise<boolean> {
-  const [row] = await core.db
+/** SessionEnd: nobody waits for the session's open questions any more. */
+export async function closeOpenQuestions(core: Core, s: HookSession): Promise<void> {
+  const open = await openQuestions(core, s)
+  for (const { id } of open)
+    await closeQuestion(core, { userId: s.userId, questionId: id, reason: CLOSED_AT_TERMINAL })
+}
+
+const openQuestions = (core: Core, s: HookSession) =>
+  core.db
     .select({ id: messages.id })
     .from(messages)
     .where(
@@ -148,6 +106,8 @@ export async function hasOpenQuestion(core: Core, s: HookSession): Promise<boole
         isNull(messages.answeredAt),
       ),
     )
-    .limit(1)
-  return row !== undefined
+
+/** Whether the session has a question nobody has answered yet. */
+export async function hasOpenQuestion(core: Core, s: HookSession): Promise<boolean> {
+  return (await openQuestions(core, s).limit(1)).length > 0
 }

@@ -1,0 +1,83 @@
+// Hook requests on a real listening server: an approval held past Bun's idle timeout still gets
+// its answer, and an agent that hangs up (its hook timed out, or the person answered at the
+// terminal) closes the question through the request's abort signal. (Bun 1.4 closes idle GETs but
+// not POSTs whose handler is still running, so the first test guards the behaviour, not the
+// server.timeout(request, 0) call itself, which stays for versions that do.)
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { nextEvent } from '../../src/events/bus.ts'
+import { call, dbKinds, makeUser, type TestApp, testApp } from '../helpers.ts'
+import { fixture, nextQuestion } from './hooks-fixture.ts'
+
+const IDLE_TIMEOUT_S = 2
+
+for (const kind of dbKinds()) {
+  describe(`hooks over HTTP (${kind})`, () => {
+    let t: TestApp
+    let base: string
+    let alice: Awaited<ReturnType<typeof makeUser>>
+    beforeAll(async () => {
+      t = await testApp(kind)
+      t.app.listen({ port: 0, hostname: '127.0.0.1', idleTimeout: IDLE_TIMEOUT_S })
+      base = `http://127.0.0.1:${t.app.server!.port}`
+      alice = await makeUser(t.database.db, 'alice')
+    }, 60_000)
+    afterAll(async () => {
+      await t.app.stop(true)
+      await t.close()
+    })
+
+    const post = (sessionId: string, signal?: AbortSignal) =>
+      fetch(`${base}/hooks/claude-code?timeout=60`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${alice.key}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ ...fixture('claude-code', 'permission-request-bash'), session_id: sessionId }),
+        signal,
+      })
+
+    test(`an approval held idle for ${IDLE_TIMEOUT_S * 2} s still returns the decision`, async () => {
+      const sessionId = crypto.randomUUID()
+      const asked = nextQuestion(t.bus, sessionId)
+      const held = post(sessionId)
+      await asked
+      await Bun.sleep(IDLE_TIMEOUT_S * 2000)
+      const answered = await call(t.app, 'POST', '/api/v1/messages/user', {
+        key: alice.key,
+        body: { agent_instance_id: sessionId, content: 'Allow', mark_as_read: false },
+      })
+      expect(answered.status).toBe(200)
+      const res = await held
+      expect(res.status).toBe(200)
+      expect(await res.json()).toEqual({
+        hookSpecificOutput: { hookEventName: 'PermissionRequest', decision: { behavior: 'allow' } },
+      })
+    }, 20_000)
+
+    test('the agent hanging up closes the question and frees its waiter', async () => {
+      const sessionId = crypto.randomUUID()
+      const asked = nextQuestion(t.bus, sessionId)
+      const gone = new AbortController()
+      const held = post(sessionId, gone.signal).catch(() => null)
+      const questionId = await asked
+      const closed = nextEvent(
+        t.bus,
+        { instanceId: sessionId },
+        (e) => e.type === 'question.answered' && e.questionId === questionId && e.answerId === null,
+        5000,
+      ).promise
+      gone.abort()
+      await held
+      expect(await closed).not.toBeNull()
+      const [q] = await t.database.query<{ answered_via: string }>(
+        'select answered_via from messages where id = $1',
+        [questionId],
+      )
+      expect(q!.answered_via).toBe('closed')
+      // Nobody is left listening for that question.
+      const late = await call(t.app, 'POST', '/api/v1/messages/user', {
+        key: alice.key,
+        body: { agent_instance_id: sessionId, content: 'Allow', mark_as_read: false },
+      })
+      expect(late.status).toBe(200)
+    }, 20_000)
+  })
+}
