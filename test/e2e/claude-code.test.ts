@@ -6,7 +6,7 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync 
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { loadConfig } from '../../src/config.ts'
-import { CLOSED_REASON } from '../../src/core/hooks/questions.ts'
+import { CLOSED_AT_TERMINAL, CLOSED_VIA } from '../../src/core/answers.ts'
 import { type Parley, startParley } from '../../src/main.ts'
 import { cliPath, runCli } from '../cli/run-cli.ts'
 import { FakeAnthropic, type MessagesRequest, oneToolPerPrompt, type Turn } from '../fakes/anthropic.ts'
@@ -228,13 +228,13 @@ describe.skipIf(!binary)('the real Claude Code CLI attached by parley hook insta
     const closed = async () =>
       (
         await db.database.query<{ reason: string | null }>(
-          `select metadata->>'closed' as reason from messages where id = $1 and answered_via = 'closed'`,
-          [question.id],
+          `select metadata->>'closed_reason' as reason from messages where id = $1 and answered_via = $2`,
+          [question.id, CLOSED_VIA],
         )
       )[0]?.reason
     const end = Date.now() + 5_000
     while (!(await closed()) && Date.now() < end) await Bun.sleep(50)
-    expect(await closed()).toBe(CLOSED_REASON)
+    expect(await closed()).toBe(CLOSED_AT_TERMINAL)
   }, 30_000)
 
   test('a message sent while the agent works is handed over at its next Stop, once', async () => {
