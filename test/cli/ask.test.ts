@@ -2,25 +2,21 @@
 // in time, exit 1 on an error, and a key revoked while it waits ends the wait at once.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { revokeApiKey } from '../../src/auth/api-keys.ts'
-import { loadConfig } from '../../src/config.ts'
-import { type Parley, startParley } from '../../src/main.ts'
-import { freshDatabase, makeUser, type TestDb } from '../helpers.ts'
+import { makeUser, type TestDb } from '../helpers.ts'
 import { runCli } from './run-cli.ts'
+import { startTestParley, type TestParley } from './test-parley.ts'
 
 describe('parley ask', () => {
+  let t: TestParley
   let db: TestDb
-  let parley: Parley
   let env: (key: string) => Record<string, string>
 
   beforeAll(async () => {
-    db = await freshDatabase('pglite')
-    parley = await startParley(loadConfig({ PORT: '0' }), { database: db.database, quiet: true })
-    env = (key) => ({ PARLEY_URL: `http://127.0.0.1:${parley.port}`, PARLEY_API_KEY: key })
+    t = await startTestParley()
+    db = t.db
+    env = (key) => ({ PARLEY_URL: t.url, PARLEY_API_KEY: key })
   }, 60_000)
-  afterAll(async () => {
-    await parley.stop()
-    await db.drop()
-  })
+  afterAll(() => t.close())
 
   async function openQuestion(instanceId: string) {
     for (let i = 0; i < 300; i++) {
@@ -41,12 +37,7 @@ describe('parley ask', () => {
       env: env(user.key),
     })
     expect((await openQuestion(instance)).content).toContain('Deploy now?')
-    const res = await fetch(`http://127.0.0.1:${parley.port}/api/v1/messages/user`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${user.key}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ agent_instance_id: instance, content: 'yes', mark_as_read: false }), // as the dashboard answers
-    })
-    expect(res.ok).toBe(true)
+    expect((await t.answer(user.key, instance, 'yes')).ok).toBe(true)
     expect(await run).toMatchObject({ code: 0, stdout: 'yes\n' })
   }, 20_000)
 
@@ -62,7 +53,7 @@ describe('parley ask', () => {
     const instance = crypto.randomUUID()
     const run = runCli(['ask', 'Still allowed?', '--instance', instance], { env: env(user.key) })
     await openQuestion(instance)
-    await revokeApiKey(db.database.db, parley.core.bus, user.keyId)
+    await revokeApiKey(db.database.db, t.parley.core.bus, user.keyId)
     const r = await run
     expect(r).toMatchObject({ code: 1, stdout: '' })
     expect(r.stderr).toContain('the API key was refused')

@@ -3,31 +3,28 @@
 // steering handed over at Stop once, and a key that may not touch the session refused silently.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { revokeApiKey } from '../../src/auth/api-keys.ts'
-import { loadConfig } from '../../src/config.ts'
 import { hookInstanceId } from '../../src/core/hooks/session.ts'
-import { type Parley, startParley } from '../../src/main.ts'
+import type { Parley } from '../../src/main.ts'
 import { fixture, nextQuestion } from '../agents/hooks-fixture.ts'
-import { freshDatabase, makeUser, type TestDb } from '../helpers.ts'
+import { makeUser, type TestDb } from '../helpers.ts'
 import { runCli } from './run-cli.ts'
+import { startTestParley, type TestParley } from './test-parley.ts'
 
 type Agent = 'claude-code' | 'codex'
 
 describe('parley hook against a running Parley', () => {
+  let t: TestParley
   let db: TestDb
   let parley: Parley
   let url: string
   let alice: Awaited<ReturnType<typeof makeUser>>
 
   beforeAll(async () => {
-    db = await freshDatabase('pglite')
-    parley = await startParley(loadConfig({ PORT: '0' }), { database: db.database, quiet: true })
-    url = `http://127.0.0.1:${parley.port}`
+    t = await startTestParley()
+    ;({ db, parley, url } = t)
     alice = await makeUser(db.database.db, 'alice')
   }, 60_000)
-  afterAll(async () => {
-    await parley.stop()
-    await db.drop()
-  })
+  afterAll(() => t.close())
 
   /** One agent session: pipes a recorded event (with this session's id) through `parley hook`. */
   function session(agent: Agent) {
@@ -40,14 +37,8 @@ describe('parley hook against a running Parley', () => {
     return { sessionId, instanceId: hookInstanceId(sessionId), hook }
   }
 
-  const reply = async (instanceId: string, content: string, key = alice.key) => {
-    const res = await fetch(`${url}/api/v1/messages/user`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ agent_instance_id: instanceId, content, mark_as_read: false }),
-    })
-    expect(res.ok).toBe(true)
-  }
+  const reply = async (instanceId: string, content: string) =>
+    expect((await t.answer(alice.key, instanceId, content)).ok).toBe(true)
 
   const instance = async (id: string) =>
     (

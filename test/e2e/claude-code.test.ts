@@ -2,47 +2,38 @@
 // a tool approval and a question of the agent's own, answered the way a person answers (a reply
 // through Parley's answer path), and what the model is told afterwards read at the fake API.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { loadConfig } from '../../src/config.ts'
 import { CLOSED_AT_TERMINAL, CLOSED_VIA } from '../../src/core/answers.ts'
-import { type Parley, startParley } from '../../src/main.ts'
-import { cliPath, runCli } from '../cli/run-cli.ts'
+import { runCli } from '../cli/run-cli.ts'
+import { startTestParley, type TestParley } from '../cli/test-parley.ts'
 import { FakeAnthropic, type MessagesRequest, oneToolPerPrompt, type Turn } from '../fakes/anthropic.ts'
-import { freshDatabase, makeUser, type TestDb } from '../helpers.ts'
+import { makeUser, type TestDb } from '../helpers.ts'
 import { ClaudeSession, claudeBinary } from './claude-driver.ts'
 
 const binary = claudeBinary()
 const PYTHON_OK = `python3 -c 'print("ok")'`
 
 describe.skipIf(!binary)('the real Claude Code CLI attached by parley hook install', () => {
+  let t: TestParley
   let db: TestDb
-  let parley: Parley
   let url: string
   let alice: Awaited<ReturnType<typeof makeUser>>
-  let binDir: string
   const scratch: string[] = []
   const sessions: ClaudeSession[] = []
   const fakes: FakeAnthropic[] = []
 
   beforeAll(async () => {
-    db = await freshDatabase('pglite')
-    parley = await startParley(loadConfig({ PORT: '0' }), { database: db.database, quiet: true })
-    url = `http://127.0.0.1:${parley.port}`
+    t = await startTestParley()
+    ;({ db, url } = t)
     alice = await makeUser(db.database.db, 'alice')
-    // `parley` on PATH, as `bun link` puts it there.
-    binDir = mkdtempSync(join(tmpdir(), 'parley-bin-'))
-    scratch.push(binDir)
-    writeFileSync(join(binDir, 'parley'), `#!/bin/sh\nexec bun ${cliPath} "$@"\n`)
-    chmodSync(join(binDir, 'parley'), 0o755)
   }, 60_000)
 
   afterAll(async () => {
     for (const s of sessions) await s.close()
     for (const f of fakes) f.stop()
-    await parley.stop()
-    await db.drop()
+    await t.close()
     for (const d of scratch) rmSync(d, { recursive: true, force: true })
     for (const s of sessions) rmSync(s.home, { recursive: true, force: true })
   })
@@ -61,7 +52,7 @@ describe.skipIf(!binary)('the real Claude Code CLI attached by parley hook insta
       apiUrl: fake.url,
       projectDir: project,
       sessionId,
-      env: { PATH: `${binDir}:${process.env.PATH}`, PARLEY_API_KEY: alice.key },
+      env: { PATH: t.path, PARLEY_API_KEY: alice.key },
     })
     sessions.push(session)
     return { project, fake, session, sessionId }
@@ -91,12 +82,7 @@ describe.skipIf(!binary)('the real Claude Code CLI attached by parley hook insta
 
   /** The person's answer, through Parley's answer path (as the dashboard, Slack or Telegram give it). */
   async function reply(instanceId: string, content: string) {
-    const res = await fetch(`${url}/api/v1/messages/user`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${alice.key}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ agent_instance_id: instanceId, content, mark_as_read: false }),
-    })
-    expect(res.status).toBeLessThan(300)
+    expect((await t.answer(alice.key, instanceId, content)).status).toBeLessThan(300)
   }
 
   test('a Bash approval answered Allow in Parley: the command runs', async () => {
