@@ -42,12 +42,15 @@ describe.skipIf(!binary)('the real Codex CLI attached by parley hook install --a
     for (const d of scratch) rmSync(d, { recursive: true, force: true })
   })
 
-  async function codex(prompt: string) {
+  async function codex(
+    prompt: string,
+    script: (req: ResponsesRequest) => CodexTurn | Promise<CodexTurn> = escalateOnce,
+  ) {
     const user = await makeUser(db.database.db, 'codex-user')
     const project = mkdtempSync(join(tmpdir(), 'parley-codex-project-'))
     scratch.push(project)
     Bun.spawnSync(['git', 'init', '-q'], { cwd: project })
-    const fake = new FakeResponses(escalateOnce).start()
+    const fake = new FakeResponses(script).start()
     fakes.push(fake)
     const { home, codexHome: dir } = codexHome(fake.baseUrl, project)
     scratch.push(home)
@@ -122,5 +125,48 @@ describe.skipIf(!binary)('the real Codex CLI attached by parley hook install --a
     const output = await callOutput(fake, run)
     expect(output).not.toMatch(/^ok$/m)
     expect(output).toContain('Denied')
+  }, 30_000)
+
+  test('a message sent while Codex works is handed over at its next Stop, once', async () => {
+    let replied!: () => void
+    const steered = new Promise<void>((resolve) => {
+      replied = resolve
+    })
+    const said = (req: ResponsesRequest) => JSON.stringify(req.input).includes('also write a changelog')
+    const { user, fake } = await codex('tidy the code', async (req) => {
+      if (!req.tools?.some((t) => t.name === 'exec_command')) return { text: 'ok' }
+      if (said(req)) return { text: 'Changelog written.' }
+      await steered // the person writes while the model is still thinking
+      return { text: 'Done.' }
+    })
+    const instanceId = await (async () => {
+      const end = Date.now() + 20_000
+      for (;;) {
+        const [row] = await db.database.query<{ id: string }>(
+          'select id from agent_instances where user_id = $1',
+          [user.id],
+        )
+        if (row) return row.id
+        if (Date.now() > end) throw new Error('Codex never reached Parley')
+        await Bun.sleep(100)
+      }
+    })()
+    await reply(user.key, instanceId, 'also write a changelog')
+    replied()
+    const end = Date.now() + 20_000
+    while (!fake.requests.some(said) && Date.now() < end) await Bun.sleep(100)
+    const turns = () => fake.requests.filter((r) => r.tools?.some((t) => t.name === 'exec_command'))
+    expect(turns().filter(said)).toHaveLength(1)
+    // Handed over once: the Stop after the changelog lets Codex stop, with no third turn.
+    const last = async () =>
+      (
+        await db.database.query<{ content: string }>(
+          `select content from messages where instance_id = $1 and sender = 'AGENT' order by id desc limit 1`,
+          [instanceId],
+        )
+      )[0]?.content ?? ''
+    while (!(await last()).startsWith('Changelog written.') && Date.now() < end) await Bun.sleep(100)
+    expect(await last()).toStartWith('Changelog written.')
+    expect(turns()).toHaveLength(2)
   }, 30_000)
 })
