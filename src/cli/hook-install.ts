@@ -174,6 +174,8 @@ export function installHooks(args: string[], out = console.log, err = console.er
     mkdirSync(dirname(path), { recursive: true })
     writeFileSync(path, text)
     out(`wrote Parley's hooks for ${agent} to ${path}`)
+    if (!client.apiKey)
+      err("parley: the hooks read PARLEY_API_KEY from the agent's environment: export it first")
     return 0
   } catch (e) {
     err(`parley hook install: ${(e as Error).message}`)

@@ -12,17 +12,7 @@ import { ConfigError, loadClientConfig } from '../config.ts'
 export const HOOK_AGENTS = ['claude-code', 'codex'] as const
 export type HookAgent = (typeof HOOK_AGENTS)[number]
 
-export type HookIo = {
-  stdin: () => Promise<string>
-  stdout: (text: string) => void
-  stderr: (line: string) => void
-}
-
-const processIo: HookIo = {
-  stdin: () => Bun.stdin.text(),
-  stdout: (text) => process.stdout.write(text),
-  stderr: (line) => process.stderr.write(`${line}\n`),
-}
+const warn = (line: string) => process.stderr.write(`parley hook: ${line}\n`)
 
 /** How long a request may go unanswered before the server is asked whether it is there at all. */
 const GRACE_MS = 2000
@@ -31,7 +21,7 @@ const PROBE_MS = 2000
 
 export function parseAgent(value: unknown): HookAgent {
   const agent = value ?? 'claude-code'
-  if (!HOOK_AGENTS.includes(agent as HookAgent)) throw new Error(`--agent must be claude-code or codex`)
+  if (!HOOK_AGENTS.includes(agent as HookAgent)) throw new Error('--agent must be claude-code or codex')
   return agent as HookAgent
 }
 
@@ -86,7 +76,7 @@ async function unreachable(url: string, signal: AbortSignal): Promise<true> {
 }
 
 /** Relays one hook event; returns the exit code (always 0 once the arguments are understood). */
-export async function relayHook(args: string[], io: HookIo = processIo): Promise<number> {
+export async function relayHook(args: string[]): Promise<number> {
   let agent: HookAgent
   let url: string
   let apiKey: string | null
@@ -104,15 +94,15 @@ export async function relayHook(args: string[], io: HookIo = processIo): Promise
     apiKey = client.apiKey
   } catch (err) {
     // Exit 1 is a non-blocking error to both agents: shown to the person, never to the model.
-    io.stderr(`parley hook: ${err instanceof ConfigError ? err.message : (err as Error).message}`)
+    warn(err instanceof ConfigError ? err.message : (err as Error).message)
     return 1
   }
   const skip = (why: string) => {
-    io.stderr(`parley hook: ${why}; the agent goes on without Parley`)
+    warn(`${why}; the agent goes on without Parley`)
     return 0
   }
   if (!apiKey) return skip('PARLEY_API_KEY is not set')
-  const body = await io.stdin()
+  const body = await Bun.stdin.text()
   const done = new AbortController()
   try {
     const request = fetch(hookEndpoint(url, agent, timeout), {
@@ -121,6 +111,7 @@ export async function relayHook(args: string[], io: HookIo = processIo): Promise
       body,
       signal: done.signal,
     })
+    request.catch(() => {}) // when the server is given up on, its request is aborted: nobody waits for it
     const res = await Promise.race([request, unreachable(url, done.signal)])
     if (res === true) return skip(`${url} did not answer`)
     const text = await res.text()
@@ -135,7 +126,7 @@ export async function relayHook(args: string[], io: HookIo = processIo): Promise
     // `{}` is "no decision": printing nothing says the same to both agents, and keeps a
     // SessionStart hook from adding a stray "{}" to the model's context.
     if (answer && typeof answer === 'object' && Object.keys(answer).length > 0)
-      io.stdout(`${JSON.stringify(answer)}\n`)
+      process.stdout.write(`${JSON.stringify(answer)}\n`)
     return 0
   } catch (err) {
     const e = err as Error & { code?: string }

@@ -100,6 +100,7 @@ describe('parley hook install', () => {
     const first = await runCli(['hook', 'install', '--write'], { env: { PARLEY_URL: URL_ }, cwd: dir })
     expect(first.code).toBe(0)
     expect(first.stdout).toContain('wrote')
+    expect(first.stderr).toContain('export it first') // the key lives in the environment, not the file
     const after = JSON.parse(readFileSync(file, 'utf8'))
     expect(after.permissions).toEqual(before.permissions)
     expect(after.hooks.Stop[0]).toEqual({ hooks: [mine] })

@@ -141,6 +141,7 @@ describe('parley hook', () => {
     })
     expect(r).toMatchObject({ code: 0, stdout: '' })
     expect(r.stderr).toContain('did not answer')
+    expect(r.stderr.trim().split('\n')).toHaveLength(1)
     expect(r.ms).toBeLessThan(6000)
   }, 15_000)
 
