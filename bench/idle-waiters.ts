@@ -5,7 +5,7 @@
 // instance and check that every waiter comes back; then park a second burst on the warmed process.
 // Omnara managed ~40 waiters, one connection each.
 import { readFileSync } from 'node:fs'
-import postgres from 'postgres'
+import { idleWork, startChildServer, until } from './child-server.ts'
 import { agentClient, type Section, sleep } from './lib.ts'
 import { parkRaw, type Waiter } from './raw-http.ts'
 
@@ -15,9 +15,6 @@ const WARMUP_PER_INSTANCE = 5
 /** The server's Bun.serve idleTimeout (src/main.ts) is 30 s: parked waiters must outlive it. */
 const HOLD_MS = 32_000
 
-const rssKiB = (pid: number) =>
-  Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? Number.NaN)
-
 function openFilesLimit(): number {
   const line = readFileSync('/proc/self/limits', 'utf8')
     .split('\n')
@@ -25,67 +22,14 @@ function openFilesLimit(): number {
   return Number(line?.split(/\s{2,}/)[1] ?? Number.NaN)
 }
 
-/** Reads a child's stdout one line at a time. */
-function lineReader(stream: ReadableStream<Uint8Array>) {
-  const reader = stream.getReader()
-  const decoder = new TextDecoder()
-  let buffered = ''
-  return async (): Promise<string> => {
-    for (;;) {
-      const nl = buffered.indexOf('\n')
-      if (nl >= 0) {
-        const line = buffered.slice(0, nl)
-        buffered = buffered.slice(nl + 1)
-        return line
-      }
-      const { value, done } = await reader.read()
-      if (done) throw new Error('bench/server.ts exited early')
-      buffered += decoder.decode(value, { stream: true })
-    }
-  }
-}
-
-async function metric(base: string, name: string): Promise<number> {
-  const text = await (await fetch(`${base}/metrics`)).text()
-  return Number(new RegExp(`^${name} (\\d+)`, 'm').exec(text)?.[1] ?? Number.NaN)
-}
-
-async function until(check: () => Promise<boolean>, timeoutMs: number, what: string) {
-  const deadline = Date.now() + timeoutMs
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await sleep(100)
-  }
-}
-
 export async function idleWaiters(databaseUrl: string): Promise<Section> {
   const limit = openFilesLimit()
   if (limit < WAITERS + 200) throw new Error(`open files limit ${limit} is below ${WAITERS + 200}`)
-  const child = Bun.spawn(['bun', `${import.meta.dir}/server.ts`], {
-    env: { ...process.env, DATABASE_URL: databaseUrl },
-    stdin: 'pipe',
-    stdout: 'pipe',
-    stderr: 'inherit',
-  })
-  const readLine = lineReader(child.stdout)
-  const pg = postgres(databaseUrl, { max: 1, onnotice: () => {} })
+  const server = await startChildServer(databaseUrl)
+  const { port, key, gc, listeners } = server
   const waiters: Waiter[] = []
   try {
-    const { port, pid, key } = JSON.parse(await readLine()) as { port: number; pid: number; key: string }
-    const base = `http://127.0.0.1:${port}`
-    const client = agentClient(base, key)
-    const gc = async () => {
-      child.stdin.write('gc\n')
-      await child.stdin.flush()
-      if ((await readLine()) !== 'gc done') throw new Error('server did not acknowledge gc')
-    }
-    const listeners = () => metric(base, 'parley_event_listeners')
-    const queries = () => metric(base, 'parley_db_queries_total')
-    const commits = async () =>
-      Number(
-        (await pg`select xact_commit from pg_stat_database where datname = current_database()`)[0]!
-          .xact_commit,
-      )
+    const client = agentClient(server.base, key)
     const instances = Array.from({ length: INSTANCES }, () => crypto.randomUUID())
     const cursors = new Map<string, string>()
     const askAll = async () => {
@@ -128,7 +72,7 @@ export async function idleWaiters(databaseUrl: string): Promise<Section> {
     await askAll()
     await sleep(1000)
     await gc()
-    const rssBefore = rssKiB(pid)
+    const rssBefore = server.rssKiB()
 
     // Park every waiter and wait until the server has subscribed each one to the bus.
     const parkStart = performance.now()
@@ -138,24 +82,10 @@ export async function idleWaiters(databaseUrl: string): Promise<Section> {
     const parkedAt = Date.now()
     await sleep(2000)
     await gc()
-    const rssAfter = rssKiB(pid)
+    const rssAfter = server.rssKiB()
     const perWaiter = ((rssAfter - rssBefore) * 1024) / WAITERS
 
-    // Two 10 s windows: the first may see the API-key last_used_at batch (written 10 s after
-    // use) and Postgres' delayed stats flush; the second starts > 10 s after the last request.
-    const sample = async () => ({ at: Date.now(), q: await queries(), c: await commits() })
-    const s0 = await sample()
-    await sleep(10_000)
-    const s1 = await sample()
-    await sleep(10_000)
-    const s2 = await sample()
-    const rate = (a: typeof s0, b: typeof s0) => ({
-      queries: (b.q - a.q) / ((b.at - a.at) / 1000),
-      // Each sample's own `select` commits once; subtract the one from the window's first sample.
-      commits: (b.c - a.c - 1) / ((b.at - a.at) / 1000),
-    })
-    const first = rate(s0, s1)
-    const second = rate(s1, s2)
+    const work = await idleWork(server, parkedAt, 'parking')
     await sleep(Math.max(0, parkedAt + HOLD_MS - Date.now()))
     const early = parked.filter((w) => w.settled()).length
     const heldSeconds = (Date.now() - parkedAt) / 1000
@@ -188,22 +118,19 @@ export async function idleWaiters(databaseUrl: string): Promise<Section> {
     for (const w of parked) w.close()
     await sleep(1000)
     await gc()
-    const rssReleased = rssKiB(pid)
+    const rssReleased = server.rssKiB()
     await askAll()
     const again = await park(WAITERS / INSTANCES)
     await until(async () => (await listeners()) >= idleListeners + WAITERS, 60_000, 'second burst of waiters')
     await sleep(2000)
     await gc()
-    const rssAgain = rssKiB(pid)
+    const rssAgain = server.rssKiB()
     const perWaiterAgain = ((rssAgain - rssReleased) * 1024) / WAITERS
     await release()
     if (!(await Promise.race([Promise.all(again.map((w) => w.done)), sleep(30_000).then(() => null)]))) {
       failures.push('not every waiter of the second burst returned within 30 s of the answers')
     }
 
-    const qps = (v: number) => `${v.toFixed(2)} queries/s`
-    const span = (a: typeof s0, b: typeof s0) =>
-      `${((a.at - parkedAt) / 1000).toFixed(0)}-${((b.at - parkedAt) / 1000).toFixed(0)} s after parking`
     return {
       title: `Idle long-poll waiters (${WAITERS} x wait=60 over ${INSTANCES} instances, server in a child process)`,
       notes: [
@@ -229,29 +156,12 @@ export async function idleWaiters(databaseUrl: string): Promise<Section> {
           target: '<= 8 KiB',
           ok: perWaiterAgain <= 8 * 1024,
         },
-        { what: `Parley DB queries, ${span(s0, s1)}`, value: qps(first.queries) },
-        {
-          what: `Parley DB queries, ${span(s1, s2)}`,
-          value: qps(second.queries),
-          target: '0 queries/s',
-          ok: second.queries === 0,
-        },
-        { what: `Postgres commits, ${span(s0, s1)}`, value: `${first.commits.toFixed(2)} /s` },
-        {
-          what: `Postgres commits, ${span(s1, s2)}`,
-          value: `${second.commits.toFixed(2)} /s`,
-          target: '0 /s',
-          ok: second.commits <= 0,
-        },
+        ...work,
       ],
       failures,
     }
   } finally {
     for (const w of waiters) w.close()
-    await pg.end({ timeout: 5 })
-    child.stdin.write('stop\n')
-    await child.stdin.flush()
-    await Promise.race([child.exited, sleep(15_000)])
-    if (child.exitCode === null) child.kill()
+    await server.stop()
   }
 }

@@ -33,8 +33,11 @@ function parse(buf: Buffer): Reply | null {
   }
 }
 
-/** Opens a connection, sends `GET path` with the API key, and resolves `done` with the reply. */
-export async function parkRaw(port: number, key: string, path: string): Promise<Waiter> {
+/**
+ * Opens a connection, sends `GET path` (or a JSON `POST` when `body` is given) with the API key,
+ * and resolves `done` with the reply.
+ */
+export async function parkRaw(port: number, key: string, path: string, body?: string): Promise<Waiter> {
   let settled = false
   let chunks = Buffer.alloc(0)
   let resolve!: (r: Reply) => void
@@ -63,9 +66,13 @@ export async function parkRaw(port: number, key: string, path: string): Promise<
       },
     },
   })
+  const content =
+    body === undefined
+      ? ''
+      : `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n`
   socket.write(
-    `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nAuthorization: Bearer ${key}\r\n` +
-      'Connection: keep-alive\r\n\r\n',
+    `${body === undefined ? 'GET' : 'POST'} ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n` +
+      `Authorization: Bearer ${key}\r\n${content}Connection: keep-alive\r\n\r\n${body ?? ''}`,
   )
   return { done, settled: () => settled, close: () => socket.end() }
 }

@@ -4,6 +4,7 @@
 import { writeFileSync } from 'node:fs'
 import { answerLatency } from './answer-latency.ts'
 import { dashboardFanout, dashboardInbox } from './dashboard.ts'
+import { heldHooks, hookAnswerLatency } from './hooks.ts'
 import { idleWaiters } from './idle-waiters.ts'
 import { ingest } from './ingest.ts'
 import { type BenchDb, createBenchDatabase, machine, type Section, startInProcess } from './lib.ts'
@@ -63,6 +64,9 @@ async function main() {
       console.log('bench: answer latency…')
       sections.push(await answerLatency(run))
       print(sections.at(-1)!)
+      console.log('\nbench: hook answer latency…')
+      sections.push(await hookAnswerLatency(run))
+      print(sections.at(-1)!)
       console.log('\nbench: ingest (about 22 s)…')
       sections.push(await ingest(run, db.url))
       print(sections.at(-1)!)
@@ -74,6 +78,9 @@ async function main() {
     print(sections.at(-1)!)
     console.log('\nbench: idle waiters (about 50 s)…')
     sections.push(await idleWaiters(db.url))
+    print(sections.at(-1)!)
+    console.log('\nbench: held hook requests (about 30 s)…')
+    sections.push(await heldHooks(db.url))
     print(sections.at(-1)!)
     console.log('\nbench: telegram delivery (about 45 s)…')
     sections.push(await telegramDelivery(db.url))

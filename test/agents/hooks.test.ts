@@ -89,6 +89,18 @@ for (const kind of dbKinds()) {
         expect((await instance(c.instanceId))?.status).toBe('ACTIVE')
       })
 
+      test('a Notification while a question is open adds nothing: the question already says it', async () => {
+        const c = hookClient(t.app, alice.key)
+        const asked = nextQuestion(t.bus, c.instanceId)
+        const pending = c.send('permission-request-bash')
+        await asked
+        expect((await c.send('notification')).json).toEqual({})
+        expect(await thread(c.instanceId)).toHaveLength(1)
+        expect((await instance(c.instanceId))?.status).toBe('AWAITING_INPUT')
+        await reply(c.instanceId, 'Allow')
+        await pending
+      })
+
       test('any first event creates the session; Codex sessions get their own agent type', async () => {
         const c = hookClient(t.app, alice.key, 'codex')
         expect((await c.send('stop')).json).toEqual({})
@@ -192,7 +204,14 @@ for (const kind of dbKinds()) {
           change: { tool_input: { command: 'python3 -c "print(2)"' } },
         })
         expect(again.json.hookSpecificOutput.decision).toEqual({ behavior: 'allow' })
-        expect(await thread(c.instanceId)).toHaveLength(before)
+        // Nobody is asked; the decision is still on the record.
+        const after = await thread(c.instanceId)
+        expect(after).toHaveLength(before + 1)
+        expect(after.at(-1)).toMatchObject({
+          sender: 'AGENT',
+          options: null,
+          content: 'Allowed for this session earlier: Bash: python3 -c "print(2)"',
+        })
         // Only that program: another command still asks.
         const asked = nextQuestion(t.bus, c.instanceId)
         const other = c.send('permission-request-bash', {

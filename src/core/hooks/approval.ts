@@ -8,7 +8,7 @@ import { approvalKey, isRemembered, rememberApproval } from '../approvals.ts'
 import type { Core } from '../context.ts'
 import { APPROVAL_OPTIONS, approvalQuestion, pickedOption } from './approval-text.ts'
 import type { ToolCall } from './payload.ts'
-import { askHookQuestion, awaitHookAnswer, type HookAnswer } from './questions.ts'
+import { awaitHookAnswer, type HookAnswer, postHookMessage } from './questions.ts'
 import type { HookSession } from './session.ts'
 
 export type Decision =
@@ -35,13 +35,18 @@ export async function decideToolCall(
   hold: Hold,
 ): Promise<Decision | null> {
   const key = approvalKey(call.tool, call.input)
-  if (await isRemembered(core, s.userId, s.instanceId, key))
-    return { behavior: 'allow', forSession: false, reason: 'Allowed for this session in Parley' }
   const { content, summary } = approvalQuestion(call.tool, call.input, key)
-  const questionId = await askHookQuestion(core, s, {
+  const meta = { agent: s.agent, event: call.event, kind: 'approval' as const, tool: call.tool, summary }
+  if (await isRemembered(core, s.userId, s.instanceId, key)) {
+    // Kept on the record like any decision, without asking anyone.
+    const reason = `Allowed for this session earlier: ${summary}`
+    await postHookMessage(core, s, { content: reason, meta })
+    return { behavior: 'allow', forSession: false, reason }
+  }
+  const questionId = await postHookMessage(core, s, {
     content,
     options: [...APPROVAL_OPTIONS],
-    meta: { agent: s.agent, event: call.event, kind: 'approval', tool: call.tool, summary },
+    meta,
   })
   const answer = await awaitHookAnswer(core, s, questionId, hold)
   if (!answer) return null

@@ -5,7 +5,7 @@
 import { InvalidInput } from '../../errors.ts'
 import type { Core } from '../context.ts'
 import type { Hold } from './approval.ts'
-import { askHookQuestion, awaitHookAnswer } from './questions.ts'
+import { awaitHookAnswer, postHookMessage } from './questions.ts'
 import type { HookSession } from './session.ts'
 
 export type Question = {
@@ -72,7 +72,7 @@ export async function askUserQuestions(
   const answers: Record<string, string> = {}
   for (const q of questions) {
     const options = q.labels.filter((l) => l && l.length <= BUTTON_CHARS).slice(0, MAX_BUTTONS)
-    const questionId = await askHookQuestion(core, s, {
+    const questionId = await postHookMessage(core, s, {
       content: content(q),
       options,
       meta: {

@@ -2,15 +2,12 @@
 // is checked whole before anything is written; then the session's instance is found or created
 // and the event recorded. Events that need a person hold until `hold.deadline` (Parley's margin
 // before the hook's own timeout) or until the agent goes away (`hold.signal`).
-
-import type { Core } from '../context.ts'
-import { MAX_CONTENT_CHARS } from '../context.ts'
+import { type Core, MAX_CONTENT_CHARS } from '../context.ts'
 import { endSession } from '../instances.ts'
-import { postAgentMessage } from '../messages.ts'
 import { decideToolCall, type Hold, permissionRequestOutput, preToolUseOutput } from './approval.ts'
 import { askUserQuestions, type Question, readQuestions } from './ask-user.ts'
 import { type HookAgent, type HookPayload, readHookPayload } from './payload.ts'
-import { closeOpenQuestions, hasOpenQuestion } from './questions.ts'
+import { closeOpenQuestions, hasOpenQuestion, postHookMessage } from './questions.ts'
 import { type HookSession, hookSession, recordPrompt, startSession } from './session.ts'
 import { steeringReason, takeSteering } from './steering.ts'
 
@@ -18,27 +15,14 @@ export type HookOutput = Record<string, unknown>
 
 export const WAITING_LINE = '*Waiting for your next instruction.*'
 
-const clip = (text: string) => (text.length > MAX_CONTENT_CHARS ? text.slice(0, MAX_CONTENT_CHARS) : text)
-
-function progress(core: Core, s: HookSession, content: string) {
-  return postAgentMessage(core, {
-    userId: s.userId,
-    instanceId: s.instanceId,
-    agentType: s.agent,
-    content: clip(content),
-    requiresUserInput: false,
-    keepCursor: true,
-  })
-}
-
 async function stop(core: Core, s: HookSession, p: Extract<HookPayload, { event: 'Stop' }>) {
   const steering = await takeSteering(core, s)
   const last = p.lastAssistantMessage?.trim() ?? ''
   if (steering.length > 0) {
-    if (last) await progress(core, s, last)
+    if (last) await postHookMessage(core, s, { content: last })
     return { decision: 'block', reason: steeringReason(steering) }
   }
-  await progress(core, s, last ? `${last}\n\n${WAITING_LINE}` : WAITING_LINE)
+  await postHookMessage(core, s, { content: last ? `${last}\n\n${WAITING_LINE}` : WAITING_LINE })
   return {}
 }
 
@@ -81,11 +65,11 @@ export async function handleHook(
       await endSession(core, s.userId, s.instanceId)
       return {}
     case 'UserPromptSubmit':
-      await recordPrompt(core, s, clip(p.prompt))
+      await recordPrompt(core, s, p.prompt.slice(0, MAX_CONTENT_CHARS))
       return {}
     case 'Notification':
       // While a question is open it already says what the agent waits for.
-      if (!(await hasOpenQuestion(core, s))) await progress(core, s, p.message)
+      if (!(await hasOpenQuestion(core, s))) await postHookMessage(core, s, { content: p.message })
       return {}
     case 'Stop':
       return stop(core, s, p)

@@ -5,8 +5,8 @@
 import { and, eq, isNull, sql } from 'drizzle-orm'
 import { alias } from 'drizzle-orm/pg-core'
 import { messages, users } from '../../db/schema.ts'
-import { CLOSED_AT_TERMINAL, closeQuestion } from '../answers.ts'
-import type { Core } from '../context.ts'
+import { closeQuestion } from '../answers.ts'
+import { type Core, MAX_CONTENT_CHARS } from '../context.ts'
 import { postAgentMessage } from '../messages.ts'
 import { waitForAnswer } from '../pending.ts'
 import type { HookSession } from './session.ts'
@@ -22,19 +22,23 @@ export type HookQuestionMeta = {
 
 export type HookAnswer = { content: string; by: string | null; via: string | null }
 
-export async function askHookQuestion(
+/**
+ * Posts a hook agent's message: a question when it has options (buttons), else progress. Like
+ * every hook post it leaves the read cursor alone: user messages reach the agent at Stop.
+ */
+export async function postHookMessage(
   core: Core,
   s: HookSession,
-  q: { content: string; options: string[]; meta: HookQuestionMeta },
+  m: { content: string; options?: string[]; meta?: HookQuestionMeta },
 ): Promise<string> {
   const posted = await postAgentMessage(core, {
     userId: s.userId,
     instanceId: s.instanceId,
     agentType: s.agent,
-    content: q.content,
-    requiresUserInput: true,
-    options: q.options,
-    metadata: { hook: q.meta },
+    content: m.content.slice(0, MAX_CONTENT_CHARS),
+    requiresUserInput: m.options !== undefined,
+    options: m.options ?? null,
+    metadata: m.meta ? { hook: m.meta } : null,
     keepCursor: true,
   })
   return posted.messageId
@@ -84,15 +88,14 @@ export async function awaitHookAnswer(
   } finally {
     unsubscribe()
   }
-  if (await closeQuestion(core, { userId: s.userId, questionId, reason: CLOSED_AT_TERMINAL })) return null
+  if (await closeQuestion(core, { userId: s.userId, questionId })) return null
   return answerOf(core, questionId)
 }
 
 /** SessionEnd: nobody waits for the session's open questions any more. */
 export async function closeOpenQuestions(core: Core, s: HookSession): Promise<void> {
   const open = await openQuestions(core, s)
-  for (const { id } of open)
-    await closeQuestion(core, { userId: s.userId, questionId: id, reason: CLOSED_AT_TERMINAL })
+  for (const { id } of open) await closeQuestion(core, { userId: s.userId, questionId: id })
 }
 
 const openQuestions = (core: Core, s: HookSession) =>

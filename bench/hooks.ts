@@ -1,0 +1,164 @@
+// Agent hooks: (1) answer latency: a PermissionRequest hook is held open, a person answers, and we
+// time from just before the answer POST to the hook's response (the bus wakes the held request;
+// nothing polls). (2) 500 hook requests held at once in a server of their own (bench/server.ts):
+// extra RSS per held request, and database work while they wait (Parley's query counter and
+// Postgres' commit counter), then every one is answered and must come back with its decision.
+import { nextEvent } from '../src/events/bus.ts'
+import { idleWork, startChildServer, until } from './child-server.ts'
+import { agentClient, ms, percentile, type Running, type Section, sleep } from './lib.ts'
+import { parkRaw, type Waiter } from './raw-http.ts'
+
+const WARMUP = 20
+const ROUNDS = 250
+const HELD = 500
+const WARM_HELD = 50
+
+const permissionRequest = (sessionId: string) =>
+  JSON.stringify({
+    session_id: sessionId,
+    transcript_path: '/tmp/bench.jsonl',
+    cwd: '/home/bench/project',
+    hook_event_name: 'PermissionRequest',
+    tool_name: 'Bash',
+    tool_input: { command: 'python3 -c "print(1)"', description: 'Print one' },
+    permission_suggestions: [],
+  })
+
+const allowed = (body: string) => {
+  try {
+    return JSON.parse(body).hookSpecificOutput?.decision?.behavior === 'allow'
+  } catch {
+    return false
+  }
+}
+
+/** Answer pressed -> held hook request returns, in-process Parley over real HTTP. */
+export async function hookAnswerLatency(run: Running): Promise<Section> {
+  const client = agentClient(run.base, run.key)
+  const sessionId = crypto.randomUUID()
+  const samples: number[] = []
+  const failures: string[] = []
+  for (let round = 0; round < WARMUP + ROUNDS; round++) {
+    const asked = nextEvent(
+      run.parley.core.bus,
+      { instanceId: sessionId },
+      (e) => e.type === 'message.created' && e.question,
+      10_000,
+    ).promise
+    const held = fetch(`${run.base}/hooks/claude-code`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${run.key}`, 'content-type': 'application/json' },
+      body: permissionRequest(sessionId),
+    }).then(async (r) => ({ body: await r.text(), at: performance.now() }))
+    if (!(await asked)) {
+      failures.push(`round ${round}: no question was asked`)
+      break
+    }
+    const start = performance.now()
+    await client.post('/api/v1/messages/user', {
+      agent_instance_id: sessionId,
+      content: 'Allow',
+      mark_as_read: false,
+    })
+    const res = await held
+    if (!allowed(res.body)) failures.push(`round ${round}: unexpected hook answer ${res.body.slice(0, 200)}`)
+    else if (round >= WARMUP) samples.push(res.at - start)
+  }
+  samples.sort((a, b) => a - b)
+  const p99 = percentile(samples, 99)
+  return {
+    title: 'Hook answer latency (answer POST -> held PermissionRequest hook returns)',
+    notes: [
+      `${samples.length} rounds after ${WARMUP} warm-up rounds, one session; the answer is posted once the ` +
+        'question exists. In-process Parley, real HTTP on 127.0.0.1.',
+    ],
+    rows: [
+      { what: 'p50', value: ms(percentile(samples, 50)) },
+      { what: 'p99', value: ms(p99), target: '< 15 ms', ok: p99 < 15 },
+      { what: 'max', value: ms(samples.at(-1) ?? Number.NaN) },
+    ],
+    failures,
+  }
+}
+
+/** HELD hook requests parked at once: memory per request and database work while they wait. */
+export async function heldHooks(databaseUrl: string): Promise<Section> {
+  const server = await startChildServer(databaseUrl)
+  const { port, key, listeners } = server
+  const waiters: Waiter[] = []
+  try {
+    const client = agentClient(server.base, key)
+    const idle = await listeners()
+    const hold = async (n: number) => {
+      const sessions = Array.from({ length: n }, () => crypto.randomUUID())
+      const batch = await Promise.all(
+        sessions.map((id) => parkRaw(port, key, '/hooks/claude-code?timeout=600', permissionRequest(id))),
+      )
+      waiters.push(...batch)
+      await until(async () => (await listeners()) >= idle + n, 60_000, `${n} held hook requests`)
+      return { sessions, batch }
+    }
+    const answer = (sessions: string[]) =>
+      Promise.all(
+        sessions.map((id) =>
+          client.post('/api/v1/messages/user', {
+            agent_instance_id: id,
+            content: 'Allow',
+            mark_as_read: false,
+          }),
+        ),
+      )
+
+    // Warm-up, so first-use allocations are not counted per request.
+    const warm = await hold(WARM_HELD)
+    await answer(warm.sessions)
+    await Promise.all(warm.batch.map((w) => w.done))
+    for (const w of warm.batch) w.close()
+    await sleep(1000)
+    await server.gc()
+    const rssBefore = server.rssKiB()
+
+    const parkStart = performance.now()
+    const held = await hold(HELD)
+    const parkSeconds = (performance.now() - parkStart) / 1000
+    const parkedAt = Date.now()
+    await sleep(2000)
+    await server.gc()
+    const rssAfter = server.rssKiB()
+    const work = await idleWork(server, parkedAt, 'holding')
+    const early = held.batch.filter((w) => w.settled()).length
+
+    const releaseStart = performance.now()
+    await answer(held.sessions)
+    const replies = await Promise.race([
+      Promise.all(held.batch.map((w) => w.done)),
+      sleep(30_000).then(() => null),
+    ])
+    const releaseSeconds = (performance.now() - releaseStart) / 1000
+    const ok = (replies ?? []).filter((r) => r.status === 200 && allowed(r.body)).length
+    const failures: string[] = []
+    if (early > 0) failures.push(`${early} held hook requests returned before they were answered`)
+    if (!replies) failures.push('not every held hook request returned within 30 s of the answers')
+    else if (ok !== HELD) failures.push(`${ok} of ${HELD} held hook requests came back allowed`)
+    return {
+      title: `Held hook requests (${HELD} PermissionRequest hooks waiting at once, server in a child process)`,
+      notes: [
+        `One raw TCP connection per request, one session each (so each also created its instance). Held in ` +
+          `${parkSeconds.toFixed(1)} s; RSS from /proc/<pid>/status after a forced GC ` +
+          `(${(rssBefore / 1024).toFixed(1)} MiB before, ${(rssAfter / 1024).toFixed(1)} MiB holding). ` +
+          `Released in ${releaseSeconds.toFixed(2)} s: ${ok} allowed. Postgres commits include autovacuum.`,
+      ],
+      rows: [
+        {
+          what: 'server RSS per held hook request',
+          value: `${((rssAfter - rssBefore) / HELD).toFixed(2)} KiB`,
+        },
+        ...work,
+      ],
+      failures,
+    }
+  } finally {
+    for (const w of waiters) w.close()
+    await server.stop()
+  }
+}
