@@ -10,7 +10,8 @@ import { runCli } from '../cli/run-cli.ts'
 import { startTestParley, type TestParley } from '../cli/test-parley.ts'
 import { FakeAnthropic, type MessagesRequest, oneToolPerPrompt, type Turn } from '../fakes/anthropic.ts'
 import { makeUser, type TestDb } from '../helpers.ts'
-import { ClaudeSession, claudeBinary } from './claude-driver.ts'
+import { ClaudeSession, claudeBinary, claudeEnv, claudeHome } from './claude-driver.ts'
+import { runInTerminal, type TerminalRun } from './terminal.ts'
 
 const binary = claudeBinary()
 const PYTHON_OK = `python3 -c 'print("ok")'`
@@ -23,6 +24,7 @@ describe.skipIf(!binary)('the real Claude Code CLI attached by parley hook insta
   const scratch: string[] = []
   const sessions: ClaudeSession[] = []
   const fakes: FakeAnthropic[] = []
+  const terminals: TerminalRun[] = []
 
   beforeAll(async () => {
     t = await startTestParley()
@@ -32,6 +34,7 @@ describe.skipIf(!binary)('the real Claude Code CLI attached by parley hook insta
 
   afterAll(async () => {
     for (const s of sessions) await s.close()
+    for (const ui of terminals) await ui.stop()
     for (const f of fakes) f.stop()
     await t.close()
     for (const d of scratch) rmSync(d, { recursive: true, force: true })
@@ -244,6 +247,35 @@ describe.skipIf(!binary)('the real Claude Code CLI attached by parley hook insta
     const turns = fake.requests.filter((r) => r.tools?.length)
     expect(turns).toHaveLength(2)
     expect(JSON.stringify(turns[1]!.messages).split('also write a changelog')).toHaveLength(2)
+  }, 30_000)
+
+  test('interactive, the dialog on screen: Allow pressed in Parley runs the command', async () => {
+    const project = mkdtempSync(join(tmpdir(), 'parley-project-'))
+    scratch.push(project)
+    expect(
+      (await runCli(['hook', 'install', '--write'], { env: { PARLEY_URL: url }, cwd: project })).code,
+    ).toBe(0)
+    const fake = new FakeAnthropic(
+      oneToolPerPrompt([{ tool: 'Bash', input: { command: PYTHON_OK, description: 'Print ok' } }]),
+    ).start()
+    fakes.push(fake)
+    const home = claudeHome(project)
+    scratch.push(home)
+    const sessionId = crypto.randomUUID()
+    const ui = runInTerminal([binary!, '--session-id', sessionId, 'print ok with python'], {
+      cwd: project,
+      env: { ...claudeEnv(fake.url, home), PATH: t.path, PARLEY_API_KEY: alice.key },
+    })
+    terminals.push(ui)
+    await openQuestion(sessionId)
+    // Claude Code shows its own dialog while the hook waits; Parley's answer settles it.
+    let end = Date.now() + 15_000
+    while (!ui.screen().includes('proceed') && Date.now() < end) await Bun.sleep(100)
+    expect(ui.screen()).toContain('proceed')
+    await reply(sessionId, 'Allow')
+    end = Date.now() + 15_000
+    while (fake.toolResults().length === 0 && Date.now() < end) await Bun.sleep(100)
+    expect(fake.toolResults().map((r) => r.text)).toEqual(['ok'])
   }, 30_000)
 
   test('the hooks written are the ones in .claude/settings.json, the key only as $PARLEY_API_KEY', async () => {

@@ -23,6 +23,38 @@ export type ControlRequest = { requestId: string; subtype: string; request: Stre
 
 const API_KEY = 'sk-ant-fake-0123456789abcdefghijklmnopqrstuvwxyz'
 
+/** A scratch HOME where the first-run questions (theme, API key, trusting `projectDir`) are answered. */
+export function claudeHome(projectDir: string): string {
+  const home = mkdtempSync(join(tmpdir(), 'parley-claude-home-'))
+  writeFileSync(
+    join(home, '.claude.json'),
+    JSON.stringify({
+      hasCompletedOnboarding: true,
+      theme: 'dark',
+      customApiKeyResponses: { approved: [API_KEY.slice(-20)], rejected: [] },
+      projects: { [projectDir]: { hasTrustDialogAccepted: true } },
+    }),
+  )
+  return home
+}
+
+/** The environment that keeps the CLI local: the fake API, and no traffic to anywhere else. */
+export function claudeEnv(apiUrl: string, home: string): Record<string, string> {
+  return {
+    PATH: process.env.PATH!,
+    HOME: home,
+    LANG: 'C.UTF-8',
+    ANTHROPIC_BASE_URL: apiUrl,
+    ANTHROPIC_API_KEY: API_KEY,
+    DISABLE_TELEMETRY: '1',
+    DISABLE_AUTOUPDATER: '1',
+    DISABLE_ERROR_REPORTING: '1',
+    CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
+    // Without it the interactive UI fetches a plugin marketplace from outside.
+    CLAUDE_CODE_DISABLE_OFFICIAL_MARKETPLACE_AUTOINSTALL: '1',
+  }
+}
+
 export class ClaudeSession {
   readonly messages: StreamMessage[] = []
   /** Control requests the CLI sent and nobody has answered (the driver holds them by default). */
@@ -47,35 +79,13 @@ export class ClaudeSession {
     sessionId: string
     env?: Record<string, string>
   }): ClaudeSession {
-    const home = mkdtempSync(join(tmpdir(), 'parley-claude-home-'))
-    writeFileSync(
-      join(home, '.claude.json'),
-      JSON.stringify({
-        hasCompletedOnboarding: true,
-        theme: 'dark',
-        customApiKeyResponses: { approved: [API_KEY.slice(-20)], rejected: [] },
-        projects: { [opts.projectDir]: { hasTrustDialogAccepted: true } },
-      }),
-    )
+    const home = claudeHome(opts.projectDir)
     const args = ['-p', '--input-format', 'stream-json', '--output-format', 'stream-json', '--verbose']
     const proc = Bun.spawn(
       [opts.binary, ...args, '--permission-prompt-tool', 'stdio', '--session-id', opts.sessionId],
       {
         cwd: opts.projectDir,
-        env: {
-          PATH: process.env.PATH!,
-          HOME: home,
-          TERM: 'dumb',
-          LANG: 'C.UTF-8',
-          ANTHROPIC_BASE_URL: opts.apiUrl,
-          ANTHROPIC_API_KEY: API_KEY,
-          DISABLE_TELEMETRY: '1',
-          DISABLE_AUTOUPDATER: '1',
-          DISABLE_ERROR_REPORTING: '1',
-          CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
-          CLAUDE_CODE_DISABLE_OFFICIAL_MARKETPLACE_AUTOINSTALL: '1',
-          ...opts.env,
-        },
+        env: { ...claudeEnv(opts.apiUrl, home), TERM: 'dumb', ...opts.env },
         stdin: 'pipe',
         stdout: 'pipe',
         stderr: 'pipe',

@@ -6,6 +6,7 @@ import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { root } from '../cli/run-cli.ts'
+import { runInTerminal, type TerminalRun } from './terminal.ts'
 
 const TRIPLES: Record<string, string> = {
   'linux-x64': 'x86_64-unknown-linux-musl',
@@ -62,8 +63,6 @@ trust_level = "trusted"
   return { home, codexHome }
 }
 
-export type CodexRun = { screen: () => string; exited: Promise<number>; stop(): Promise<void> }
-
 /** Starts the interactive UI on `prompt`; hooks run without the trust review (automation). */
 export function startCodex(opts: {
   binary: string
@@ -72,15 +71,12 @@ export function startCodex(opts: {
   codexHome: string
   prompt: string
   env?: Record<string, string>
-}): CodexRun {
-  let screen = ''
-  const decoder = new TextDecoder()
-  const proc = Bun.spawn([opts.binary, '--no-daemon', '--dangerously-bypass-hook-trust', opts.prompt], {
+}): TerminalRun {
+  return runInTerminal([opts.binary, '--no-daemon', '--dangerously-bypass-hook-trust', opts.prompt], {
     cwd: opts.projectDir,
     env: {
       PATH: process.env.PATH!,
       HOME: opts.home,
-      TERM: 'xterm-256color',
       LANG: 'C.UTF-8',
       CODEX_HOME: opts.codexHome,
       FAKE_OPENAI_KEY: 'fake',
@@ -89,23 +85,5 @@ export function startCodex(opts: {
       NO_PROXY: '127.0.0.1,localhost',
       ...opts.env,
     },
-    terminal: {
-      cols: 120,
-      rows: 40,
-      data(term, data) {
-        const text = decoder.decode(data, { stream: true })
-        screen += text
-        // The UI asks the terminal where its cursor is and waits for the answer.
-        if (text.includes('\x1b[6n')) term.write('\x1b[1;1R')
-      },
-    },
   })
-  return {
-    screen: () => screen,
-    exited: proc.exited,
-    async stop() {
-      proc.kill()
-      await proc.exited
-    },
-  }
 }

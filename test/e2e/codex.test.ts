@@ -8,7 +8,8 @@ import { runCli } from '../cli/run-cli.ts'
 import { startTestParley, type TestParley } from '../cli/test-parley.ts'
 import { type CodexTurn, FakeResponses, type ResponsesRequest } from '../fakes/openai.ts'
 import { makeUser, type TestDb } from '../helpers.ts'
-import { type CodexRun, codexBinary, codexHome, startCodex } from './codex-driver.ts'
+import { codexBinary, codexHome, startCodex } from './codex-driver.ts'
+import type { TerminalRun } from './terminal.ts'
 
 const binary = codexBinary()
 const PYTHON_OK = `python3 -c 'print("ok")'`
@@ -27,7 +28,7 @@ describe.skipIf(!binary)('the real Codex CLI attached by parley hook install --a
   let t: TestParley
   let db: TestDb
   const scratch: string[] = []
-  const runs: CodexRun[] = []
+  const runs: TerminalRun[] = []
   const fakes: FakeResponses[] = []
 
   beforeAll(async () => {
@@ -90,7 +91,7 @@ describe.skipIf(!binary)('the real Codex CLI attached by parley hook install --a
     expect((await t.answer(key, instanceId, content)).ok).toBe(true)
   }
 
-  async function callOutput(fake: FakeResponses, run: CodexRun, ms = 15_000) {
+  async function callOutput(fake: FakeResponses, run: TerminalRun, ms = 15_000) {
     const end = Date.now() + ms
     while (fake.callOutputs().length === 0) {
       if (Date.now() > end)
