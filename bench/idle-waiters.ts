@@ -12,7 +12,7 @@ import { parkRaw, type Waiter } from './raw-http.ts'
 const WAITERS = 5000
 const INSTANCES = 50
 const WARMUP_PER_INSTANCE = 5
-/** The server's Bun.serve idleTimeout (src/main.ts) is 30 s: parked waiters must outlive it. */
+/** The server's Bun.serve idleTimeout (src/parley.ts) is 30 s: parked waiters must outlive it. */
 const HOLD_MS = 32_000
 
 function openFilesLimit(): number {

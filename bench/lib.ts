@@ -7,7 +7,7 @@ import { createApiKey } from '../src/auth/api-keys.ts'
 import { loadConfig } from '../src/config.ts'
 import { createUser } from '../src/core/users.ts'
 import type { Db } from '../src/db/client.ts'
-import { type Parley, startParley } from '../src/main.ts'
+import { type Parley, startParley } from '../src/parley.ts'
 
 export const PG_ADMIN_URL = 'postgres://postgres@127.0.0.1:5432/postgres'
 

@@ -2,7 +2,7 @@
 // without the client's sockets in it. Prints one JSON line {port, pid, key}, then obeys lines
 // on stdin: "gc" forces a full garbage collection (answers "gc done"), "stop" stops gracefully.
 import { loadConfig } from '../src/config.ts'
-import { startParley } from '../src/main.ts'
+import { startParley } from '../src/parley.ts'
 import { makeAgentKey } from './lib.ts'
 
 const parley = await startParley(loadConfig({ DATABASE_URL: process.env.DATABASE_URL, PORT: '0' }), {

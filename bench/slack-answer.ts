@@ -4,7 +4,7 @@
 import { createApiKey } from '../src/auth/api-keys.ts'
 import { loadConfig } from '../src/config.ts'
 import { createUser } from '../src/core/users.ts'
-import { startParley } from '../src/main.ts'
+import { startParley } from '../src/parley.ts'
 import { FakeSlack, FORM, interactionBody, slackRequest } from '../test/fakes/slack.ts'
 import { agentClient, ms, percentile, type Section, sleep } from './lib.ts'
 

@@ -5,7 +5,7 @@
 import { loadConfig } from '../src/config.ts'
 import { postAgentMessage } from '../src/core/messages.ts'
 import { channelLinks, users } from '../src/db/schema.ts'
-import { startParley } from '../src/main.ts'
+import { startParley } from '../src/parley.ts'
 import { FakeTelegram } from '../test/fakes/telegram.ts'
 import type { Section } from './lib.ts'
 

@@ -1,10 +1,23 @@
-// Errors that cross the wire. Each has a SCREAMING_SNAKE code and an honest HTTP status; one
-// onError hook maps them to {error:{code,message,field?}}. Anything else is an internal failure.
+// Errors that cross the wire. Each says what went wrong with a SCREAMING_SNAKE code (and the field
+// it is about); none knows HTTP. The HTTP edge (src/http/errors.ts) alone picks the status and
+// renders {error:{code,message,field?}}; chat adapters branch on the code. Anything else is an
+// internal failure. A wrapped library failure keeps its `cause`.
+
+/** What went wrong, as the wire names it. */
+export type ErrorCode =
+  | 'INVALID_INPUT'
+  | 'BAD_REQUEST'
+  | 'UNAUTHORIZED'
+  | 'FORBIDDEN'
+  | 'NOT_FOUND'
+  | 'CONFLICT'
+  | 'PAYLOAD_TOO_LARGE'
+  | 'UNAVAILABLE'
+  | 'INTERNAL'
 
 export class AppError extends Error {
   constructor(
-    readonly code: string,
-    readonly status: number,
+    readonly code: ErrorCode,
     message: string,
     readonly field?: string,
     options?: { cause?: unknown },
@@ -13,45 +26,49 @@ export class AppError extends Error {
   }
 }
 
+/** True when `err` is an AppError with one of `codes`: how adapters branch on meaning. */
+export const hasCode = (err: unknown, ...codes: ErrorCode[]): err is AppError =>
+  err instanceof AppError && codes.includes(err.code)
+
 export class InvalidInput extends AppError {
-  constructor(field: string, message: string) {
-    super('INVALID_INPUT', 422, message, field)
+  constructor(field: string, message: string, options?: { cause?: unknown }) {
+    super('INVALID_INPUT', message, field, options)
   }
 }
 
 export class BadRequest extends AppError {
   constructor(message: string, field?: string) {
-    super('BAD_REQUEST', 400, message, field)
+    super('BAD_REQUEST', message, field)
   }
 }
 
 export class Unauthorized extends AppError {
   constructor(message = 'Invalid or missing API key') {
-    super('UNAUTHORIZED', 401, message)
+    super('UNAUTHORIZED', message)
   }
 }
 
 export class Forbidden extends AppError {
   constructor(message: string) {
-    super('FORBIDDEN', 403, message)
+    super('FORBIDDEN', message)
   }
 }
 
 export class NotFound extends AppError {
   constructor(message: string) {
-    super('NOT_FOUND', 404, message)
+    super('NOT_FOUND', message)
   }
 }
 
 export class Conflict extends AppError {
-  constructor(message: string) {
-    super('CONFLICT', 409, message)
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('CONFLICT', message, undefined, options)
   }
 }
 
 export class PayloadTooLarge extends AppError {
   constructor(limit: number) {
-    super('PAYLOAD_TOO_LARGE', 413, `Request body is larger than ${limit} bytes`, 'body')
+    super('PAYLOAD_TOO_LARGE', `Request body is larger than ${limit} bytes`, 'body')
   }
 }
 
@@ -61,7 +78,7 @@ export class Unavailable extends AppError {
     message: string,
     readonly retryAfterSeconds = 1,
   ) {
-    super('UNAVAILABLE', 503, message)
+    super('UNAVAILABLE', message)
   }
 }
 

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { root, runCli } from './cli/run-cli.ts'
-import { freshDatabase, type TestDb } from './helpers.ts'
+import { freshDatabase, hasPostgres, type TestDb } from './helpers.ts'
 
 const cli = (args: string[], env: Record<string, string>) => runCli(args, { env })
 
@@ -93,11 +93,13 @@ describe('parley CLI', () => {
     expect(list.stdout).toContain('while-running')
   }, 90_000)
 
-  if (process.env.DATABASE_URL) {
-    test('admin commands on Postgres', async () => {
+  test.skipIf(!hasPostgres())(
+    'admin commands on Postgres',
+    async () => {
       const db = await freshDatabase('postgres')
       dbs.push(db)
       await adminFlow({ DATABASE_URL: db.url! })
-    }, 60_000)
-  }
+    },
+    60_000,
+  )
 })

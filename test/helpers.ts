@@ -1,24 +1,27 @@
 // Test fixtures: a fresh database per test file (PGlite always; Postgres too when DATABASE_URL is
-// set), an app wired like production, users with keys, and request builders.
+// set), Parley wired as production wires it, users with keys, and request builders.
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { PGlite } from '@electric-sql/pglite'
 import type { McpOptions } from '../src/agents/mcp.ts'
-import { type AppDeps, createApp } from '../src/app.ts'
-import { createApiKey, KeyVerifier } from '../src/auth/api-keys.ts'
+import type { App, AppDeps } from '../src/app.ts'
+import { createApiKey, type KeyVerifier } from '../src/auth/api-keys.ts'
 import { loadConfig } from '../src/config.ts'
 import type { Core } from '../src/core/context.ts'
 import { createUser } from '../src/core/users.ts'
 import { connectPostgres, type Database, openPglite, wrapPglite } from '../src/db/client.ts'
 import { migrate, pendingMigrations } from '../src/db/migrate.ts'
-import { type EventBus, MemoryBus } from '../src/events/bus.ts'
-import { PostgresBus } from '../src/events/postgres.ts'
+import type { EventBus } from '../src/events/bus.ts'
+import { createParley, type Parley } from '../src/parley.ts'
 
 export type DbKind = 'pglite' | 'postgres'
 
 /** The databases this run covers: PGlite always, Postgres when DATABASE_URL is set. */
 export const dbKinds = (): DbKind[] => (process.env.DATABASE_URL ? ['pglite', 'postgres'] : ['pglite'])
+
+/** Postgres-only tests: `describe.skipIf(!hasPostgres())` shows them as skipped, not as absent. */
+export const hasPostgres = (): boolean => dbKinds().includes('postgres')
 
 /** A migrated PGlite data dir, made once per migration set and loaded from a tarball after that. */
 async function pgliteTemplate(): Promise<Blob> {
@@ -74,11 +77,15 @@ export type TestApp = {
   core: Core
   bus: EventBus
   keys: KeyVerifier
-  app: ReturnType<typeof createApp>
-  stopping: AbortController
+  app: App
+  /** Aborted when the app begins to stop. */
+  stopping: AbortSignal
+  /** The whole Parley behind `app`: presence and outbox run as in production. */
+  parley: Parley
   close(): Promise<void>
 }
 
+/** Parley as production wires it (src/parley.ts), started but not listening: call `app.handle`. */
 export async function testApp(
   kind: DbKind,
   opts: {
@@ -90,22 +97,15 @@ export async function testApp(
   } = {},
 ): Promise<TestApp> {
   const testDb = opts.db ?? (await freshDatabase(kind))
-  const { database } = testDb
-  const bus: EventBus = database.sql ? await PostgresBus.start(database.sql) : new MemoryBus()
-  const core = { db: database.db, bus }
-  const keys = new KeyVerifier(database.db, bus)
-  const stopping = new AbortController()
-  const config = loadConfig(opts.env ?? {})
-  const app = createApp({
-    config,
-    database,
-    core,
-    keys,
-    stopping: stopping.signal,
+  const parley = await createParley(loadConfig(opts.env ?? {}), {
+    database: testDb.database,
+    quiet: true,
     mcp: opts.mcp,
     telegramBotUsername: opts.telegramBotUsername,
-    ...opts.extend?.(core),
+    extend: opts.extend,
   })
+  await parley.start()
+  const { database, core, bus, keys, app, stopping } = parley
   return {
     kind,
     database,
@@ -114,10 +114,9 @@ export async function testApp(
     keys,
     app,
     stopping,
+    parley,
     close: async () => {
-      stopping.abort()
-      await keys.close()
-      await bus.close()
+      await parley.stop()
       if (!opts.db) await testDb.drop()
     },
   }

@@ -26,10 +26,29 @@ export function InstanceHead({ inst }: { inst: InstanceView }) {
   )
 }
 
+/**
+ * Where the outcome of an answer that did not count shows (amber: nothing went wrong, but the
+ * question had been answered or closed). Option buttons swap it.
+ */
+export function AnswerNotice({ message }: { message?: string | null }) {
+  return (
+    <div id="answer-notice" aria-live="polite">
+      {message ? (
+        <p class="warning" role="status" safe>
+          {message}
+        </p>
+      ) : (
+        ''
+      )}
+    </div>
+  )
+}
+
 export function ReplyForm(props: {
   inst: InstanceView
   csrfToken: string
   error?: string | null
+  warning?: string | null
   draft?: string
 }) {
   const action = `/instances/${props.inst.id}/reply`
@@ -52,6 +71,13 @@ export function ReplyForm(props: {
     >
       <CsrfField token={props.csrfToken} />
       <ErrorBox message={props.error} />
+      {props.warning ? (
+        <p class="warning" role="status" safe>
+          {props.warning}
+        </p>
+      ) : (
+        ''
+      )}
       <label for="reply-content">Reply to the agent</label>
       <textarea id="reply-content" name="content" rows="3" required maxlength={100000} safe>
         {props.draft ?? ''}
@@ -136,6 +162,7 @@ export function InstancePage(props: {
   diff: DiffFile[]
   shared: { email: string | null; access: string }[]
   notice?: string | null
+  warning?: string | null
   error?: string | null
   draft?: string
 }) {
@@ -163,6 +190,7 @@ export function InstancePage(props: {
         </div>
         <span id="latest"></span>
       </section>
+      <AnswerNotice message={props.warning} />
       <ReplyForm inst={inst} csrfToken={props.csrfToken} error={props.error} draft={props.draft} />
       <DiffView files={props.diff} />
     </Layout>

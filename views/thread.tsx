@@ -1,7 +1,9 @@
 // One message of a thread, and the loader for older ones. Agent text is Markdown rendered by the
 // sanitizing renderer inside an hx-ignore container (htmx never processes anything in it); user
-// text is escaped and shown as typed. An open question carries one button per option.
+// text is escaped and shown as typed. An open question carries one button per option; a button
+// sends the option's index, and what came of it lands in the page's #answer-notice.
 
+import { answerSummary } from '../src/core/answers.ts'
 import { parseQuestion } from '../src/core/questions.ts'
 import type { Access, ThreadMessage } from '../src/core/thread.ts'
 import { omnaraTime } from '../src/core/wire.ts'
@@ -20,6 +22,9 @@ function When({ value }: { value: string | Date }) {
   )
 }
 
+/** The element id of a message on its instance page; links from chat copies jump to it. */
+export const messageAnchor = (messageId: string) => `msg-${messageId}`
+
 export const isOpenQuestion = (m: ThreadMessage) =>
   m.sender === 'AGENT' && m.requiresUserInput && !m.answeredAt && !(m.timeoutAt && m.timeoutAt < new Date())
 
@@ -32,14 +37,15 @@ function OptionButtons(props: { m: ThreadMessage; instanceId: string; csrfToken:
       action={`/instances/${props.instanceId}/reply`}
       class="options"
       hx-post={`/instances/${props.instanceId}/reply`}
-      hx-swap="none"
+      hx-target="#answer-notice"
+      hx-swap="outerHTML"
     >
       <CsrfField token={props.csrfToken} />
       <input type="hidden" name="question_id" value={props.m.id} />
       <fieldset>
         <legend>Answer with one of the options</legend>
-        {options.map((o) => (
-          <button type="submit" name="content" value={o} safe>
+        {options.map((o, i) => (
+          <button type="submit" name="option" value={String(i)} safe>
             {o}
           </button>
         ))}
@@ -62,7 +68,7 @@ export function Message(props: { m: ThreadMessage; instanceId: string; access: A
   const safeBody = m.sender === 'AGENT' ? renderMarkdown(text) : ''
   return (
     <article
-      id={`msg-${m.id}`}
+      id={messageAnchor(m.id)}
       class={classes.filter(Boolean).join(' ')}
       aria-label={open ? 'Open question' : undefined}
     >
@@ -93,7 +99,14 @@ export function Message(props: { m: ThreadMessage; instanceId: string; access: A
       )}
       {m.requiresUserInput && m.answeredAt ? (
         <p class="answered muted" safe>
-          {`Answered by ${m.answeredByName ?? 'someone'}${m.answeredVia ? ` via ${m.answeredVia}` : ''} at ${m.answeredAt.toISOString().slice(0, 16).replace('T', ' ')}`}
+          {answerSummary({
+            by: m.answeredByName,
+            via: m.answeredVia,
+            at: m.answeredAt,
+            reason: m.closedReason,
+            answer: m.answerContent,
+            options: m.options,
+          })}
         </p>
       ) : (
         ''

@@ -2,10 +2,16 @@
 // Reply button opens a modal carrying the question id in private_metadata. Whoever presses must
 // be the question's owner or WRITE-shared (checked in core); a late press hears who answered first.
 import type { App } from '@slack/bolt'
-import { answerableQuestion, answerFromChat, type ChatAnswerResult } from '../../src/core/chat-answers.ts'
+import {
+  type AnswerOutcome,
+  answerNotice,
+  answerQuestion,
+  type QuestionToAnswer,
+  questionToAnswer,
+} from '../../src/core/answers.ts'
 import {
   ANSWER_BLOCK,
-  answeredLine,
+  escapeMrkdwn,
   OPTION_ACTION,
   parseOptionValue,
   REPLY_ACTION,
@@ -14,22 +20,13 @@ import {
 } from './blocks.ts'
 import { identity, LINK_HINT, parleyUser, type SlackContext } from './context.ts'
 
-export const REFUSED = 'You cannot answer this question: it belongs to someone else.'
-export const CLOSED = 'This question is closed: it timed out before anyone answered.'
-
-/** What to tell the person when their answer did not count (null: it did). */
-export function outcomeText(result: ChatAnswerResult): string | null {
-  switch (result.status) {
-    case 'answered':
-      return null
-    case 'already':
-      return `Already ${answeredLine({ by: result.by, via: result.via, content: result.answer ?? '' }).replace(/^A/, 'a')}`
-    case 'closed':
-      return CLOSED
-    case 'refused':
-      return REFUSED
-  }
+/** What to tell the person when their answer did not count (null: it did), as mrkdwn. */
+export function outcomeText(outcome: AnswerOutcome | QuestionToAnswer): string | null {
+  const notice = answerNotice(outcome)
+  return notice === null ? null : escapeMrkdwn(notice)
 }
+
+const INVALID_BUTTON = 'This button is no longer valid.'
 
 type ActionBody = {
   user: { id: string; team_id?: string }
@@ -45,12 +42,13 @@ export function registerAnswering(app: App, ctx: SlackContext): void {
     const userId = await parleyUser(ctx, actor(body as ActionBody))
     if (!userId) return void (await say(LINK_HINT))
     const ref = parseOptionValue('value' in action && typeof action.value === 'string' ? action.value : '')
-    if (!ref) return void (await say(REFUSED))
-    const result = await answerFromChat(ctx.core, {
+    if (!ref) return void (await say(INVALID_BUTTON))
+    const result = await answerQuestion(ctx.core, {
       actorUserId: userId,
       questionId: ref.questionId,
       answer: { option: ref.option },
       channel: 'slack',
+      allowShared: true,
     })
     const text = outcomeText(result)
     if (text) await say(text)
@@ -62,9 +60,8 @@ export function registerAnswering(app: App, ctx: SlackContext): void {
     const userId = await parleyUser(ctx, actor(body as ActionBody))
     if (!userId) return void (await say(LINK_HINT))
     const questionId = 'value' in action && typeof action.value === 'string' ? action.value : ''
-    const q = await answerableQuestion(ctx.core.db, userId, questionId)
-    if (!q) return void (await say(REFUSED))
-    if (q.answered) return void (await say(outcomeText({ status: 'already', ...q.answered })!))
+    const q = await questionToAnswer(ctx.core, userId, questionId)
+    if (q.status !== 'open') return void (await say(outcomeText(q)!))
     const triggerId = (body as ActionBody).trigger_id
     if (triggerId)
       await client.views.open({ trigger_id: triggerId, view: replyModal(questionId, q.question) })
@@ -78,13 +75,15 @@ export function registerAnswering(app: App, ctx: SlackContext): void {
     if (!text) return error('Write an answer before sending.')
     const userId = await parleyUser(ctx, actor(body as ActionBody))
     if (!userId) return error(LINK_HINT)
-    const result = await answerFromChat(ctx.core, {
+    const result = await answerQuestion(ctx.core, {
       actorUserId: userId,
       questionId: view.private_metadata,
       answer: { text },
       channel: 'slack',
+      allowShared: true,
     })
-    const problem = outcomeText(result)
+    // Modal errors are plain text: the notice as core words it.
+    const problem = answerNotice(result)
     return problem ? error(problem) : ack()
   })
 }

@@ -72,19 +72,19 @@ export function questionMessage(job: DeliveryJob): { text: string; blocks: Block
   }
 }
 
-export function answeredLine(answer: { by: string | null; via: string | null; content: string }): string {
-  const by = escapeMrkdwn(answer.by ?? 'someone')
-  const via = answer.via ? ` via ${escapeMrkdwn(answer.via)}` : ''
-  return `Answered by *${by}*${via}: ${escapeMrkdwn(answer.content)}`
+/** A locked copy's line: the one wording (who, via, when, or closed), then the answer. */
+export function answeredLine(job: Pick<DeliveryJob, 'summary' | 'answer'>): string {
+  const summary = escapeMrkdwn(job.summary ?? 'Answered')
+  return job.answer ? `${summary}: ${escapeMrkdwn(job.answer.content)}` : summary
 }
 
-/** The question with its buttons replaced by who answered, how, and the answer. */
+/** The question with its buttons replaced by who answered, how, when and the answer. */
 export function answeredMessage(job: DeliveryJob): { text: string; blocks: Block[] } {
-  const answer = job.answer ?? { by: null, via: null, content: '' }
-  const line = answeredLine(answer)
+  const line = answeredLine(job)
+  const icon = job.answer ? ':white_check_mark:' : ':lock:'
   return {
     text: `${who(job.instance)}: ${cut(line, 300)}`,
-    blocks: [...intro(job), { type: 'section', text: mrkdwn(`:white_check_mark: ${line}`) }],
+    blocks: [...intro(job), { type: 'section', text: mrkdwn(`${icon} ${line}`) }],
   }
 }
 

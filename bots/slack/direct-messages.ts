@@ -2,7 +2,8 @@
 // thread (which answer that question), and bare messages, which answer the only open question and
 // never guess when several are open.
 import type { App } from '@slack/bolt'
-import { answerFromChat, openQuestions, questionOfCopy } from '../../src/core/chat-answers.ts'
+import { answerQuestion } from '../../src/core/answers.ts'
+import { openQuestions, questionOfCopy } from '../../src/core/chat-answers.ts'
 import { outcomeText } from './answering.ts'
 import { escapeMrkdwn, unescapeMrkdwn } from './blocks.ts'
 import { DM_COMMAND, runCommand } from './commands.ts'
@@ -47,11 +48,12 @@ export function registerDirectMessages(app: App, ctx: SlackContext): void {
       const list = target.map((q) => `• ${escapeMrkdwn(q.length > 150 ? `${q.slice(0, 149)}…` : q)}`)
       return void (await say(`${SEVERAL_OPEN}\n${list.join('\n')}`))
     }
-    const result = await answerFromChat(ctx.core, {
+    const result = await answerQuestion(ctx.core, {
       actorUserId: userId,
       questionId: target,
-      answer: { text },
+      answer: { text: text.trim() },
       channel: 'slack',
+      allowShared: true,
     })
     const problem = outcomeText(result)
     if (problem) await say(problem)

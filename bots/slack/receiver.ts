@@ -3,7 +3,8 @@
 // before anything else, answers url_verification and ssl_check itself, drops redelivered events,
 // and answers Slack as soon as the listener acks while the listener's work carries on.
 import type { App, Receiver, ReceiverEvent } from '@slack/bolt'
-import { AppError, errorBody } from '../../src/errors.ts'
+import { AppError, type ErrorCode } from '../../src/errors.ts'
+import { errorResponse } from '../../src/http/errors.ts'
 import { checkSlackSignature, SIGNATURE_MESSAGES } from './verify.ts'
 
 /** Slack gives up after 3 s; answer a little earlier when a listener never acks. */
@@ -19,8 +20,7 @@ export type ReceiverOptions = {
 
 type Body = Record<string, unknown>
 
-const error = (status: number, code: string, message: string) =>
-  Response.json(errorBody(new AppError(code, status, message)), { status })
+const error = (code: ErrorCode, message: string) => errorResponse(new AppError(code, message))
 
 function parseBody(raw: string, contentType: string): Body | null {
   try {
@@ -62,17 +62,17 @@ export class ElysiaReceiver implements Receiver {
 
   async handle(request: Request): Promise<Response> {
     const raw = await request.text()
-    if (raw.length > MAX_BODY_CHARS) return error(413, 'PAYLOAD_TOO_LARGE', 'Request body is too large')
+    if (raw.length > MAX_BODY_CHARS) return error('PAYLOAD_TOO_LARGE', 'Request body is too large')
     const problem = checkSlackSignature(this.opts.signingSecret, request.headers, raw)
-    if (problem) return error(401, 'UNAUTHORIZED', SIGNATURE_MESSAGES[problem])
+    if (problem) return error('UNAUTHORIZED', SIGNATURE_MESSAGES[problem])
     const body = parseBody(raw, request.headers.get('content-type') ?? '')
-    if (!body) return error(400, 'BAD_REQUEST', 'body: not a Slack payload')
+    if (!body) return error('BAD_REQUEST', 'body: not a Slack payload')
     if (body.ssl_check) return new Response(null, { status: 200 })
     if (body.type === 'url_verification') return Response.json({ challenge: body.challenge })
     if (body.type === 'event_callback' && typeof body.event_id === 'string') {
       if (!(await this.opts.firstSeen(body.event_id))) return new Response(null, { status: 200 })
     }
-    if (!this.app) return error(503, 'UNAVAILABLE', 'Slack is starting')
+    if (!this.app) return error('UNAVAILABLE', 'Slack is starting')
     return this.dispatch(this.app, body, request.headers)
   }
 

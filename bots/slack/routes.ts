@@ -2,11 +2,11 @@
 // server. The body is left unparsed (`parse: 'none'`) because the signature covers the raw bytes;
 // the plugin is mounted ahead of the shared body parser and answers its own errors.
 import { Elysia } from 'elysia'
-import { AppError, errorBody } from '../../src/errors.ts'
+import { AppError, type ErrorCode } from '../../src/errors.ts'
+import { errorResponse } from '../../src/http/errors.ts'
 import type { SlackBot } from './bot.ts'
 
-const failure = (status: number, code: string, message: string) =>
-  Response.json(errorBody(new AppError(code, status, message)), { status })
+const failure = (code: ErrorCode, message: string) => errorResponse(new AppError(code, message))
 
 export function slackEvents(bot: SlackBot | null | undefined) {
   const receiver = bot?.receiver ?? null
@@ -14,16 +14,12 @@ export function slackEvents(bot: SlackBot | null | undefined) {
     '/slack/events',
     async ({ request }) => {
       if (!receiver)
-        return failure(
-          404,
-          'NOT_FOUND',
-          'Slack events are not served over HTTP (Slack is off or in Socket Mode)',
-        )
+        return failure('NOT_FOUND', 'Slack events are not served over HTTP (Slack is off or in Socket Mode)')
       try {
         return await receiver.handle(request)
       } catch (err) {
         console.error('slack: request failed', err)
-        return failure(500, 'INTERNAL', 'Internal server error')
+        return failure('INTERNAL', 'Internal server error')
       }
     },
     { parse: 'none' },

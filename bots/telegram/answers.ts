@@ -4,46 +4,31 @@
 // answer wins; a late one is told who answered first.
 import { Composer } from 'grammy'
 import type { Message } from 'grammy/types'
-import { openQuestionsInChat, questionStatus } from '../../src/core/channel-links.ts'
-import { postUserMessage } from '../../src/core/messages.ts'
+import { type AnswerInput, answerNotice, answerQuestion, questionToAnswer } from '../../src/core/answers.ts'
+import { openQuestionsInChat } from '../../src/core/channel-links.ts'
 import { parseQuestion } from '../../src/core/questions.ts'
-import { AppError } from '../../src/errors.ts'
 import { instanceUrl } from '../../src/notify/jobs.ts'
 import type { BotContext } from './context.ts'
 import { pickerKeyboard } from './keyboards.ts'
-import { answeredBy, decodeCallback, esc, questionIdFromLinks, questionLink } from './render.ts'
+import { decodeCallback, esc, questionIdFromLinks, questionLink } from './render.ts'
 
 export const answers = new Composer<BotContext>()
 
-type Outcome = { ok: boolean; text: string }
+/** What the person is told; `alert` when someone else was first (a popup they must dismiss). */
+type Outcome = { ok: boolean; text: string; alert?: boolean }
 
-/** Posts `content` as the linked user's answer to `questionId`. */
-async function answer(ctx: BotContext, questionId: string, content: string): Promise<Outcome> {
-  const { core } = ctx.deps
-  const before = await questionStatus(core.db, questionId, ctx.linkedUserId!)
-  if (!before) return { ok: false, text: 'That question no longer exists.' }
-  if (before.answered) return { ok: false, text: `Already answered by ${answeredBy(before)}.` }
-  try {
-    const result = await postUserMessage(core, {
-      actorUserId: ctx.linkedUserId!,
-      instanceId: before.instanceId,
-      content,
-      markAsRead: false,
-      channel: 'telegram',
-      questionId,
-      allowShared: true,
-    })
-    if (result.alreadyAnswered) {
-      const after = await questionStatus(core.db, questionId, ctx.linkedUserId!)
-      return { ok: false, text: `Already answered by ${answeredBy(after ?? { by: null, via: null })}.` }
-    }
-    return { ok: true, text: 'Answer sent.' }
-  } catch (err) {
-    if (err instanceof AppError && (err.status === 403 || err.status === 404)) {
-      return { ok: false, text: 'You cannot answer this question.' }
-    }
-    throw err
-  }
+/** Answers `questionId` as the linked user; what core says about it is what the person hears. */
+async function answer(ctx: BotContext, questionId: string, given: AnswerInput['answer']): Promise<Outcome> {
+  const result = await answerQuestion(ctx.deps.core, {
+    actorUserId: ctx.linkedUserId!,
+    questionId,
+    answer: given,
+    channel: 'telegram',
+    allowShared: true,
+  })
+  const notice = answerNotice(result)
+  if (notice === null) return { ok: true, text: 'Answer sent.' }
+  return { ok: false, text: notice, alert: result.status === 'already' || result.status === 'closed' }
 }
 
 answers.on('callback_query:data', async (ctx) => {
@@ -51,33 +36,26 @@ answers.on('callback_query:data', async (ctx) => {
   let outcome: Outcome = { ok: false, text: 'This button is no longer valid.' }
   try {
     if (cb?.kind === 'answer') {
-      const status = await questionStatus(ctx.deps.core.db, cb.questionId, ctx.linkedUserId!)
-      const option = status?.options?.[cb.option]
-      if (option !== undefined) outcome = await answer(ctx, cb.questionId, option)
-      else if (status) outcome = { ok: false, text: 'That option does not exist.' }
+      outcome = await answer(ctx, cb.questionId, { option: cb.option })
     } else if (cb?.kind === 'reply') {
       outcome = await promptForReply(ctx, cb.questionId)
     } else if (cb?.kind === 'pick') {
       const text = ctx.callbackQuery.message?.reply_to_message?.text
       if (text) {
-        outcome = await answer(ctx, cb.questionId, text)
+        outcome = await answer(ctx, cb.questionId, { text })
         if (outcome.ok) await ctx.editMessageText(`✅ Sent as the answer.`).catch(() => {})
       } else outcome = { ok: false, text: 'I lost that message; please send it again.' }
     }
   } finally {
-    // Telegram shows a spinner on the button until this is called, so it always is.
-    await ctx.answerCallbackQuery({
-      text: outcome.text,
-      show_alert: !outcome.ok && outcome.text.startsWith('Already'),
-    })
+    // Telegram shows a spinner on the button until this is called, so it always is (text: 200 chars).
+    await ctx.answerCallbackQuery({ text: outcome.text.slice(0, 200), show_alert: outcome.alert ?? false })
   }
 })
 
 async function promptForReply(ctx: BotContext, questionId: string): Promise<Outcome> {
-  const status = await questionStatus(ctx.deps.core.db, questionId, ctx.linkedUserId!)
-  if (!status) return { ok: false, text: 'That question no longer exists.' }
-  if (status.answered) return { ok: false, text: `Already answered by ${answeredBy(status)}.` }
-  const link = questionLink(instanceUrl(ctx.deps.baseUrl(), status.instanceId), questionId)
+  const q = await questionToAnswer(ctx.deps.core, ctx.linkedUserId!, questionId)
+  if (q.status !== 'open') return { ok: false, text: answerNotice(q)!, alert: q.status !== 'refused' }
+  const link = questionLink(instanceUrl(ctx.deps.baseUrl(), q.instanceId), questionId)
   const origin = ctx.callbackQuery?.message?.message_id
   await ctx.reply(`✍️ Reply to this message with your answer. <a href="${esc(link)}">Question</a>`, {
     parse_mode: 'HTML',
@@ -103,7 +81,7 @@ answers.on('message:text', async (ctx) => {
   const replyTo = ctx.message.reply_to_message
   const questionId = repliedQuestion(ctx, replyTo)
   if (questionId) {
-    const outcome = await answer(ctx, questionId, ctx.message.text)
+    const outcome = await answer(ctx, questionId, { text: ctx.message.text })
     await ctx.reply(outcome.ok ? '✅ Answer sent.' : outcome.text, {
       reply_parameters: { message_id: ctx.message.message_id },
     })
@@ -115,7 +93,7 @@ answers.on('message:text', async (ctx) => {
     return
   }
   if (open.length === 1) {
-    const outcome = await answer(ctx, open[0]!.id, ctx.message.text)
+    const outcome = await answer(ctx, open[0]!.id, { text: ctx.message.text })
     const q = parseQuestion(open[0]!.content, open[0]!.options).text
     await ctx.reply(outcome.ok ? `✅ Sent as the answer to “${q.slice(0, 100)}”.` : outcome.text, {
       reply_parameters: { message_id: ctx.message.message_id },

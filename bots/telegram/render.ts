@@ -3,18 +3,23 @@
 // limit. Button data is a short opaque code: Telegram allows 64 bytes of callback_data.
 import { parseQuestion } from '../../src/core/questions.ts'
 import type { DeliveryJob } from '../../src/notify/channel.ts'
+import { messageAnchor } from '../../views/thread.tsx'
 
 export const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')
 
 const clip = (s: string, max: number) => (s.length > max ? `${s.slice(0, max - 1)}…` : s)
 
 /** A link to the question on its instance page; replies to any message carrying it answer it. */
-export const questionLink = (instanceUrl: string, questionId: string) => `${instanceUrl}#m-${questionId}`
+export const questionLink = (instanceUrl: string, questionId: string) =>
+  `${instanceUrl}#${messageAnchor(questionId)}`
 
-/** The question id inside a message's links (our question copies and reply prompts carry one). */
+/**
+ * The question id inside a message's links (our question copies and reply prompts carry one).
+ * Copies sent before the link pointed at the page's element say `#m-<id>`: they still match.
+ */
 export function questionIdFromLinks(urls: readonly string[]): string | null {
   for (const url of urls) {
-    const m = /\/instances\/[0-9a-f-]{36}#m-([0-9a-f-]{36})$/i.exec(url)
+    const m = /\/instances\/[0-9a-f-]{36}#(?:msg|m)-([0-9a-f-]{36})$/i.exec(url)
     if (m) return m[1]!.toLowerCase()
   }
   return null
@@ -46,22 +51,12 @@ export function questionText(job: DeliveryJob): string {
   return questionCard(job, '❓', `<i>${hint}</i>`)
 }
 
-const via = (channel: string | null) =>
-  channel
-    ? ({ web: 'the web', telegram: 'Telegram', slack: 'Slack', api: 'the API' }[channel] ?? channel)
-    : 'unknown'
-
-export function answeredBy(answer: { by: string | null; via: string | null }) {
-  return `${answer.by ?? 'someone'} via ${via(answer.via)}`
-}
-
-/** The question copy after an answer: who, how, what; no more buttons. */
+/** The question copy after an answer (or after it was closed): the one wording, the answer; no buttons. */
 export function lockedText(job: DeliveryJob): string {
+  const line = esc(job.summary ?? 'Answered')
   const a = job.answer
-  const answer = a
-    ? `✅ Answered by ${esc(answeredBy(a))}:\n<blockquote>${esc(clip(a.content, 400))}</blockquote>`
-    : '✅ Answered.'
-  return questionCard(job, '✔️', answer)
+  const below = a ? `✅ ${line}:\n<blockquote>${esc(clip(a.content, 400))}</blockquote>` : `🔒 ${line}`
+  return questionCard(job, '✔️', below)
 }
 
 const ENDED = new Set(['COMPLETED', 'FAILED', 'KILLED', 'DELETED'])

@@ -33,7 +33,12 @@ function hookTimeout(raw: string | undefined): number {
 }
 
 const body = t.Record(t.String(), t.Unknown(), { description: "The hook's stdin JSON" })
-const query = t.Object({ timeout: t.Optional(t.String()) })
+const query = t.Object({
+  timeout: t.Optional(t.String({ description: "The hook's configured timeout in seconds (default 600)" })),
+})
+const response = t.Record(t.String(), t.Unknown(), {
+  description: 'What the hook prints; {} for no decision',
+})
 
 export const agentHooks = (deps: AgentDeps) => {
   const route =
@@ -61,6 +66,11 @@ export const agentHooks = (deps: AgentDeps) => {
   const detail = (name: string) => ({ summary: `${name} hook events (body: the hook's stdin JSON)` })
   return new Elysia({ name: 'parley.agents.hooks', prefix: '/hooks' })
     .use(agentAuth(deps.keys))
-    .post('/claude-code', route(HOOK_AGENTS['claude-code']), { body, query, detail: detail('Claude Code') })
-    .post('/codex', route(HOOK_AGENTS.codex), { body, query, detail: detail('Codex') })
+    .post('/claude-code', route(HOOK_AGENTS['claude-code']), {
+      body,
+      query,
+      response,
+      detail: detail('Claude Code'),
+    })
+    .post('/codex', route(HOOK_AGENTS.codex), { body, query, response, detail: detail('Codex') })
 }

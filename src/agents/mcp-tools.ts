@@ -9,6 +9,7 @@ import { MAX_CONTENT_CHARS } from '../core/context.ts'
 import { endSession } from '../core/instances.ts'
 import { postAgentMessage } from '../core/messages.ts'
 import { consumeAnswer, questionsAnsweredBy, waitForAnswer } from '../core/pending.ts'
+import { holdPresence } from '../core/presence.ts'
 import { canonicalUuid } from '../core/wire.ts'
 import { messages } from '../db/schema.ts'
 
@@ -94,6 +95,7 @@ export async function askAndWait(
   })
   const cancelled = new AbortController()
   const untrack = ctx.track(extra.requestId, cancelled)
+  const release = holdPresence(ctx.core, input.instanceId)
   const signal = AbortSignal.any([extra.signal, ctx.requestSignal, ctx.stopping, cancelled.signal])
   const started = Date.now()
   const token = extra._meta?.progressToken
@@ -137,6 +139,7 @@ export async function askAndWait(
     }
     return { answer: found.answer.content, questionId: posted.messageId }
   } finally {
+    release()
     untrack()
   }
 }

@@ -2,11 +2,13 @@
 // transport, so each request builds both, after its Bearer key has been checked. A blocking
 // ask_question outlives its HTTP request's idle timeout, sends progress, and can be cancelled:
 // `notifications/cancelled` arrives on a *different* request, so in-flight calls are found in a
-// registry (and across machines through the bus).
+// registry (and across machines through the bus). Whatever a request opens (its server, its
+// transport, the bus listener for cancellations) is closed when its response ends.
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
 import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js'
 import { Elysia } from 'elysia'
-import { AppError, type Unauthorized } from '../errors.ts'
+import { hasCode, type Unauthorized } from '../errors.ts'
+import type { EventBus } from '../events/bus.ts'
 import { authenticate } from './auth.ts'
 import { registerApprove } from './mcp-approve.ts'
 import { type McpContext, registerTools } from './mcp-tools.ts'
@@ -31,17 +33,70 @@ const instructions = [
 const PROGRESS_MS = 20_000
 const ASK_TIMEOUT_MS = 86_400_000
 
-/** In-flight tool calls of this process, by key id and JSON-RPC request id, for cancellation. */
+/**
+ * In-flight tool calls of this process, by key id and JSON-RPC request id, for cancellation. It
+ * listens on the bus (cancellations from other machines) only while it holds a call.
+ */
 class InFlight {
   private readonly calls = new Map<string, AbortController>()
+  private unsubscribe: (() => void) | null = null
+  constructor(private readonly bus: EventBus) {}
   key = (keyId: string, requestId: unknown) => `${keyId}:${JSON.stringify(requestId)}`
   add(key: string, c: AbortController) {
     this.calls.set(key, c)
-    return () => this.calls.delete(key)
+    this.unsubscribe ??= this.bus.subscribe('all', (e) => {
+      if (e.type === 'mcp.cancelled') this.cancel(e.call)
+    })
+    return () => {
+      if (this.calls.get(key) === c) this.calls.delete(key)
+      if (this.calls.size > 0) return
+      this.unsubscribe?.()
+      this.unsubscribe = null
+    }
   }
   cancel(key: string) {
     this.calls.get(key)?.abort()
   }
+}
+
+/** `response` as it streams, calling `close` once when its body ends or its client goes away. */
+function closingWhenDone(response: Response, signal: AbortSignal, close: () => void): Response {
+  let closed = false
+  const once = () => {
+    if (closed) return
+    closed = true
+    signal.removeEventListener('abort', once)
+    close()
+  }
+  if (!response.body) {
+    once()
+    return response
+  }
+  signal.addEventListener('abort', once, { once: true })
+  const reader = response.body.getReader()
+  const body = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        const { done, value } = await reader.read()
+        if (done) {
+          controller.close()
+          once()
+        } else controller.enqueue(value)
+      } catch (err) {
+        controller.error(err)
+        once()
+      }
+    },
+    async cancel(reason) {
+      once()
+      await reader.cancel(reason).catch(() => {})
+    },
+  })
+  return new Response(body, {
+    status: response.status,
+    statusText: response.statusText,
+    headers: response.headers,
+  })
 }
 
 function mcpAuthError(err: Unauthorized): Response {
@@ -57,10 +112,7 @@ function mcpAuthError(err: Unauthorized): Response {
 type JsonRpc = { method?: string; params?: { requestId?: unknown } }
 
 export function agentMcp(deps: AgentDeps & { mcp?: McpOptions }) {
-  const inFlight = new InFlight()
-  deps.core.bus.subscribe('all', (e) => {
-    if (e.type === 'mcp.cancelled') inFlight.cancel(e.call)
-  })
+  const inFlight = new InFlight(deps.core.bus)
 
   const handle = async ({
     request,
@@ -75,7 +127,7 @@ export function agentMcp(deps: AgentDeps & { mcp?: McpOptions }) {
     try {
       principal = await authenticate(deps.keys, request.headers.get('authorization'))
     } catch (err) {
-      if (err instanceof AppError && err.status === 401) return mcpAuthError(err)
+      if (hasCode(err, 'UNAUTHORIZED')) return mcpAuthError(err)
       throw err
     }
     // The global JSON parser (src/http/errors.ts) has already read and size-checked the body.
@@ -118,11 +170,18 @@ export function agentMcp(deps: AgentDeps & { mcp?: McpOptions }) {
     registerTools(mcp, ctx)
     registerApprove(mcp, ctx)
     const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined })
-    await mcp.connect(transport)
-    return transport.handleRequest(request, {
-      parsedBody,
-      authInfo: { token: '', clientId: principal.userId, scopes: [] },
-    })
+    const close = () => void Promise.all([transport.close(), mcp.close()]).catch(() => {})
+    try {
+      await mcp.connect(transport)
+      const response = await transport.handleRequest(request, {
+        parsedBody,
+        authInfo: { token: '', clientId: principal.userId, scopes: [] },
+      })
+      return closingWhenDone(response, request.signal, close)
+    } catch (err) {
+      close()
+      throw err
+    }
   }
 
   return new Elysia({ name: 'parley.agents.mcp' }).all('/mcp', handle).all('/mcp/', handle)

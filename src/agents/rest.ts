@@ -7,6 +7,7 @@ import { normalizeGitDiff } from '../core/git-diff.ts'
 import { describeInstance, endSession, heartbeat, registerInstance, updateStatus } from '../core/instances.ts'
 import { postAgentMessage, postUserMessage } from '../core/messages.ts'
 import { getPending, requestInput } from '../core/pending.ts'
+import { holdPresence } from '../core/presence.ts'
 import { canonicalUuid, omnaraTimeFromDate, toWireMessage } from '../core/wire.ts'
 import { InvalidInput, Unavailable } from '../errors.ts'
 import { agentAuth } from './auth.ts'
@@ -97,13 +98,15 @@ export const agentRest = (deps: AgentDeps) =>
         const wait = waitSeconds(query.wait)
         // Long-polls outlive Bun's 10 s idle timeout: lift it for this request only.
         if (wait > 0) server?.timeout(request, 0)
+        // A parked long-poll is the agent's sign of life: its instance is not DISCONNECTED.
+        const release = wait > 0 ? holdPresence(deps.core, instanceId) : () => {}
         const result = await getPending(deps.core, {
           userId: principal.userId,
           instanceId,
           lastRead,
           waitMs: wait * 1000,
           signal: AbortSignal.any([request.signal, deps.stopping]),
-        })
+        }).finally(release)
         if (deps.stopping.aborted && result.status === 'ok' && result.messages.length === 0) {
           throw new Unavailable('Server is restarting; poll again')
         }

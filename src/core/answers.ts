@@ -219,7 +219,9 @@ async function answerInTx(tx: Tx, input: AnswerInput, instanceId: string): Promi
   const base = { instanceId, ownerId: inst.userId, answer: source.text }
   // A button on a question that is no longer open would reach the agent as a second,
   // contradicting instruction: nothing is written. Typed words are kept as a message.
-  if (late && !('text' in input.answer)) return { outcome: { ...late, ...base, messageId: null }, events: [] }
+  if (late && !('text' in input.answer)) {
+    return { outcome: { ...late, ...base, messageId: source.existing?.id ?? null }, events: [] }
+  }
 
   // The id is made under the lock, after the read cursor: an agent message that took the lock
   // first has moved the cursor, and a reply ordered behind it would never reach the agent.

@@ -3,7 +3,12 @@
 import type { Db } from '../db/client.ts'
 import type { EventBus } from '../events/bus.ts'
 
-export type Core = { db: Db; bus: EventBus }
+export type Core = {
+  db: Db
+  bus: EventBus
+  /** This process's presence tracker, where waiting requests register (see holdPresence). */
+  presence?: { hold(instanceId: string): () => void }
+}
 
 /** Content longer than this is refused (documented in the API docs and README). */
 export const MAX_CONTENT_CHARS = 100_000

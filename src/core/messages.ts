@@ -1,20 +1,14 @@
 // Posting messages. An agent message creates its instance on first use, returns the user
 // messages queued since the read cursor and moves the cursor onto itself (Omnara's contract).
-// A user message answers the open question(s) before it, atomically: first answer wins.
-import { and, asc, eq, gt, isNull, or, sql } from 'drizzle-orm'
+// A user message answers the open question(s) before it: that is answerQuestion (answers.ts).
+import { and, asc, eq, gt, sql } from 'drizzle-orm'
 import type { DbOrTx, Tx } from '../db/client.ts'
-import { agentInstances, deliveries, instanceAccess, messages } from '../db/schema.ts'
-import { Conflict, Forbidden, InvalidInput, NotFound } from '../errors.ts'
+import { agentInstances, messages } from '../db/schema.ts'
+import { Conflict, InvalidInput, NotFound } from '../errors.ts'
 import { publishAll } from '../events/bus.ts'
+import { answerQuestion, refusalError } from './answers.ts'
 import { type Core, newMessageIdAfter, pgErrorCode } from './context.ts'
-import {
-  deliveryEvents,
-  enqueueLocks,
-  enqueueProgress,
-  enqueueQuestion,
-  hasCopies,
-  hasRecipients,
-} from './deliveries.ts'
+import { deliveryEvents, enqueueProgress, enqueueQuestion, hasRecipients } from './deliveries.ts'
 import { agentTypeId } from './instances.ts'
 import { parseQuestion } from './questions.ts'
 import type { MessageRow } from './wire.ts'
@@ -71,6 +65,8 @@ export type AgentMessageResult = {
   channels?: string[]
   /** True when an Idempotency-Key matched an earlier request: nothing new was written. */
   replayed: boolean
+  /** The instance's status as the row has it after this message (COMPLETED stays COMPLETED). */
+  status?: string
 }
 
 async function replay(tx: Tx, input: AgentMessageInput): Promise<AgentMessageResult | null> {
@@ -155,7 +151,7 @@ export async function postAgentMessage(core: Core, input: AgentMessageInput): Pr
       // resurrected behind its owner's back.
       const status = input.requiresUserInput ? 'AWAITING_INPUT' : 'ACTIVE'
       // Independent statements behind the row lock: issued together, they share one round trip.
-      const [queued] = await Promise.all([
+      const [queued, , [row]] = await Promise.all([
         input.keepCursor ? [] : userMessagesAfter(tx, input.instanceId, inst.cursor),
         tx.insert(messages).values({
           id,
@@ -180,12 +176,20 @@ export async function postAgentMessage(core: Core, input: AgentMessageInput): Pr
             ...(input.keepCursor ? {} : { lastReadMessageId: id }),
             ...(input.gitDiff !== undefined ? { gitDiff: input.gitDiff } : {}),
           })
-          .where(eq(agentInstances.id, input.instanceId)),
+          .where(eq(agentInstances.id, input.instanceId))
+          .returning({ status: agentInstances.status }),
       ])
       const notify = { ownerId: input.userId, instanceId: input.instanceId, messageId: id }
       const enqueue = input.requiresUserInput ? enqueueQuestion : enqueueProgress
       const channels = inst.hasRecipients ? await enqueue(tx, notify) : []
-      return { instanceId: input.instanceId, messageId: id, queued, replayed: false, channels }
+      return {
+        instanceId: input.instanceId,
+        messageId: id,
+        queued,
+        replayed: false,
+        channels,
+        status: row!.status,
+      }
     })
   let result: AgentMessageResult
   try {
@@ -206,12 +210,7 @@ export async function postAgentMessage(core: Core, input: AgentMessageInput): Pr
         sender: 'AGENT',
         question: input.requiresUserInput,
       },
-      {
-        type: 'instance.updated',
-        userId,
-        instanceId,
-        status: input.requiresUserInput ? 'AWAITING_INPUT' : 'ACTIVE',
-      },
+      { type: 'instance.updated', userId, instanceId, status: result.status! },
       ...deliveryEvents(result.channels ?? []),
     ])
   }
@@ -219,152 +218,27 @@ export async function postAgentMessage(core: Core, input: AgentMessageInput): Pr
 }
 
 export type UserMessageInput = {
-  /** The person answering (owner, or a user the instance is shared with for WRITE). */
   actorUserId: string
   instanceId: string
   content: string
   markAsRead: boolean
   channel: string
-  /** Answer this question specifically (a button or a reply to one copy of it). */
   questionId?: string
-  /** Who may post: agents' REST callers must own the instance; people may also be WRITE-shared. */
   allowShared?: boolean
 }
 
-export type UserMessageResult = {
-  messageId: string
-  ownerId: string
-  answered: string[]
-  /** Set when `questionId` was given and someone else had answered it first. */
-  alreadyAnswered: { by: string | null; via: string | null; answerId: string | null } | null
-}
-
-async function lockForUser(tx: Tx, input: UserMessageInput) {
-  const [inst] = await tx
-    .select({
-      userId: agentInstances.userId,
-      status: agentInstances.status,
-      cursor: agentInstances.lastReadMessageId,
-    })
-    .from(agentInstances)
-    .where(eq(agentInstances.id, input.instanceId))
-    .for('update')
-  if (!inst) throw new NotFound('Agent instance not found')
-  if (inst.userId === input.actorUserId) return inst
-  if (input.allowShared) {
-    const [access] = await tx
-      .select({ access: instanceAccess.access })
-      .from(instanceAccess)
-      .where(
-        and(eq(instanceAccess.instanceId, input.instanceId), eq(instanceAccess.userId, input.actorUserId)),
-      )
-    if (access?.access === 'WRITE') return inst
-    if (access) throw new Forbidden('You can read this agent instance but not reply to it')
-  }
-  throw new NotFound('Agent instance not found')
-}
-
-export async function postUserMessage(core: Core, input: UserMessageInput): Promise<UserMessageResult> {
-  const result = await core.db.transaction(async (tx) => {
-    const inst = await lockForUser(tx, input)
-    // The id is made under the lock, after the read cursor: an agent message that took the lock
-    // first has moved the cursor, and a reply ordered behind it would never reach the agent.
-    const id = newMessageIdAfter(inst.cursor)
-    // Independent statements behind the row lock: issued together, they share one round trip.
-    const [, answered] = await Promise.all([
-      tx.insert(messages).values({
-        id,
-        instanceId: input.instanceId,
-        userId: inst.userId,
-        sender: 'USER',
-        senderUserId: input.actorUserId,
-        content: input.content,
-        channel: input.channel,
-      }),
-      tx
-        .update(messages)
-        .set({
-          answeredAt: sql`now()`,
-          answerMessageId: id,
-          answeredVia: input.channel,
-          answeredBy: input.actorUserId,
-        })
-        .where(
-          and(
-            eq(messages.instanceId, input.instanceId),
-            eq(messages.sender, 'AGENT'),
-            eq(messages.requiresUserInput, true),
-            isNull(messages.answeredAt),
-            or(isNull(messages.timeoutAt), sql`${messages.timeoutAt} > now()`),
-            sql`${messages.id} < ${id}`,
-            input.questionId ? eq(messages.id, input.questionId) : undefined,
-          ),
-        )
-        .returning({ id: messages.id, metadata: messages.metadata, hasCopies: hasCopies() }),
-      tx
-        .update(agentInstances)
-        .set({
-          status: sql`case when ${agentInstances.status} = 'DELETED' then 'DELETED' else 'ACTIVE' end`,
-          lastActivityAt: sql`now()`,
-          ...(input.markAsRead ? { lastReadMessageId: id } : {}),
-        })
-        .where(eq(agentInstances.id, input.instanceId)),
-    ])
-    let alreadyAnswered: UserMessageResult['alreadyAnswered'] = null
-    if (input.questionId && answered.length === 0) {
-      const [q] = await tx
-        .select({ by: messages.answeredBy, via: messages.answeredVia, answerId: messages.answerMessageId })
-        .from(messages)
-        .where(and(eq(messages.id, input.questionId), eq(messages.instanceId, input.instanceId)))
-      alreadyAnswered = q ?? { by: null, via: null, answerId: null }
-    }
-    const hooks = answered.flatMap((q) => {
-      const url = (q.metadata as { webhook_url?: unknown } | null)?.webhook_url
-      return typeof url === 'string' && url ? [{ questionId: q.id, url }] : []
-    })
-    if (hooks.length > 0) {
-      await tx
-        .insert(deliveries)
-        .values(
-          hooks.map((h) => ({
-            userId: inst.userId,
-            messageId: h.questionId,
-            instanceId: input.instanceId,
-            channel: 'webhook',
-            kind: 'webhook' as const,
-            target: h.url,
-            payload: { answerMessageId: id, actorUserId: input.actorUserId },
-          })),
-        )
-        .onConflictDoNothing()
-    }
-    const channels = await enqueueLocks(
-      tx,
-      answered.filter((a) => a.hasCopies).map((a) => a.id),
-    )
-    if (hooks.length > 0) channels.push('webhook')
-    return {
-      messageId: id,
-      ownerId: inst.userId,
-      answered: answered.map((a) => a.id),
-      alreadyAnswered,
-      channels,
-    }
-  })
-  const { ownerId: userId, messageId: id } = result
-  const { instanceId } = input
-  await publishAll(core.bus, [
-    { type: 'message.created', userId, instanceId, messageId: id, sender: 'USER', question: false },
-    ...result.answered.map(
-      (questionId) => ({ type: 'question.answered', userId, instanceId, questionId, answerId: id }) as const,
-    ),
-    { type: 'instance.updated', userId, instanceId, status: 'ACTIVE' },
-    ...deliveryEvents(result.channels),
-  ])
+/**
+ * A person's typed message to an instance (REST `POST /messages/user`): a thin name for
+ * answerQuestion with text, where a refusal is thrown for the HTTP edge.
+ */
+export async function postUserMessage(core: Core, input: UserMessageInput) {
+  const { content, ...rest } = input
+  const outcome = await answerQuestion(core, { ...rest, answer: { text: content } })
+  if (outcome.status === 'refused') throw refusalError(outcome)
   return {
-    messageId: result.messageId,
-    ownerId: result.ownerId,
-    answered: result.answered,
-    alreadyAnswered: result.alreadyAnswered,
+    messageId: outcome.messageId!,
+    ownerId: outcome.ownerId,
+    answered: outcome.status === 'answered' ? outcome.answered : [],
+    outcome,
   }
 }

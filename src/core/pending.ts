@@ -5,9 +5,10 @@ import { and, asc, eq, sql } from 'drizzle-orm'
 import { alias } from 'drizzle-orm/pg-core'
 import { agentInstances, messages } from '../db/schema.ts'
 import { BadRequest, NotFound } from '../errors.ts'
-import type { BusEvent, EventBus, Topic } from '../events/bus.ts'
+import { type BusEvent, type EventBus, publishAll, type Topic } from '../events/bus.ts'
+import { answerQuestion } from './answers.ts'
 import type { Core } from './context.ts'
-import { announceDeliveries, enqueueQuestion } from './deliveries.ts'
+import { deliveryEvents, enqueueQuestion } from './deliveries.ts'
 import { instanceCursor } from './instances.ts'
 import { messageColumns, userMessagesAfter } from './messages.ts'
 import { parseQuestion } from './questions.ts'
@@ -138,36 +139,33 @@ export async function requestInput(core: Core, userId: string, messageId: string
   const pending = await readPending(core, userId, msg.instanceId, messageId)
   const first = pending.messages[0]
   if (first) {
-    // Replies were already waiting: the first of them answers the question.
-    await core.db
-      .update(messages)
-      .set({ answeredAt: sql`now()`, answerMessageId: first.id, answeredVia: 'queued' })
-      .where(eq(messages.id, messageId))
+    // Replies were already waiting: the first of them answers the question, recorded as its
+    // author's answer through the one answer path.
+    await answerQuestion(core, {
+      actorUserId: userId,
+      instanceId: msg.instanceId,
+      questionId: messageId,
+      answer: { messageId: first.id },
+      channel: 'api',
+    })
   } else {
-    const channels = await core.db.transaction(async (tx) => {
-      await tx
+    const { channels, status } = await core.db.transaction(async (tx) => {
+      const [row] = await tx
         .update(agentInstances)
         .set({
           status: sql`case when ${agentInstances.status} in ('COMPLETED','DELETED') then ${agentInstances.status} else 'AWAITING_INPUT' end`,
         })
         .where(eq(agentInstances.id, msg.instanceId))
-      return enqueueQuestion(tx, { ownerId: userId, instanceId: msg.instanceId, messageId })
+        .returning({ status: agentInstances.status })
+      const queued = await enqueueQuestion(tx, { ownerId: userId, instanceId: msg.instanceId, messageId })
+      return { channels: queued, status: row!.status }
     })
-    await core.bus.publish({
-      type: 'message.created',
-      userId,
-      instanceId: msg.instanceId,
-      messageId,
-      sender: 'AGENT',
-      question: true,
-    })
-    await core.bus.publish({
-      type: 'instance.updated',
-      userId,
-      instanceId: msg.instanceId,
-      status: 'AWAITING_INPUT',
-    })
-    await announceDeliveries(core, channels)
+    const { instanceId } = msg
+    await publishAll(core.bus, [
+      { type: 'message.created', userId, instanceId, messageId, sender: 'AGENT', question: true },
+      { type: 'instance.updated', userId, instanceId, status },
+      ...deliveryEvents(channels),
+    ])
   }
   return { instanceId: msg.instanceId, ...pending }
 }
@@ -176,19 +174,25 @@ export type Answer = { questionId: string; answer: MessageRow }
 
 const question = alias(messages, 'q')
 
-/** The answer to a question, if it has one. */
-export async function answerOf(core: Core, userId: string, questionId: string): Promise<Answer | null> {
+/** The answer to a question if it has one; 'closed' when it was closed without one. */
+export async function answerOf(
+  core: Core,
+  userId: string,
+  questionId: string,
+): Promise<Answer | 'closed' | null> {
   const [row] = await core.db
-    .select(messageColumns)
-    .from(messages)
-    .innerJoin(question, eq(question.answerMessageId, messages.id))
+    .select({ answeredAt: question.answeredAt, answer: messageColumns })
+    .from(question)
+    .leftJoin(messages, eq(question.answerMessageId, messages.id))
     .where(and(eq(question.id, questionId), eq(question.userId, userId)))
-  return row ? { questionId, answer: row } : null
+  if (!row?.answeredAt) return null
+  return row.answer?.id ? { questionId, answer: row.answer as MessageRow } : 'closed'
 }
 
 /**
- * Blocks until the question is answered (true), or the deadline passes / the signal aborts (null).
- * `onTick` runs every `tickMs` while waiting (MCP progress notifications).
+ * Blocks until the question is answered (the answer), or is closed without an answer, the
+ * deadline passes or the signal aborts (null). `onTick` runs every `tickMs` while waiting (MCP
+ * progress notifications).
  */
 export async function waitForAnswer(
   core: Core,
@@ -210,6 +214,7 @@ export async function waitForAnswer(
   try {
     for (;;) {
       const found = await answerOf(core, input.userId, input.questionId)
+      if (found === 'closed') return null
       if (found) return found
       if (Date.now() >= input.deadline || input.signal?.aborted) return null
       const tickAt = input.tickMs ? Math.min(input.deadline, Date.now() + input.tickMs) : input.deadline

@@ -45,6 +45,7 @@ export type InstanceView = Awaited<ReturnType<typeof viewInstance>>
 
 const answerer = alias(users, 'answerer')
 const author = alias(users, 'author')
+const answerMessage = alias(messages, 'answer_message')
 
 function selectMessages(db: DbOrTx, where: SQL | undefined, limit: number, order: 'asc' | 'desc' = 'desc') {
   return db
@@ -58,6 +59,9 @@ function selectMessages(db: DbOrTx, where: SQL | undefined, limit: number, order
       answeredAt: messages.answeredAt,
       answeredVia: messages.answeredVia,
       answeredByName: sql<string | null>`coalesce(${answerer.displayName}, ${answerer.email})`,
+      closedReason: sql<string | null>`${messages.metadata}->>'closed_reason'`,
+      /** The answer's text: an approval's answered line says "Allowed" or "Denied" by it. */
+      answerContent: answerMessage.content,
       channel: messages.channel,
       authorName: sql<string | null>`coalesce(${author.displayName}, ${author.email})`,
       timeoutAt: messages.timeoutAt,
@@ -65,6 +69,7 @@ function selectMessages(db: DbOrTx, where: SQL | undefined, limit: number, order
     .from(messages)
     .leftJoin(answerer, eq(answerer.id, messages.answeredBy))
     .leftJoin(author, eq(author.id, messages.senderUserId))
+    .leftJoin(answerMessage, eq(answerMessage.id, messages.answerMessageId))
     .where(where)
     .orderBy(order === 'asc' ? asc(messages.id) : desc(messages.id))
     .limit(limit)

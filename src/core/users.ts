@@ -26,7 +26,8 @@ export async function createUser(
       .returning({ id: users.id, email: users.email })
     return row!
   } catch (err) {
-    if (pgErrorCode(err) === '23505') throw new Conflict(`A user with email ${email} already exists`)
+    if (pgErrorCode(err) === '23505')
+      throw new Conflict(`A user with email ${email} already exists`, { cause: err })
     throw err
   }
 }

@@ -1,10 +1,29 @@
-// One place that turns every failure into {error:{code,message,field?}} with an honest status,
-// and that enforces the 1 MiB body limit before anything is parsed. Under /api/v1 the body also
+// One place that turns every failure into {error:{code,message,field?}} with an honest status
+// (the one map from an error's code to HTTP lives here), and that enforces the 1 MiB body limit before anything is parsed. Under /api/v1 the body also
 // carries Omnara's `detail` string, which its SDK and n8n node show to people.
 import { Elysia } from 'elysia'
-import { AppError, errorBody, InvalidInput, PayloadTooLarge, Unavailable } from '../errors.ts'
+import { AppError, type ErrorCode, errorBody, InvalidInput, PayloadTooLarge, Unavailable } from '../errors.ts'
 
 export const MAX_BODY_BYTES = 1024 * 1024
+
+const STATUS: Record<ErrorCode, number> = {
+  BAD_REQUEST: 400,
+  UNAUTHORIZED: 401,
+  FORBIDDEN: 403,
+  NOT_FOUND: 404,
+  CONFLICT: 409,
+  PAYLOAD_TOO_LARGE: 413,
+  INVALID_INPUT: 422,
+  INTERNAL: 500,
+  UNAVAILABLE: 503,
+}
+
+/** The HTTP status of an error, by its code: the only place that maps meaning to a number. */
+export const statusOf = (err: AppError): number => STATUS[err.code]
+
+/** An error as a JSON response with its status, for routes that answer outside onError. */
+export const errorResponse = (err: AppError): Response =>
+  Response.json(errorBody(err), { status: statusOf(err) })
 
 type ValidationLike = {
   type?: string
@@ -31,9 +50,9 @@ export function toJsonError(err: AppError, path: string): Response {
   const body: Record<string, unknown> = errorBody(err)
   if (path.startsWith('/api/')) body.detail = err.message
   const headers: Record<string, string> = { 'content-type': 'application/json' }
-  if (err.status === 401) headers['www-authenticate'] = 'Bearer'
+  if (err.code === 'UNAUTHORIZED') headers['www-authenticate'] = 'Bearer'
   if (err instanceof Unavailable) headers['retry-after'] = String(err.retryAfterSeconds)
-  return new Response(JSON.stringify(body), { status: err.status, headers })
+  return new Response(JSON.stringify(body), { status: statusOf(err), headers })
 }
 
 export const httpErrors = new Elysia({ name: 'parley.http-errors' })
@@ -51,8 +70,8 @@ export const httpErrors = new Elysia({ name: 'parley.http-errors' })
     if (text.trim() === '') return {}
     try {
       return JSON.parse(text)
-    } catch {
-      throw new InvalidInput('body', 'body: malformed JSON')
+    } catch (err) {
+      throw new InvalidInput('body', 'body: malformed JSON', { cause: err })
     }
   })
   .onError({ as: 'global' }, ({ code, error, request }) => {
@@ -63,9 +82,9 @@ export const httpErrors = new Elysia({ name: 'parley.http-errors' })
     const cause = (error as { cause?: unknown }).cause
     if (code === 'PARSE' && cause instanceof AppError) return toJsonError(cause, path)
     if (code === 'PARSE') return toJsonError(new InvalidInput('body', 'body: malformed request body'), path)
-    if (code === 'NOT_FOUND') return toJsonError(new AppError('NOT_FOUND', 404, 'Not Found'), path)
+    if (code === 'NOT_FOUND') return toJsonError(new AppError('NOT_FOUND', 'Not Found'), path)
     if (code === 'INVALID_COOKIE_SIGNATURE')
-      return toJsonError(new AppError('BAD_REQUEST', 400, 'Bad cookie'), path)
+      return toJsonError(new AppError('BAD_REQUEST', 'Bad cookie'), path)
     console.error('unhandled error', request.method, path, error)
-    return toJsonError(new AppError('INTERNAL', 500, 'Internal server error'), path)
+    return toJsonError(new AppError('INTERNAL', 'Internal server error'), path)
   })

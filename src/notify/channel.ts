@@ -22,6 +22,8 @@ export type DeliveryJob = {
   message: { id: string; content: string; options: string[] | null; createdAt: string }
   /** Present once the question is answered (always for lock and webhook). */
   answer: { messageId: string; content: string; by: string | null; via: string | null; at: string } | null
+  /** How an answered or closed question reads on every copy (answerSummary); null while open. */
+  summary: string | null
 }
 
 export type SendResult =

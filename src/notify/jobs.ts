@@ -2,6 +2,7 @@
 // progress message) and, once there is one, the answer with who gave it and how. Read at send time,
 // not at claim time, so a question answered in the meantime is never sent and edits show the latest.
 import { sql } from 'drizzle-orm'
+import { answerSummary } from '../core/answers.ts'
 import { type DbOrTx, resultRows } from '../db/client.ts'
 import type { DeliveryJob, DeliveryKind } from './channel.ts'
 
@@ -27,6 +28,7 @@ type JobRow = {
   answered_by: string | null
   answered_via: string | null
   answered_at: string | Date | null
+  closed_reason: string | null
 }
 
 const iso = (v: string | Date) => new Date(v).toISOString()
@@ -41,7 +43,7 @@ export async function loadJob(db: DbOrTx, id: string, baseUrl: string): Promise<
         m.id as message_id, m.content, m.options, m.created_at,
         i.id as instance_id, i.name as instance_name, t.name as agent_type, i.status,
         a.id as answer_id, a.content as answer_content, coalesce(u.display_name, u.email) as answered_by,
-        m.answered_via, m.answered_at
+        m.answered_via, m.answered_at, m.metadata->>'closed_reason' as closed_reason
       from deliveries d
       join messages m on m.id = d.message_id
       join agent_instances i on i.id = m.instance_id
@@ -78,5 +80,15 @@ export async function loadJob(db: DbOrTx, id: string, baseUrl: string): Promise<
             at: iso(r.answered_at),
           }
         : null,
+    summary: r.answered_at
+      ? answerSummary({
+          by: r.answered_by,
+          via: r.answered_via,
+          at: iso(r.answered_at),
+          reason: r.closed_reason,
+          answer: r.answer_content,
+          options: r.options,
+        })
+      : null,
   }
 }

@@ -8,7 +8,7 @@ import { verifyPassword } from '../auth/passwords.ts'
 import { createWebSession, revokeWebSession, sessionCookie } from '../auth/web-sessions.ts'
 import { MAX_DISPLAY_NAME } from '../core/profile.ts'
 import { createUser, normalizeEmail, userByEmail } from '../core/users.ts'
-import { AppError } from '../errors.ts'
+import { AppError, hasCode } from '../errors.ts'
 import { secureCookies, type WebDeps } from './deps.ts'
 import { clientAddress, crossSite, field, htmlResponse, safeNext, seeOther } from './http.ts'
 import { sessionOf, webSession } from './session.ts'
@@ -55,7 +55,7 @@ export function webAccounts(deps: WebDeps) {
         return htmlResponse(ThrottledPage({ seconds }), 429, { 'retry-after': String(seconds) })
       }
       const user = await userByEmail(db, email).catch((err) => {
-        if (err instanceof AppError && err.status === 404) return null
+        if (hasCode(err, 'NOT_FOUND')) return null
         throw err
       })
       if (!(await verifyPassword(password, user?.passwordHash)) || !user) {
@@ -88,7 +88,7 @@ export function webAccounts(deps: WebDeps) {
         const user = await createUser(db, { email, password, displayName: displayName || null })
         return startSession(user.id, next === '/' ? '/start' : next)
       } catch (err) {
-        if (err instanceof AppError && err.status === 409)
+        if (hasCode(err, 'CONFLICT'))
           return page('An account with this email already exists. Log in instead.', 409)
         if (err instanceof AppError && err.field)
           return page(`${label(err.field)}: ${err.message.replace(/^\w+ /, '')}`, 422)

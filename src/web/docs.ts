@@ -9,7 +9,7 @@ import type { Core } from '../core/context.ts'
 import { htmlResponse } from './http.ts'
 import { sessionOf } from './session.ts'
 
-const DOCUMENTED = /^\/(api\/|mcp$|healthz$|readyz$|metrics$)/
+const DOCUMENTED = /^\/(api\/|mcp$|hooks\/|healthz$|readyz$|metrics$)/
 
 export type OpenApiSpec = {
   openapi: string
@@ -51,7 +51,8 @@ export function buildSpec(app: Elysia): OpenApiSpec {
           content: { 'application/json': { schema: plain(route.hooks.body) } },
         }
       }
-      if (path.startsWith('/api/') || path === '/mcp') op.security = [{ apiKey: [] }]
+      if (path.startsWith('/api/') || path.startsWith('/hooks/') || path === '/mcp')
+        op.security = [{ apiKey: [] }]
       paths[path][method] = op
     }
   }
@@ -61,7 +62,8 @@ export function buildSpec(app: Elysia): OpenApiSpec {
       title: 'Parley API',
       version: '1',
       description:
-        'The agent API (Omnara-compatible REST under /api/v1, MCP at /mcp) and operations endpoints. ' +
+        'The agent API (Omnara-compatible REST under /api/v1, MCP at /mcp, Claude Code and Codex hooks ' +
+        'under /hooks) and operations endpoints. ' +
         'Authenticate with an API key as `Authorization: Bearer <key>`. Errors are JSON ' +
         '{"error":{"code","message","field"}} with an honest status; under /api/v1 they also carry `detail`.',
     },

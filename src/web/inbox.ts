@@ -5,6 +5,7 @@ import { InboxPage, type InboxQuery, inboxLiveUpdate } from '../../views/inbox.t
 import type { SessionUser } from '../auth/web-sessions.ts'
 import { agentTypeNames, inboxPage, normalizeFilters } from '../core/inbox.ts'
 import { AppError } from '../errors.ts'
+import { statusOf } from '../http/errors.ts'
 import type { WebDeps } from './deps.ts'
 import { htmlResponse } from './http.ts'
 import type { LiveHub } from './live-hub.ts'
@@ -27,7 +28,7 @@ export function webInbox(deps: WebDeps, hub: LiveHub) {
       const [page, agentTypes] = await Promise.all([inboxPage(core, user.id, filters), types])
       return htmlResponse(InboxPage({ user, csrfToken, query, ...page, paged: Boolean(cursor), agentTypes }))
     } catch (err) {
-      if (!(err instanceof AppError) || err.status >= 500) throw err
+      if (!(err instanceof AppError) || statusOf(err) >= 500) throw err
       const props = {
         user,
         csrfToken,
@@ -37,7 +38,7 @@ export function webInbox(deps: WebDeps, hub: LiveHub) {
         paged: false,
         agentTypes: await types,
       }
-      return htmlResponse(InboxPage({ ...props, error: err.message }), err.status)
+      return htmlResponse(InboxPage({ ...props, error: err.message }), statusOf(err))
     }
   }
 

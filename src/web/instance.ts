@@ -4,9 +4,10 @@
 // reason and an honest status, and changes nothing. Other people's instances are 404.
 import { Elysia } from 'elysia'
 import { NotFoundPage } from '../../views/errors.tsx'
-import { InstancePage, RefusedPage, ReplyForm } from '../../views/instance.tsx'
+import { AnswerNotice, InstancePage, RefusedPage, ReplyForm } from '../../views/instance.tsx'
 import { OlderPage } from '../../views/thread.tsx'
 import type { SessionUser } from '../auth/web-sessions.ts'
+import { answerNotice, answerQuestion, refusalError } from '../core/answers.ts'
 import { type Core, MAX_CONTENT_CHARS } from '../core/context.ts'
 import { parseDiff } from '../core/diff-parse.ts'
 import {
@@ -17,10 +18,10 @@ import {
   sharedWith,
   shareInstance,
 } from '../core/instance-admin.ts'
-import { postUserMessage } from '../core/messages.ts'
 import { markSeen, threadPage, viewInstance } from '../core/thread.ts'
 import { canonicalUuid } from '../core/wire.ts'
 import { AppError, InvalidInput, NotFound } from '../errors.ts'
+import { statusOf } from '../http/errors.ts'
 import type { WebDeps } from './deps.ts'
 import { field, htmlResponse, isHtmx, seeOther } from './http.ts'
 import { webSession } from './session.ts'
@@ -32,7 +33,21 @@ const DONE: Record<string, string> = {
   renamed: 'Renamed.',
   completed: 'Marked complete.',
   shared: 'Shared.',
-  late: 'That question had already been answered; your reply was kept as a message.',
+}
+
+/** A typed reply as the person wrote it, refused when empty or too long. */
+function replyText(content: string): string {
+  if (content.trim() === '') throw new InvalidInput('content', 'Reply must not be empty')
+  if (content.length > MAX_CONTENT_CHARS) {
+    throw new InvalidInput('content', `Reply must be at most ${MAX_CONTENT_CHARS} characters`)
+  }
+  return content
+}
+
+/** An option button's value: the option's index. */
+function optionIndex(raw: string): number {
+  if (!/^\d{1,3}$/.test(raw)) throw new InvalidInput('option', 'option must be an option number')
+  return Number(raw)
 }
 
 export function instanceId(raw: string): string {
@@ -71,7 +86,13 @@ export function webInstance(deps: WebDeps) {
   const page = async (
     ctx: Ctx,
     rawId: string,
-    opts: { before?: string; notice?: string | null; error?: string | null; draft?: string } = {},
+    opts: {
+      before?: string
+      notice?: string | null
+      warning?: string | null
+      error?: string | null
+      draft?: string
+    } = {},
     status = 200,
   ) => {
     const id = instanceId(rawId)
@@ -96,21 +117,21 @@ export function webInstance(deps: WebDeps) {
     try {
       return await change()
     } catch (err) {
-      if (!(err instanceof AppError) || err.status >= 500) throw err
+      if (!(err instanceof AppError) || statusOf(err) >= 500) throw err
       if (err instanceof NotFound) return notFound(ctx)
       if (isHtmx(ctx.request) && draft !== undefined) {
         const inst = await viewInstance(core.db, ctx.user.id, instanceId(rawId))
         return htmlResponse(
           ReplyForm({ inst, csrfToken: ctx.csrfToken, error: err.message, draft }),
-          err.status,
+          statusOf(err),
         )
       }
       try {
-        return await page(ctx, rawId, { error: err.message, draft }, err.status)
+        return await page(ctx, rawId, { error: err.message, draft }, statusOf(err))
       } catch (inner) {
         if (inner instanceof NotFound) return notFound(ctx)
         if (inner instanceof AppError) {
-          return htmlResponse(RefusedPage({ ...ctx, message: inner.message }), inner.status)
+          return htmlResponse(RefusedPage({ ...ctx, message: inner.message }), statusOf(inner))
         }
         throw inner
       }
@@ -151,49 +172,45 @@ export function webInstance(deps: WebDeps) {
     .post(
       '/instances/:id/reply',
       (ctx) => {
-        const content =
-          typeof (ctx.body as Record<string, unknown>)?.content === 'string'
-            ? String((ctx.body as Record<string, unknown>).content)
-            : ''
+        const body = ctx.body as Record<string, unknown> | null
+        const content = typeof body?.content === 'string' ? body.content : ''
+        const rawOption = field(body, 'option')
         return attempt(
           ctx,
           ctx.params.id,
           async () => {
             const id = instanceId(ctx.params.id)
-            if (content.trim() === '') throw new InvalidInput('content', 'Reply must not be empty')
-            if (content.length > MAX_CONTENT_CHARS) {
-              throw new InvalidInput('content', `Reply must be at most ${MAX_CONTENT_CHARS} characters`)
-            }
-            const rawQuestion = field(ctx.body, 'question_id')
+            const answer = rawOption ? { option: optionIndex(rawOption) } : { text: replyText(content) }
+            const rawQuestion = field(body, 'question_id')
             const questionId = rawQuestion ? canonicalUuid(rawQuestion) : null
             if (rawQuestion && !questionId)
               throw new InvalidInput('question_id', 'question_id must be a message id')
+            if ('option' in answer && !questionId)
+              throw new InvalidInput('question_id', 'An option answers a question: question_id is missing')
             // Visible to this user at all? (404 otherwise; READ access is refused by core with 403.)
             await viewInstance(core.db, ctx.user.id, id)
-            const result = await postUserMessage(core, {
+            const outcome = await answerQuestion(core, {
               actorUserId: ctx.user.id,
               instanceId: id,
-              content,
+              answer,
               markAsRead: false,
               channel: 'web',
               allowShared: true,
               ...(questionId ? { questionId } : {}),
             })
-            await markSeen(core.db, ctx.user.id, id, result.messageId)
-            const done = result.alreadyAnswered ? 'late' : 'replied'
+            if (outcome.status === 'refused') throw refusalError(outcome)
+            if (outcome.messageId) await markSeen(core.db, ctx.user.id, id, outcome.messageId)
+            const warning = answerNotice(outcome)
+            // A button that came too late wrote nothing: 409, with who answered first.
+            const status = warning && !outcome.messageId ? 409 : 200
             if (isHtmx(ctx.request)) {
+              if ('option' in answer) return htmlResponse(AnswerNotice({ message: warning }), status)
               const inst = await viewInstance(core.db, ctx.user.id, id)
-              return htmlResponse(
-                ReplyForm({
-                  inst,
-                  csrfToken: ctx.csrfToken,
-                  error: result.alreadyAnswered ? DONE.late : null,
-                }),
-              )
+              return htmlResponse(ReplyForm({ inst, csrfToken: ctx.csrfToken, warning }))
             }
-            return back(id, done)
+            return warning ? page(ctx, id, { warning }, status) : back(id, 'replied')
           },
-          content,
+          rawOption ? undefined : content,
         )
       },
       { auth: true },

@@ -22,6 +22,7 @@ import {
 } from '../core/notification-prefs.ts'
 import { setDisplayName } from '../core/profile.ts'
 import { AppError, InvalidInput, NotFound } from '../errors.ts'
+import { statusOf } from '../http/errors.ts'
 import type { WebDeps } from './deps.ts'
 import { field, htmlResponse, seeOther } from './http.ts'
 import { webSession } from './session.ts'
@@ -88,7 +89,8 @@ export function webSettings(deps: WebDeps) {
     try {
       return await change()
     } catch (err) {
-      if (err instanceof AppError && err.status < 500) return page(ctx, { error: err.message }, err.status)
+      if (err instanceof AppError && statusOf(err) < 500)
+        return page(ctx, { error: err.message }, statusOf(err))
       throw err
     }
   }

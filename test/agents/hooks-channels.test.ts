@@ -51,7 +51,7 @@ for (const kind of dbKinds()) {
         updatedPermissions: fixture('claude-code', 'permission-request-bash').permission_suggestions,
       })
       await s.fake.until(() => !blocksText(copy).includes('parley.option'))
-      expect(blocksText(copy)).toContain('ann')
+      expect(blocksText(copy)).toContain('Allowed for this session by ann via Slack')
     }, 15_000)
 
     test('the agent giving up edits the Slack copy: no buttons left', async () => {
@@ -65,6 +65,7 @@ for (const kind of dbKinds()) {
       gone.abort()
       await held
       await s.fake.until(() => !blocksText(copy).includes('parley.option'))
+      expect(blocksText(copy)).toContain('Closed: answered at the terminal or timed out')
     }, 15_000)
   })
 
@@ -132,7 +133,9 @@ for (const kind of dbKinds()) {
         message: 'Denied by tess via Telegram',
       })
       await until(() => (fake.find(chat, copy.message_id)?.edits ?? 0) > 0, 5000, 'lock edit')
-      expect(fake.find(chat, copy.message_id)!.reply_markup).toBeUndefined()
+      const locked = fake.find(chat, copy.message_id)!
+      expect(locked.reply_markup).toBeUndefined()
+      expect(locked.text).toContain('Denied by tess via Telegram')
     }, 20_000)
   })
 }

@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { hookInstanceId } from '../../src/core/hooks/session.ts'
 import { call, dbKinds, makeUser, type TestApp, testApp } from '../helpers.ts'
+import { webGet, webLogin } from '../web/helpers.ts'
 import { fixture, hookClient, nextQuestion } from './hooks-fixture.ts'
 
 for (const kind of dbKinds()) {
@@ -138,6 +139,14 @@ for (const kind of dbKinds()) {
         expect((await instance(c.instanceId))?.status).toBe('ACTIVE')
       })
 
+      test('the hooks are in the API docs, with the timeout parameter', async () => {
+        const spec = (await call(t.app, 'GET', '/docs/json')).json
+        for (const path of ['/hooks/claude-code', '/hooks/codex']) {
+          expect(spec.paths[path].post.security).toEqual([{ apiKey: [] }])
+          expect(JSON.stringify(spec.paths[path].post.parameters)).toContain('timeout')
+        }
+      })
+
       test('no key is 401; bad bodies are 422 naming the field and write nothing', async () => {
         const c = hookClient(t.app, alice.key)
         expect((await c.send('stop', { key: 'nope' })).status).toBe(401)
@@ -240,6 +249,19 @@ for (const kind of dbKinds()) {
         })
       })
 
+      test('each decision stays on the instance page: the tool, its input, who decided and how', async () => {
+        const c = hookClient(t.app, alice.key)
+        await answered(c, 'permission-request-bash', 'Allow for this session')
+        await answered(c, 'permission-request-write', 'Deny')
+        const session = await webLogin(t.app, alice.email, 'correct horse battery')
+        const page = await webGet(t.app, `/instances/${c.instanceId}`, session)
+        expect(page.status).toBe(200)
+        expect(page.text).toContain('Allow Bash: Print ok with Python?')
+        expect(page.text).toContain('Allowed for this session by alice via the API')
+        expect(page.text).toContain('Allow Write: write /home/ann/shop/notes.md?')
+        expect(page.text).toContain('Denied by alice via the API')
+      })
+
       test('edits show as a diff, a new file as path and preview, other tools as JSON', async () => {
         const c = hookClient(t.app, alice.key)
         await answered(c, 'permission-request-edit', 'Allow')
@@ -257,6 +279,26 @@ for (const kind of dbKinds()) {
         expect(questions[2]).toContain('# Notes\n\n- first')
         expect(questions[3]).toStartWith('Allow WebFetch: https://example.com/docs?')
         expect(questions[3]).toContain('```json\n{\n  "url": "https://example.com/docs"')
+      })
+
+      test('a plan is shown as Markdown; a PermissionRequest for AskUserQuestion is left to its PreToolUse', async () => {
+        const c = hookClient(t.app, alice.key)
+        const plan = '## Plan\n\n1. Fix the rounding\n2. Add a test'
+        const asked = nextQuestion(t.bus, c.instanceId)
+        const pending = c.send('permission-request-webfetch', {
+          change: { tool_name: 'ExitPlanMode', tool_input: { plan } },
+        })
+        await asked
+        await reply(c.instanceId, 'Allow')
+        expect((await pending).json.hookSpecificOutput.decision.behavior).toBe('allow')
+        const [q] = await thread(c.instanceId)
+        expect(q!.content).toStartWith(`Allow ExitPlanMode: start on this plan?\n\n${plan}\n\n`)
+        const ask = fixture('claude-code', 'pre-tool-use-ask-user-question')
+        const res = await c.send('permission-request-bash', {
+          change: { tool_name: 'AskUserQuestion', tool_input: ask.tool_input },
+        })
+        expect(res.json).toEqual({})
+        expect(await thread(c.instanceId)).toHaveLength(2)
       })
 
       test('PreToolUse of another tool asks the same; the answer is a permissionDecision with a reason', async () => {

@@ -1,15 +1,26 @@
 // Long-polls over real HTTP: held past Bun's idle timeout, woken by the event bus (also from a
-// second server sharing the same Postgres), and answered with a retryable 503 on graceful stop.
+// second server sharing the same Postgres), answered with a retryable 503 on graceful stop, and
+// a sign of life for presence while parked.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 import { loadConfig } from '../../src/config.ts'
 import { connectPostgres } from '../../src/db/client.ts'
 import { type Parley, startParley } from '../../src/main.ts'
-import { dbKinds, freshDatabase, makeUser, type TestDb, uuid } from '../helpers.ts'
+import { dbKinds, freshDatabase, makeUser, type TestDb, until, uuid } from '../helpers.ts'
 
-const start = (db: TestDb['database']) =>
-  startParley(loadConfig({ PORT: '0' }), { database: db, quiet: true })
+/** Bun's idle timeout of the test servers: short, so outliving it takes a few seconds. */
+const IDLE_TIMEOUT_S = 1
+/** Bun checks idle connections in 4 s ticks: with a 1 s timeout a silent one closes 4-8 s in. */
+const SURELY_IDLE_MS = 9000
+
+const start = (db: TestDb['database'], opts: { disconnectAfterMs?: number } = {}) =>
+  startParley(loadConfig({ PORT: '0' }), {
+    database: db,
+    quiet: true,
+    idleTimeoutSeconds: IDLE_TIMEOUT_S,
+    ...opts,
+  })
 
 function client(base: string, key: string) {
   const h = { authorization: `Bearer ${key}`, 'content-type': 'application/json' }
@@ -49,8 +60,12 @@ for (const kind of dbKinds()) {
       await parley.stop()
       await db.drop()
     })
+    const status = async (id: string) =>
+      (
+        await db.database.query<{ status: string }>('select status from agent_instances where id = $1', [id])
+      )[0]?.status
 
-    test('a long-poll survives past 10 s of silence and returns the reply when it comes', async () => {
+    test('a long-poll survives past the idle timeout and returns the reply when it comes', async () => {
       const c = client(parley.url, alice.key)
       const id = uuid()
       const q = await c.agent({
@@ -60,7 +75,8 @@ for (const kind of dbKinds()) {
         requires_user_input: true,
       })
       const polled = c.poll(id, q.message_id, 30)
-      await Bun.sleep(11_000)
+      // Silence longer than the idle timeout, which would close an ordinary request's connection.
+      await Bun.sleep(SURELY_IDLE_MS)
       const sent = performance.now()
       await c.reply(id, 'here I am')
       const res = await polled
@@ -109,7 +125,8 @@ for (const kind of dbKinds()) {
         name: 'ask_question',
         arguments: { agent_instance_id: mcpId, question_text: 'ok?' },
       })
-      await Bun.sleep(300)
+      // The ask is waiting once its question is posted; the long-poll, started first, is parked.
+      await until(async () => (await status(mcpId)) === 'AWAITING_INPUT', 5000, 'the MCP question')
 
       await own.stop()
       const res = await polled
@@ -133,8 +150,55 @@ for (const kind of dbKinds()) {
       expect(step.queued_user_messages.map((m) => m.content)).toEqual(['mcp answer after restart'])
     }, 30_000)
 
-    if (kind === 'postgres') {
-      test('a reply posted on a second server sharing the database wakes a long-poll on the first', async () => {
+    test('a parked long-poll and a blocking ask are signs of life: their instances stay "Needs input"', async () => {
+      const own = await start(db.database, { disconnectAfterMs: 500 })
+      const transport = new StreamableHTTPClientTransport(new URL(`${own.url}/mcp`), {
+        requestInit: { headers: { authorization: `Bearer ${alice.key}` } },
+      })
+      const mcp = new Client({ name: 'presence-test', version: '1' })
+      try {
+        const c = client(own.url, alice.key)
+        const flipped = new Set<string>()
+        own.bus.subscribe('all', (e) => {
+          if (e.type === 'instance.updated' && e.status === 'DISCONNECTED') flipped.add(e.instanceId)
+        })
+        const disconnected = (id: string) => until(() => flipped.has(id), 5000, `${id} DISCONNECTED`)
+        const question = (id: string) =>
+          c.agent({ agent_instance_id: id, agent_type: 'x', content: 'q', requires_user_input: true })
+
+        const polling = uuid()
+        const q = await question(polling)
+        const polled = c.poll(polling, q.message_id, 30)
+        await mcp.connect(transport)
+        const asking = uuid()
+        const asked = mcp.callTool(
+          { name: 'ask_question', arguments: { agent_instance_id: asking, question_text: 'ok?' } },
+          undefined,
+          { timeout: 30_000 },
+        )
+        await until(async () => (await status(asking)) === 'AWAITING_INPUT', 5000, 'the MCP question')
+        // An agent that only waits, asked last: when it is DISCONNECTED, the others were due too.
+        await question(uuid()).then((r) => disconnected(r.agent_instance_id))
+        expect(await status(polling)).toBe('AWAITING_INPUT')
+        expect(await status(asking)).toBe('AWAITING_INPUT')
+
+        await c.reply(polling, 'go')
+        await c.reply(asking, 'yes')
+        expect((await (await polled).json()).messages).toHaveLength(1)
+        expect(((await asked) as { isError?: boolean }).isError).toBeFalsy()
+        // Once nothing waits, the usual limit applies again.
+        await disconnected(polling)
+        await disconnected(asking)
+      } finally {
+        await mcp.close().catch(() => {})
+        await own.stop()
+      }
+    }, 30_000)
+
+    // A second server shares the database (and its bus) only on Postgres.
+    test.skipIf(kind !== 'postgres')(
+      'a reply posted on a second server sharing the database wakes a long-poll on the first',
+      async () => {
         const secondDb = connectPostgres(db.url!)
         const second = await start(secondDb)
         try {
@@ -158,7 +222,7 @@ for (const kind of dbKinds()) {
           await second.stop()
           await secondDb.close()
         }
-      })
-    }
+      },
+    )
   })
 }

@@ -1,5 +1,6 @@
 // The Omnara-compatible REST API, end to end through the app, on every database of this run.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import type { BusEvent } from '../../src/events/bus.ts'
 import { call, dbKinds, makeUser, type TestApp, testApp, uuid } from '../helpers.ts'
 
 const DIFF = [
@@ -159,15 +160,73 @@ for (const kind of dbKinds()) {
       expect(second.json.detail).toBe('Message already requires user input')
     })
 
-    test('request-input returns replies that were already queued', async () => {
+    test('request-input returns replies that were already queued; the first answers, recorded and announced', async () => {
       const id = uuid()
       const s = await agent({ agent_instance_id: id, agent_type: 'x', content: 'thinking' })
-      await user({ agent_instance_id: id, content: 'already here', mark_as_read: false })
+      const reply = await user({ agent_instance_id: id, content: 'already here', mark_as_read: false })
+      const seen: BusEvent[] = []
+      const off = t.core.bus.subscribe({ instanceId: id }, (e) => seen.push(e))
       const r = await call(t.app, 'PATCH', `/api/v1/messages/${s.json.message_id}/request-input`, {
         key: alice.key,
-      })
+      }).finally(off)
       expect(r.json.messages.map((m: { content: string }) => m.content)).toEqual(['already here'])
       expect(r.json.status).toBe('ok')
+      const [q] = await t.database.query<{
+        answered_by: string
+        answered_via: string
+        answer_message_id: string
+      }>('select answered_by, answered_via, answer_message_id from messages where id = $1', [
+        s.json.message_id,
+      ])
+      expect(q).toEqual({
+        answered_by: alice.id,
+        answered_via: 'api',
+        answer_message_id: reply.json.message_id,
+      })
+      expect(seen.filter((e) => e.type === 'question.answered')).toEqual([
+        {
+          type: 'question.answered',
+          userId: alice.id,
+          instanceId: id,
+          questionId: s.json.message_id,
+          answerId: reply.json.message_id,
+        },
+      ])
+    })
+
+    test('POST /messages/user records who answered, via the API, and publishes one event', async () => {
+      const id = uuid()
+      const q = await agent({
+        agent_instance_id: id,
+        agent_type: 'x',
+        content: 'Go?',
+        requires_user_input: true,
+      })
+      const seen: BusEvent[] = []
+      const off = t.core.bus.subscribe({ instanceId: id }, (e) => seen.push(e))
+      const r = await user({ agent_instance_id: id, content: 'go', mark_as_read: false }).finally(off)
+      const [row] = await t.database.query<{ answered_by: string; answered_via: string; answered: boolean }>(
+        'select answered_by, answered_via, answered_at is not null as answered from messages where id = $1',
+        [q.json.message_id],
+      )
+      expect(row).toEqual({ answered_by: alice.id, answered_via: 'api', answered: true })
+      expect(seen.filter((e) => e.type === 'question.answered')).toMatchObject([
+        { answerId: r.json.message_id },
+      ])
+    })
+
+    test('events carry the status the row has: a message on a COMPLETED instance does not say ACTIVE', async () => {
+      const id = uuid()
+      await agent({ agent_instance_id: id, agent_type: 'x', content: 'a' })
+      await call(t.app, 'POST', '/api/v1/sessions/end', { key: alice.key, body: { agent_instance_id: id } })
+      const seen: BusEvent[] = []
+      const off = t.core.bus.subscribe({ instanceId: id }, (e) => seen.push(e))
+      const step = await agent({ agent_instance_id: id, content: 'late step', requires_user_input: false })
+      await agent({ agent_instance_id: id, content: 'late question', requires_user_input: true })
+      await call(t.app, 'PATCH', `/api/v1/messages/${step.json.message_id}/request-input`, { key: alice.key })
+      off()
+      const statuses = seen.flatMap((e) => (e.type === 'instance.updated' ? [e.status] : []))
+      expect(statuses).toEqual(['COMPLETED', 'COMPLETED', 'COMPLETED'])
     })
 
     test('request-input on a user message or an unknown id is a 404', async () => {

@@ -8,10 +8,12 @@ import {
   CLOSED_AT_TERMINAL,
   CLOSED_VIA,
   closeQuestion,
+  TIMED_OUT,
 } from '../../src/core/answers.ts'
 import { shareInstance } from '../../src/core/instance-admin.ts'
 import { heartbeat } from '../../src/core/instances.ts'
 import { postAgentMessage, postUserMessage } from '../../src/core/messages.ts'
+import { waitForAnswer } from '../../src/core/pending.ts'
 import { Presence } from '../../src/core/presence.ts'
 import type { BusEvent } from '../../src/events/bus.ts'
 import { dbKinds, makeUser, type TestApp, testApp, uuid } from '../helpers.ts'
@@ -38,22 +40,25 @@ for (const kind of dbKinds()) {
     test('two people answering the same question at once: exactly one wins', async () => {
       const id = uuid()
       const q = await ask(id)
-      const answer = (content: string, channel: string) =>
-        postUserMessage(t.core, {
+      const answer = (text: string, channel: string) =>
+        answerQuestion(t.core, {
           actorUserId: alice.id,
           instanceId: id,
-          content,
-          markAsRead: false,
+          answer: { text },
           channel,
           questionId: q.messageId,
         })
       const [a, b] = await Promise.all([answer('Yes', 'slack'), answer('No', 'telegram')])
-      const winners = [a, b].filter((r) => r.answered.includes(q.messageId))
-      const losers = [a, b].filter((r) => r.alreadyAnswered)
+      const winners = [a, b].filter((r) => r.status === 'answered' && r.answered.includes(q.messageId))
+      const losers = [a, b].filter((r) => r.status === 'already')
       expect(winners).toHaveLength(1)
       expect(losers).toHaveLength(1)
-      expect(losers[0]!.alreadyAnswered!.answerId).toBe(winners[0]!.messageId)
-      expect(losers[0]!.alreadyAnswered!.by).toBe(alice.id)
+      const [winner, loser] = [winners[0]!, losers[0]!]
+      expect(loser.status === 'already' && loser.first).toMatchObject({
+        by: 'alice',
+        via: winner.status === 'answered' ? (winner.answer === 'Yes' ? 'slack' : 'telegram') : '',
+        answer: winner.status === 'answered' ? winner.answer : '',
+      })
       const rows = await t.database.query<{
         sender: string
         answer_message_id: string | null
@@ -62,7 +67,7 @@ for (const kind of dbKinds()) {
         id,
       ])
       expect(rows).toHaveLength(3) // the question and both answers are kept
-      expect(rows[0]!.answer_message_id).toBe(winners[0]!.messageId)
+      expect(rows[0]!.answer_message_id).toBe(winner.status === 'answered' ? winner.messageId : '')
     })
 
     test('a plain user message answers every open question before it, and later ones none', async () => {
@@ -85,7 +90,7 @@ for (const kind of dbKinds()) {
         channel: 'web',
       })
       expect(again.answered).toEqual([])
-      expect(again.alreadyAnswered).toBeNull()
+      expect(again.outcome.status).toBe('answered')
     })
 
     test('an expired question (timeout_seconds) no longer takes answers', async () => {
@@ -108,7 +113,7 @@ for (const kind of dbKinds()) {
         questionId: q.messageId,
       })
       expect(r.answered).toEqual([])
-      expect(r.alreadyAnswered).not.toBeNull()
+      expect(r.outcome).toMatchObject({ status: 'closed', first: { reason: TIMED_OUT } })
     })
 
     test('an instance without heartbeat turns DISCONNECTED, and a heartbeat brings it back', async () => {
@@ -306,6 +311,20 @@ for (const kind of dbKinds()) {
       })
       expect(r.status).toBe('answered')
       expect(r.status === 'answered' && r.answered).toEqual([])
+    })
+
+    test('a waiter stops waiting when its question is closed', async () => {
+      const q = await ask()
+      const started = Date.now()
+      const waiting = waitForAnswer(t.core, {
+        userId: ann.id,
+        instanceId: q.instanceId,
+        questionId: q.questionId,
+        deadline: Date.now() + 20_000,
+      })
+      expect(await closeQuestion(t.core, { userId: ann.id, questionId: q.questionId })).toBe(true)
+      expect(await waiting).toBeNull()
+      expect(Date.now() - started).toBeLessThan(10_000)
     })
 
     test('closeQuestion closes with the reason, publishes, and a later button is refused as closed', async () => {

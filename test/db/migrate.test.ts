@@ -2,7 +2,7 @@
 import { describe, expect, test } from 'bun:test'
 import { connectPostgres } from '../../src/db/client.ts'
 import { migrate, pendingMigrations } from '../../src/db/migrate.ts'
-import { dbKinds, freshDatabase } from '../helpers.ts'
+import { freshDatabase, hasPostgres } from '../helpers.ts'
 
 describe('migrations', () => {
   test('a migrated database has nothing left to apply', async () => {
@@ -15,8 +15,9 @@ describe('migrations', () => {
     await db.drop()
   }, 60_000)
 
-  if (dbKinds().includes('postgres')) {
-    test('two processes migrating an empty Postgres at once: both succeed, each migration applied once', async () => {
+  test.skipIf(!hasPostgres())(
+    'two processes migrating an empty Postgres at once: both succeed, each migration applied once',
+    async () => {
       const base = process.env.DATABASE_URL!
       const name = `parley_m_${crypto.randomUUID().replace(/-/g, '').slice(0, 12)}`
       const admin = connectPostgres(base, { max: 1 })
@@ -41,6 +42,6 @@ describe('migrations', () => {
         await admin.query(`drop database if exists ${name} with (force)`)
         await admin.close()
       }
-    })
-  }
+    },
+  )
 })

@@ -4,73 +4,71 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { connectPostgres, type Database } from '../../src/db/client.ts'
 import type { BusEvent } from '../../src/events/bus.ts'
 import { PostgresBus } from '../../src/events/postgres.ts'
-import { dbKinds, freshDatabase, type TestDb } from '../helpers.ts'
+import { freshDatabase, hasPostgres, type TestDb } from '../helpers.ts'
 
-for (const kind of dbKinds().filter((k) => k === 'postgres')) {
-  describe(`Postgres event bus (${kind})`, () => {
-    let testDb: TestDb
-    let other: Database
-    let a: PostgresBus
-    let b: PostgresBus
-    beforeAll(async () => {
-      testDb = await freshDatabase(kind)
-      other = connectPostgres(testDb.url!)
-      a = await PostgresBus.start(testDb.database.sql!)
-      b = await PostgresBus.start(other.sql!)
-    })
-    afterAll(async () => {
-      await a.close()
-      await b.close()
-      await other.close()
-      await testDb.drop()
-    })
-
-    test('a burst of 500 events (several NOTIFY payloads) reaches the other process whole and in order', async () => {
-      const received: string[] = []
-      const all = new Promise<void>((resolve) => {
-        b.subscribe({ userId: 'u1' }, (e) => {
-          if (e.type === 'instance.updated') received.push(e.instanceId)
-          if (received.length === 500) resolve()
-        })
-      })
-      const local: string[] = []
-      a.subscribe({ userId: 'u1' }, (e) => {
-        if (e.type === 'instance.updated') local.push(e.instanceId)
-      })
-      const sent = Array.from({ length: 500 }, () => crypto.randomUUID())
-      const events: BusEvent[] = sent.map((instanceId) => ({
-        type: 'instance.updated',
-        userId: 'u1',
-        instanceId,
-        status: 'ACTIVE',
-      }))
-      await Promise.all(events.map((e) => a.publish(e)))
-      // Local listeners hear every event at once, before any NOTIFY round trip.
-      expect(local).toEqual(sent)
-      await Promise.race([all, Bun.sleep(5000)])
-      expect(received).toEqual(sent)
-    })
-
-    test('events published one after another are all delivered, and our own are not heard twice', async () => {
-      const heardByA: string[] = []
-      const heardByB: string[] = []
-      const unsubA = a.subscribe(
-        { userId: 'u2' },
-        (e) => e.type === 'instance.updated' && heardByA.push(e.status),
-      )
-      const unsubB = b.subscribe(
-        { userId: 'u2' },
-        (e) => e.type === 'instance.updated' && heardByB.push(e.status),
-      )
-      for (const status of ['ACTIVE', 'AWAITING_INPUT', 'COMPLETED']) {
-        await a.publish({ type: 'instance.updated', userId: 'u2', instanceId: 'i', status })
-      }
-      for (let i = 0; i < 50 && heardByB.length < 3; i++) await Bun.sleep(20)
-      await Bun.sleep(100)
-      expect(heardByB).toEqual(['ACTIVE', 'AWAITING_INPUT', 'COMPLETED'])
-      expect(heardByA).toEqual(['ACTIVE', 'AWAITING_INPUT', 'COMPLETED'])
-      unsubA()
-      unsubB()
-    })
+describe.skipIf(!hasPostgres())('Postgres event bus', () => {
+  let testDb: TestDb
+  let other: Database
+  let a: PostgresBus
+  let b: PostgresBus
+  beforeAll(async () => {
+    testDb = await freshDatabase('postgres')
+    other = connectPostgres(testDb.url!)
+    a = await PostgresBus.start(testDb.database.sql!)
+    b = await PostgresBus.start(other.sql!)
   })
-}
+  afterAll(async () => {
+    await a.close()
+    await b.close()
+    await other.close()
+    await testDb.drop()
+  })
+
+  test('a burst of 500 events (several NOTIFY payloads) reaches the other process whole and in order', async () => {
+    const received: string[] = []
+    const all = new Promise<void>((resolve) => {
+      b.subscribe({ userId: 'u1' }, (e) => {
+        if (e.type === 'instance.updated') received.push(e.instanceId)
+        if (received.length === 500) resolve()
+      })
+    })
+    const local: string[] = []
+    a.subscribe({ userId: 'u1' }, (e) => {
+      if (e.type === 'instance.updated') local.push(e.instanceId)
+    })
+    const sent = Array.from({ length: 500 }, () => crypto.randomUUID())
+    const events: BusEvent[] = sent.map((instanceId) => ({
+      type: 'instance.updated',
+      userId: 'u1',
+      instanceId,
+      status: 'ACTIVE',
+    }))
+    await Promise.all(events.map((e) => a.publish(e)))
+    // Local listeners hear every event at once, before any NOTIFY round trip.
+    expect(local).toEqual(sent)
+    await Promise.race([all, Bun.sleep(5000)])
+    expect(received).toEqual(sent)
+  })
+
+  test('events published one after another are all delivered, and our own are not heard twice', async () => {
+    const heardByA: string[] = []
+    const heardByB: string[] = []
+    const unsubA = a.subscribe(
+      { userId: 'u2' },
+      (e) => e.type === 'instance.updated' && heardByA.push(e.status),
+    )
+    const unsubB = b.subscribe(
+      { userId: 'u2' },
+      (e) => e.type === 'instance.updated' && heardByB.push(e.status),
+    )
+    for (const status of ['ACTIVE', 'AWAITING_INPUT', 'COMPLETED']) {
+      await a.publish({ type: 'instance.updated', userId: 'u2', instanceId: 'i', status })
+    }
+    for (let i = 0; i < 50 && heardByB.length < 3; i++) await Bun.sleep(20)
+    await Bun.sleep(100)
+    expect(heardByB).toEqual(['ACTIVE', 'AWAITING_INPUT', 'COMPLETED'])
+    expect(heardByA).toEqual(['ACTIVE', 'AWAITING_INPUT', 'COMPLETED'])
+    unsubA()
+    unsubB()
+  })
+})

@@ -94,9 +94,8 @@ for (const kind of dbKinds()) {
       expect(job.answer).toBeNull()
       expect(adapter.sent.map((s) => s.job.target).sort()).toEqual(['c1', 'c2'])
       await until(async () => (await states(q.messageId)).every((r) => r.state === 'sent'))
-      await Bun.sleep(100)
+      await outbox.stop() // waits for sends in flight: the count is final
       expect(adapter.sent).toHaveLength(2)
-      await outbox.stop()
     })
 
     test('answering locks every sent copy with who answered and how; unsent copies are never sent', async () => {
@@ -133,13 +132,12 @@ for (const kind of dbKinds()) {
       expect(lock.externalRef).toEqual({ chat: 'l1', n: 1 })
       expect(lock.answer).toMatchObject({ content: 'Yes', via: 'slack', by: 'outbox' })
       // q2 was answered before any copy went out: none is ever sent, none needs a lock edit.
-      await Bun.sleep(100)
+      await again.stop() // waits for sends in flight: what was sent is final
       expect(adapter.sent.filter((s) => s.job.message.id === q2.messageId)).toEqual([])
       expect((await states(q2.messageId)).map((r) => `${r.kind}/${r.target}/${r.state}`)).toEqual([
         'question/l1/locked',
         'question/l2/locked',
       ])
-      await again.stop()
     })
 
     test('network errors and 5xx are retried with backoff until they succeed', async () => {
@@ -200,10 +198,10 @@ for (const kind of dbKinds()) {
         [u.id],
       )
       expect(link).toEqual({ active: false, last_error: 'Forbidden: bot was blocked by the user' })
-      await ask(u.id, id, 'Another?')
-      await Bun.sleep(100)
-      expect(adapter.sent).toHaveLength(1) // inactive links get nothing new
+      const another = await ask(u.id, id, 'Another?')
+      expect(await states(another.messageId)).toEqual([]) // inactive links get nothing new
       await outbox.stop()
+      expect(adapter.sent).toHaveLength(1)
     })
 
     test('pacing: one send per perTargetMs to a chat, at most perSecond overall', async () => {
@@ -261,12 +259,22 @@ for (const kind of dbKinds()) {
       const a = new ScriptedAdapter()
       const b = new ScriptedAdapter()
       const [oa, ob] = await Promise.all([run(a), run(b)])
-      await until(() => a.sent.length + b.sent.length >= 50)
-      await Bun.sleep(200)
+      const ids = await t.database.query<{ id: string }>(
+        'select distinct message_id as id from deliveries d join messages m on m.id = d.message_id where m.instance_id = $1',
+        [id],
+      )
+      const allSent = async () => {
+        for (const { id: messageId } of ids) {
+          if (!(await states(messageId)).every((r) => r.state === 'sent')) return false
+        }
+        return true
+      }
+      await until(allSent)
+      // Nothing is left to claim, and stop waits for sends in flight: the counts are final.
+      await Promise.all([oa.stop(), ob.stop()])
       const keys = [...a.sent, ...b.sent].map((s) => `${s.job.message.id}/${s.job.target}`)
       expect(keys).toHaveLength(50)
       expect(new Set(keys).size).toBe(50)
-      await Promise.all([oa.stop(), ob.stop()])
     })
 
     test('progress goes out only when asked for, edited in place at most once per interval', async () => {

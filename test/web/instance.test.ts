@@ -67,7 +67,7 @@ for (const kind of dbKinds()) {
       expect(page.status).toBe(200)
       expect(page.text).toContain('<strong>it</strong>')
       expect(page.text).toContain('class="msg agent question open"')
-      expect(page.text).toMatch(/<button type="submit" name="content" value="Left">Left<\/button>/)
+      expect(page.text).toMatch(/<button type="submit" name="option" value="0">Left<\/button>/)
       expect(page.text).toContain('x.ts')
       expect(page.text).toContain('modified · +1 −1')
       expect(page.text).toContain('<label for="reply-content">Reply to the agent</label>')
@@ -79,7 +79,7 @@ for (const kind of dbKinds()) {
       const res = await postForm(
         t.app,
         `/instances/${id}/reply`,
-        { content: 'Yes', question_id: q.messageId },
+        { option: '0', question_id: q.messageId },
         s.owner,
       )
       expect(res.status).toBe(303)
@@ -91,14 +91,53 @@ for (const kind of dbKinds()) {
       ])
       expect(rows[0]!.answer_message_id).not.toBeNull()
       const after = await webGet(t.app, res.location!, s.owner)
-      expect(after.text).toContain('Answered by owner via web')
-      expect(after.text).not.toContain('value="Yes">Yes</button>')
+      expect(after.text).toMatch(/Answered by owner via the dashboard · [\d-]+ [\d:]+ UTC/)
+      expect(after.text).not.toContain('>Yes</button>')
       // web replies do not move the agent's read cursor (markAsRead false): the agent still gets it.
       const [inst] = await t.database.query<{ last_read_message_id: string }>(
         'select last_read_message_id from agent_instances where id = $1',
         [id],
       )
       expect(inst!.last_read_message_id).toBe(q.messageId)
+    })
+
+    test('a button on a question answered elsewhere writes nothing and says who answered (amber)', async () => {
+      const id = uuid()
+      const q = await say(id, 'Ship? [YES/NO]', { requiresUserInput: true })
+      // Another tab (the writer's) answers first.
+      await t.database.query(
+        `insert into instance_access (instance_id, user_id, access) values ($1, $2, 'WRITE')`,
+        [id, writer.id],
+      )
+      const first = await postForm(
+        t.app,
+        `/instances/${id}/reply`,
+        { option: '1', question_id: q.messageId },
+        s.writer,
+      )
+      expect(first.status).toBe(303)
+      const stale = { option: '0', question_id: q.messageId }
+      const late = await postForm(t.app, `/instances/${id}/reply`, stale, s.owner)
+      expect(late.status).toBe(409)
+      expect(late.text).toMatch(
+        /<p class="warning" role="status">Already answered by writer via the dashboard · [^<]+ UTC\. Your choice was not sent\.<\/p>/,
+      )
+      const htmx = await postForm(t.app, `/instances/${id}/reply`, stale, s.owner, {
+        headers: { 'hx-request': 'true' },
+      })
+      expect(htmx.status).toBe(409)
+      expect(htmx.text).toStartWith(
+        '<div id="answer-notice" aria-live="polite"><p class="warning" role="status">Already',
+      )
+      // Nothing reached the agent but the first answer.
+      expect((await messages(id)).map((r) => [r.sender, r.content])).toEqual([
+        ['AGENT', 'Ship? [YES/NO]'],
+        ['USER', 'No'],
+      ])
+      // A typed reply is still kept as a message, as before.
+      const typed = await postForm(t.app, `/instances/${id}/reply`, { content: 'and another thing' }, s.owner)
+      expect(typed.status).toBe(303)
+      expect((await messages(id)).at(-1)!.content).toBe('and another thing')
     })
 
     test('bad input is refused with the reason and changes nothing', async () => {
@@ -265,7 +304,7 @@ for (const kind of dbKinds()) {
       controller.abort()
       expect(text).toContain('data: <hx-partial hx-target="#thread" hx-swap="beforeend">')
       expect(text).toContain('<strong>changes</strong>')
-      expect(text).toContain('value="OK"')
+      expect(text).toContain('name="option" value="0">OK</button>')
       expect(text).toContain('hx-target="#diff" hx-swap="outerHTML"')
       expect(text).toContain('hx-target="#instance-head" hx-swap="outerHTML"')
       expect(text).not.toContain('>first<') // the page already had it

@@ -6,7 +6,7 @@ import { shareInstance } from '../../src/core/instance-admin.ts'
 import { postAgentMessage } from '../../src/core/messages.ts'
 import type { BusEvent } from '../../src/events/bus.ts'
 import { type GroupSpec, LiveHub, sseFrame } from '../../src/web/live-hub.ts'
-import { dbKinds, makeUser, type TestApp, testApp, uuid } from '../helpers.ts'
+import { dbKinds, makeUser, type TestApp, testApp, until, uuid } from '../helpers.ts'
 
 /** Reads SSE text from a response until `until` matches what has arrived (or 3 s pass). */
 async function readUntil(res: Response, until: (text: string) => boolean) {
@@ -94,8 +94,7 @@ for (const kind of dbKinds()) {
       })
       expect(await readUntil(bobTab.res, (x) => x.includes('message.created'))).toContain('<p>update')
       for (const s of [...tabs, bobTab]) s.abort()
-      await Bun.sleep(20)
-      expect(hub.streamCount()).toBe(0)
+      await until(() => hub.streamCount() === 0, 5000, 'every stream closed')
     })
 
     test('a thread message reaches a stream once, even if it was also in the catch-up', async () => {

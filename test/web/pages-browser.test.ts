@@ -94,7 +94,7 @@ describe('dashboard in Chromium', () => {
     expect(pending.json.status).toBe('ok')
     expect(pending.json.messages.map((m: { content: string }) => m.content)).toEqual(['Ship it'])
     // Every copy updates: the question shows who answered, the buttons are gone, the reply is in the thread.
-    await page.locator('.answered', { hasText: 'via web' }).waitFor({ timeout: 5000 })
+    await page.locator('.answered', { hasText: 'via the dashboard' }).waitFor({ timeout: 5000 })
     await expect(page.getByRole('button', { name: 'Ship it' }).count()).resolves.toBe(0)
     await expect(page.locator('.msg.user', { hasText: 'Ship it' }).count()).resolves.toBe(1)
 

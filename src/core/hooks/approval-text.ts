@@ -102,6 +102,9 @@ function render(tool: string, input: Record<string, unknown>): Rendered {
         body: `**File:** ${fenced(path)}\n\n${fenced(clip(lines.slice(0, PREVIEW_LINES).join('\n')))}${more}`,
       }
     }
+    case 'ExitPlanMode':
+      // The plan is the agent's own Markdown: shown as such, not as JSON.
+      return { what: 'start on this plan', body: clip(str(input.plan)) }
     default: {
       const target = path || str(input.url) || str(input.command) || str(input.pattern) || str(input.query)
       return { what: oneLine(target), body: json(input) }

@@ -2,20 +2,17 @@
 // Parley. One question with Allow / Allow for this session / Deny; the answer becomes the decision
 // in the shape each event and agent honours (CLAUDE_CODE.md, CODEX.md). "Allow for this session" is
 // remembered (core/approvals.ts) so the same request later is allowed without asking.
-
 import { answerSummary } from '../answers.ts'
 import { approvalKey, isRemembered, rememberApproval } from '../approvals.ts'
 import type { Core } from '../context.ts'
 import { APPROVAL_OPTIONS, approvalQuestion, pickedOption } from './approval-text.ts'
 import type { ToolCall } from './payload.ts'
-import { awaitHookAnswer, type HookAnswer, postHookMessage } from './questions.ts'
+import { awaitHookAnswer, type Hold, type HookAnswer, postHookMessage } from './questions.ts'
 import type { HookSession } from './session.ts'
 
 export type Decision =
   | { behavior: 'allow'; forSession: boolean; reason: string }
   | { behavior: 'deny'; message: string }
-
-export type Hold = { deadline: number; signal: AbortSignal }
 
 /** The decision an answer makes; the agent is told who decided, in the one answer wording. */
 export function decisionOf(a: HookAnswer): Decision {

@@ -4,8 +4,7 @@
 // Claude Code hands to the model instead of showing its own dialog.
 import { InvalidInput } from '../../errors.ts'
 import type { Core } from '../context.ts'
-import type { Hold } from './approval.ts'
-import { awaitHookAnswer, postHookMessage } from './questions.ts'
+import { awaitHookAnswer, type Hold, postHookMessage } from './questions.ts'
 import type { HookSession } from './session.ts'
 
 export type Question = {

@@ -4,10 +4,10 @@
 // before the hook's own timeout) or until the agent goes away (`hold.signal`).
 import { type Core, MAX_CONTENT_CHARS } from '../context.ts'
 import { endSession } from '../instances.ts'
-import { decideToolCall, type Hold, permissionRequestOutput, preToolUseOutput } from './approval.ts'
+import { decideToolCall, permissionRequestOutput, preToolUseOutput } from './approval.ts'
 import { askUserQuestions, type Question, readQuestions } from './ask-user.ts'
 import { type HookAgent, type HookPayload, readHookPayload } from './payload.ts'
-import { closeOpenQuestions, hasOpenQuestion, postHookMessage } from './questions.ts'
+import { closeOpenQuestions, type Hold, hasOpenQuestion, postHookMessage } from './questions.ts'
 import { type HookSession, hookSession, recordPrompt, startSession } from './session.ts'
 import { steeringReason, takeSteering } from './steering.ts'
 
@@ -74,6 +74,9 @@ export async function handleHook(
     case 'Stop':
       return stop(core, s, p)
     case 'PermissionRequest': {
+      // AskUserQuestion is asked through PreToolUse; its permission prompt is its own dialog,
+      // which is where the agent falls back to when that hook had no answer.
+      if (p.tool === 'AskUserQuestion') return {}
       const decision = await decideToolCall(core, s, p, input.hold)
       return decision ? permissionRequestOutput(s, decision, p.suggestions) : {}
     }

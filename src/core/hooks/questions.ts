@@ -9,6 +9,7 @@ import { closeQuestion } from '../answers.ts'
 import { type Core, MAX_CONTENT_CHARS } from '../context.ts'
 import { postAgentMessage } from '../messages.ts'
 import { waitForAnswer } from '../pending.ts'
+import { holdPresence } from '../presence.ts'
 import type { HookSession } from './session.ts'
 
 /** What a hook question records about itself (messages.metadata.hook). */
@@ -21,6 +22,9 @@ export type HookQuestionMeta = {
 }
 
 export type HookAnswer = { content: string; by: string | null; via: string | null }
+
+/** How long a hook request may wait for a person: Parley's deadline, and the agent still there. */
+export type Hold = { deadline: number; signal: AbortSignal }
 
 /**
  * Posts a hook agent's message: a question when it has options (buttons), else progress. Like
@@ -69,25 +73,19 @@ export async function awaitHookAnswer(
   core: Core,
   s: HookSession,
   questionId: string,
-  opts: { deadline: number; signal: AbortSignal },
+  opts: Hold,
 ): Promise<HookAnswer | null> {
-  // Closed elsewhere (the session ended): stop waiting at once.
-  const closed = new AbortController()
-  const unsubscribe = core.bus.subscribe({ instanceId: s.instanceId }, (e) => {
-    if (e.type === 'question.answered' && e.questionId === questionId && e.answerId === null) closed.abort()
-  })
-  try {
-    const found = await waitForAnswer(core, {
-      userId: s.userId,
-      instanceId: s.instanceId,
-      questionId,
-      deadline: opts.deadline,
-      signal: AbortSignal.any([opts.signal, closed.signal]),
-    })
-    if (found) return answerOf(core, questionId)
-  } finally {
-    unsubscribe()
-  }
+  // A held hook is the agent's sign of life: its instance does not turn DISCONNECTED meanwhile.
+  const release = holdPresence(core, s.instanceId)
+  // Returns null at once when the question is closed elsewhere (the session ended).
+  const found = await waitForAnswer(core, {
+    userId: s.userId,
+    instanceId: s.instanceId,
+    questionId,
+    deadline: opts.deadline,
+    signal: opts.signal,
+  }).finally(release)
+  if (found) return answerOf(core, questionId)
   if (await closeQuestion(core, { userId: s.userId, questionId })) return null
   return answerOf(core, questionId)
 }

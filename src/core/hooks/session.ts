@@ -18,8 +18,7 @@ function uuidV5(namespace: string, name: string): string {
   const bytes = new Bun.CryptoHasher('sha1').update(Buffer.concat([ns, Buffer.from(name)])).digest()
   bytes[6] = (bytes[6]! & 0x0f) | 0x50
   bytes[8] = (bytes[8]! & 0x3f) | 0x80
-  const hex = bytes.subarray(0, 16).toString('hex')
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`
+  return canonicalUuid(bytes.subarray(0, 16).toString('hex'))!
 }
 
 /** The instance id of a hook session. */

@@ -34,10 +34,11 @@ for (const kind of dbKinds()) {
       const lock = await jobFor(s, 'lock', q.questionId, target, {
         externalRef: ref,
         answer: { messageId: 'a1', content: 'Yes', by: 'ann', via: 'web', at: '' },
+        summary: 'Answered by ann via the dashboard',
       })
       expect(await s.bot.adapter.send(lock)).toEqual({ ok: true, externalRef: ref })
       expect(JSON.stringify(copy.blocks)).not.toContain('parley.option')
-      expect(JSON.stringify(copy.blocks)).toContain('Answered by *ann* via web: Yes')
+      expect(JSON.stringify(copy.blocks)).toContain('Answered by ann via the dashboard: Yes')
     })
 
     test('progress posts one status message, then edits it in place', async () => {

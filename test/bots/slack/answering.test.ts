@@ -82,13 +82,23 @@ for (const kind of dbKinds()) {
       }
     })
 
-    test('a late press is told who answered first, and changes nothing', async () => {
+    test('a late press is told who answered first, and writes nothing', async () => {
       const u = await s.linkedUser('ben')
       const q = await s.ask(u.id, 'Go? [YES/NO]')
       await s.press(u.slack, 'parley.option.0', `${q.questionId}:0`)
       const late = await s.press(u.slack, 'parley.option.1', `${q.questionId}:1`)
-      expect(late.replies).toEqual(['Already answered by *ben* via slack: Yes'])
+      expect(late.replies).toHaveLength(1)
+      expect(late.replies[0]).toMatch(
+        /^Already answered by ben via Slack · .+ UTC\. Your choice was not sent\.$/,
+      )
       expect((await questionRow(q.questionId)).answer).toBe('Yes')
+      // The late press must not reach the agent as a second, contradicting instruction.
+      const written = await s.database.query<{ content: string }>(
+        `select m.content from messages m join messages q on q.instance_id = m.instance_id
+         where q.id = $1 and m.sender = 'USER'`,
+        [q.questionId],
+      )
+      expect(written.map((m) => m.content)).toEqual(['Yes'])
     })
 
     test('Reply… opens a modal with the trigger id; an empty answer is rejected; a real one answers', async () => {
@@ -114,7 +124,7 @@ for (const kind of dbKinds()) {
       expect(ok.body).toBe('')
       expect(await questionRow(q.questionId)).toMatchObject({ answered_via: 'slack', answer: 'Parley <3' })
       const again = await s.submit(u.slack, q.questionId, 'other')
-      expect(JSON.parse(again.body).errors.answer).toContain('Already answered by *cat* via slack')
+      expect(JSON.parse(again.body).errors.answer).toContain('Already answered by cat via Slack')
     })
 
     test('a reply in the question thread answers that question, even with several open', async () => {
@@ -154,9 +164,10 @@ for (const kind of dbKinds()) {
       const friend = await s.linkedUser('frank')
       const q = await s.ask(owner.id, 'Delete prod? [YES/NO]')
       const pressed = await s.press(other.slack, 'parley.option.0', `${q.questionId}:0`)
-      expect(pressed.replies).toEqual(['You cannot answer this question: it belongs to someone else.'])
+      const refused = 'You cannot answer this question: it is not yours, or it is gone.'
+      expect(pressed.replies).toEqual([refused])
       const modal = await s.press(other.slack, 'parley.reply', q.questionId)
-      expect(modal.replies).toEqual(['You cannot answer this question: it belongs to someone else.'])
+      expect(modal.replies).toEqual([refused])
       const submitted = await s.submit(other.slack, q.questionId, 'yes')
       expect(JSON.parse(submitted.body).errors.answer).toContain('cannot answer')
       expect((await questionRow(q.questionId)).answer).toBeNull()

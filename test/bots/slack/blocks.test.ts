@@ -8,6 +8,7 @@ import {
   questionMessage,
   replyModal,
 } from '../../../bots/slack/blocks.ts'
+import { answerSummary, CLOSED_AT_TERMINAL, CLOSED_VIA } from '../../../src/core/answers.ts'
 import type { DeliveryJob } from '../../../src/notify/channel.ts'
 
 const questionId = '0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b'
@@ -34,6 +35,7 @@ const job = (over: Partial<DeliveryJob> = {}): DeliveryJob => ({
     createdAt: '',
   },
   answer: null,
+  summary: null,
   ...over,
 })
 // biome-ignore lint/suspicious/noExplicitAny: blocks are inspected field by field
@@ -79,17 +81,25 @@ test('explicit options win; more than 24 options are split over several actions 
   expect(actions[0].elements[0].text.text.length).toBeLessThanOrEqual(75)
 })
 
-test('answered: the buttons are gone and the line says who, via what, and the answer (escaped)', () => {
+test('answered: the buttons are gone and the line is the one wording, then the answer (escaped)', () => {
+  const answer = { by: 'Ann & Co', via: 'telegram', at: '2026-12-03T12:03:00Z' }
   const { blocks } = answeredMessage(
     job({
       kind: 'lock',
-      answer: { messageId: 'a', content: 'No <way>', by: 'Ann & Co', via: 'telegram', at: '' },
+      answer: { messageId: 'a', content: 'No <way>', ...answer },
+      summary: answerSummary(answer),
     }),
   )
   expect((blocks as B[]).some((b) => b.type === 'actions')).toBe(false)
   expect((blocks as B[]).at(-1).text.text).toBe(
-    ':white_check_mark: Answered by *Ann &amp; Co* via telegram: No &lt;way&gt;',
+    ':white_check_mark: Answered by Ann &amp; Co via Telegram · 2026-12-03 12:03 UTC: No &lt;way&gt;',
   )
+})
+
+test('closed: the copy says it was closed and why, with no answer', () => {
+  const summary = answerSummary({ by: null, via: CLOSED_VIA, reason: CLOSED_AT_TERMINAL })
+  const { blocks } = answeredMessage(job({ kind: 'lock', summary }))
+  expect((blocks as B[]).at(-1).text.text).toBe(':lock: Closed: answered at the terminal or timed out')
 })
 
 test('progress: one status line, and a session-ended note once the instance is over', () => {

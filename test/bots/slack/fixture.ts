@@ -81,6 +81,7 @@ export async function jobFor(
     },
     message: { id: messageId, content: row.content, options: row.options, createdAt: row.created_at },
     answer: null,
+    summary: null,
     ...extra,
   }
 }

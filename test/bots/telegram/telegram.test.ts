@@ -2,6 +2,7 @@
 // Bot API with TELEGRAM_API_ROOT, updates POSTed to /telegram/webhook as Telegram would.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { loadConfig } from '../../../src/config.ts'
+import { closeQuestion } from '../../../src/core/answers.ts'
 import { endSession } from '../../../src/core/instances.ts'
 import { createLinkCode } from '../../../src/core/link-codes.ts'
 import { postAgentMessage, postUserMessage } from '../../../src/core/messages.ts'
@@ -83,11 +84,11 @@ for (const kind of dbKinds()) {
       })
     const question = async (chat: number, messageId: string) => {
       await until(
-        () => fake.chat(chat).some((m) => m.text.includes(`#m-${messageId}`)),
+        () => fake.chat(chat).some((m) => m.text.includes(`#msg-${messageId}`)),
         5000,
         'question copy',
       )
-      return fake.chat(chat).find((m) => m.text.includes(`#m-${messageId}`))!
+      return fake.chat(chat).find((m) => m.text.includes(`#msg-${messageId}`))!
     }
     const answerOf = async (questionId: string) =>
       (
@@ -171,7 +172,7 @@ for (const kind of dbKinds()) {
       expect(copy.text).toContain('Drop table &lt;users&gt; &amp; rebuild?')
       expect(copy.text).not.toContain('<users>')
       expect(copy.text).toContain(`<b>claude</b> · ${id.slice(0, 8)}`)
-      expect(copy.text).toContain(`href="${PUBLIC_URL}/instances/${id}#m-${q.messageId}"`)
+      expect(copy.text).toContain(`href="${PUBLIC_URL}/instances/${id}#msg-${q.messageId}"`)
       expect(copy.parse_mode).toBe('HTML')
       const buttons = copy.reply_markup!.inline_keyboard!.flat()
       expect(buttons.map((b) => b.text)).toEqual(['Yes, drop it', 'No', '✍️ Answer in my own words'])
@@ -202,16 +203,33 @@ for (const kind of dbKinds()) {
       expect(fake.callsOf('answerCallbackQuery').at(-1)!.body.text).toBe('Answer sent.')
       await until(() => (fake.find(chat, copy.message_id)?.edits ?? 0) > 0, 5000, 'lock edit')
       const locked = fake.find(chat, copy.message_id)!
-      expect(locked.text).toContain('Answered by alice via Telegram')
+      expect(locked.text).toMatch(/Answered by alice via Telegram · .+ UTC/)
       expect(locked.text).toContain('Yes')
       expect(locked.reply_markup).toBeUndefined()
       const presses = fake.callsOf('answerCallbackQuery').length
       await post(fake.callback(chat, copy.message_id, no.callback_data))
       expect(fake.callsOf('answerCallbackQuery')).toHaveLength(presses + 1)
-      expect(fake.callsOf('answerCallbackQuery').at(-1)!.body.text).toBe(
-        'Already answered by alice via Telegram.',
+      expect(fake.callsOf('answerCallbackQuery').at(-1)!.body.text).toMatch(
+        /^Already answered by alice via Telegram · .+ UTC\. Your choice was not sent\.$/,
       )
       expect(await answerOf(q.messageId)).toEqual({ answered_via: 'telegram', content: 'Yes' })
+    })
+
+    test('a question closed without an answer locks its copy with the closed wording', async () => {
+      const { user, chat } = await linked('closer')
+      const q = await ask(user.id, uuid(), 'Run the migration?', ['Run', 'Skip'])
+      const copy = await question(chat, q.messageId)
+      const run = copy.reply_markup!.inline_keyboard![0]![0]!.callback_data!
+      expect(await closeQuestion(parley.core, { userId: user.id, questionId: q.messageId })).toBe(true)
+      await until(() => (fake.find(chat, copy.message_id)?.edits ?? 0) > 0, 5000, 'lock edit')
+      const locked = fake.find(chat, copy.message_id)!
+      expect(locked.text).toContain('Closed: answered at the terminal or timed out')
+      expect(locked.reply_markup).toBeUndefined()
+      await post(fake.callback(chat, copy.message_id, run))
+      expect(fake.callsOf('answerCallbackQuery').at(-1)!.body.text).toBe(
+        'This question is closed: answered at the terminal or timed out. Your choice was not sent.',
+      )
+      expect(await answerOf(q.messageId)).toEqual({ answered_via: 'closed', content: null })
     })
 
     test('a reply to the question answers it with the reply text', async () => {
@@ -282,7 +300,7 @@ for (const kind of dbKinds()) {
       for (const [i, c] of [chat, second].entries()) {
         await until(() => (fake.find(c, copies[i]!.message_id)?.edits ?? 0) > 0, 5000, 'lock edit')
         const m = fake.find(c, copies[i]!.message_id)!
-        expect(m.text).toContain('Answered by bob via the web')
+        expect(m.text).toMatch(/Answered by bob via the dashboard · .+ UTC/)
         expect(m.reply_markup).toBeUndefined()
       }
     })
@@ -320,7 +338,9 @@ for (const kind of dbKinds()) {
       const otherCopy = await question(owner.chat, other.messageId)
       const yes = otherCopy.reply_markup!.inline_keyboard![0]![0]!.callback_data!
       await post(fake.callback(mallory.chat, otherCopy.message_id, yes))
-      expect(fake.callsOf('answerCallbackQuery').at(-1)!.body.text).toBe('This button is no longer valid.')
+      expect(fake.callsOf('answerCallbackQuery').at(-1)!.body.text).toBe(
+        'You cannot answer this question: it is not yours, or it is gone.',
+      )
       expect((await answerOf(other.messageId)).content).toBeNull()
     }, 15_000)
 
@@ -352,8 +372,11 @@ for (const kind of dbKinds()) {
       await post(fake.message(chat, '/unlink'))
       expect(lastBotText(chat)).toContain('Unlinked')
       const sends = fake.callsOf('sendMessage').length
-      await ask(user.id, id, 'Still there?')
-      await Bun.sleep(150)
+      const still = await ask(user.id, id, 'Still there?')
+      // No copy is queued for an unlinked chat, so none can be sent.
+      expect(await db().query('select 1 from deliveries where message_id = $1', [still.messageId])).toEqual(
+        [],
+      )
       expect(fake.callsOf('sendMessage')).toHaveLength(sends)
       await post(fake.message(chat, 'hello'))
       expect(lastBotText(chat)).toContain('not linked')
@@ -364,13 +387,16 @@ for (const kind of dbKinds()) {
       fake.fail('sendMessage', { status: 500, description: 'Internal Server Error' }, 2)
       const q = await ask(user.id, uuid(), 'Retry me?')
       await question(chat, q.messageId)
-      await Bun.sleep(100)
-      expect(fake.chat(chat).filter((m) => m.text.includes(`#m-${q.messageId}`))).toHaveLength(1)
-      const [row] = await db().query<{ state: string; attempts: number }>(
-        'select state, attempts from deliveries where message_id = $1',
-        [q.messageId],
-      )
-      expect(row).toEqual({ state: 'sent', attempts: 2 })
+      const row = async () =>
+        (
+          await db().query<{ state: string; attempts: number }>(
+            'select state, attempts from deliveries where message_id = $1',
+            [q.messageId],
+          )
+        )[0]
+      await until(async () => (await row())?.state === 'sent')
+      expect(await row()).toEqual({ state: 'sent', attempts: 2 })
+      expect(fake.chat(chat).filter((m) => m.text.includes(`#msg-${q.messageId}`))).toHaveLength(1)
     })
 
     test('429 retry_after is waited out', async () => {

@@ -1,0 +1,107 @@
+// An agent that waits (long-poll, blocking ask, held hook) sends no heartbeat but is alive: the
+// instance it waits on must not turn DISCONNECTED, on this machine or on another one.
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import type { Core } from '../../src/core/context.ts'
+import { postAgentMessage } from '../../src/core/messages.ts'
+import { holdPresence, Presence } from '../../src/core/presence.ts'
+import { type BusEvent, MemoryBus } from '../../src/events/bus.ts'
+import { dbKinds, freshDatabase, makeUser, type TestDb, uuid } from '../helpers.ts'
+
+const AFTER_MS = 300
+
+for (const kind of dbKinds()) {
+  describe(`presence of waiting agents (${kind})`, () => {
+    let db: TestDb
+    let user: Awaited<ReturnType<typeof makeUser>>
+    const running: Presence[] = []
+    beforeAll(async () => {
+      db = await freshDatabase(kind)
+      user = await makeUser(db.database.db, 'presence')
+    }, 60_000)
+    afterAll(async () => {
+      for (const p of running) p.stop()
+      await db.drop()
+    })
+
+    /** A machine: its own bus (buses are per process) and its own presence tracker. */
+    const machine = async (): Promise<Core & { presence: Presence }> => {
+      const core: Core = { db: db.database.db, bus: new MemoryBus() }
+      const presence = new Presence(core, AFTER_MS)
+      core.presence = presence
+      running.push(presence)
+      await presence.start()
+      return { ...core, presence }
+    }
+    const ask = async (core: Core) => {
+      const instanceId = uuid()
+      await postAgentMessage(core, {
+        userId: user.id,
+        instanceId,
+        agentType: 'claude',
+        content: 'Ship it?',
+        requiresUserInput: true,
+      })
+      return instanceId
+    }
+    const disconnected = (core: Core, instanceId: string) =>
+      new Promise<void>((resolve) => {
+        const off = core.bus.subscribe('all', (e: BusEvent) => {
+          if (e.type === 'instance.updated' && e.instanceId === instanceId && e.status === 'DISCONNECTED') {
+            off()
+            resolve()
+          }
+        })
+      })
+    const status = async (instanceId: string) =>
+      (
+        await db.database.query<{ status: string }>('select status from agent_instances where id = $1', [
+          instanceId,
+        ])
+      )[0]!.status
+
+    test('a held instance stays live past the limit; released, it is DISCONNECTED after it', async () => {
+      const m = await machine()
+      const waiting = await ask(m)
+      const release = holdPresence(m, waiting)
+      const idle = await ask(m)
+      const gone = disconnected(m, waiting)
+      // The idle one, asked after, is swept with (or after) the held one.
+      await disconnected(m, idle)
+      expect(await status(waiting)).toBe('AWAITING_INPUT')
+      const releasedAt = Date.now()
+      release()
+      await gone
+      expect(Date.now() - releasedAt).toBeGreaterThanOrEqual(AFTER_MS - 20)
+    })
+
+    test('another machine, which does not know of the wait, does not flip it either', async () => {
+      const holder = await machine()
+      const sweeper = await machine()
+      // Written through the sweeper: it hears of both instances; the holder hears of neither.
+      const waiting = await ask(sweeper)
+      const release = holdPresence(holder, waiting)
+      const idle = await ask(sweeper)
+      const gone = disconnected(sweeper, waiting)
+      await disconnected(sweeper, idle)
+      expect(await status(waiting)).toBe('AWAITING_INPUT')
+      // Once the wait ends, the holder no longer refreshes it and the sweeper flips it.
+      release()
+      await gone
+    })
+
+    test('two waiters on one instance: it stays held until both are gone', async () => {
+      const m = await machine()
+      const waiting = await ask(m)
+      const first = holdPresence(m, waiting)
+      const second = holdPresence(m, waiting)
+      first()
+      first() // releasing twice is harmless
+      const idle = await ask(m)
+      const gone = disconnected(m, waiting)
+      await disconnected(m, idle)
+      expect(await status(waiting)).toBe('AWAITING_INPUT')
+      second()
+      await gone
+    })
+  })
+}
