@@ -42,10 +42,13 @@ describe.skipIf(!binary)('the real Claude Code CLI attached by parley hook insta
   })
 
   /** A project with Parley's hooks installed, and Claude Code started in it on a fresh session. */
-  async function claude(script: (req: MessagesRequest) => Turn | Promise<Turn>) {
+  async function claude(script: (req: MessagesRequest) => Turn | Promise<Turn>, parleyUrl = url) {
     const project = mkdtempSync(join(tmpdir(), 'parley-project-'))
     scratch.push(project)
-    const install = await runCli(['hook', 'install', '--write'], { env: { PARLEY_URL: url }, cwd: project })
+    const install = await runCli(['hook', 'install', '--write'], {
+      env: { PARLEY_URL: parleyUrl },
+      cwd: project,
+    })
     expect(install.code).toBe(0)
     const fake = new FakeAnthropic(script).start()
     fakes.push(fake)
@@ -276,6 +279,25 @@ describe.skipIf(!binary)('the real Claude Code CLI attached by parley hook insta
     end = Date.now() + 15_000
     while (fake.toolResults().length === 0 && Date.now() < end) await Bun.sleep(100)
     expect(fake.toolResults().map((r) => r.text)).toEqual(['ok'])
+  }, 30_000)
+
+  test('Parley down: the hooks fail open and Claude Code asks its own prompt as usual', async () => {
+    const { fake, session } = await claude(
+      oneToolPerPrompt([{ tool: 'Bash', input: { command: PYTHON_OK, description: 'Print ok' } }]),
+      'http://127.0.0.1:9', // nothing listens there
+    )
+    const started = Date.now()
+    session.prompt('print ok with python')
+    const prompt = await session.waitFor((m) => m.request?.subtype === 'can_use_tool', 15_000, 'can_use_tool')
+    session.answer(prompt.request_id, { behavior: 'allow', updatedInput: prompt.request.input })
+    expect((await session.result()).subtype).toBe('success')
+    expect(fake.toolResults().map((r) => r.text)).toEqual(['ok'])
+    expect(Date.now() - started).toBeLessThan(15_000)
+    const start = session.messages.find(
+      (m) => m.subtype === 'hook_response' && m.hook_event === 'SessionStart',
+    )
+    expect(start).toMatchObject({ exit_code: 0, stdout: '' }) // `parley hook`: silent, exit 0
+    expect(start?.stderr).toContain('cannot reach http://127.0.0.1:9')
   }, 30_000)
 
   test('the hooks written are the ones in .claude/settings.json, the key only as $PARLEY_API_KEY', async () => {
