@@ -69,6 +69,25 @@ describe('parley hook against a running Parley', () => {
     expect((await instance(s.instanceId))?.status).toBe('COMPLETED')
   }, 20_000)
 
+  test('Claude Code: its question answered in Parley comes back as the tool input plus answers', async () => {
+    const s = session('claude-code')
+    for (const event of ['user-prompt-submit', 'notification'])
+      expect(await s.hook(event)).toMatchObject({ code: 0, stdout: '', stderr: '' })
+    const asked = nextQuestion(parley.core.bus, s.instanceId)
+    const held = s.hook('pre-tool-use-ask-user-question')
+    await asked
+    await reply(s.instanceId, 'SQLite')
+    const r = await held
+    expect(r.code).toBe(0)
+    const out = JSON.parse(r.stdout).hookSpecificOutput
+    expect(out).toMatchObject({ hookEventName: 'PreToolUse', permissionDecision: 'allow' })
+    expect(out.updatedInput.answers).toEqual({ 'Which database should I use?': 'SQLite' })
+    expect(out.updatedInput.questions).toEqual(
+      (fixture('claude-code', 'pre-tool-use-ask-user-question').tool_input as { questions: unknown })
+        .questions,
+    )
+  }, 20_000)
+
   test('Codex: a permission answered Deny is printed as deny; the agent is named codex', async () => {
     const s = session('codex')
     const asked = nextQuestion(parley.core.bus, s.instanceId)
