@@ -141,6 +141,7 @@ describe('parley hook install', () => {
       env: { HOME: home, CODEX_HOME: codexHome, PARLEY_URL: URL_ },
     })
     expect(c.code).toBe(0)
+    expect(c.stderr).toContain('/hooks')
     const codex = JSON.parse(readFileSync(join(codexHome, 'hooks.json'), 'utf8'))
     expect(Object.keys(codex)).toEqual(['hooks']) // Codex refuses unknown top-level keys
     expect(codex.hooks.PermissionRequest).toHaveLength(1)
