@@ -176,6 +176,8 @@ export function installHooks(args: string[], out = console.log, err = console.er
     out(`wrote Parley's hooks for ${agent} to ${path}`)
     if (!client.apiKey)
       err("parley: the hooks read PARLEY_API_KEY from the agent's environment: export it first")
+    if (agent === 'codex')
+      err('parley: Codex runs new hooks once trusted: open /hooks in Codex and trust them')
     return 0
   } catch (e) {
     err(`parley hook install: ${(e as Error).message}`)
