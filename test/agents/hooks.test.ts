@@ -81,8 +81,11 @@ for (const kind of dbKinds()) {
         ])
         expect(msgs[0]!.content).toBe('Run the tests and fix what fails')
         expect(msgs[1]!.content).toBe('Claude is waiting for your input')
-        expect(msgs[2]!.content).toContain('All 42 tests pass now.')
-        expect(msgs[2]!.content).toContain('Waiting for your next instruction')
+        expect(msgs[2]!.content).toStartWith('Waiting for your next instruction.\n\nAll 42 tests pass now.')
+        // The inbox row previews the latest message: it says the agent waits.
+        const session = await webLogin(t.app, alice.email, 'correct horse battery')
+        const inbox = await webGet(t.app, '/', session)
+        expect(inbox.text).toContain('Waiting for your next instruction.')
         expect((await c.send('session-end')).json).toEqual({})
         expect((await instance(c.instanceId))?.status).toBe('COMPLETED')
         // A resumed session is live again.

@@ -13,7 +13,8 @@ import { steeringReason, takeSteering } from './steering.ts'
 
 export type HookOutput = Record<string, unknown>
 
-export const WAITING_LINE = '*Waiting for your next instruction.*'
+/** First, so the inbox row's preview of the instance says it. */
+export const WAITING_LINE = 'Waiting for your next instruction.'
 
 async function stop(core: Core, s: HookSession, p: Extract<HookPayload, { event: 'Stop' }>) {
   const steering = await takeSteering(core, s)
@@ -22,7 +23,7 @@ async function stop(core: Core, s: HookSession, p: Extract<HookPayload, { event:
     if (last) await postHookMessage(core, s, { content: last })
     return { decision: 'block', reason: steeringReason(steering) }
   }
-  await postHookMessage(core, s, { content: last ? `${last}\n\n${WAITING_LINE}` : WAITING_LINE })
+  await postHookMessage(core, s, { content: last ? `${WAITING_LINE}\n\n${last}` : WAITING_LINE })
   return {}
 }
 
