@@ -130,7 +130,7 @@ describe.skipIf(!binary)('the real Claude Code CLI attached by parley hook insta
       [sessionId],
     )
     expect(thread.find((m) => m.sender === 'USER' && m.content === 'print ok with python')).toBeDefined()
-    expect(thread.find((m) => m.sender === 'AGENT' && m.content.startsWith('Done.'))).toBeDefined() // Stop
+    expect(thread.find((m) => m.sender === 'AGENT' && m.content.includes('Done.'))).toBeDefined() // Stop
   }, 30_000)
 
   test('answered Deny in Parley: the command does not run and the model is told', async () => {
