@@ -1,7 +1,8 @@
 // Drives the real Claude Code CLI the way an SDK does: stream-json on stdin and stdout, permission
 // prompts as control requests on stdout (`--permission-prompt-tool stdio`). It runs offline: a
 // scratch HOME with the first-run questions answered, ANTHROPIC_BASE_URL at a local fake, and no
-// traffic to anywhere else.
+// traffic to anywhere else. The CLI's own permission prompt races the PermissionRequest hook; the
+// driver answers it only when a test says so, so a tool that runs unasked was decided by the hook.
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -18,8 +19,6 @@ export function claudeBinary(): string | null {
 
 // biome-ignore lint/suspicious/noExplicitAny: stream-json messages are read field by field
 export type StreamMessage = Record<string, any>
-
-export type ControlRequest = { requestId: string; subtype: string; request: StreamMessage }
 
 const API_KEY = 'sk-ant-fake-0123456789abcdefghijklmnopqrstuvwxyz'
 
@@ -57,8 +56,6 @@ export function claudeEnv(apiUrl: string, home: string): Record<string, string> 
 
 export class ClaudeSession {
   readonly messages: StreamMessage[] = []
-  /** Control requests the CLI sent and nobody has answered (the driver holds them by default). */
-  readonly pending = new Map<string, ControlRequest>()
   private waiters: (() => void)[] = []
   private exitCode: Promise<number>
 
@@ -107,13 +104,6 @@ export class ClaudeSession {
         if (!line) continue
         const message = JSON.parse(line) as StreamMessage
         this.messages.push(message)
-        if (message.type === 'control_request')
-          this.pending.set(message.request_id, {
-            requestId: message.request_id,
-            subtype: message.request?.subtype,
-            request: message.request,
-          })
-        if (message.type === 'control_cancel_request') this.pending.delete(message.request_id)
         for (const w of this.waiters.splice(0)) w()
       }
     }
@@ -132,7 +122,6 @@ export class ClaudeSession {
 
   /** Answers a control request (a can_use_tool permission prompt, for instance). */
   answer(requestId: string, response: StreamMessage) {
-    this.pending.delete(requestId)
     this.write({
       type: 'control_response',
       response: { subtype: 'success', request_id: requestId, response },
