@@ -78,14 +78,6 @@ describe.skipIf(!binary)('the real Claude Code CLI attached by parley hook insta
     }
   }
 
-  async function openInstance(instanceId: string, ms = 15_000) {
-    const end = Date.now() + ms
-    while (!(await db.database.query('select 1 from agent_instances where id = $1', [instanceId])).length) {
-      if (Date.now() > end) throw new Error(`no instance ${instanceId} within ${ms} ms`)
-      await Bun.sleep(50)
-    }
-  }
-
   /** The person's answer, through Parley's answer path (as the dashboard, Slack or Telegram give it). */
   async function reply(instanceId: string, content: string) {
     expect((await t.answer(alice.key, instanceId, content)).status).toBeLessThan(300)
@@ -230,20 +222,19 @@ describe.skipIf(!binary)('the real Claude Code CLI attached by parley hook insta
   }, 30_000)
 
   test('a message sent while the agent works is handed over at its next Stop, once', async () => {
-    let replied!: () => void
-    const steered = new Promise<void>((resolve) => {
-      replied = resolve
-    })
+    const thinking = Promise.withResolvers<void>()
+    const steered = Promise.withResolvers<void>()
     const said = (req: MessagesRequest) => JSON.stringify(req.messages).includes('also write a changelog')
     const { fake, session, sessionId } = await claude(async (req) => {
       if (said(req)) return { text: 'Changelog written.' }
-      await steered // the person writes while the model is still thinking
+      thinking.resolve() // the prompt's hooks are done: the model has it
+      await steered.promise // the person writes while the model is still thinking
       return { text: 'Done.' }
     })
     session.prompt('tidy the code')
-    await openInstance(sessionId)
+    await thinking.promise
     await reply(sessionId, 'also write a changelog')
-    replied()
+    steered.resolve()
     const result = await session.result()
     expect(result.result).toBe('Changelog written.')
     // Handed over once: the Stop after the changelog let the agent stop.

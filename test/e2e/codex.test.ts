@@ -129,31 +129,24 @@ describe.skipIf(!binary)('the real Codex CLI attached by parley hook install --a
   }, 30_000)
 
   test('a message sent while Codex works is handed over at its next Stop, once', async () => {
-    let replied!: () => void
-    const steered = new Promise<void>((resolve) => {
-      replied = resolve
-    })
+    const thinking = Promise.withResolvers<void>()
+    const steered = Promise.withResolvers<void>()
     const said = (req: ResponsesRequest) => JSON.stringify(req.input).includes('also write a changelog')
     const { user, fake } = await codex('tidy the code', async (req) => {
       if (!req.tools?.some((t) => t.name === 'exec_command')) return { text: 'ok' }
       if (said(req)) return { text: 'Changelog written.' }
-      await steered // the person writes while the model is still thinking
+      thinking.resolve() // the prompt's hooks are done: the model has it
+      await steered.promise // the person writes while the model is still thinking
       return { text: 'Done.' }
     })
-    const instanceId = await (async () => {
-      const end = Date.now() + 20_000
-      for (;;) {
-        const [row] = await db.database.query<{ id: string }>(
-          'select id from agent_instances where user_id = $1',
-          [user.id],
-        )
-        if (row) return row.id
-        if (Date.now() > end) throw new Error('Codex never reached Parley')
-        await Bun.sleep(100)
-      }
-    })()
+    await thinking.promise
+    const [instance] = await db.database.query<{ id: string }>(
+      'select id from agent_instances where user_id = $1',
+      [user.id],
+    )
+    const instanceId = instance!.id
     await reply(user.key, instanceId, 'also write a changelog')
-    replied()
+    steered.resolve()
     const end = Date.now() + 20_000
     while (!fake.requests.some(said) && Date.now() < end) await Bun.sleep(100)
     const turns = () => fake.requests.filter((r) => r.tools?.some((t) => t.name === 'exec_command'))
