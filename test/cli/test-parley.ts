@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { loadConfig } from '../../src/config.ts'
 import { type Parley, startParley } from '../../src/main.ts'
-import { freshDatabase, type TestDb } from '../helpers.ts'
+import { type DbKind, freshDatabase, type TestDb } from '../helpers.ts'
 import { cliPath } from './run-cli.ts'
 
 export type TestParley = {
@@ -20,8 +20,8 @@ export type TestParley = {
   close(): Promise<void>
 }
 
-export async function startTestParley(): Promise<TestParley> {
-  const db = await freshDatabase('pglite')
+export async function startTestParley(kind: DbKind = 'pglite'): Promise<TestParley> {
+  const db = await freshDatabase(kind)
   const parley = await startParley(loadConfig({ PORT: '0' }), { database: db.database, quiet: true })
   const url = `http://127.0.0.1:${parley.port}`
   const bin = mkdtempSync(join(tmpdir(), 'parley-bin-'))
