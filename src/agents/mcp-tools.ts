@@ -95,7 +95,7 @@ export async function askAndWait(
   })
   const cancelled = new AbortController()
   const untrack = ctx.track(extra.requestId, cancelled)
-  const release = holdPresence(ctx.core, input.instanceId)
+  const release = holdPresence(ctx.core, userId, input.instanceId)
   const signal = AbortSignal.any([extra.signal, ctx.requestSignal, ctx.stopping, cancelled.signal])
   const started = Date.now()
   const token = extra._meta?.progressToken

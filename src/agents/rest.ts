@@ -99,7 +99,7 @@ export const agentRest = (deps: AgentDeps) =>
         // Long-polls outlive Bun's 10 s idle timeout: lift it for this request only.
         if (wait > 0) server?.timeout(request, 0)
         // A parked long-poll is the agent's sign of life: its instance is not DISCONNECTED.
-        const release = wait > 0 ? holdPresence(deps.core, instanceId) : () => {}
+        const release = wait > 0 ? holdPresence(deps.core, principal.userId, instanceId) : () => {}
         const result = await getPending(deps.core, {
           userId: principal.userId,
           instanceId,

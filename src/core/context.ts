@@ -7,7 +7,7 @@ export type Core = {
   db: Db
   bus: EventBus
   /** This process's presence tracker, where waiting requests register (see holdPresence). */
-  presence?: { hold(instanceId: string): () => void }
+  presence?: { hold(userId: string, instanceId: string): () => void }
 }
 
 /** Content longer than this is refused (documented in the API docs and README). */

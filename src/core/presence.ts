@@ -4,10 +4,10 @@
 // heartbeat really is older than the limit; several processes doing so race harmlessly.
 //
 // A waiting agent (a parked long-poll, a blocking ask_question, a held hook request) sends no
-// heartbeat, yet it is alive: the waiting code holds its instance with holdPresence(). This
-// process never flips a held instance, and it writes last_heartbeat_at of its held instances
-// often enough that no other process's sweep finds them stale.
-import { and, inArray, lt, sql } from 'drizzle-orm'
+// heartbeat, yet it is alive: the waiting code holds its instance with holdPresence(). The
+// process writes last_heartbeat_at of the instances it holds (of their owner only) often enough
+// that no sweep, its own or another process's, finds them stale.
+import { and, eq, inArray, lt, or, sql } from 'drizzle-orm'
 import { agentInstances } from '../db/schema.ts'
 import type { Core } from './context.ts'
 
@@ -17,21 +17,24 @@ const LIVE = ['ACTIVE', 'AWAITING_INPUT']
 const HOLD_BATCH_MS = 1000
 
 /**
- * Marks `instanceId` as alive while a request of this process waits for it; call the returned
- * function when the wait ends. Without a presence tracker (a bare core) it does nothing.
+ * Marks `userId`'s instance as alive while a request of this process waits for it; call the
+ * returned function when the wait ends. Another user's instance id has no effect. Without a
+ * presence tracker (a bare core) it does nothing.
  */
-export function holdPresence(core: Core, instanceId: string): () => void {
-  return core.presence?.hold(instanceId) ?? (() => {})
+export function holdPresence(core: Core, userId: string, instanceId: string): () => void {
+  return core.presence?.hold(userId, instanceId) ?? (() => {})
 }
+
+type Hold = { userId: string; instanceId: string; waiters: number }
 
 export class Presence {
   private readonly deadlines = new Map<string, number>()
   private timer: ReturnType<typeof setTimeout> | null = null
   private timerAt = Number.POSITIVE_INFINITY
   private unsubscribe: (() => void) | null = null
-  /** Instances with a waiting request on this process, by number of waiters. */
-  private readonly holds = new Map<string, number>()
-  /** When this process last wrote last_heartbeat_at of a held instance. */
+  /** Instances with a waiting request on this process, by `userId/instanceId`. */
+  private readonly holds = new Map<string, Hold>()
+  /** When this process last wrote last_heartbeat_at of a hold, by the same key. */
   private readonly refreshed = new Map<string, number>()
   private refreshTimer: ReturnType<typeof setTimeout> | null = null
   private refreshAt = Number.POSITIVE_INFINITY
@@ -61,21 +64,19 @@ export class Presence {
     for (const row of live) this.track(row.id, (row.at ?? row.started).getTime() + this.afterMs)
   }
 
-  /** A request waits for `instanceId`: a sign of life until the returned release is called. */
-  hold(instanceId: string): () => void {
-    this.holds.set(instanceId, (this.holds.get(instanceId) ?? 0) + 1)
-    if (!this.refreshed.has(instanceId))
-      this.armRefresh(Date.now() + Math.min(HOLD_BATCH_MS, this.afterMs / 10))
+  /** A request waits for `userId`'s instance: a sign of life until the returned release is called. */
+  hold(userId: string, instanceId: string): () => void {
+    const key = `${userId}/${instanceId}`
+    const hold = this.holds.get(key) ?? { userId, instanceId, waiters: 0 }
+    hold.waiters++
+    this.holds.set(key, hold)
+    if (!this.refreshed.has(key)) this.armRefresh(Date.now() + Math.min(HOLD_BATCH_MS, this.afterMs / 10))
     let released = false
     return () => {
       if (released) return
       released = true
-      const left = (this.holds.get(instanceId) ?? 1) - 1
-      if (left > 0) {
-        this.holds.set(instanceId, left)
-        return
-      }
-      this.holds.delete(instanceId)
+      if (--hold.waiters > 0) return
+      this.holds.delete(key)
       // The wait was a sign of life until now: the usual limit counts from here.
       if (this.running) this.track(instanceId, Date.now() + this.afterMs)
     }
@@ -97,11 +98,7 @@ export class Presence {
     this.timerAt = Number.POSITIVE_INFINITY
     const now = Date.now()
     const due: string[] = []
-    for (const [id, deadline] of this.deadlines) {
-      if (deadline > now) continue
-      if (this.holds.has(id)) this.deadlines.set(id, now + this.afterMs)
-      else due.push(id)
-    }
+    for (const [id, deadline] of this.deadlines) if (deadline <= now) due.push(id)
     for (const id of due) this.deadlines.delete(id)
     if (due.length > 0) {
       try {
@@ -124,7 +121,7 @@ export class Presence {
             status: 'DISCONNECTED',
           })
         }
-        // Still live: another process holds it (and wrote its heartbeat). Watch it from there.
+        // Still live: a process holds it (and wrote its heartbeat). Watch it from there.
         const gone = new Set(flipped.map((r) => r.id))
         const alive = due.filter((id) => !gone.has(id))
         if (alive.length > 0) await this.retrack(alive)
@@ -142,7 +139,9 @@ export class Presence {
       .from(agentInstances)
       .where(and(inArray(agentInstances.id, ids), inArray(agentInstances.status, LIVE as never[])))
     for (const row of rows) {
-      if (row.at && !this.deadlines.has(row.id)) this.deadlines.set(row.id, row.at.getTime() + this.afterMs)
+      // Not sooner than a tenth of the limit: the database clock may lag this one a little.
+      const at = Math.max((row.at?.getTime() ?? 0) + this.afterMs, Date.now() + this.afterMs / 10)
+      if (row.at && !this.deadlines.has(row.id)) this.deadlines.set(row.id, at)
     }
   }
 
@@ -159,22 +158,27 @@ export class Presence {
     this.refreshAt = Number.POSITIVE_INFINITY
     const every = this.afterMs / 3
     const now = Date.now()
-    for (const [id, at] of this.refreshed)
-      if (at <= now - every || !this.holds.has(id)) this.refreshed.delete(id)
-    const stale = [...this.holds.keys()].filter((id) => !this.refreshed.has(id))
+    for (const [key, at] of this.refreshed)
+      if (at <= now - every || !this.holds.has(key)) this.refreshed.delete(key)
+    const stale = [...this.holds].filter(([key]) => !this.refreshed.has(key))
     if (stale.length > 0) {
+      const byUser = new Map<string, string[]>()
+      for (const [, h] of stale) byUser.set(h.userId, [...(byUser.get(h.userId) ?? []), h.instanceId])
+      const owned = [...byUser].map(([userId, ids]) =>
+        and(eq(agentInstances.userId, userId), inArray(agentInstances.id, ids)),
+      )
       try {
         await this.core.db
           .update(agentInstances)
           .set({ lastHeartbeatAt: sql`now()` })
-          .where(and(inArray(agentInstances.id, stale), inArray(agentInstances.status, LIVE as never[])))
-        for (const id of stale) this.refreshed.set(id, now)
+          .where(and(or(...owned), inArray(agentInstances.status, LIVE as never[])))
+        for (const [key] of stale) this.refreshed.set(key, now)
       } catch (err) {
         console.error('presence refresh failed', err)
       }
     }
     if (this.holds.size === 0) return
-    const next = Math.min(...[...this.holds.keys()].map((id) => (this.refreshed.get(id) ?? now) + every))
+    const next = Math.min(...[...this.holds.keys()].map((key) => (this.refreshed.get(key) ?? now) + every))
     this.armRefresh(Math.max(next, Date.now() + 10))
   }
 

@@ -93,7 +93,7 @@ for (const kind of dbKinds()) {
         expect((await instance(c.instanceId))?.status).toBe('ACTIVE')
       })
 
-      test('a Notification while a question is open adds nothing: the question already says it', async () => {
+      test('a Notification or a terminal prompt while a question is open answers nothing', async () => {
         const c = hookClient(t.app, alice.key)
         const asked = nextQuestion(t.bus, c.instanceId)
         const pending = c.send('permission-request-bash')
@@ -101,6 +101,11 @@ for (const kind of dbKinds()) {
         expect((await c.send('notification')).json).toEqual({})
         expect(await thread(c.instanceId)).toHaveLength(1)
         expect((await instance(c.instanceId))?.status).toBe('AWAITING_INPUT')
+        // A prompt typed at the terminal meanwhile is shown, and answers nothing.
+        await c.send('user-prompt-submit')
+        const [q, prompt] = await thread(c.instanceId)
+        expect(prompt).toMatchObject({ sender: 'USER', channel: 'terminal' })
+        expect(q!.answered_via).toBeNull()
         await reply(c.instanceId, 'Allow')
         await pending
       })
@@ -354,6 +359,7 @@ for (const kind of dbKinds()) {
         expect(out.hookSpecificOutput).toMatchObject({
           hookEventName: 'PreToolUse',
           permissionDecision: 'allow',
+          permissionDecisionReason: 'Answered by alice via the API',
           updatedInput: { ...input, answers: { 'Which database should I use?': 'PostgreSQL' } },
         })
         const [q] = await thread(c.instanceId)

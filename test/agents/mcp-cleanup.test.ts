@@ -21,10 +21,14 @@ for (const kind of dbKinds()) {
     const keysBus = new MemoryBus()
     const stopping = new AbortController()
     let server: { stop(force: boolean): unknown } | undefined
-    const connects = spyOn(McpServer.prototype, 'connect')
-    const closes = spyOn(McpServer.prototype, 'close')
+    // Spied per describe (in beforeAll): a spy made while collecting would be undone by the
+    // first describe's afterAll.
+    let connects: ReturnType<typeof spyOn<McpServer, 'connect'>>
+    let closes: ReturnType<typeof spyOn<McpServer, 'close'>>
 
     beforeAll(async () => {
+      connects = spyOn(McpServer.prototype, 'connect')
+      closes = spyOn(McpServer.prototype, 'close')
       db = await freshDatabase(kind)
       const keys = new KeyVerifier(db.database.db, keysBus)
       const app = new Elysia()

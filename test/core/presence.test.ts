@@ -5,7 +5,7 @@ import type { Core } from '../../src/core/context.ts'
 import { postAgentMessage } from '../../src/core/messages.ts'
 import { holdPresence, Presence } from '../../src/core/presence.ts'
 import { type BusEvent, MemoryBus } from '../../src/events/bus.ts'
-import { dbKinds, freshDatabase, makeUser, type TestDb, uuid } from '../helpers.ts'
+import { dbKinds, freshDatabase, makeUser, type TestDb, until, uuid } from '../helpers.ts'
 
 const AFTER_MS = 300
 
@@ -62,7 +62,7 @@ for (const kind of dbKinds()) {
     test('a held instance stays live past the limit; released, it is DISCONNECTED after it', async () => {
       const m = await machine()
       const waiting = await ask(m)
-      const release = holdPresence(m, waiting)
+      const release = holdPresence(m, user.id, waiting)
       const idle = await ask(m)
       const gone = disconnected(m, waiting)
       // The idle one, asked after, is swept with (or after) the held one.
@@ -72,28 +72,36 @@ for (const kind of dbKinds()) {
       release()
       await gone
       expect(Date.now() - releasedAt).toBeGreaterThanOrEqual(AFTER_MS - 20)
-    })
+    }, 15_000)
 
     test('another machine, which does not know of the wait, does not flip it either', async () => {
       const holder = await machine()
       const sweeper = await machine()
       // Written through the sweeper: it hears of both instances; the holder hears of neither.
       const waiting = await ask(sweeper)
-      const release = holdPresence(holder, waiting)
+      const release = holdPresence(holder, user.id, waiting)
       const idle = await ask(sweeper)
-      const gone = disconnected(sweeper, waiting)
       await disconnected(sweeper, idle)
       expect(await status(waiting)).toBe('AWAITING_INPUT')
-      // Once the wait ends, the holder no longer refreshes it and the sweeper flips it.
+      // Once the wait ends it is flipped, by the holder or by the sweeper (whichever sweeps first).
       release()
-      await gone
-    })
+      await until(async () => (await status(waiting)) === 'DISCONNECTED', 5000, 'flipped after release')
+    }, 15_000)
+
+    test('a wait on another user’s instance id keeps nothing alive', async () => {
+      const m = await machine()
+      const other = await makeUser(db.database.db, 'other')
+      const waiting = await ask(m)
+      const release = holdPresence(m, other.id, waiting)
+      await disconnected(m, waiting)
+      release()
+    }, 15_000)
 
     test('two waiters on one instance: it stays held until both are gone', async () => {
       const m = await machine()
       const waiting = await ask(m)
-      const first = holdPresence(m, waiting)
-      const second = holdPresence(m, waiting)
+      const first = holdPresence(m, user.id, waiting)
+      const second = holdPresence(m, user.id, waiting)
       first()
       first() // releasing twice is harmless
       const idle = await ask(m)
@@ -102,6 +110,6 @@ for (const kind of dbKinds()) {
       expect(await status(waiting)).toBe('AWAITING_INPUT')
       second()
       await gone
-    })
+    }, 15_000)
   })
 }

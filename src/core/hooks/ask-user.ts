@@ -4,7 +4,7 @@
 // Claude Code hands to the model instead of showing its own dialog.
 import { InvalidInput } from '../../errors.ts'
 import type { Core } from '../context.ts'
-import { awaitHookAnswer, type Hold, postHookMessage } from './questions.ts'
+import { awaitHookAnswer, type Hold, type HookAnswer, postHookMessage } from './questions.ts'
 import type { HookSession } from './session.ts'
 
 export type Question = {
@@ -61,14 +61,18 @@ export function answerText(q: Question, reply: string): string {
   return parts.length > 0 && labels.every(Boolean) ? [...new Set(labels)].join(', ') : text
 }
 
-/** The answers keyed by question text, or null when one was not answered in time. */
+/**
+ * The answers keyed by question text and who gave the last one, or null when one was not answered
+ * in time.
+ */
 export async function askUserQuestions(
   core: Core,
   s: HookSession,
   questions: Question[],
   hold: Hold,
-): Promise<Record<string, string> | null> {
+): Promise<{ answers: Record<string, string>; last: HookAnswer } | null> {
   const answers: Record<string, string> = {}
+  let last: HookAnswer | null = null
   for (const q of questions) {
     const options = q.labels.filter((l) => l && l.length <= BUTTON_CHARS).slice(0, MAX_BUTTONS)
     const questionId = await postHookMessage(core, s, {
@@ -85,6 +89,7 @@ export async function askUserQuestions(
     const answer = await awaitHookAnswer(core, s, questionId, hold)
     if (!answer) return null
     answers[q.question] = answerText(q, answer.content)
+    last = answer
   }
-  return answers
+  return last ? { answers, last } : null
 }

@@ -2,6 +2,7 @@
 // is checked whole before anything is written; then the session's instance is found or created
 // and the event recorded. Events that need a person hold until `hold.deadline` (Parley's margin
 // before the hook's own timeout) or until the agent goes away (`hold.signal`).
+import { answerSummary } from '../answers.ts'
 import { type Core, MAX_CONTENT_CHARS } from '../context.ts'
 import { endSession } from '../instances.ts'
 import { decideToolCall, permissionRequestOutput, preToolUseOutput } from './approval.ts'
@@ -35,14 +36,14 @@ async function preToolUse(
   hold: Hold,
 ): Promise<HookOutput> {
   if (questions) {
-    const answers = await askUserQuestions(core, s, questions, hold)
-    if (!answers) return {}
+    const asked = await askUserQuestions(core, s, questions, hold)
+    if (!asked) return {}
     return {
       hookSpecificOutput: {
         hookEventName: 'PreToolUse',
         permissionDecision: 'allow',
-        permissionDecisionReason: 'Answered in Parley',
-        updatedInput: { ...p.input, answers },
+        permissionDecisionReason: answerSummary(asked.last),
+        updatedInput: { ...p.input, answers: asked.answers },
       },
     }
   }

@@ -76,7 +76,7 @@ export async function awaitHookAnswer(
   opts: Hold,
 ): Promise<HookAnswer | null> {
   // A held hook is the agent's sign of life: its instance does not turn DISCONNECTED meanwhile.
-  const release = holdPresence(core, s.instanceId)
+  const release = holdPresence(core, s.userId, s.instanceId)
   // Returns null at once when the question is closed elsewhere (the session ended).
   const found = await waitForAnswer(core, {
     userId: s.userId,
