@@ -36,8 +36,8 @@ class AskTimedOut extends Error {}
 /** The server refused the request for good (bad or revoked key, unknown instance): no retry. */
 class Refused extends Error {}
 
-/** How long one long-poll of `ask` waits: also how soon a key revoked meanwhile is noticed. */
-const ASK_POLL_S = 10
+/** How long one long-poll of `ask` waits; the server ends it at once if the key is revoked meanwhile. */
+const ASK_POLL_S = 60
 
 function flags(args: string[], spec: Record<string, 'string' | 'boolean'>) {
   const options = Object.fromEntries(Object.entries(spec).map(([k, type]) => [k, { type }]))

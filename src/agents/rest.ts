@@ -9,7 +9,7 @@ import { postAgentMessage, postUserMessage } from '../core/messages.ts'
 import { getPending, requestInput } from '../core/pending.ts'
 import { holdPresence } from '../core/presence.ts'
 import { canonicalUuid, omnaraTimeFromDate, toWireMessage } from '../core/wire.ts'
-import { InvalidInput, Unavailable } from '../errors.ts'
+import { InvalidInput, Unauthorized, Unavailable } from '../errors.ts'
 import { agentAuth } from './auth.ts'
 import {
   agentMessageBody,
@@ -100,13 +100,19 @@ export const agentRest = (deps: AgentDeps) =>
         if (wait > 0) server?.timeout(request, 0)
         // A parked long-poll is the agent's sign of life: its instance is not DISCONNECTED.
         const release = wait > 0 ? holdPresence(deps.core, principal.userId, instanceId) : () => {}
+        // A key revoked while it waits ends the wait at once (401), not at the next poll.
+        const key = deps.keys.holdWhileValid(principal)
         const result = await getPending(deps.core, {
           userId: principal.userId,
           instanceId,
           lastRead,
           waitMs: wait * 1000,
-          signal: AbortSignal.any([request.signal, deps.stopping]),
-        }).finally(release)
+          signal: AbortSignal.any([request.signal, deps.stopping, key.signal]),
+        }).finally(() => {
+          release()
+          key.release()
+        })
+        if (key.signal.aborted) throw new Unauthorized('API key was revoked while the request waited')
         if (deps.stopping.aborted && result.status === 'ok' && result.messages.length === 0) {
           throw new Unavailable('Server is restarting; poll again')
         }

@@ -65,7 +65,14 @@ export async function revokeApiKey(db: Db, bus: EventBus | null, keyId: string, 
   await bus?.publish({ type: 'key.revoked', keyHash: row.keyHash })
 }
 
-export type KeyPrincipal = { userId: string; keyId: string; email: string; displayName: string | null }
+export type KeyPrincipal = {
+  userId: string
+  keyId: string
+  /** sha256 of the key: what a revocation names (never the key itself). */
+  keyHash: string
+  email: string
+  displayName: string | null
+}
 type CacheEntry = { principal: KeyPrincipal | null; expiresAt: number | null; until: number }
 
 export class KeyVerifier {
@@ -73,6 +80,8 @@ export class KeyVerifier {
   private readonly used = new Map<string, Date>()
   private flushTimer: ReturnType<typeof setTimeout> | null = null
   private readonly unsubscribe: () => void
+  /** Requests held open with a key (long-polls): aborted when that key is revoked. */
+  private readonly held = new Map<string, Set<AbortController>>()
 
   constructor(
     private readonly db: Db,
@@ -80,8 +89,31 @@ export class KeyVerifier {
     private readonly now: () => number = Date.now,
   ) {
     this.unsubscribe = bus.subscribe('all', (e) => {
-      if (e.type === 'key.revoked') this.cache.delete(e.keyHash)
+      if (e.type !== 'key.revoked') return
+      this.cache.delete(e.keyHash)
+      for (const c of this.held.get(e.keyHash) ?? []) c.abort()
+      this.held.delete(e.keyHash)
     })
+  }
+
+  /**
+   * For a request held open with this key: a signal aborted when the key is revoked (on any
+   * machine, through the bus), so the wait ends at once instead of outliving the key.
+   * Call `release` when the request ends.
+   */
+  holdWhileValid(principal: KeyPrincipal): { signal: AbortSignal; release(): void } {
+    const controller = new AbortController()
+    let set = this.held.get(principal.keyHash)
+    if (!set) this.held.set(principal.keyHash, (set = new Set()))
+    set.add(controller)
+    return {
+      signal: controller.signal,
+      release: () => {
+        const current = this.held.get(principal.keyHash)
+        current?.delete(controller)
+        if (current?.size === 0) this.held.delete(principal.keyHash)
+      },
+    }
   }
 
   /** The key's owner, or null for an unknown, revoked or expired key. */
@@ -113,7 +145,8 @@ export class KeyVerifier {
       .where(and(eq(apiKeys.keyHash, hash), isNull(apiKeys.revokedAt)))
     const until = now + CACHE_MS
     if (!row) return { principal: null, expiresAt: null, until }
-    const { expiresAt, ...principal } = row
+    const { expiresAt, ...rest } = row
+    const principal = { ...rest, keyHash: hash }
     return { principal, expiresAt: expiresAt?.getTime() ?? null, until }
   }
 

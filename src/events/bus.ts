@@ -33,6 +33,8 @@ export type Topic = { instanceId: string } | { userId: string } | 'all'
 export interface EventBus {
   publish(event: BusEvent): Promise<void>
   subscribe(topic: Topic, listener: Listener): () => void
+  /** Number of attached listeners (for /metrics and tests). */
+  size(): number
   close(): Promise<void>
 }
 

@@ -4,6 +4,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
+import { revokeApiKey } from '../../src/auth/api-keys.ts'
 import { loadConfig } from '../../src/config.ts'
 import { connectPostgres } from '../../src/db/client.ts'
 import { type Parley, startParley } from '../../src/main.ts'
@@ -87,6 +88,30 @@ for (const kind of dbKinds()) {
       expect(body.messages.map((m: { content: string }) => m.content)).toEqual(['here I am'])
       // Woken by the reply, not by the 30 s deadline.
       expect(tookMs).toBeLessThan(5_000)
+    }, 30_000)
+
+    test('a key revoked while its long-poll waits ends the wait at once with 401', async () => {
+      const bob = await makeUser(db.database.db, 'bob')
+      const c = client(parley.url, bob.key)
+      const id = uuid()
+      const q = await c.agent({
+        agent_instance_id: id,
+        agent_type: 'x',
+        content: 'q',
+        requires_user_input: true,
+      })
+      const listening = parley.core.bus.size()
+      const polled = c.poll(id, q.message_id, 30)
+      // Parked (it listens on the bus for a reply) before the key is revoked: a request that
+      // arrived afterwards would be refused at the door, which proves nothing.
+      await until(() => parley.core.bus.size() > listening, 5000, 'long-poll parked')
+      const revokedAt = performance.now()
+      await revokeApiKey(db.database.db, parley.core.bus, bob.keyId)
+      const res = await polled
+      expect(res.status).toBe(401)
+      expect((await res.json()).error.code).toBe('UNAUTHORIZED')
+      // Ended by the revocation, not by the 30 s deadline.
+      expect(performance.now() - revokedAt).toBeLessThan(5_000)
     }, 30_000)
 
     test('a long-poll with nothing to return ends at its deadline with an empty ok', async () => {
