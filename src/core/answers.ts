@@ -4,7 +4,7 @@
 // outbox, and one `question.answered` event per question follows the commit. First answer wins
 // (DESIGN.md "Answering"); what did not count comes back as data, so every channel tells the
 // person the same thing. A question can also be closed without an answer (closeQuestion).
-import { and, eq, isNull, or, sql } from 'drizzle-orm'
+import { and, eq, isNull, sql } from 'drizzle-orm'
 import { alias } from 'drizzle-orm/pg-core'
 import type { Tx } from '../db/client.ts'
 import { agentInstances, deliveries, instanceAccess, messages, users } from '../db/schema.ts'
@@ -13,6 +13,7 @@ import { type BusEvent, publishAll } from '../events/bus.ts'
 import { type Core, newMessageIdAfter } from './context.ts'
 import { deliveryEvents, enqueueLocks, hasCopies } from './deliveries.ts'
 import { approvalVerb } from './hooks/approval-text.ts'
+import { openQuestionSql } from './open-questions.ts'
 import { parseQuestion } from './questions.ts'
 
 /** `answered_via` of a question closed without an answer. */
@@ -105,7 +106,7 @@ async function questionRow(tx: Tx, questionId: string, instanceId: string) {
       answeredAt: messages.answeredAt,
       via: messages.answeredVia,
       metadata: messages.metadata,
-      expired: sql<boolean>`coalesce(${messages.timeoutAt} <= now(), false)`,
+      open: sql<boolean>`${openQuestionSql()}`,
       by: sql<string | null>`coalesce(${answerer.displayName}, ${answerer.email})`,
       answer: first.content,
     })
@@ -129,6 +130,7 @@ const iso = (v: Date | string | null) => (v === null ? null : new Date(v).toISOS
 
 /** Null while the question is open; otherwise who answered it (or how it was closed). */
 function firstAnswer(q: QuestionRow): { status: 'already' | 'closed'; first: FirstAnswer } | null {
+  if (q.open) return null
   if (q.answeredAt) {
     const closed = q.via === CLOSED_VIA
     const reason = (q.metadata as { closed_reason?: unknown } | null)?.closed_reason
@@ -143,7 +145,6 @@ function firstAnswer(q: QuestionRow): { status: 'already' | 'closed'; first: Fir
       },
     }
   }
-  if (!q.expired) return null
   return {
     status: 'closed',
     first: { by: null, via: CLOSED_VIA, at: null, answer: null, reason: TIMED_OUT },
@@ -249,10 +250,7 @@ async function answerInTx(tx: Tx, input: AnswerInput, instanceId: string): Promi
           .where(
             and(
               eq(messages.instanceId, instanceId),
-              eq(messages.sender, 'AGENT'),
-              eq(messages.requiresUserInput, true),
-              isNull(messages.answeredAt),
-              or(isNull(messages.timeoutAt), sql`${messages.timeoutAt} > now()`),
+              openQuestionSql(),
               sql`${messages.id} < ${id}`,
               input.questionId ? eq(messages.id, input.questionId) : undefined,
             ),
@@ -423,8 +421,7 @@ export async function closeQuestion(
       .update(agentInstances)
       .set({
         status: sql`case when ${agentInstances.status} = 'AWAITING_INPUT' and not exists (
-          select 1 from messages m where m.instance_id = ${instanceId} and m.requires_user_input
-            and m.answered_at is null and (m.timeout_at is null or m.timeout_at > now()))
+          select 1 from messages m where m.instance_id = ${instanceId} and ${openQuestionSql('m')})
           then 'ACTIVE' else ${agentInstances.status} end`,
       })
       .where(eq(agentInstances.id, instanceId))

@@ -1,5 +1,6 @@
 // Rules written once and used from SQL and TS alike must give the same answer both ways: which
-// statuses are live or ended, and what notification prefs mean when the person has not said.
+// statuses are live or ended, what notification prefs mean when the person has not said, and which
+// questions are still open.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { sql } from 'drizzle-orm'
 import {
@@ -11,6 +12,7 @@ import {
   setNotificationPrefs,
   withDefaults,
 } from '../../src/core/notification-prefs.ts'
+import { isOpenQuestion, openQuestionSql, type QuestionState } from '../../src/core/open-questions.ts'
 import { endedSql, hasEnded, isLive, liveSql } from '../../src/core/statuses.ts'
 import { resultRows } from '../../src/db/client.ts'
 import { INSTANCE_STATUSES } from '../../src/db/schema.ts'
@@ -36,6 +38,30 @@ test('live and ended do not overlap; DISCONNECTED is neither', () => {
   expect(hasEnded('DELETED')).toBe(true)
 })
 
+const HOUR = 3_600_000
+/** Messages, and whether each is an open question: only an unanswered agent question in time is. */
+const QUESTIONS: [QuestionState, boolean][] = [
+  [{ sender: 'AGENT', requiresUserInput: true, answeredAt: null, timeoutAt: null }, true],
+  [
+    { sender: 'AGENT', requiresUserInput: true, answeredAt: null, timeoutAt: new Date(Date.now() + HOUR) },
+    true,
+  ],
+  [
+    { sender: 'AGENT', requiresUserInput: true, answeredAt: null, timeoutAt: new Date(Date.now() - HOUR) },
+    false,
+  ],
+  [
+    { sender: 'AGENT', requiresUserInput: true, answeredAt: new Date(Date.now() - HOUR), timeoutAt: null },
+    false,
+  ],
+  [{ sender: 'AGENT', requiresUserInput: false, answeredAt: null, timeoutAt: null }, false],
+  [{ sender: 'USER', requiresUserInput: true, answeredAt: null, timeoutAt: null }, false],
+]
+
+test('an open question: an unanswered agent question whose timeout has not passed', () => {
+  for (const [m, open] of QUESTIONS) expect({ m, open: isOpenQuestion(m) }).toEqual({ m, open })
+})
+
 for (const kind of dbKinds()) {
   describe(`rules in SQL and TS (${kind})`, () => {
     let db: TestDb
@@ -51,6 +77,20 @@ for (const kind of dbKinds()) {
           await db.database.db.execute(sql`select ${liveSql(s)} as live, ${endedSql(s)} as ended`),
         )
         expect({ status, ...row }).toEqual({ status, live: isLive(status), ended: hasEnded(status) })
+      }
+    })
+
+    test('open questions', async () => {
+      for (const [m, open] of QUESTIONS) {
+        const at = (d: Date | string | null) => (d === null ? null : new Date(d).toISOString())
+        const [row] = resultRows<{ open: boolean }>(
+          await db.database.db.execute(
+            sql`select ${openQuestionSql('q')} as open from (select ${m.sender}::text as sender,
+              ${m.requiresUserInput}::boolean as requires_user_input,
+              ${at(m.answeredAt)}::timestamptz as answered_at, ${at(m.timeoutAt)}::timestamptz as timeout_at) q`,
+          ),
+        )
+        expect({ m, open: row?.open }).toEqual({ m, open })
       }
     })
 
