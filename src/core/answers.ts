@@ -15,6 +15,7 @@ import { deliveryEvents, enqueueLocks, hasCopies } from './deliveries.ts'
 import { approvalVerb } from './hooks/approval-text.ts'
 import { openQuestionSql } from './open-questions.ts'
 import { parseQuestion } from './questions.ts'
+import { statusAfterSql } from './statuses.ts'
 
 /** `answered_via` of a question closed without an answer. */
 export const CLOSED_VIA = 'closed'
@@ -261,7 +262,7 @@ async function answerInTx(tx: Tx, input: AnswerInput, instanceId: string): Promi
       : tx
           .update(agentInstances)
           .set({
-            status: sql`case when ${agentInstances.status} = 'DELETED' then 'DELETED' else 'ACTIVE' end`,
+            status: statusAfterSql(agentInstances.status, 'user-message'),
             lastActivityAt: sql`now()`,
             ...(input.markAsRead ? { lastReadMessageId: id } : {}),
           })

@@ -13,7 +13,15 @@ import {
   withDefaults,
 } from '../../src/core/notification-prefs.ts'
 import { isOpenQuestion, openQuestionSql, type QuestionState } from '../../src/core/open-questions.ts'
-import { endedSql, hasEnded, isLive, liveSql } from '../../src/core/statuses.ts'
+import {
+  endedSql,
+  hasEnded,
+  isLive,
+  liveSql,
+  type StatusCause,
+  statusAfter,
+  statusAfterSql,
+} from '../../src/core/statuses.ts'
 import { resultRows } from '../../src/db/client.ts'
 import { INSTANCE_STATUSES } from '../../src/db/schema.ts'
 import { dbKinds, freshDatabase, makeUser, type TestDb } from '../helpers.ts'
@@ -36,6 +44,44 @@ test('live and ended do not overlap; DISCONNECTED is neither', () => {
   for (const s of INSTANCE_STATUSES) expect(isLive(s) && hasEnded(s)).toBe(false)
   expect(isLive('DISCONNECTED') || hasEnded('DISCONNECTED')).toBe(false)
   expect(hasEnded('DELETED')).toBe(true)
+})
+
+const CAUSES: StatusCause[] = ['agent-message', 'agent-question', 'user-message', 'session-start']
+
+test('status transitions (DESIGN.md "Statuses")', () => {
+  const after = (cause: StatusCause) =>
+    Object.fromEntries(INSTANCE_STATUSES.map((s) => [s, statusAfter(s, cause)]))
+  // An agent's message keeps COMPLETED (Omnara); DELETED stays deleted whatever happens.
+  expect(after('agent-message')).toEqual({
+    ACTIVE: 'ACTIVE',
+    AWAITING_INPUT: 'ACTIVE',
+    COMPLETED: 'COMPLETED',
+    FAILED: 'ACTIVE',
+    KILLED: 'ACTIVE',
+    DISCONNECTED: 'ACTIVE',
+    DELETED: 'DELETED',
+  })
+  expect(after('agent-question')).toEqual({
+    ACTIVE: 'AWAITING_INPUT',
+    AWAITING_INPUT: 'AWAITING_INPUT',
+    COMPLETED: 'COMPLETED',
+    FAILED: 'AWAITING_INPUT',
+    KILLED: 'AWAITING_INPUT',
+    DISCONNECTED: 'AWAITING_INPUT',
+    DELETED: 'DELETED',
+  })
+  // A person's message, or a resumed session, makes even a completed instance ACTIVE again.
+  for (const cause of ['user-message', 'session-start'] as const) {
+    expect(after(cause)).toEqual({
+      ACTIVE: 'ACTIVE',
+      AWAITING_INPUT: 'ACTIVE',
+      COMPLETED: 'ACTIVE',
+      FAILED: 'ACTIVE',
+      KILLED: 'ACTIVE',
+      DISCONNECTED: 'ACTIVE',
+      DELETED: 'DELETED',
+    })
+  }
 })
 
 const HOUR = 3_600_000
@@ -77,6 +123,21 @@ for (const kind of dbKinds()) {
           await db.database.db.execute(sql`select ${liveSql(s)} as live, ${endedSql(s)} as ended`),
         )
         expect({ status, ...row }).toEqual({ status, live: isLive(status), ended: hasEnded(status) })
+      }
+    })
+
+    test('status transitions', async () => {
+      for (const status of INSTANCE_STATUSES) {
+        for (const cause of CAUSES) {
+          const [row] = resultRows<{ after: string }>(
+            await db.database.db.execute(sql`select ${statusAfterSql(sql`${status}::text`, cause)} as after`),
+          )
+          expect({ status, cause, after: row?.after }).toEqual({
+            status,
+            cause,
+            after: statusAfter(status, cause),
+          })
+        }
       }
     })
 
