@@ -3,7 +3,7 @@
 // text is escaped and shown as typed. An open question carries one button per option; a button
 // sends the option's index, and what came of it lands in the page's #answer-notice.
 
-import { answerSummary } from '../src/core/answers.ts'
+import { answerSummary } from '../src/core/answer-wording.ts'
 import { isOpenQuestion } from '../src/core/open-questions.ts'
 import { parseQuestion } from '../src/core/questions.ts'
 import type { Access, ThreadMessage } from '../src/core/thread.ts'
