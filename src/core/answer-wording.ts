@@ -2,6 +2,7 @@
 // same words on the dashboard and on every chat copy. Plain text: each channel escapes it for its
 // own markup.
 import type { AnswerOutcome, QuestionToAnswer } from './answers.ts'
+import { chatChannelLabel } from './chat-channels.ts'
 import { approvalVerb } from './hooks/approval-text.ts'
 
 /** `answered_via` of a question closed without an answer. */
@@ -13,18 +14,23 @@ export const TIMED_OUT = 'timed out before anyone answered'
 /** Why a hook's question is closed when the agent stopped waiting. */
 export const CLOSED_AT_TERMINAL = 'answered at the terminal or timed out'
 
-const VIA: Record<string, string> = {
+/** Where an answer can come from besides a chat channel, and how each reads. */
+const ANSWER_SOURCES: Record<string, string> = {
   web: 'the dashboard',
   api: 'the API',
-  slack: 'Slack',
-  telegram: 'Telegram',
   cli: 'the CLI',
   mcp: 'MCP',
-  hook: 'the terminal',
+  terminal: 'the terminal',
 }
 
-/** "Slack", "the dashboard" … for an answered_via value. */
-export const viaLabel = (via: string | null) => (via ? (VIA[via] ?? via) : 'an unknown channel')
+/**
+ * "the dashboard", "Slack" … for an answered_via value: an answer source, else the label the chat
+ * channel's adapter gave; a name nothing described (a channel no longer wired) reads capitalised.
+ */
+export function viaLabel(via: string | null): string {
+  if (!via) return 'an unknown channel'
+  return ANSWER_SOURCES[via] ?? chatChannelLabel(via) ?? via.charAt(0).toUpperCase() + via.slice(1)
+}
 
 const when = (at: Date | string | null | undefined) => {
   if (!at) return ''

@@ -24,6 +24,7 @@ import {
 } from '../../src/core/statuses.ts'
 import { resultRows } from '../../src/db/client.ts'
 import { INSTANCE_STATUSES } from '../../src/db/schema.ts'
+import { describeChatChannels } from '../../src/notify/registry.ts'
 import { dbKinds, freshDatabase, makeUser, type TestDb } from '../helpers.ts'
 
 const STORED: unknown[] = [
@@ -181,6 +182,8 @@ for (const kind of dbKinds()) {
   describe(`notification prefs (${kind})`, () => {
     let db: TestDb
     beforeAll(async () => {
+      // What the wiring does: the chat channels are described to core once.
+      describeChatChannels()
       db = await freshDatabase(kind)
     }, 60_000)
     afterAll(() => db.drop())
@@ -192,7 +195,10 @@ for (const kind of dbKinds()) {
          where id = $1`,
         [user.id],
       )
-      const prefs = withDefaults({ questions: { telegram: false }, quiet: { start: '22:00', end: '07:00' } })
+      const prefs = withDefaults(
+        { questions: { telegram: false }, quiet: { start: '22:00', end: '07:00' } },
+        ['telegram', 'slack'],
+      )
       await setNotificationPrefs(db.database.db, user.id, prefs)
       const [row] = await db.database.query<{ p: Record<string, unknown> }>(
         'select notification_prefs as p from users where id = $1',
