@@ -19,6 +19,7 @@ import { type EventBus, MemoryBus } from './events/bus.ts'
 import { PostgresBus } from './events/postgres.ts'
 import type { ChannelAdapter } from './notify/channel.ts'
 import { Outbox, type OutboxOptions } from './notify/outbox.ts'
+import { describeChatChannels } from './notify/registry.ts'
 import { WebhookAdapter } from './notify/webhook.ts'
 
 export type ParleyOptions = {
@@ -67,6 +68,7 @@ export type Parley = {
 
 export async function createParley(config: Config, opts: ParleyOptions = {}): Promise<Parley> {
   const log = opts.quiet ? () => {} : (msg: string) => console.log(msg)
+  describeChatChannels()
   const database =
     opts.database ??
     (config.databaseUrl ? connectPostgres(config.databaseUrl) : await openPglite(config.dataDir))

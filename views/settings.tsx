@@ -2,6 +2,7 @@
 // what. Each section is a plain form that posts and redirects back here.
 import type { listApiKeys } from '../src/auth/api-keys.ts'
 import type { listWebSessions } from '../src/auth/web-sessions.ts'
+import type { ChatChannelInfo } from '../src/core/chat-channels.ts'
 import type { LinkedChannel } from '../src/core/links.ts'
 import type { NotificationPrefs } from '../src/core/notification-prefs.ts'
 import { ErrorBox, Notice, TextField } from './forms.tsx'
@@ -21,6 +22,8 @@ export type SettingsProps = {
   keys: ApiKeyRow[]
   links: LinkedChannel[]
   prefs: NotificationPrefs
+  /** The chat channels with a notification toggle each (every described channel). */
+  channels: readonly ChatChannelInfo[]
   sessions: SessionRow[]
   /** The id of the session viewing the page. */
   current: string
@@ -218,6 +221,25 @@ function Check(props: { name: string; label: string; checked: boolean }) {
   )
 }
 
+/** One toggle per chat channel, named `<kind>_<channel>`, labelled as the channel's adapter says. */
+function ChannelChecks(props: {
+  kind: 'questions' | 'progress'
+  prefs: NotificationPrefs
+  channels: readonly ChatChannelInfo[]
+}) {
+  return (
+    <>
+      {props.channels.map((c) => (
+        <Check
+          name={`${props.kind}_${c.channel}`}
+          label={c.label}
+          checked={props.prefs[props.kind][c.channel] ?? false}
+        />
+      ))}
+    </>
+  )
+}
+
 function NotificationsSection(props: SettingsProps) {
   const { prefs } = props
   return (
@@ -227,13 +249,11 @@ function NotificationsSection(props: SettingsProps) {
         <CsrfField token={props.csrfToken} />
         <fieldset>
           <legend>Questions go to</legend>
-          <Check name="questions_telegram" label="Telegram" checked={prefs.questions.telegram} />
-          <Check name="questions_slack" label="Slack" checked={prefs.questions.slack} />
+          <ChannelChecks kind="questions" prefs={prefs} channels={props.channels} />
         </fieldset>
         <fieldset>
           <legend>Progress updates go to</legend>
-          <Check name="progress_telegram" label="Telegram" checked={prefs.progress.telegram} />
-          <Check name="progress_slack" label="Slack" checked={prefs.progress.slack} />
+          <ChannelChecks kind="progress" prefs={prefs} channels={props.channels} />
         </fieldset>
         <fieldset>
           <legend>Quiet hours (UTC; hold back progress, never questions)</legend>

@@ -3,7 +3,8 @@
 // text is escaped and shown as typed. An open question carries one button per option; a button
 // sends the option's index, and what came of it lands in the page's #answer-notice.
 
-import { answerSummary } from '../src/core/answers.ts'
+import { answerSummary } from '../src/core/answer-wording.ts'
+import { isOpenQuestion } from '../src/core/open-questions.ts'
 import { parseQuestion } from '../src/core/questions.ts'
 import type { Access, ThreadMessage } from '../src/core/thread.ts'
 import { omnaraTime } from '../src/core/wire.ts'
@@ -24,9 +25,6 @@ function When({ value }: { value: string | Date }) {
 
 /** The element id of a message on its instance page; links from chat copies jump to it. */
 export const messageAnchor = (messageId: string) => `msg-${messageId}`
-
-export const isOpenQuestion = (m: ThreadMessage) =>
-  m.sender === 'AGENT' && m.requiresUserInput && !m.answeredAt && !(m.timeoutAt && m.timeoutAt < new Date())
 
 function OptionButtons(props: { m: ThreadMessage; instanceId: string; csrfToken: string }) {
   const options = props.m.options ?? []

@@ -2,9 +2,18 @@
 // to the linked user's DM with the bot, locks and progress edit the copy that was sent (its
 // channel + ts is the delivery's external ref). Retrying, pacing and state are the outbox's.
 import type { webApi } from '@slack/bolt'
-import { type ChatChannel, type DeliveryJob, type SendResult, sendByKind } from '../../src/notify/channel.ts'
+import {
+  type ChatChannel,
+  type ChatChannelInfo,
+  type DeliveryJob,
+  type SendResult,
+  sendByKind,
+} from '../../src/notify/channel.ts'
 import { answeredMessage, progressMessage, questionMessage } from './blocks.ts'
 import { platformError, sendFailure } from './web-client.ts'
+
+/** Slack as core and people name it. */
+export const SLACK_CHANNEL = { channel: 'slack', label: 'Slack' } as const satisfies ChatChannelInfo
 
 export type SlackRef = { channel: string; ts: string }
 type Rendered = ReturnType<typeof questionMessage>
@@ -17,7 +26,8 @@ const asRef = (value: unknown): SlackRef | null => {
 }
 
 export class SlackAdapter implements ChatChannel {
-  readonly channel = 'slack'
+  readonly channel = SLACK_CHANNEL.channel
+  readonly label = SLACK_CHANNEL.label
   readonly classify = sendFailure
   /** Slack allows about one message per second per conversation. */
   readonly pacing = { perTargetMs: 1000, perSecond: 20 }

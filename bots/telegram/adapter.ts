@@ -3,9 +3,18 @@
 // are sorted for the outbox: 429 and 5xx and network failures retry, a blocked bot or a missing
 // chat is permanent and deactivates the link.
 import { type Api, GrammyError, HttpError } from 'grammy'
-import { type ChatChannel, type DeliveryJob, type SendResult, sendByKind } from '../../src/notify/channel.ts'
+import {
+  type ChatChannel,
+  type ChatChannelInfo,
+  type DeliveryJob,
+  type SendResult,
+  sendByKind,
+} from '../../src/notify/channel.ts'
 import { optionsKeyboard } from './keyboards.ts'
 import { endedNote, lockedText, progressText, questionText } from './render.ts'
+
+/** Telegram as core and people name it. */
+export const TELEGRAM_CHANNEL = { channel: 'telegram', label: 'Telegram' } as const satisfies ChatChannelInfo
 
 /** Where a copy lives: the chat and the message id Telegram gave it. */
 export type TelegramRef = { chat_id: string; message_id: number; ended?: boolean }
@@ -41,7 +50,8 @@ export function classify(err: unknown): SendResult {
 }
 
 export class TelegramAdapter implements ChatChannel {
-  readonly channel = 'telegram'
+  readonly channel = TELEGRAM_CHANNEL.channel
+  readonly label = TELEGRAM_CHANNEL.label
   readonly classify = classify
 
   constructor(

@@ -3,20 +3,20 @@
 // answer with who, via which channel and when, locks the copies on every channel through the
 // outbox, and one `question.answered` event per question follows the commit. First answer wins
 // (DESIGN.md "Answering"); what did not count comes back as data, so every channel tells the
-// person the same thing. A question can also be closed without an answer (closeQuestion).
-import { and, eq, isNull, or, sql } from 'drizzle-orm'
+// person the same thing. A question can also be closed without an answer (closeQuestion). How an
+// answer reads is answer-wording.ts.
+import { and, eq, isNull, sql } from 'drizzle-orm'
 import { alias } from 'drizzle-orm/pg-core'
 import type { Tx } from '../db/client.ts'
 import { agentInstances, deliveries, instanceAccess, messages, users } from '../db/schema.ts'
 import { type AppError, Forbidden, InvalidInput, NotFound } from '../errors.ts'
 import { type BusEvent, publishAll } from '../events/bus.ts'
+import { CLOSED_AT_TERMINAL, CLOSED_VIA, TIMED_OUT } from './answer-wording.ts'
 import { type Core, newMessageIdAfter } from './context.ts'
 import { deliveryEvents, enqueueLocks, hasCopies } from './deliveries.ts'
-import { approvalVerb } from './hooks/approval-text.ts'
+import { openQuestionSql } from './open-questions.ts'
 import { parseQuestion } from './questions.ts'
-
-/** `answered_via` of a question closed without an answer. */
-export const CLOSED_VIA = 'closed'
+import { statusAfterSql } from './statuses.ts'
 
 export type AnswerInput = {
   /** The person answering (owner, or a user the instance is shared with for WRITE). */
@@ -105,7 +105,7 @@ async function questionRow(tx: Tx, questionId: string, instanceId: string) {
       answeredAt: messages.answeredAt,
       via: messages.answeredVia,
       metadata: messages.metadata,
-      expired: sql<boolean>`coalesce(${messages.timeoutAt} <= now(), false)`,
+      open: sql<boolean>`${openQuestionSql()}`,
       by: sql<string | null>`coalesce(${answerer.displayName}, ${answerer.email})`,
       answer: first.content,
     })
@@ -129,6 +129,7 @@ const iso = (v: Date | string | null) => (v === null ? null : new Date(v).toISOS
 
 /** Null while the question is open; otherwise who answered it (or how it was closed). */
 function firstAnswer(q: QuestionRow): { status: 'already' | 'closed'; first: FirstAnswer } | null {
+  if (q.open) return null
   if (q.answeredAt) {
     const closed = q.via === CLOSED_VIA
     const reason = (q.metadata as { closed_reason?: unknown } | null)?.closed_reason
@@ -143,14 +144,11 @@ function firstAnswer(q: QuestionRow): { status: 'already' | 'closed'; first: Fir
       },
     }
   }
-  if (!q.expired) return null
   return {
     status: 'closed',
     first: { by: null, via: CLOSED_VIA, at: null, answer: null, reason: TIMED_OUT },
   }
 }
-
-export const TIMED_OUT = 'timed out before anyone answered'
 
 /** Locks the instance row; refuses people who may not write to it. */
 async function lockForActor(tx: Tx, instanceId: string, input: AnswerInput) {
@@ -249,10 +247,7 @@ async function answerInTx(tx: Tx, input: AnswerInput, instanceId: string): Promi
           .where(
             and(
               eq(messages.instanceId, instanceId),
-              eq(messages.sender, 'AGENT'),
-              eq(messages.requiresUserInput, true),
-              isNull(messages.answeredAt),
-              or(isNull(messages.timeoutAt), sql`${messages.timeoutAt} > now()`),
+              openQuestionSql(),
               sql`${messages.id} < ${id}`,
               input.questionId ? eq(messages.id, input.questionId) : undefined,
             ),
@@ -263,7 +258,7 @@ async function answerInTx(tx: Tx, input: AnswerInput, instanceId: string): Promi
       : tx
           .update(agentInstances)
           .set({
-            status: sql`case when ${agentInstances.status} = 'DELETED' then 'DELETED' else 'ACTIVE' end`,
+            status: statusAfterSql(agentInstances.status, 'user-message'),
             lastActivityAt: sql`now()`,
             ...(input.markAsRead ? { lastReadMessageId: id } : {}),
           })
@@ -423,8 +418,7 @@ export async function closeQuestion(
       .update(agentInstances)
       .set({
         status: sql`case when ${agentInstances.status} = 'AWAITING_INPUT' and not exists (
-          select 1 from messages m where m.instance_id = ${instanceId} and m.requires_user_input
-            and m.answered_at is null and (m.timeout_at is null or m.timeout_at > now()))
+          select 1 from messages m where m.instance_id = ${instanceId} and ${openQuestionSql('m')})
           then 'ACTIVE' else ${agentInstances.status} end`,
       })
       .where(eq(agentInstances.id, instanceId))
@@ -441,60 +435,5 @@ export async function closeQuestion(
   return true
 }
 
-export const CLOSED_AT_TERMINAL = 'answered at the terminal or timed out'
-
-// ---- The one wording. Plain text: each channel escapes it for its own markup. ----
-
-const VIA: Record<string, string> = {
-  web: 'the dashboard',
-  api: 'the API',
-  slack: 'Slack',
-  telegram: 'Telegram',
-  cli: 'the CLI',
-  mcp: 'MCP',
-  hook: 'the terminal',
-}
-
-/** "Slack", "the dashboard" … for an answered_via value. */
-export const viaLabel = (via: string | null) => (via ? (VIA[via] ?? via) : 'an unknown channel')
-
-const when = (at: Date | string | null | undefined) => {
-  if (!at) return ''
-  const d = new Date(at)
-  return Number.isNaN(d.getTime()) ? '' : ` · ${d.toISOString().slice(0, 16).replace('T', ' ')} UTC`
-}
-
-/**
- * How an answered or closed question reads on every channel and on the dashboard:
- * "Answered by Ann via Slack · 2026-12-03 12:03 UTC", "Closed: answered at the terminal or timed out".
- */
-export function answerSummary(a: {
-  by: string | null
-  via: string | null
-  at?: Date | string | null
-  reason?: string | null
-  /** The answer and the question's options: an approval reads "Allowed by …" / "Denied by …". */
-  answer?: string | null
-  options?: readonly string[] | null
-}): string {
-  if (a.via === CLOSED_VIA) return `Closed: ${a.reason ?? CLOSED_AT_TERMINAL}${when(a.at)}`
-  const verb = approvalVerb(a.options, a.answer) ?? 'Answered'
-  return `${verb} by ${a.by ?? 'someone'} via ${viaLabel(a.via)}${when(a.at)}`
-}
-
-/**
- * What to tell the person whose answer did not count (or whose reply form cannot open); null when
- * it did count. The same words on every channel.
- */
-export function answerNotice(outcome: AnswerOutcome | QuestionToAnswer): string | null {
-  if (outcome.status === 'answered' || outcome.status === 'open') return null
-  if (outcome.status === 'refused') return outcome.message
-  const head =
-    outcome.status === 'already'
-      ? `Already ${lowerFirst(answerSummary(outcome.first))}.`
-      : `This question is closed: ${outcome.first.reason ?? CLOSED_AT_TERMINAL}.`
-  if (!('messageId' in outcome)) return head
-  return outcome.messageId ? `${head} Your reply was kept as a message.` : `${head} Your choice was not sent.`
-}
-
-const lowerFirst = (s: string) => s.charAt(0).toLowerCase() + s.slice(1)
+// The hooks read the wording from here; every other caller imports answer-wording.ts.
+export { answerNotice, answerSummary } from './answer-wording.ts'

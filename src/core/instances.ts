@@ -6,6 +6,7 @@ import { agentInstances, agentTypes, type InstanceStatus, messages } from '../db
 import { BadRequest, Conflict, NotFound } from '../errors.ts'
 import type { Core } from './context.ts'
 import { announceDeliveries, enqueueProgress } from './deliveries.ts'
+import { openQuestionSql } from './open-questions.ts'
 import { LIVE_STATUSES } from './statuses.ts'
 
 export type InstanceRow = typeof agentInstances.$inferSelect
@@ -130,7 +131,7 @@ export async function heartbeat(core: Core, userId: string, instanceId: string) 
       lastHeartbeatAt: sql`now()`,
       status: sql`case when ${agentInstances.status} = 'DISCONNECTED' then
         (case when exists (select 1 from messages m where m.instance_id = ${agentInstances.id}
-           and m.requires_user_input and m.answered_at is null) then 'AWAITING_INPUT' else 'ACTIVE' end)
+           and ${openQuestionSql('m')}) then 'AWAITING_INPUT' else 'ACTIVE' end)
         else ${agentInstances.status} end`,
     })
     .where(and(eq(agentInstances.id, instanceId), eq(agentInstances.userId, userId)))

@@ -8,6 +8,7 @@ import { sha256 } from '../auth/api-keys.ts'
 import { type Db, type DbOrTx, resultRows, type Tx } from '../db/client.ts'
 import { channelLinks, linkCodes } from '../db/schema.ts'
 import { dropPendingDeliveries } from './deliveries.ts'
+import { openQuestionSql } from './open-questions.ts'
 import { parseQuestion } from './questions.ts'
 
 /** A chat as its channel addresses it; the external ids are kept for people reading the table. */
@@ -178,8 +179,7 @@ export async function openQuestions(
       from messages m
       join agent_instances i on i.id = m.instance_id
       join agent_types t on t.id = i.agent_type_id
-      where m.sender = 'AGENT' and m.requires_user_input and m.answered_at is null
-        and (m.timeout_at is null or m.timeout_at > now()) and i.status <> 'DELETED'
+      where ${openQuestionSql('m')} and i.status <> 'DELETED'
         and (i.user_id = ${who.userId} or exists (select 1 from instance_access a
           where a.instance_id = i.id and a.user_id = ${who.userId} and a.access = 'WRITE'))
         ${inChat}

@@ -11,6 +11,7 @@ import { type Core, newMessageIdAfter, pgErrorCode } from './context.ts'
 import { deliveryEvents, enqueueProgress, enqueueQuestion, hasRecipients } from './deliveries.ts'
 import { agentTypeId } from './instances.ts'
 import { parseQuestion } from './questions.ts'
+import { statusAfterSql } from './statuses.ts'
 import type { MessageRow } from './wire.ts'
 
 export const messageColumns = {
@@ -147,9 +148,8 @@ export async function postAgentMessage(core: Core, input: AgentMessageInput): Pr
       if (prior) return prior
       const inst = await lockOrCreateInstance(tx, input)
       const id = newMessageIdAfter(inst.cursor)
-      // COMPLETED stays completed (Omnara); DELETED stays deleted: a soft-deleted instance is not
-      // resurrected behind its owner's back.
-      const status = input.requiresUserInput ? 'AWAITING_INPUT' : 'ACTIVE'
+      // COMPLETED stays completed (Omnara); DELETED stays deleted (statuses.ts).
+      const cause = input.requiresUserInput ? 'agent-question' : 'agent-message'
       // Independent statements behind the row lock: issued together, they share one round trip.
       const [queued, , [row]] = await Promise.all([
         input.keepCursor ? [] : userMessagesAfter(tx, input.instanceId, inst.cursor),
@@ -170,7 +170,7 @@ export async function postAgentMessage(core: Core, input: AgentMessageInput): Pr
         tx
           .update(agentInstances)
           .set({
-            status: sql`case when ${agentInstances.status} in ('COMPLETED','DELETED') then ${agentInstances.status} else ${status} end`,
+            status: statusAfterSql(agentInstances.status, cause),
             lastHeartbeatAt: sql`now()`,
             lastActivityAt: sql`now()`,
             ...(input.keepCursor ? {} : { lastReadMessageId: id }),

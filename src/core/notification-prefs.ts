@@ -5,13 +5,12 @@ import { eq, type SQL, sql } from 'drizzle-orm'
 import type { Db } from '../db/client.ts'
 import { users } from '../db/schema.ts'
 import { InvalidInput, NotFound } from '../errors.ts'
+import { chatChannels } from './chat-channels.ts'
 
-export const PREF_CHANNELS = ['telegram', 'slack'] as const
-export type PrefChannel = (typeof PREF_CHANNELS)[number]
-
+/** Per chat channel (by its name): whether it gets copies of questions, and of progress. */
 export type NotificationPrefs = {
-  questions: Record<PrefChannel, boolean>
-  progress: Record<PrefChannel, boolean>
+  questions: Record<string, boolean>
+  progress: Record<string, boolean>
   quiet: { start: string; end: string } | null
 }
 
@@ -21,7 +20,7 @@ export type PrefKind = keyof typeof PREF_DEFAULTS
 
 /** Whether stored prefs turn `kind` on for `channel`, the default filled in (what the outbox obeys). */
 export function prefOn(raw: unknown, kind: PrefKind, channel: string): boolean {
-  const value = (raw as Stored | null)?.[kind]?.[channel as PrefChannel]
+  const value = (raw as Stored | null)?.[kind]?.[channel]
   return typeof value === 'boolean' ? value : PREF_DEFAULTS[kind]
 }
 
@@ -32,16 +31,21 @@ export const prefOnSql = (prefs: SQL, kind: PrefKind, channel: SQL): SQL =>
 const TIME = /^([01]\d|2[0-3]):[0-5]\d$/
 
 type Stored = {
-  questions?: Partial<Record<PrefChannel, unknown>>
-  progress?: Partial<Record<PrefChannel, unknown>>
+  questions?: Record<string, unknown>
+  progress?: Record<string, unknown>
   quiet?: { start?: unknown; end?: unknown }
 }
 
-/** Stored prefs with the outbox's defaults filled in: questions on, progress off, no quiet hours. */
-export function withDefaults(raw: unknown): NotificationPrefs {
+/** The chat channels a person sets prefs for: every one the wiring described (chat-channels.ts). */
+export const prefChannels = (): string[] => chatChannels().map((c) => c.channel)
+
+/**
+ * Stored prefs with the outbox's defaults filled in (questions on, progress off, no quiet hours),
+ * for each of `channels`.
+ */
+export function withDefaults(raw: unknown, channels: readonly string[] = prefChannels()): NotificationPrefs {
   const stored = (raw && typeof raw === 'object' ? raw : {}) as Stored
-  const pick = (kind: PrefKind) =>
-    Object.fromEntries(PREF_CHANNELS.map((c) => [c, prefOn(stored, kind, c)])) as Record<PrefChannel, boolean>
+  const pick = (kind: PrefKind) => Object.fromEntries(channels.map((c) => [c, prefOn(stored, kind, c)]))
   const start = stored.quiet?.start
   const end = stored.quiet?.end
   return {

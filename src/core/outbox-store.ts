@@ -4,7 +4,7 @@
 // the outbox (src/notify) decides when and how to send, never how rows are stored.
 import { sql } from 'drizzle-orm'
 import { type Db, resultRows, sqlArray } from '../db/client.ts'
-import { answerSummary } from './answers.ts'
+import { answerSummary } from './answer-wording.ts'
 import { deactivateLink } from './links.ts'
 import { endedSql } from './statuses.ts'
 

@@ -12,6 +12,7 @@ import { deliveryEvents, enqueueQuestion } from './deliveries.ts'
 import { instanceCursor } from './instances.ts'
 import { messageColumns, userMessagesAfter } from './messages.ts'
 import { parseQuestion } from './questions.ts'
+import { statusAfterSql } from './statuses.ts'
 import type { MessageRow } from './wire.ts'
 
 export type PendingResult = { messages: MessageRow[]; status: 'ok' | 'stale' }
@@ -153,7 +154,7 @@ export async function requestInput(core: Core, userId: string, messageId: string
       const [row] = await tx
         .update(agentInstances)
         .set({
-          status: sql`case when ${agentInstances.status} in ('COMPLETED','DELETED') then ${agentInstances.status} else 'AWAITING_INPUT' end`,
+          status: statusAfterSql(agentInstances.status, 'agent-question'),
         })
         .where(eq(agentInstances.id, msg.instanceId))
         .returning({ status: agentInstances.status })

@@ -2,9 +2,10 @@
 // Adapters only talk to their API: the outbox owns claiming rows, retries, pacing and state, so
 // every channel gets the same guarantees (restart-safe, never sent twice, 429 honoured).
 
+import type { ChatChannelInfo } from '../core/chat-channels.ts'
 import type { DeliveryKind, StoredDelivery } from '../core/outbox-store.ts'
 
-export type { DeliveryKind }
+export type { ChatChannelInfo, DeliveryKind }
 
 /** One outbox row, with what an adapter needs to render it already read from the database:
  * the instance (and its page's URL), the question (question, lock, webhook) or the latest progress
@@ -35,8 +36,10 @@ export interface ChannelAdapter {
  * question, edits that copy once the question is answered, and optionally keeps a quiet status
  * message per instance. Its `send` is `sendByKind(this, job)`, so every chat channel treats the
  * outbox's kinds the same way. Linking goes through core/links.ts with the channel's own target.
+ * Its `channel` and `label` (ChatChannelInfo) are how core and people name it: "via Slack", the
+ * settings toggles, the key of its notification prefs.
  */
-export interface ChatChannel extends ChannelAdapter {
+export interface ChatChannel extends ChannelAdapter, ChatChannelInfo {
   /** Posts a new copy of a question, its options as buttons; `externalRef` says where it lives. */
   sendQuestion(job: DeliveryJob): Promise<SendResult>
   /** Edits a sent copy once answered: who answered, how, and the answer; no buttons left. */

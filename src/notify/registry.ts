@@ -1,7 +1,18 @@
 // The chat channels the outbox can deliver to, by name. A channel is one adapter registered here
 // (Telegram, Slack, webhook, or any added later); core and the outbox know a channel only through
 // its name, its links' targets and this interface, so adding one edits neither.
+import { SLACK_CHANNEL } from '../../bots/slack/adapter.ts'
+import { TELEGRAM_CHANNEL } from '../../bots/telegram/adapter.ts'
+import { type ChatChannelInfo, describeChatChannel } from '../core/chat-channels.ts'
 import type { ChannelAdapter } from './channel.ts'
+
+/** Every chat channel Parley has, configured or not: adding one is one adapter folder and a line here. */
+export const CHAT_CHANNELS: readonly ChatChannelInfo[] = [TELEGRAM_CHANNEL, SLACK_CHANNEL]
+
+/** Tells core about every chat channel (names, labels, settings toggles); the wiring calls it. */
+export function describeChatChannels(): void {
+  for (const c of CHAT_CHANNELS) describeChatChannel(c)
+}
 
 export class ChannelRegistry {
   private readonly byName = new Map<string, ChannelAdapter>()

@@ -11,12 +11,13 @@ import {
   type SessionUser,
   type WebSession,
 } from '../auth/web-sessions.ts'
+import { chatChannels } from '../core/chat-channels.ts'
 import { createLinkCode, listLinks, unlink } from '../core/links.ts'
 import {
   getNotificationPrefs,
   type NotificationPrefs,
-  PREF_CHANNELS,
   parseQuietHours,
+  prefChannels,
   setNotificationPrefs,
 } from '../core/notification-prefs.ts'
 import { setDisplayName } from '../core/profile.ts'
@@ -47,10 +48,7 @@ function checkbox(body: unknown, name: string, fieldName: string): boolean {
 
 export function prefsFromForm(body: unknown): NotificationPrefs {
   const group = (g: 'questions' | 'progress') =>
-    Object.fromEntries(PREF_CHANNELS.map((c) => [c, checkbox(body, `${g}_${c}`, `${g}.${c}`)])) as Record<
-      (typeof PREF_CHANNELS)[number],
-      boolean
-    >
+    Object.fromEntries(prefChannels().map((c) => [c, checkbox(body, `${g}_${c}`, `${g}.${c}`)]))
   return {
     questions: group('questions'),
     progress: group('progress'),
@@ -78,7 +76,18 @@ export function webSettings(deps: WebDeps) {
     const { user, csrfToken } = ctx
     const current = ctx.session.id
     return htmlResponse(
-      SettingsPage({ user, csrfToken, keys, links, prefs, sessions, current, telegramBot, ...extra }),
+      SettingsPage({
+        user,
+        csrfToken,
+        keys,
+        links,
+        prefs,
+        channels: chatChannels(),
+        sessions,
+        current,
+        telegramBot,
+        ...extra,
+      }),
       status,
     )
   }

@@ -1,15 +1,8 @@
 // First answer wins: one conditional UPDATE decides, a second answer is kept as a message and
 // reported as already answered; presence turns DISCONNECTED after the heartbeat limit.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import {
-  answerNotice,
-  answerQuestion,
-  answerSummary,
-  CLOSED_AT_TERMINAL,
-  CLOSED_VIA,
-  closeQuestion,
-  TIMED_OUT,
-} from '../../src/core/answers.ts'
+import { answerNotice, CLOSED_AT_TERMINAL, CLOSED_VIA, TIMED_OUT } from '../../src/core/answer-wording.ts'
+import { answerQuestion, closeQuestion } from '../../src/core/answers.ts'
 import { shareInstance } from '../../src/core/instance-admin.ts'
 import { heartbeat } from '../../src/core/instances.ts'
 import { postAgentMessage, postUserMessage } from '../../src/core/messages.ts'
@@ -361,18 +354,3 @@ for (const kind of dbKinds()) {
     })
   })
 }
-
-describe('answerSummary: one wording for every channel', () => {
-  test('answered, with who, the channel by name, and when', () => {
-    const at = '2026-12-03T12:03:09Z'
-    expect(answerSummary({ by: 'Ann', via: 'slack', at })).toBe(
-      'Answered by Ann via Slack · 2026-12-03 12:03 UTC',
-    )
-    expect(answerSummary({ by: null, via: 'web', at: null })).toBe('Answered by someone via the dashboard')
-  })
-  test('closed, with the reason', () => {
-    expect(answerSummary({ by: null, via: CLOSED_VIA, reason: CLOSED_AT_TERMINAL })).toBe(
-      'Closed: answered at the terminal or timed out',
-    )
-  })
-})

@@ -13,6 +13,7 @@ import { dbKinds, makeUser, type TestApp, testApp, until, uuid } from '../helper
 /** Carrier pigeons: a question is a note to a coop, an answer rewrites the note. */
 class PigeonChannel implements ChatChannel {
   readonly channel = 'pigeon'
+  readonly label = 'Carrier pigeon'
   readonly pacing = { perTargetMs: 0, perSecond: 1000 }
   readonly notes = new Map<string, string>()
   readonly calls: { kind: string; job: DeliveryJob }[] = []

@@ -3,6 +3,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { eq } from 'drizzle-orm'
 import { sha256 } from '../../src/auth/api-keys.ts'
+import { describeChatChannel } from '../../src/core/chat-channels.ts'
 import { consumeLinkCode } from '../../src/core/links.ts'
 import { postAgentMessage } from '../../src/core/messages.ts'
 import { getNotificationPrefs } from '../../src/core/notification-prefs.ts'
@@ -199,6 +200,22 @@ for (const kind of dbKinds()) {
         s,
       )
       expect((await getNotificationPrefs(t.database.db, alice.id)).quiet).toBeNull()
+    }, 30_000)
+
+    test('the notification toggles are the described chat channels, labelled by their adapters', async () => {
+      const forget = describeChatChannel({ channel: 'owl', label: 'Owl post' })
+      try {
+        const page = await webGet(t.app, '/settings', s)
+        for (const kind of ['questions', 'progress']) {
+          for (const c of ['telegram', 'slack', 'owl']) expect(page.text).toContain(`name="${kind}_${c}"`)
+        }
+        expect(outsideAttributes(page.text)).toContain('Owl post')
+        await postForm(t.app, '/settings/notifications', { questions_owl: 'on' }, s)
+        const prefs = await getNotificationPrefs(t.database.db, alice.id)
+        expect(prefs.questions).toEqual({ telegram: false, slack: false, owl: true })
+      } finally {
+        forget()
+      }
     }, 30_000)
 
     test('the display name can be changed, is escaped in the nav, and a too long one is refused', async () => {

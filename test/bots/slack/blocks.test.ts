@@ -8,7 +8,7 @@ import {
   questionMessage,
   replyModal,
 } from '../../../bots/slack/blocks.ts'
-import { answerSummary, CLOSED_AT_TERMINAL, CLOSED_VIA } from '../../../src/core/answers.ts'
+import { answerSummary, CLOSED_AT_TERMINAL, CLOSED_VIA } from '../../../src/core/answer-wording.ts'
 import type { DeliveryJob } from '../../../src/notify/channel.ts'
 
 const questionId = '0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b'
