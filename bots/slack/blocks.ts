@@ -27,6 +27,11 @@ const plain = (text: string, max = 150) => ({
   emoji: true,
 })
 const mrkdwn = (text: string, max = 3000) => ({ type: 'mrkdwn' as const, text: cut(text, max) })
+/**
+ * A message's top-level `text`: what notifications and previews show. Slack parses it as mrkdwn
+ * too, so it is escaped like everything else (no forged links or @channel in a notification).
+ */
+const fallback = (text: string) => escapeMrkdwn(cut(text, 300))
 
 /** Option button values: the question id and the option's index; the answer is read from the database. */
 export const optionValue = (questionId: string, index: number) => `${questionId}:${index}`
@@ -66,24 +71,29 @@ export function questionMessage(job: DeliveryJob): { text: string; blocks: Block
   for (let i = 0; i < buttons.length; i += 25) {
     actions.push({ type: 'actions', block_id: `parley.answer.${i / 25}`, elements: buttons.slice(i, i + 25) })
   }
+  const question = parseQuestion(job.message.content, job.message.options).text
   return {
-    text: `${who(job.instance)} asks: ${cut(job.message.content, 300)}`,
+    text: fallback(`${who(job.instance)} asks: ${question}`),
     blocks: [...intro(job), ...actions],
   }
 }
 
-/** A locked copy's line: the one wording (who, via, when, or closed), then the answer. */
-export function answeredLine(job: Pick<DeliveryJob, 'summary' | 'answer'>): string {
-  const summary = escapeMrkdwn(job.summary ?? 'Answered')
-  return job.answer ? `${summary}: ${escapeMrkdwn(job.answer.content)}` : summary
+/** A locked copy's line: the one wording (who, via, when, or closed), then the answer (plain text). */
+const plainLine = (job: Pick<DeliveryJob, 'summary' | 'answer'>) => {
+  const summary = job.summary ?? 'Answered'
+  return job.answer ? `${summary}: ${job.answer.content}` : summary
 }
+
+/** A locked copy's line as mrkdwn. */
+export const answeredLine = (job: Pick<DeliveryJob, 'summary' | 'answer'>): string =>
+  escapeMrkdwn(plainLine(job))
 
 /** The question with its buttons replaced by who answered, how, when and the answer. */
 export function answeredMessage(job: DeliveryJob): { text: string; blocks: Block[] } {
   const line = answeredLine(job)
   const icon = job.answer ? ':white_check_mark:' : ':lock:'
   return {
-    text: `${who(job.instance)}: ${cut(line, 300)}`,
+    text: fallback(`${who(job.instance)}: ${plainLine(job)}`),
     blocks: [...intro(job), { type: 'section', text: mrkdwn(`${icon} ${line}`) }],
   }
 }
@@ -96,7 +106,7 @@ export function progressMessage(job: DeliveryJob): { text: string; blocks: Block
     : job.instance.status.toLowerCase()
   const head = `*${escapeMrkdwn(who(job.instance))}* · ${escapeMrkdwn(state)}`
   return {
-    text: `${who(job.instance)}: ${state}`,
+    text: fallback(`${who(job.instance)}: ${state}`),
     blocks: [
       { type: 'section', text: mrkdwn(`${head}\n${escapeMrkdwn(cut(job.message.content, 2500))}`) },
       { type: 'context', elements: [mrkdwn(`<${job.instance.url}|Open in Parley>`)] },

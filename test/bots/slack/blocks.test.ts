@@ -57,7 +57,7 @@ test('a question: header, context with the instance link, escaped section, one b
     ['No, wait', 'parley.option.1', `${questionId}:1`],
     ['Reply…', 'parley.reply', questionId],
   ])
-  expect(text).toContain('claude · refactor <b> asks')
+  expect(text).toBe('claude · refactor &lt;b&gt; asks: Merge &lt;@U123&gt; &amp; ship?')
   expect(parseOptionValue(actions.elements[1].value)).toEqual({ questionId, option: 1 })
   expect(parseOptionValue('not-a-ref:1')).toBeNull()
 })
@@ -121,4 +121,33 @@ test('the reply modal carries the question id and asks for the answer', () => {
   expect(view.blocks[0].text.text).toBe('Why &lt;now&gt;?')
   expect(view.blocks[1].block_id).toBe('answer')
   expect(escapeMrkdwn('a&b<c>d')).toBe('a&amp;b&lt;c&gt;d')
+})
+
+test('the notification text of every message is escaped: no forged link or mention from an agent or a cwd', () => {
+  const forged = job({
+    instance: { ...job().instance, name: '<!channel> repo', status: 'ACTIVE' },
+    message: {
+      id: questionId,
+      content: 'See <https://evil.test|your bank> now',
+      options: null,
+      createdAt: '',
+    },
+  })
+  const answer = { by: 'Ann', via: 'slack', at: '2026-12-03T12:03:00Z' }
+  const texts = [
+    questionMessage(forged).text,
+    answeredMessage({
+      ...forged,
+      kind: 'lock',
+      answer: { messageId: 'a', content: '<!here> ok', ...answer },
+      summary: answerSummary(answer),
+    }).text,
+    progressMessage({ ...forged, kind: 'progress' }).text,
+  ]
+  for (const text of texts) {
+    expect(text).not.toMatch(/<[!@#]|<https?:/)
+    expect(text).toContain('&lt;!channel&gt; repo')
+  }
+  expect(texts[0]).toContain('&lt;https://evil.test|your bank&gt;')
+  expect(texts[1]).toContain('&lt;!here&gt; ok')
 })
