@@ -5,6 +5,7 @@
 import type { types } from '@slack/bolt'
 import { parseQuestion } from '../../src/core/questions.ts'
 import type { DeliveryJob } from '../../src/notify/channel.ts'
+import { type MarkdownPart, renderWithin } from '../markdown.ts'
 
 type Block = types.KnownBlock
 
@@ -19,6 +20,31 @@ export const escapeMrkdwn = (text: string) =>
 /** Message and command text arrives escaped the same way; answers are stored as the person typed them. */
 export const unescapeMrkdwn = (text: string) =>
   text.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&')
+
+/** Slack has no longer fences: a run of three backticks inside code is broken up so it cannot close it. */
+const unfenced = (code: string) => code.replace(/`(?=``)/g, '`\u200b')
+
+function mrkdwnPart(part: MarkdownPart, before: string): string {
+  const text = escapeMrkdwn(part.text)
+  switch (part.kind) {
+    case 'text':
+      return text
+    case 'bold':
+      return `*${text}*`
+    case 'em':
+      return `_${text}_`
+    case 'code':
+      return part.text.includes('`') ? text : `\`${text}\``
+    case 'block': {
+      // Slack shows a language tag as a line of code: it is left out. A fence starts its own line.
+      const lead = before === '' || before.endsWith('\n') ? '' : '\n'
+      return `${lead}\`\`\`\n${escapeMrkdwn(unfenced(part.text))}\n\`\`\``
+    }
+  }
+}
+
+/** An agent's Markdown (code fences, bold, inline code) as mrkdwn, the rest escaped; at most `max` chars. */
+export const markdownToMrkdwn = (text: string, max = 3000) => renderWithin(text, max, mrkdwnPart)
 
 const cut = (text: string, max: number) => (text.length <= max ? text : `${text.slice(0, max - 1)}…`)
 const plain = (text: string, max = 150) => ({
@@ -51,7 +77,7 @@ function intro(job: DeliveryJob): Block[] {
       type: 'context',
       elements: [mrkdwn(`*${escapeMrkdwn(who(job.instance))}* · <${job.instance.url}|Open in Parley>`, 2000)],
     },
-    { type: 'section', text: mrkdwn(escapeMrkdwn(question) || '_(empty question)_') },
+    { type: 'section', text: mrkdwn(markdownToMrkdwn(question) || '_(empty question)_') },
   ]
 }
 
@@ -108,7 +134,7 @@ export function progressMessage(job: DeliveryJob): { text: string; blocks: Block
   return {
     text: fallback(`${who(job.instance)}: ${state}`),
     blocks: [
-      { type: 'section', text: mrkdwn(`${head}\n${escapeMrkdwn(cut(job.message.content, 2500))}`) },
+      { type: 'section', text: mrkdwn(`${head}\n${markdownToMrkdwn(job.message.content, 2500)}`) },
       { type: 'context', elements: [mrkdwn(`<${job.instance.url}|Open in Parley>`)] },
     ],
   }
@@ -123,7 +149,7 @@ export function replyModal(questionId: string, question: string): types.View {
     submit: plain('Send', 24),
     close: plain('Cancel', 24),
     blocks: [
-      { type: 'section', text: mrkdwn(escapeMrkdwn(question) || '_(empty question)_') },
+      { type: 'section', text: mrkdwn(markdownToMrkdwn(question) || '_(empty question)_') },
       {
         type: 'input',
         block_id: ANSWER_BLOCK,

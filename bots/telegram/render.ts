@@ -4,8 +4,29 @@
 import { parseQuestion } from '../../src/core/questions.ts'
 import type { DeliveryJob } from '../../src/notify/channel.ts'
 import { messageAnchor } from '../../views/thread.tsx'
+import { type MarkdownPart, renderWithin } from '../markdown.ts'
 
 export const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')
+
+const TAGS = { bold: 'b', em: 'i', code: 'code' } as const
+
+function htmlPart(part: MarkdownPart): string {
+  if (part.kind === 'text') return esc(part.text)
+  if (part.text === '') return ''
+  if (part.kind === 'block') {
+    // The language is word characters only (see markdown.ts): safe inside the attribute.
+    const lang = part.lang ? ` class="language-${part.lang}"` : ''
+    return `<pre><code${lang}>${esc(part.text)}</code></pre>`
+  }
+  const tag = TAGS[part.kind]
+  return `<${tag}>${esc(part.text)}</${tag}>`
+}
+
+/**
+ * An agent's Markdown (code fences, bold, inline code) as Telegram HTML, everything else escaped;
+ * at most `max` characters of HTML, so the message stays inside Telegram's 4096.
+ */
+export const markdownToHtml = (text: string, max: number) => renderWithin(text, max, htmlPart)
 
 const clip = (s: string, max: number) => (s.length > max ? `${s.slice(0, max - 1)}…` : s)
 
@@ -37,7 +58,7 @@ function questionCard(job: DeliveryJob, icon: string, below: string): string {
   return [
     heading(job, icon),
     '',
-    esc(clip(text, 3000)),
+    markdownToHtml(text, 3000),
     '',
     below,
     `<a href="${esc(questionLink(job.instance.url, job.message.id))}">Open in Parley</a>`,
@@ -65,7 +86,7 @@ export function progressText(job: DeliveryJob): string {
     heading(job, job.instance.ended ? '🏁' : '⏳'),
     `<i>${esc(state)}</i>`,
     '',
-    esc(clip(job.message.content, 1500)),
+    markdownToHtml(job.message.content, 1500),
     `<a href="${esc(job.instance.url)}">Open in Parley</a>`,
   ].join('\n')
 }

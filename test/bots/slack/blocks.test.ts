@@ -3,12 +3,14 @@ import { expect, test } from 'bun:test'
 import {
   answeredMessage,
   escapeMrkdwn,
+  markdownToMrkdwn,
   parseOptionValue,
   progressMessage,
   questionMessage,
   replyModal,
 } from '../../../bots/slack/blocks.ts'
 import { answerSummary, CLOSED_AT_TERMINAL, CLOSED_VIA } from '../../../src/core/answers.ts'
+import { approvalQuestion, fenced } from '../../../src/core/hooks/approval-text.ts'
 import type { DeliveryJob } from '../../../src/notify/channel.ts'
 
 const questionId = '0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b'
@@ -150,4 +152,18 @@ test('the notification text of every message is escaped: no forged link or menti
   }
   expect(texts[0]).toContain('&lt;https://evil.test|your bank&gt;')
   expect(texts[1]).toContain('&lt;!here&gt; ok')
+})
+
+test('an approval reads as code in Slack: a fence without its language line, bold as *bold*, all escaped', () => {
+  const { content } = approvalQuestion('Bash', { command: 'echo "<!channel>" && ls ```' }, 'echo')
+  const section = (
+    questionMessage(job({ message: { id: questionId, content, options: null, createdAt: '' } })).blocks as B[]
+  )[2].text.text as string
+  expect(section).toContain('```\necho "&lt;!channel&gt;" &amp;&amp; ls `\u200b``\n```')
+  expect(section).not.toContain('```bash')
+  expect(section).toContain('_Allow for this session_ also allows later `echo` commands')
+  expect(markdownToMrkdwn('**File:** ```\n/a<b>\n```')).toBe('*File:* \n```\n/a&lt;b&gt;\n```')
+  const long = markdownToMrkdwn(fenced('<'.repeat(5000), 'bash'), 3000)
+  expect(long.length).toBeLessThanOrEqual(3000)
+  expect(long).toEndWith('&lt;…\n```')
 })
