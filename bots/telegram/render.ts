@@ -46,10 +46,17 @@ export function questionIdFromLinks(urls: readonly string[]): string | null {
   return null
 }
 
+type InstanceName = { id: string; name: string | null; agentType: string }
+
+/** The instance by name, or by the start of its id when it has none (plain text). */
+const instanceName = (instance: InstanceName) => clip(instance.name ?? instance.id.slice(0, 8), 80)
+
+/** "claude_code · repo": how a message names an instance (plain text; escape it for HTML). */
+export const instanceLabel = (instance: InstanceName) =>
+  `${clip(instance.agentType, 60)} · ${instanceName(instance)}`
+
 function heading(job: Pick<DeliveryJob, 'instance'>, icon: string) {
-  // The instance by name, or by the start of its id when it has none.
-  const name = ` · ${esc(clip(job.instance.name ?? job.instance.id.slice(0, 8), 80))}`
-  return `${icon} <b>${esc(clip(job.instance.agentType, 60))}</b>${name}`
+  return `${icon} <b>${esc(clip(job.instance.agentType, 60))}</b> · ${esc(instanceName(job.instance))}`
 }
 
 /** A question copy: heading, the question, a line below it, and the link that maps replies back. */
@@ -96,12 +103,14 @@ export function endedNote(job: DeliveryJob): string {
 }
 
 // Callback data: "a:<question>:<option>" answers, "p:<question>" picks the question a bare
-// message answers, "r:<question>" asks for a free-text reply. The question id is its 16 bytes in
-// base64url (22 chars), so the longest is 27 bytes, well inside Telegram's 64.
+// message answers, "r:<question>" asks for a free-text reply, "s:<instance>" picks the instance a
+// bare message is for. An id is its 16 bytes in base64url (22 chars), so the longest is 27 bytes,
+// well inside Telegram's 64.
 export type Callback =
   | { kind: 'answer'; questionId: string; option: number }
   | { kind: 'pick'; questionId: string }
   | { kind: 'reply'; questionId: string }
+  | { kind: 'steer'; instanceId: string }
 
 const packId = (uuid: string) => Buffer.from(uuid.replace(/-/g, ''), 'hex').toString('base64url')
 
@@ -113,18 +122,20 @@ function unpackId(code: string): string | null {
 
 export function encodeCallback(c: Callback): string {
   if (c.kind === 'answer') return `a:${packId(c.questionId)}:${c.option}`
+  if (c.kind === 'steer') return `s:${packId(c.instanceId)}`
   return `${c.kind === 'pick' ? 'p' : 'r'}:${packId(c.questionId)}`
 }
 
 export function decodeCallback(data: string): Callback | null {
   const [k, code, opt] = data.split(':')
-  const questionId = code ? unpackId(code) : null
-  if (!questionId) return null
+  const id = code ? unpackId(code) : null
+  if (!id) return null
   if (k === 'a') {
     const option = Number(opt)
-    return Number.isInteger(option) && option >= 0 ? { kind: 'answer', questionId, option } : null
+    return Number.isInteger(option) && option >= 0 ? { kind: 'answer', questionId: id, option } : null
   }
-  if (k === 'p') return { kind: 'pick', questionId }
-  if (k === 'r') return { kind: 'reply', questionId }
+  if (k === 'p') return { kind: 'pick', questionId: id }
+  if (k === 'r') return { kind: 'reply', questionId: id }
+  if (k === 's') return { kind: 'steer', instanceId: id }
   return null
 }

@@ -282,6 +282,76 @@ for (const kind of dbKinds()) {
       expect((await answerOf(a.messageId)).content).toBeNull()
     })
 
+    test('a message that answers no question goes to an agent: a reply to its status, the only one running, or the one picked', async () => {
+      const { user, chat } = await linked('steerer')
+      await db().query(
+        `update users set notification_prefs = '{"progress":{"telegram":true}}' where id = $1`,
+        [user.id],
+      )
+      const step = (instanceId: string, content: string) =>
+        postAgentMessage(parley.core, {
+          userId: user.id,
+          instanceId,
+          agentType: 'codex',
+          content,
+          requiresUserInput: false,
+        })
+      const said = async (instanceId: string) =>
+        (
+          await db().query<{ content: string; channel: string }>(
+            `select content, channel from messages where instance_id = $1 and sender = 'USER' order by id`,
+            [instanceId],
+          )
+        ).map((m) => `${m.channel}: ${m.content}`)
+      const a = uuid()
+      const before = fake.chat(chat).length
+      await step(a, 'Reading the repo')
+      await until(() => fake.chat(chat).length === before + 1, 5000, 'status message')
+      const status = fake.chat(chat).at(-1)!
+      await until(async () => {
+        const [row] = await db().query<{ external_ref: unknown }>(
+          `select external_ref from deliveries where instance_id = $1 and kind = 'progress'`,
+          [a],
+        )
+        return row?.external_ref != null
+      })
+
+      // A reply to the status message is for that instance.
+      await post(fake.message(chat, 'also run the linter', { replyTo: status.message_id }))
+      expect(await said(a)).toEqual(['telegram: also run the linter'])
+      expect(lastBotText(chat)).toBe(`✅ Sent to codex · ${a.slice(0, 8)}.`)
+
+      // A bare message with no open question goes to the only running agent, which is named.
+      await post(fake.message(chat, 'then commit'))
+      expect(await said(a)).toEqual(['telegram: also run the linter', 'telegram: then commit'])
+      expect(lastBotText(chat)).toBe(`✅ Sent to codex · ${a.slice(0, 8)}.`)
+
+      // With two running, the bot asks which, and sends nothing until one is picked.
+      const b = uuid()
+      await step(b, 'Starting')
+      await post(fake.message(chat, 'stop after this step'))
+      // (B's own status message may arrive around it.)
+      const picker = fake.chat(chat).findLast((m) => m.text.includes('agents are running'))!
+      expect(picker.text).toBe('2 agents are running. Which one is this message for?')
+      const choices = picker.reply_markup!.inline_keyboard!.flat()
+      expect(choices.map((c) => c.text).sort()).toEqual(
+        [`codex · ${a.slice(0, 8)}`, `codex · ${b.slice(0, 8)}`].sort(),
+      )
+      expect(await said(b)).toEqual([])
+      const forB = choices.find((c) => c.text.endsWith(b.slice(0, 8)))!
+      await post(fake.callback(chat, picker.message_id, forB.callback_data!))
+      expect(await said(b)).toEqual(['telegram: stop after this step'])
+      expect(await said(a)).toHaveLength(2)
+      expect(fake.find(chat, picker.message_id)!.text).toBe(`✅ Sent to codex · ${b.slice(0, 8)}.`)
+
+      // Someone else's chat reaches none of these instances, and is told nothing was sent.
+      const other = await linked('bystander')
+      await post(fake.message(other.chat, 'hello?'))
+      expect(lastBotText(other.chat)).toContain('none of your agents is running, so nothing was sent')
+      await post(fake.callback(other.chat, picker.message_id, forB.callback_data!))
+      expect(await said(b)).toHaveLength(1)
+    })
+
     test('an answer on another channel locks the copies in every linked chat', async () => {
       const { user, chat } = await linked('bob')
       const code = await createLinkCode(db().db, user.id, 'telegram')
