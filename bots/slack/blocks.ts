@@ -13,6 +13,7 @@ export const OPTION_ACTION = /^parley\.option\.\d+$/
 export const REPLY_ACTION = 'parley.reply'
 export const REPLY_VIEW = 'parley.reply'
 export const ANSWER_BLOCK = 'answer'
+export const STEER_ACTION = /^parley\.steer\.\d+$/
 
 /** Slack mrkdwn control characters: `&`, `<` and `>` are the only ones that must be escaped. */
 export const escapeMrkdwn = (text: string) =>
@@ -68,6 +69,38 @@ export function parseOptionValue(value: string): { questionId: string; option: n
 
 const who = (instance: DeliveryJob['instance']) =>
   instance.name ? `${instance.agentType} · ${instance.name}` : instance.agentType
+
+type InstanceName = { id: string; name: string | null; agentType: string }
+/** "codex · repo" (or the start of the id when unnamed), for telling instances apart; plain text. */
+export const instanceLabel = (i: InstanceName) => `${i.agentType} · ${i.name ?? i.id.slice(0, 8)}`
+
+/** Agent-picker button values: the instance, and the ts of the person's message it is to carry. */
+export const steerValue = (instanceId: string, ts: string) => `${instanceId}:${ts}`
+export function parseSteerValue(value: string): { instanceId: string; ts: string } | null {
+  const m = /^([0-9a-f-]{36}):(\d+\.\d+)$/i.exec(value)
+  return m ? { instanceId: m[1]!, ts: m[2]! } : null
+}
+
+/** "Which agent is this for?": one button per running instance, for the message sent at `ts`. */
+export function agentPicker(
+  instances: readonly InstanceName[],
+  ts: string,
+): { text: string; blocks: Block[] } {
+  const text = `${instances.length} agents are running. Which one is this message for?`
+  const buttons = instances.slice(0, 25).map((i, n) => ({
+    type: 'button' as const,
+    action_id: `parley.steer.${n}`,
+    text: plain(instanceLabel(i), 75),
+    value: steerValue(i.id, ts),
+  }))
+  return {
+    text,
+    blocks: [
+      { type: 'section', text: mrkdwn(text) },
+      { type: 'actions', block_id: 'parley.steer', elements: buttons },
+    ],
+  }
+}
 
 function intro(job: DeliveryJob): Block[] {
   const question = parseQuestion(job.message.content).text
