@@ -2,6 +2,7 @@
 // question's thread; a late press hears who answered first; only the owner or a WRITE-shared
 // user may answer.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { endSession } from '../../../src/core/instances.ts'
 import { postAgentMessage } from '../../../src/core/messages.ts'
 import { FORM, interactionBody, slackRequest } from '../../fakes/slack.ts'
 import { dbKinds, uuid } from '../../helpers.ts'
@@ -182,7 +183,9 @@ for (const kind of dbKinds()) {
           )
         ).map((m) => `${m.channel}: ${m.content}`)
       const a = uuid()
+      const b = uuid()
       const status = await step(a)
+      await step(b)
       const sent = await s.bot.adapter.send(await jobFor(s, 'progress', status.messageId, target))
       if (!sent.ok) throw new Error(sent.error)
       await s.database.query(
@@ -192,6 +195,7 @@ for (const kind of dbKinds()) {
       const ref = sent.externalRef as { ts: string }
       const toA = `Sent to *codex · ${a.slice(0, 8)}*.`
 
+      // Two agents run: only the thread says which one a reply is for.
       const inThread = await s.dm(u.slack, 'also run &lt;lint&gt;', {
         thread_ts: ref.ts,
         ts: `${Number(ref.ts) + 1}`,
@@ -199,12 +203,6 @@ for (const kind of dbKinds()) {
       expect(inThread.replies).toEqual([toA])
       expect(await said(a)).toEqual(['slack: also run <lint>'])
 
-      const bare = await s.dm(u.slack, 'then commit')
-      expect(bare.replies).toEqual([toA])
-      expect(await said(a)).toEqual(['slack: also run <lint>', 'slack: then commit'])
-
-      const b = uuid()
-      await step(b)
       const asked = await s.dm(u.slack, 'stop after this step')
       expect(asked.replies).toEqual(['2 agents are running. Which one is this message for?'])
       expect(await said(b)).toEqual([])
@@ -217,7 +215,13 @@ for (const kind of dbKinds()) {
       const pressed = await s.press(u.slack, forB.action_id, forB.value, forB.text.text)
       expect(pressed.replies).toEqual([`Sent to *codex · ${b.slice(0, 8)}*.`])
       expect(await said(b)).toEqual(['slack: stop after this step'])
-      expect(await said(a)).toHaveLength(2)
+      expect(await said(a)).toHaveLength(1)
+
+      // With one agent left running, a bare message goes to it, and the reply names it.
+      await endSession(s.core, u.id, b)
+      const bare = await s.dm(u.slack, 'then commit')
+      expect(bare.replies).toEqual([toA])
+      expect(await said(a)).toEqual(['slack: also run <lint>', 'slack: then commit'])
 
       // Someone else's picker button naming this instance is refused by core, and writes nothing.
       const other = await s.linkedUser('mia')

@@ -304,10 +304,12 @@ for (const kind of dbKinds()) {
           )
         ).map((m) => `${m.channel}: ${m.content}`)
       const a = uuid()
-      const before = fake.chat(chat).length
+      const b = uuid()
       await step(a, 'Reading the repo')
-      await until(() => fake.chat(chat).length === before + 1, 5000, 'status message')
-      const status = fake.chat(chat).at(-1)!
+      await step(b, 'Starting')
+      const statusOf = (id: string) => fake.chat(chat).find((m) => m.text.includes(`/instances/${id}"`))
+      await until(() => statusOf(a) !== undefined, 5000, 'status message')
+      const status = statusOf(a)!
       await until(async () => {
         const [row] = await db().query<{ external_ref: unknown }>(
           `select external_ref from deliveries where instance_id = $1 and kind = 'progress'`,
@@ -316,21 +318,13 @@ for (const kind of dbKinds()) {
         return row?.external_ref != null
       })
 
-      // A reply to the status message is for that instance.
+      // Two agents run: only the status message replied to says which one it is for.
       await post(fake.message(chat, 'also run the linter', { replyTo: status.message_id }))
       expect(await said(a)).toEqual(['telegram: also run the linter'])
       expect(lastBotText(chat)).toBe(`✅ Sent to codex · ${a.slice(0, 8)}.`)
 
-      // A bare message with no open question goes to the only running agent, which is named.
-      await post(fake.message(chat, 'then commit'))
-      expect(await said(a)).toEqual(['telegram: also run the linter', 'telegram: then commit'])
-      expect(lastBotText(chat)).toBe(`✅ Sent to codex · ${a.slice(0, 8)}.`)
-
-      // With two running, the bot asks which, and sends nothing until one is picked.
-      const b = uuid()
-      await step(b, 'Starting')
+      // A bare message: the bot asks which, and sends nothing until one is picked.
       await post(fake.message(chat, 'stop after this step'))
-      // (B's own status message may arrive around it.)
       const picker = fake.chat(chat).findLast((m) => m.text.includes('agents are running'))!
       expect(picker.text).toBe('2 agents are running. Which one is this message for?')
       const choices = picker.reply_markup!.inline_keyboard!.flat()
@@ -341,8 +335,14 @@ for (const kind of dbKinds()) {
       const forB = choices.find((c) => c.text.endsWith(b.slice(0, 8)))!
       await post(fake.callback(chat, picker.message_id, forB.callback_data!))
       expect(await said(b)).toEqual(['telegram: stop after this step'])
-      expect(await said(a)).toHaveLength(2)
+      expect(await said(a)).toHaveLength(1)
       expect(fake.find(chat, picker.message_id)!.text).toBe(`✅ Sent to codex · ${b.slice(0, 8)}.`)
+
+      // With one agent left running, a bare message goes to it, and the reply names it.
+      await endSession(parley.core, user.id, b)
+      await post(fake.message(chat, 'then commit'))
+      expect(await said(a)).toEqual(['telegram: also run the linter', 'telegram: then commit'])
+      expect(lastBotText(chat)).toBe(`✅ Sent to codex · ${a.slice(0, 8)}.`)
 
       // Someone else's chat reaches none of these instances, and is told nothing was sent.
       const other = await linked('bystander')
