@@ -308,8 +308,14 @@ for (const kind of dbKinds()) {
       await step(a, 'Reading the repo')
       await step(b, 'Starting')
       const statusOf = (id: string) => fake.chat(chat).find((m) => m.text.includes(`/instances/${id}"`))
-      await until(() => statusOf(a) !== undefined, 5000, 'status message')
+      await until(() => statusOf(a) !== undefined && statusOf(b) !== undefined, 5000, 'status messages')
       const status = statusOf(a)!
+      // What the bot answered a message (status messages and notes may arrive in between).
+      const answered = async (text: string, replyTo?: number) => {
+        const update = fake.message(chat, text, replyTo === undefined ? {} : { replyTo })
+        await post(update)
+        return fake.chat(chat).find((m) => m.reply_to_message_id === update.message.message_id)
+      }
       await until(async () => {
         const [row] = await db().query<{ external_ref: unknown }>(
           `select external_ref from deliveries where instance_id = $1 and kind = 'progress'`,
@@ -319,13 +325,12 @@ for (const kind of dbKinds()) {
       })
 
       // Two agents run: only the status message replied to says which one it is for.
-      await post(fake.message(chat, 'also run the linter', { replyTo: status.message_id }))
+      const viaStatus = await answered('also run the linter', status.message_id)
       expect(await said(a)).toEqual(['telegram: also run the linter'])
-      expect(lastBotText(chat)).toBe(`✅ Sent to codex · ${a.slice(0, 8)}.`)
+      expect(viaStatus?.text).toBe(`✅ Sent to codex · ${a.slice(0, 8)}.`)
 
       // A bare message: the bot asks which, and sends nothing until one is picked.
-      await post(fake.message(chat, 'stop after this step'))
-      const picker = fake.chat(chat).findLast((m) => m.text.includes('agents are running'))!
+      const picker = (await answered('stop after this step'))!
       expect(picker.text).toBe('2 agents are running. Which one is this message for?')
       const choices = picker.reply_markup!.inline_keyboard!.flat()
       expect(choices.map((c) => c.text).sort()).toEqual(
@@ -340,9 +345,9 @@ for (const kind of dbKinds()) {
 
       // With one agent left running, a bare message goes to it, and the reply names it.
       await endSession(parley.core, user.id, b)
-      await post(fake.message(chat, 'then commit'))
+      const bare = await answered('then commit')
       expect(await said(a)).toEqual(['telegram: also run the linter', 'telegram: then commit'])
-      expect(lastBotText(chat)).toBe(`✅ Sent to codex · ${a.slice(0, 8)}.`)
+      expect(bare?.text).toBe(`✅ Sent to codex · ${a.slice(0, 8)}.`)
 
       // Someone else's chat reaches none of these instances, and is told nothing was sent.
       const other = await linked('bystander')
