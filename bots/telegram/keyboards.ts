@@ -1,8 +1,9 @@
 // Inline keyboards for questions: one button per option, then a button asking for a free-text
-// answer; and the "which question?" picker for a bare message when several are open.
+// answer; the "which question?" picker for a bare message when several are open, and the "which
+// agent?" picker when none is open and several agents run.
 import { InlineKeyboard } from 'grammy'
 import type { OpenQuestion } from '../../src/core/links.ts'
-import { encodeCallback } from './render.ts'
+import { encodeCallback, instanceLabel } from './render.ts'
 
 const label = (s: string, max = 60) => (s.length > max ? `${s.slice(0, max - 1)}…` : s)
 
@@ -21,6 +22,16 @@ export function pickerKeyboard(questions: readonly OpenQuestion[]): InlineKeyboa
       label(`${q.agentType}: ${q.question}`, 50),
       encodeCallback({ kind: 'pick', questionId: q.id }),
     ).row()
+  }
+  return kb
+}
+
+export function instancePickerKeyboard(
+  instances: readonly { id: string; name: string | null; agentType: string }[],
+): InlineKeyboard {
+  const kb = new InlineKeyboard()
+  for (const i of instances.slice(0, 10)) {
+    kb.text(label(instanceLabel(i), 50), encodeCallback({ kind: 'steer', instanceId: i.id })).row()
   }
   return kb
 }

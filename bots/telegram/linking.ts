@@ -12,6 +12,7 @@ export const HELP = [
   '<b>Parley</b> sends you your agents’ questions here.',
   '',
   'Answer with a button, by replying to a question, or just by writing when one question is open.',
+  'With no question open, what you write goes to your agent (reply to its status message to pick one).',
   '/status – open questions and running agents',
   '/unlink – stop sending to this chat',
   '/help – this message',

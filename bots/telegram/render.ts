@@ -4,8 +4,29 @@
 import { parseQuestion } from '../../src/core/questions.ts'
 import type { DeliveryJob } from '../../src/notify/channel.ts'
 import { messageAnchor } from '../../views/thread.tsx'
+import { type MarkdownPart, renderWithin } from '../markdown.ts'
 
 export const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')
+
+const TAGS = { bold: 'b', em: 'i', code: 'code' } as const
+
+function htmlPart(part: MarkdownPart): string {
+  if (part.kind === 'text') return esc(part.text)
+  if (part.text === '') return ''
+  if (part.kind === 'block') {
+    // The language is word characters only (see markdown.ts): safe inside the attribute.
+    const lang = part.lang ? ` class="language-${part.lang}"` : ''
+    return `<pre><code${lang}>${esc(part.text)}</code></pre>`
+  }
+  const tag = TAGS[part.kind]
+  return `<${tag}>${esc(part.text)}</${tag}>`
+}
+
+/**
+ * An agent's Markdown (code fences, bold, inline code) as Telegram HTML, everything else escaped;
+ * at most `max` characters of HTML, so the message stays inside Telegram's 4096.
+ */
+export const markdownToHtml = (text: string, max: number) => renderWithin(text, max, htmlPart)
 
 const clip = (s: string, max: number) => (s.length > max ? `${s.slice(0, max - 1)}…` : s)
 
@@ -25,10 +46,17 @@ export function questionIdFromLinks(urls: readonly string[]): string | null {
   return null
 }
 
+type InstanceName = { id: string; name: string | null; agentType: string }
+
+/** The instance by name, or by the start of its id when it has none (plain text). */
+const instanceName = (instance: InstanceName) => clip(instance.name ?? instance.id.slice(0, 8), 80)
+
+/** "claude_code · repo": how a message names an instance (plain text; escape it for HTML). */
+export const instanceLabel = (instance: InstanceName) =>
+  `${clip(instance.agentType, 60)} · ${instanceName(instance)}`
+
 function heading(job: Pick<DeliveryJob, 'instance'>, icon: string) {
-  // The instance by name, or by the start of its id when it has none.
-  const name = ` · ${esc(clip(job.instance.name ?? job.instance.id.slice(0, 8), 80))}`
-  return `${icon} <b>${esc(clip(job.instance.agentType, 60))}</b>${name}`
+  return `${icon} <b>${esc(clip(job.instance.agentType, 60))}</b> · ${esc(instanceName(job.instance))}`
 }
 
 /** A question copy: heading, the question, a line below it, and the link that maps replies back. */
@@ -37,7 +65,7 @@ function questionCard(job: DeliveryJob, icon: string, below: string): string {
   return [
     heading(job, icon),
     '',
-    esc(clip(text, 3000)),
+    markdownToHtml(text, 3000),
     '',
     below,
     `<a href="${esc(questionLink(job.instance.url, job.message.id))}">Open in Parley</a>`,
@@ -65,7 +93,7 @@ export function progressText(job: DeliveryJob): string {
     heading(job, job.instance.ended ? '🏁' : '⏳'),
     `<i>${esc(state)}</i>`,
     '',
-    esc(clip(job.message.content, 1500)),
+    markdownToHtml(job.message.content, 1500),
     `<a href="${esc(job.instance.url)}">Open in Parley</a>`,
   ].join('\n')
 }
@@ -75,12 +103,14 @@ export function endedNote(job: DeliveryJob): string {
 }
 
 // Callback data: "a:<question>:<option>" answers, "p:<question>" picks the question a bare
-// message answers, "r:<question>" asks for a free-text reply. The question id is its 16 bytes in
-// base64url (22 chars), so the longest is 27 bytes, well inside Telegram's 64.
+// message answers, "r:<question>" asks for a free-text reply, "s:<instance>" picks the instance a
+// bare message is for. An id is its 16 bytes in base64url (22 chars), so the longest is 27 bytes,
+// well inside Telegram's 64.
 export type Callback =
   | { kind: 'answer'; questionId: string; option: number }
   | { kind: 'pick'; questionId: string }
   | { kind: 'reply'; questionId: string }
+  | { kind: 'steer'; instanceId: string }
 
 const packId = (uuid: string) => Buffer.from(uuid.replace(/-/g, ''), 'hex').toString('base64url')
 
@@ -92,18 +122,20 @@ function unpackId(code: string): string | null {
 
 export function encodeCallback(c: Callback): string {
   if (c.kind === 'answer') return `a:${packId(c.questionId)}:${c.option}`
+  if (c.kind === 'steer') return `s:${packId(c.instanceId)}`
   return `${c.kind === 'pick' ? 'p' : 'r'}:${packId(c.questionId)}`
 }
 
 export function decodeCallback(data: string): Callback | null {
   const [k, code, opt] = data.split(':')
-  const questionId = code ? unpackId(code) : null
-  if (!questionId) return null
+  const id = code ? unpackId(code) : null
+  if (!id) return null
   if (k === 'a') {
     const option = Number(opt)
-    return Number.isInteger(option) && option >= 0 ? { kind: 'answer', questionId, option } : null
+    return Number.isInteger(option) && option >= 0 ? { kind: 'answer', questionId: id, option } : null
   }
-  if (k === 'p') return { kind: 'pick', questionId }
-  if (k === 'r') return { kind: 'reply', questionId }
+  if (k === 'p') return { kind: 'pick', questionId: id }
+  if (k === 'r') return { kind: 'reply', questionId: id }
+  if (k === 's') return { kind: 'steer', instanceId: id }
   return null
 }

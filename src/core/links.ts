@@ -1,8 +1,8 @@
 // Chats linked to Parley users: one-time link codes, linking, unlinking, who a chat belongs to,
-// the links a person has, the questions open in a chat, and which question a chat copy is. Every chat channel (Telegram, Slack,
-// any channel added later) goes through these, addressing a chat by its channel name and its
-// delivery target (the string the channel itself chose when linking), so nothing here knows how
-// a channel addresses its chats.
+// the links a person has, the questions open in a chat, and what a chat copy is (a question's, or
+// an instance's status message). Every chat channel (Telegram, Slack, any channel added later)
+// goes through these, addressing a chat by its channel name and its delivery target (the string
+// the channel itself chose when linking), so nothing here knows how a channel addresses its chats.
 import { and, asc, eq, gt, isNull, type SQL, sql } from 'drizzle-orm'
 import { sha256 } from '../auth/api-keys.ts'
 import { type Db, type DbOrTx, resultRows, type Tx } from '../db/client.ts'
@@ -193,13 +193,40 @@ export async function openQuestions(
   }))
 }
 
-/** The question a chat copy belongs to, by the copy's external ref (e.g. Slack channel + ts). */
-export async function questionOfCopy(db: Db, channel: string, ref: Record<string, string>) {
-  const [row] = resultRows<{ questionId: string }>(
+/** A chat copy Parley sent: a question's copy (with its question) or an instance's status message. */
+export type ChatCopy = {
+  instanceId: string
+  instanceName: string | null
+  agentType: string
+  /** Null for a status (progress) message. */
+  questionId: string | null
+}
+
+/**
+ * What a chat copy is, by its external ref (Slack channel + ts, Telegram chat_id + message_id): the
+ * question it asks, or the instance whose status it shows. A reply to it is meant for that instance.
+ */
+export async function copyOf(
+  db: Db,
+  channel: string,
+  ref: Record<string, string | number>,
+): Promise<ChatCopy | null> {
+  const [row] = resultRows<ChatCopy>(
     await db.execute(sql`
-      select message_id as "questionId" from deliveries
-      where channel = ${channel} and kind = 'question' and external_ref @> ${JSON.stringify(ref)}::jsonb
+      select i.id as "instanceId", i.name as "instanceName", t.name as "agentType",
+        case when d.kind = 'question' then d.message_id end as "questionId"
+      from deliveries d
+      join messages m on m.id = d.message_id
+      join agent_instances i on i.id = m.instance_id
+      join agent_types t on t.id = i.agent_type_id
+      where d.channel = ${channel} and d.kind in ('question', 'progress')
+        and d.external_ref @> ${JSON.stringify(ref)}::jsonb
       limit 1`),
   )
-  return row?.questionId ?? null
+  return row ?? null
+}
+
+/** The question a chat copy belongs to, by the copy's external ref (e.g. Slack channel + ts). */
+export async function questionOfCopy(db: Db, channel: string, ref: Record<string, string>) {
+  return (await copyOf(db, channel, ref))?.questionId ?? null
 }

@@ -3,11 +3,13 @@
 // drops the copies still waiting for that chat.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import {
+  copyOf,
   createLinkCode,
   linkChat,
   linkedUser,
   listLinks,
   openQuestions,
+  questionOfCopy,
   unlink,
 } from '../../src/core/links.ts'
 import { postAgentMessage } from '../../src/core/messages.ts'
@@ -88,6 +90,50 @@ for (const kind of dbKinds()) {
       expect(await linkChat(t.database.db, code, where)).toBeNull()
       expect(await copy(q)).toEqual({ state: 'failed', last_error: 'linked to another user' })
       expect(await linkedUser(t.database.db, where)).toEqual({ userId: next.id, active: true })
+    })
+
+    test('a copy is found by its external ref: a question copy with its question, a status copy with its instance only', async () => {
+      const { user, where } = await linked('links-g')
+      await t.database.query(
+        `update users set notification_prefs = '{"progress":{"pigeon":true}}' where id = $1`,
+        [user.id],
+      )
+      const q = await ask(user.id)
+      const instanceId = uuid()
+      await postAgentMessage(t.core, {
+        userId: user.id,
+        instanceId,
+        agentType: 'codex',
+        content: 'Working',
+        requiresUserInput: false,
+      })
+      const sent = (kind: string, ref: object, by: string) =>
+        t.database.query(
+          `update deliveries set state = 'sent', external_ref = $1::jsonb
+           where kind = $2 and target = $3 and (message_id = $4 or instance_id = $4)`,
+          [JSON.stringify(ref), kind, where.target, by],
+        )
+      await sent('question', { chat: 'c1', n: 1 }, q)
+      await sent('progress', { chat: 'c1', n: 2 }, instanceId)
+      const [asked] = await t.database.query<{ instance_id: string }>(
+        'select instance_id from messages where id = $1',
+        [q],
+      )
+      expect(await copyOf(t.database.db, 'pigeon', { chat: 'c1', n: 1 })).toEqual({
+        instanceId: asked!.instance_id,
+        instanceName: null,
+        agentType: 'claude',
+        questionId: q,
+      })
+      expect(await copyOf(t.database.db, 'pigeon', { chat: 'c1', n: 2 })).toEqual({
+        instanceId,
+        instanceName: null,
+        agentType: 'codex',
+        questionId: null,
+      })
+      expect(await questionOfCopy(t.database.db, 'pigeon', { chat: 'c1', n: '2' })).toBeNull()
+      expect(await copyOf(t.database.db, 'pigeon', { chat: 'c1', n: 3 })).toBeNull()
+      expect(await copyOf(t.database.db, 'other', { chat: 'c1', n: 2 })).toBeNull()
     })
   })
 }

@@ -5,7 +5,15 @@
 import { createHmac } from 'node:crypto'
 
 export type SlackCall = { method: string; args: Record<string, unknown>; token: string | null }
-export type SlackMessage = { channel: string; ts: string; text: string; blocks: unknown[]; threadTs?: string }
+export type SlackMessage = {
+  channel: string
+  ts: string
+  text: string
+  blocks: unknown[]
+  threadTs?: string
+  /** Set for a message a person wrote (not the bot). */
+  user?: string
+}
 type Failure = { status?: number; headers?: Record<string, string>; body?: Record<string, unknown> }
 
 const JSON_FIELDS = ['blocks', 'view', 'attachments']
@@ -78,6 +86,11 @@ export class FakeSlack {
   /** A response_url for an incoming payload; posts to it are kept in `responses`. */
   responseUrl(): string {
     return `${this.url}/respond/${++this.seq}`
+  }
+
+  /** A message a person wrote in a DM, kept so conversations.history can return it. */
+  received(message: { channel: string; ts: string; user: string; text: string }): void {
+    this.messages.set(`${message.channel}:${message.ts}`, { ...message, blocks: [] })
   }
 
   /** The next `times` calls of `method` fail with this answer. */
@@ -186,6 +199,20 @@ export class FakeSlack {
         message.text = String(args.text ?? '')
         message.blocks = (args.blocks as unknown[]) ?? []
         return { ok: true, channel: message.channel, ts: message.ts }
+      }
+      case 'conversations.history': {
+        // Enough for reading one message back: the one at `latest` (inclusive), if any.
+        const m = this.messages.get(`${String(args.channel)}:${String(args.latest)}`)
+        const found = m && args.inclusive !== 'false' && args.inclusive !== false ? [m] : []
+        return {
+          ok: true,
+          messages: found.map((f) => ({
+            type: 'message',
+            ts: f.ts,
+            text: f.text,
+            user: f.user ?? this.bot.userId,
+          })),
+        }
       }
       case 'chat.postEphemeral':
         return { ok: true, message_ts: `${1_700_000_000 + ++this.seq}.000200` }

@@ -2,8 +2,10 @@
 // question's thread; a late press hears who answered first; only the owner or a WRITE-shared
 // user may answer.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { endSession } from '../../../src/core/instances.ts'
+import { postAgentMessage } from '../../../src/core/messages.ts'
 import { FORM, interactionBody, slackRequest } from '../../fakes/slack.ts'
-import { dbKinds } from '../../helpers.ts'
+import { dbKinds, uuid } from '../../helpers.ts'
 import { jobFor, SIGNING_SECRET, type SlackFixture, slackFixture } from './fixture.ts'
 
 for (const kind of dbKinds()) {
@@ -156,6 +158,83 @@ for (const kind of dbKinds()) {
       const last = await s.dm(u.slack, 'beta it is')
       expect(last.replies).toEqual([])
       expect((await questionRow(b.questionId)).answer).toBe('beta it is')
+    })
+
+    test('a message that answers no question goes to an agent: its status thread, the only one running, or the one picked', async () => {
+      const u = await s.linkedUser('sam')
+      const target = `${u.slack.teamId}:${u.slack.userId}`
+      await s.database.query(
+        `update users set notification_prefs = '{"progress":{"slack":true}}' where id = $1`,
+        [u.id],
+      )
+      const step = (instanceId: string, userId = u.id) =>
+        postAgentMessage(s.core, {
+          userId,
+          instanceId,
+          agentType: 'codex',
+          content: 'Working',
+          requiresUserInput: false,
+        })
+      const said = async (instanceId: string) =>
+        (
+          await s.database.query<{ content: string; channel: string }>(
+            `select content, channel from messages where instance_id = $1 and sender = 'USER' order by id`,
+            [instanceId],
+          )
+        ).map((m) => `${m.channel}: ${m.content}`)
+      const a = uuid()
+      const b = uuid()
+      const status = await step(a)
+      await step(b)
+      const sent = await s.bot.adapter.send(await jobFor(s, 'progress', status.messageId, target))
+      if (!sent.ok) throw new Error(sent.error)
+      await s.database.query(
+        `update deliveries set state = 'sent', external_ref = $1::jsonb where instance_id = $2 and kind = 'progress'`,
+        [JSON.stringify(sent.externalRef), a],
+      )
+      const ref = sent.externalRef as { ts: string }
+      const toA = `Sent to *codex · ${a.slice(0, 8)}*.`
+
+      // Two agents run: only the thread says which one a reply is for.
+      const inThread = await s.dm(u.slack, 'also run &lt;lint&gt;', {
+        thread_ts: ref.ts,
+        ts: `${Number(ref.ts) + 1}`,
+      })
+      expect(inThread.replies).toEqual([toA])
+      expect(await said(a)).toEqual(['slack: also run <lint>'])
+
+      const asked = await s.dm(u.slack, 'stop after this step')
+      expect(asked.replies).toEqual(['2 agents are running. Which one is this message for?'])
+      expect(await said(b)).toEqual([])
+      const picker = s.fake.callsOf('chat.postEphemeral').at(-1)!.args.blocks as {
+        elements?: { action_id: string; value: string; text: { text: string } }[]
+      }[]
+      const buttons = picker[1]!.elements!
+      const forB = buttons.find((e) => e.value.startsWith(b))!
+      expect(forB.text.text).toBe(`codex · ${b.slice(0, 8)}`)
+      const pressed = await s.press(u.slack, forB.action_id, forB.value, forB.text.text)
+      expect(pressed.replies).toEqual([`Sent to *codex · ${b.slice(0, 8)}*.`])
+      expect(await said(b)).toEqual(['slack: stop after this step'])
+      expect(await said(a)).toHaveLength(1)
+
+      // With one agent left running, a bare message goes to it, and the reply names it.
+      await endSession(s.core, u.id, b)
+      const bare = await s.dm(u.slack, 'then commit')
+      expect(bare.replies).toEqual([toA])
+      expect(await said(a)).toEqual(['slack: also run <lint>', 'slack: then commit'])
+
+      // Someone else's picker button naming this instance is refused by core, and writes nothing.
+      const other = await s.linkedUser('mia')
+      await step(uuid(), other.id)
+      await step(uuid(), other.id)
+      const theirs = await s.dm(other.slack, 'go')
+      expect(theirs.replies).toEqual(['2 agents are running. Which one is this message for?'])
+      const ts = (
+        s.fake.callsOf('chat.postEphemeral').at(-1)!.args.blocks as { elements?: { value: string }[] }[]
+      )[1]!.elements![0]!.value.split(':')[1]!
+      const forged = await s.press(other.slack, 'parley.steer.0', `${a}:${ts}`, 'codex')
+      expect(forged.replies).toEqual(['Agent instance not found'])
+      expect(await said(a)).toHaveLength(2)
     })
 
     test("another user's button or modal is refused; a WRITE-shared user may answer", async () => {

@@ -3,12 +3,14 @@ import { expect, test } from 'bun:test'
 import {
   answeredMessage,
   escapeMrkdwn,
+  markdownToMrkdwn,
   parseOptionValue,
   progressMessage,
   questionMessage,
   replyModal,
 } from '../../../bots/slack/blocks.ts'
 import { answerSummary, CLOSED_AT_TERMINAL, CLOSED_VIA } from '../../../src/core/answer-wording.ts'
+import { approvalQuestion, fenced } from '../../../src/core/hooks/approval-text.ts'
 import type { DeliveryJob } from '../../../src/notify/channel.ts'
 
 const questionId = '0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b'
@@ -57,7 +59,7 @@ test('a question: header, context with the instance link, escaped section, one b
     ['No, wait', 'parley.option.1', `${questionId}:1`],
     ['Reply…', 'parley.reply', questionId],
   ])
-  expect(text).toContain('claude · refactor <b> asks')
+  expect(text).toBe('claude · refactor &lt;b&gt; asks: Merge &lt;@U123&gt; &amp; ship?')
   expect(parseOptionValue(actions.elements[1].value)).toEqual({ questionId, option: 1 })
   expect(parseOptionValue('not-a-ref:1')).toBeNull()
 })
@@ -121,4 +123,47 @@ test('the reply modal carries the question id and asks for the answer', () => {
   expect(view.blocks[0].text.text).toBe('Why &lt;now&gt;?')
   expect(view.blocks[1].block_id).toBe('answer')
   expect(escapeMrkdwn('a&b<c>d')).toBe('a&amp;b&lt;c&gt;d')
+})
+
+test('the notification text of every message is escaped: no forged link or mention from an agent or a cwd', () => {
+  const forged = job({
+    instance: { ...job().instance, name: '<!channel> repo', status: 'ACTIVE' },
+    message: {
+      id: questionId,
+      content: 'See <https://evil.test|your bank> now',
+      options: null,
+      createdAt: '',
+    },
+  })
+  const answer = { by: 'Ann', via: 'slack', at: '2026-12-03T12:03:00Z' }
+  const texts = [
+    questionMessage(forged).text,
+    answeredMessage({
+      ...forged,
+      kind: 'lock',
+      answer: { messageId: 'a', content: '<!here> ok', ...answer },
+      summary: answerSummary(answer),
+    }).text,
+    progressMessage({ ...forged, kind: 'progress' }).text,
+  ]
+  for (const text of texts) {
+    expect(text).not.toMatch(/<[!@#]|<https?:/)
+    expect(text).toContain('&lt;!channel&gt; repo')
+  }
+  expect(texts[0]).toContain('&lt;https://evil.test|your bank&gt;')
+  expect(texts[1]).toContain('&lt;!here&gt; ok')
+})
+
+test('an approval reads as code in Slack: a fence without its language line, bold as *bold*, all escaped', () => {
+  const { content } = approvalQuestion('Bash', { command: 'echo "<!channel>" && ls ```' }, 'echo')
+  const section = (
+    questionMessage(job({ message: { id: questionId, content, options: null, createdAt: '' } })).blocks as B[]
+  )[2].text.text as string
+  expect(section).toContain('```\necho "&lt;!channel&gt;" &amp;&amp; ls `\u200b``\n```')
+  expect(section).not.toContain('```bash')
+  expect(section).toContain('_Allow for this session_ also allows later `echo` commands')
+  expect(markdownToMrkdwn('**File:** ```\n/a<b>\n```')).toBe('*File:* \n```\n/a&lt;b&gt;\n```')
+  const long = markdownToMrkdwn(fenced('<'.repeat(5000), 'bash'), 3000)
+  expect(long.length).toBeLessThanOrEqual(3000)
+  expect(long).toEndWith('&lt;…\n```')
 })

@@ -28,7 +28,7 @@ export type SlackFixture = TestApp & {
   send(body: string, contentType: string, opts?: SignedOptions): Promise<Response>
   command(who: SlackUser, text: string): Promise<Reply>
   dm(who: SlackUser, text: string, extra?: Record<string, unknown>): Promise<Reply>
-  press(who: SlackUser, actionId: string, value: string): Promise<Reply>
+  press(who: SlackUser, actionId: string, value: string, label?: string): Promise<Reply>
   submit(who: SlackUser, questionId: string, answer: string): Promise<Reply>
   /** A Parley user linked to a fresh Slack user. */
   linkedUser(label: string): Promise<Awaited<ReturnType<typeof makeUser>> & { slack: SlackUser }>
@@ -155,22 +155,20 @@ export async function slackFixture(kind: DbKind): Promise<SlackFixture> {
         }),
         FORM,
       ),
-    dm: (who, text, extra = {}) =>
-      exchange(
-        who,
-        null,
-        eventBody({
-          type: 'message',
-          channel_type: 'im',
-          channel: `D${who.userId}`,
-          user: who.userId,
-          text,
-          ts: `${Date.now() / 1000}`,
-          ...extra,
-        }),
-        JSON_TYPE,
-      ),
-    press: (who, actionId, value, url = fake.responseUrl()) =>
+    dm: (who, text, extra = {}) => {
+      const event = {
+        type: 'message',
+        channel_type: 'im',
+        channel: `D${who.userId}`,
+        user: who.userId,
+        text,
+        ts: (Date.now() / 1000).toFixed(6),
+        ...extra,
+      }
+      fake.received(event)
+      return exchange(who, null, eventBody(event), JSON_TYPE)
+    },
+    press: (who, actionId, value, label = 'Button', url = fake.responseUrl()) =>
       exchange(
         who,
         url,
@@ -183,7 +181,14 @@ export async function slackFixture(kind: DbKind): Promise<SlackFixture> {
           container: { type: 'message', channel_id: `D${who.userId}` },
           channel: { id: `D${who.userId}` },
           actions: [
-            { type: 'button', action_id: actionId, block_id: 'parley.answer.0', value, action_ts: '1.2' },
+            {
+              type: 'button',
+              action_id: actionId,
+              block_id: 'parley.answer.0',
+              text: { type: 'plain_text', text: label },
+              value,
+              action_ts: '1.2',
+            },
           ],
         }),
         FORM,

@@ -282,6 +282,81 @@ for (const kind of dbKinds()) {
       expect((await answerOf(a.messageId)).content).toBeNull()
     })
 
+    test('a message that answers no question goes to an agent: a reply to its status, the only one running, or the one picked', async () => {
+      const { user, chat } = await linked('steerer')
+      await db().query(
+        `update users set notification_prefs = '{"progress":{"telegram":true}}' where id = $1`,
+        [user.id],
+      )
+      const step = (instanceId: string, content: string) =>
+        postAgentMessage(parley.core, {
+          userId: user.id,
+          instanceId,
+          agentType: 'codex',
+          content,
+          requiresUserInput: false,
+        })
+      const said = async (instanceId: string) =>
+        (
+          await db().query<{ content: string; channel: string }>(
+            `select content, channel from messages where instance_id = $1 and sender = 'USER' order by id`,
+            [instanceId],
+          )
+        ).map((m) => `${m.channel}: ${m.content}`)
+      const a = uuid()
+      const b = uuid()
+      await step(a, 'Reading the repo')
+      await step(b, 'Starting')
+      const statusOf = (id: string) => fake.chat(chat).find((m) => m.text.includes(`/instances/${id}"`))
+      await until(() => statusOf(a) !== undefined && statusOf(b) !== undefined, 5000, 'status messages')
+      const status = statusOf(a)!
+      // What the bot answered a message (status messages and notes may arrive in between).
+      const answered = async (text: string, replyTo?: number) => {
+        const update = fake.message(chat, text, replyTo === undefined ? {} : { replyTo })
+        await post(update)
+        return fake.chat(chat).find((m) => m.reply_to_message_id === update.message.message_id)
+      }
+      await until(async () => {
+        const [row] = await db().query<{ external_ref: unknown }>(
+          `select external_ref from deliveries where instance_id = $1 and kind = 'progress'`,
+          [a],
+        )
+        return row?.external_ref != null
+      })
+
+      // Two agents run: only the status message replied to says which one it is for.
+      const viaStatus = await answered('also run the linter', status.message_id)
+      expect(await said(a)).toEqual(['telegram: also run the linter'])
+      expect(viaStatus?.text).toBe(`✅ Sent to codex · ${a.slice(0, 8)}.`)
+
+      // A bare message: the bot asks which, and sends nothing until one is picked.
+      const picker = (await answered('stop after this step'))!
+      expect(picker.text).toBe('2 agents are running. Which one is this message for?')
+      const choices = picker.reply_markup!.inline_keyboard!.flat()
+      expect(choices.map((c) => c.text).sort()).toEqual(
+        [`codex · ${a.slice(0, 8)}`, `codex · ${b.slice(0, 8)}`].sort(),
+      )
+      expect(await said(b)).toEqual([])
+      const forB = choices.find((c) => c.text.endsWith(b.slice(0, 8)))!
+      await post(fake.callback(chat, picker.message_id, forB.callback_data!))
+      expect(await said(b)).toEqual(['telegram: stop after this step'])
+      expect(await said(a)).toHaveLength(1)
+      expect(fake.find(chat, picker.message_id)!.text).toBe(`✅ Sent to codex · ${b.slice(0, 8)}.`)
+
+      // With one agent left running, a bare message goes to it, and the reply names it.
+      await endSession(parley.core, user.id, b)
+      const bare = await answered('then commit')
+      expect(await said(a)).toEqual(['telegram: also run the linter', 'telegram: then commit'])
+      expect(bare?.text).toBe(`✅ Sent to codex · ${a.slice(0, 8)}.`)
+
+      // Someone else's chat reaches none of these instances, and is told nothing was sent.
+      const other = await linked('bystander')
+      await post(fake.message(other.chat, 'hello?'))
+      expect(lastBotText(other.chat)).toContain('none of your agents is running, so nothing was sent')
+      await post(fake.callback(other.chat, picker.message_id, forB.callback_data!))
+      expect(await said(b)).toHaveLength(1)
+    })
+
     test('an answer on another channel locks the copies in every linked chat', async () => {
       const { user, chat } = await linked('bob')
       const code = await createLinkCode(db().db, user.id, 'telegram')
