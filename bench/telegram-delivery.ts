@@ -65,7 +65,7 @@ export async function telegramDelivery(databaseUrl: string): Promise<Section> {
     const seen = new Map<string, number>()
     const byChat = new Map<string, number[]>()
     for (const c of calls) {
-      const id = /#m-([0-9a-f-]{36})/.exec(String(c.body.text))?.[1]
+      const id = /#msg-([0-9a-f-]{36})/.exec(String(c.body.text))?.[1]
       const chat = String(c.body.chat_id)
       byChat.set(chat, [...(byChat.get(chat) ?? []), c.at])
       if (id) seen.set(`${id}/${chat}`, (seen.get(`${id}/${chat}`) ?? 0) + 1)

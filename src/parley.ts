@@ -98,6 +98,7 @@ export async function createParley(config: Config, opts: ParleyOptions = {}): Pr
   if (telegram) adapters.push(telegram.adapter)
   // The outbox reads its base URL per job: it is known for sure only once the server listens.
   const outbox = new Outbox(core, adapters, {
+    ...(opts.quiet ? { log: () => {} } : {}),
     ...opts.outbox,
     get baseUrl() {
       return parley.url

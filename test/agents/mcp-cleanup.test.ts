@@ -21,6 +21,7 @@ for (const kind of dbKinds()) {
     const keysBus = new MemoryBus()
     const stopping = new AbortController()
     let server: { stop(force: boolean): unknown } | undefined
+    let keys: KeyVerifier
     // Spied per describe (in beforeAll): a spy made while collecting would be undone by the
     // first describe's afterAll.
     let connects: ReturnType<typeof spyOn<McpServer, 'connect'>>
@@ -30,7 +31,7 @@ for (const kind of dbKinds()) {
       connects = spyOn(McpServer.prototype, 'connect')
       closes = spyOn(McpServer.prototype, 'close')
       db = await freshDatabase(kind)
-      const keys = new KeyVerifier(db.database.db, keysBus)
+      keys = new KeyVerifier(db.database.db, keysBus)
       const app = new Elysia()
         .use(httpErrors)
         .use(agentMcp({ core: { db: db.database.db, bus }, keys, stopping: stopping.signal }))
@@ -42,6 +43,7 @@ for (const kind of dbKinds()) {
     afterAll(async () => {
       stopping.abort()
       await server?.stop(true)
+      await keys.close()
       await db.drop()
       connects.mockRestore()
       closes.mockRestore()

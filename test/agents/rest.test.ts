@@ -396,13 +396,12 @@ for (const kind of dbKinds()) {
       })
       await user({ agent_instance_id: id, content: 'approved', mark_as_read: false })
       await user({ agent_instance_id: id, content: 'and another', mark_as_read: false })
-      const rows = await t.database.query<{ channel: string; target: string; state: string }>(
-        'select channel, target, state from deliveries where message_id = $1',
+      // One row for the answer (the outbox may already be trying to send it).
+      const rows = await t.database.query<{ channel: string; target: string }>(
+        'select channel, target from deliveries where message_id = $1',
         [q.json.message_id],
       )
-      expect(rows).toEqual([
-        { channel: 'webhook', target: 'https://n8n.example.com/webhook-waiting/1/node', state: 'pending' },
-      ])
+      expect(rows).toEqual([{ channel: 'webhook', target: 'https://n8n.example.com/webhook-waiting/1/node' }])
     })
 
     test('the Omnara SDK endpoints: GET instance and PUT status (COMPLETED only)', async () => {
