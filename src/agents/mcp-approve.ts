@@ -1,11 +1,12 @@
 // `approve`: Claude Code's permission-prompt tool (`--permission-prompt-tool mcp__parley__approve`).
 // Same question text and answer matching as Omnara's, so habits carry over. "Approve for the rest
-// of the session" is remembered by core/approvals.ts, the same rule the agent hooks use.
+// of the session" is remembered per instance, in agent_instances.metadata.approved (a list of Bash
+// command prefixes and tool names), so it survives restarts and works on every machine.
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
 import { and, desc, eq, inArray } from 'drizzle-orm'
 import { z } from 'zod'
-import { approvalKey, isRemembered, rememberApproval } from '../core/approvals.ts'
 import { postAgentMessage } from '../core/messages.ts'
+import { approvalKey, rememberApproval, sessionApprovals } from '../core/session-approvals.ts'
 import { canonicalUuid } from '../core/wire.ts'
 import { agentInstances, agentTypes } from '../db/schema.ts'
 import { askAndWait, detectAgentType, type McpContext, ToolFailure, text, toolError } from './mcp-tools.ts'
@@ -40,6 +41,7 @@ export function permissionQuestion(
   toolName: string,
   input: Record<string, unknown>,
 ): { key: string; text: string } {
+  // The key is the one rule hooks use too (core/session-approvals.ts).
   const key = approvalKey(toolName, input)
   if (toolName === 'Bash') {
     const command = typeof input.command === 'string' ? input.command : ''
@@ -105,8 +107,9 @@ export function registerApprove(mcp: McpServer, ctx: McpContext) {
       try {
         const instanceId = await resolveInstance(ctx, args.agent_instance_id)
         const { key, text: question } = permissionQuestion(args.tool_name, args.input)
+        const approved = await sessionApprovals(ctx.core.db, instanceId, ctx.principal.userId)
         const allow: Decision = { behavior: 'allow', updatedInput: args.input }
-        if (await isRemembered(ctx.core, ctx.principal.userId, instanceId, key)) return text(allow)
+        if (key && approved.includes(key)) return text(allow)
         let answer: string
         try {
           answer = (await askAndWait(ctx, extra as never, { instanceId, content: question })).answer.trim()
@@ -120,7 +123,7 @@ export function registerApprove(mcp: McpServer, ctx: McpContext) {
             : key
         if (answer === 'Yes') return text(allow)
         if (answer === `Yes and approve ${label} for rest of session`) {
-          await rememberApproval(ctx.core, ctx.principal.userId, instanceId, key)
+          if (key) await rememberApproval(ctx.core.db, instanceId, key)
           return text(allow)
         }
         const message = answer === 'No' ? 'Permission denied by user' : `Permission denied by user: ${answer}`

@@ -1,10 +1,10 @@
 // Tool approvals through hooks: PermissionRequest, and PreToolUse of a tool a person routed through
 // Parley. One question with Allow / Allow for this session / Deny; the answer becomes the decision
 // in the shape each event and agent honours (CLAUDE_CODE.md, CODEX.md). "Allow for this session" is
-// remembered (core/approvals.ts) so the same request later is allowed without asking.
+// remembered (core/session-approvals.ts) so the same request later is allowed without asking.
 import { answerSummary } from '../answers.ts'
-import { approvalKey, isRemembered, rememberApproval } from '../approvals.ts'
 import type { Core } from '../context.ts'
+import { approvalKey, rememberApproval, sessionApprovals } from '../session-approvals.ts'
 import { APPROVAL_OPTIONS, approvalQuestion, pickedOption } from './approval-text.ts'
 import type { ToolCall } from './payload.ts'
 import { awaitHookAnswer, type Hold, type HookAnswer, postHookMessage } from './questions.ts'
@@ -34,7 +34,7 @@ export async function decideToolCall(
   const key = approvalKey(call.tool, call.input)
   const { content, summary } = approvalQuestion(call.tool, call.input, key)
   const meta = { agent: s.agent, event: call.event, kind: 'approval' as const, tool: call.tool, summary }
-  if (await isRemembered(core, s.userId, s.instanceId, key)) {
+  if (key && (await sessionApprovals(core.db, s.instanceId, s.userId)).includes(key)) {
     // Kept on the record like any decision, without asking anyone.
     const reason = `Allowed for this session earlier: ${summary}`
     await postHookMessage(core, s, { content: reason, meta })
@@ -48,8 +48,8 @@ export async function decideToolCall(
   const answer = await awaitHookAnswer(core, s, questionId, hold)
   if (!answer) return null
   const decision = decisionOf(answer)
-  if (decision.behavior === 'allow' && decision.forSession)
-    await rememberApproval(core, s.userId, s.instanceId, key)
+  if (decision.behavior === 'allow' && decision.forSession && key)
+    await rememberApproval(core.db, s.instanceId, key)
   return decision
 }
 
