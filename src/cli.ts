@@ -4,6 +4,8 @@
 // a server at PARLEY_URL with PARLEY_API_KEY, like an agent would.
 import { parseArgs } from 'node:util'
 import { createApiKey, listApiKeys, revokeApiKey } from './auth/api-keys.ts'
+import { relayHook } from './cli/hook.ts'
+import { installHooks } from './cli/hook-install.ts'
 import { ConfigError, loadClientConfig, loadConfig } from './config.ts'
 import { createLinkCode, type LinkChannel } from './core/link-codes.ts'
 import { createUser, userByEmail } from './core/users.ts'
@@ -21,10 +23,22 @@ const USAGE = `usage: parley <command>
   keys revoke --id ID
   links code --email E --channel telegram|slack       prints only the one-time code
   ask "question" [--options a,b] [--timeout S]        ask as an agent, print the answer
-  mcp-config                                    print the claude mcp add line
-Environment: DATABASE_URL / PARLEY_DATA_DIR for admin commands; PARLEY_URL, PARLEY_API_KEY for ask.`
+                                                exit 0 answered, 2 timed out, 1 on an error
+  hook [--agent claude-code|codex]              hook adapter: event JSON on stdin, decision on stdout
+  hook install [--agent claude-code|codex] [--project|--user] [--write] [--timeout S]
+                                                print, or merge into the agent's settings, its hooks
+  mcp-config                                    print the claude mcp add line and the -p form
+Environment: DATABASE_URL / PARLEY_DATA_DIR for admin commands; PARLEY_URL, PARLEY_API_KEY for
+ask, hook and mcp-config.`
 
 class UsageError extends Error {}
+/** `parley ask` got no answer in time: exit 2, so a script can tell it from an error (1). */
+class AskTimedOut extends Error {}
+/** The server refused the request for good (bad or revoked key, unknown instance): no retry. */
+class Refused extends Error {}
+
+/** How long one long-poll of `ask` waits: also how soon a key revoked meanwhile is noticed. */
+const ASK_POLL_S = 10
 
 function flags(args: string[], spec: Record<string, 'string' | 'boolean'>) {
   const options = Object.fromEntries(Object.entries(spec).map(([k, type]) => [k, { type }]))
@@ -147,7 +161,10 @@ async function ask(rest: string[]): Promise<void> {
   const api = async (path: string, init: RequestInit = {}) => {
     const res = await fetch(`${client.url}/api/v1${path}`, { ...init, headers })
     const body = (await res.json().catch(() => ({}))) as Record<string, unknown>
-    if (!res.ok) throw new Error(`${res.status}: ${(body.detail as string) ?? res.statusText}`)
+    if (res.status === 401) throw new Refused('the API key was refused (revoked, expired or unknown)')
+    const detail = `${res.status}: ${(body.detail as string) ?? res.statusText}`
+    if (res.status < 500 && !res.ok) throw new Refused(detail)
+    if (!res.ok) throw new Error(detail)
     return body
   }
   const instanceId = (values.instance as string | undefined) ?? crypto.randomUUID()
@@ -170,9 +187,13 @@ async function ask(rest: string[]): Promise<void> {
   })
   const deadline = Date.now() + timeout * 1000
   while (Date.now() < deadline) {
-    const wait = Math.min(60, Math.max(1, Math.ceil((deadline - Date.now()) / 1000)))
+    const wait = Math.min(ASK_POLL_S, Math.max(1, Math.ceil((deadline - Date.now()) / 1000)))
     const q = `agent_instance_id=${instanceId}&last_read_message_id=${posted.message_id}&wait=${wait}`
-    const r = await api(`/messages/pending?${q}`).catch((err) => ({ retry: err }))
+    // A server restarting or a network blip is waited out; a refusal ends the wait at once.
+    const r = await api(`/messages/pending?${q}`).catch((err) => {
+      if (err instanceof Refused) throw err
+      return { retry: err }
+    })
     if ('retry' in r) {
       await Bun.sleep(1000)
       continue
@@ -184,7 +205,7 @@ async function ask(rest: string[]): Promise<void> {
       return
     }
   }
-  throw new Error(`no answer within ${timeout} s`)
+  throw new AskTimedOut(`no answer within ${timeout} s`)
 }
 
 function mcpConfig(): void {
@@ -192,6 +213,8 @@ function mcpConfig(): void {
   console.log(
     `claude mcp add --transport http parley ${client.url}/mcp --header "Authorization: Bearer ${client.apiKey ?? '<your API key>'}"`,
   )
+  // In -p runs nobody sits at the terminal: Claude Code asks Parley's approve tool instead.
+  console.log(`claude -p "<your task>" --permission-prompt-tool mcp__parley__approve`)
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -214,6 +237,9 @@ export async function main(argv: string[]): Promise<number> {
       case 'ask':
         await ask([sub, ...rest].filter((a): a is string => a !== undefined))
         return 0
+      case 'hook':
+        if (sub === 'install') return installHooks(rest)
+        return await relayHook([sub, ...rest].filter((a): a is string => a !== undefined))
       case 'mcp-config':
         mcpConfig()
         return 0
@@ -229,7 +255,8 @@ export async function main(argv: string[]): Promise<number> {
     if (err instanceof UsageError) console.error(`parley: ${err.message}\n\n${USAGE}`)
     else if (err instanceof AppError || err instanceof ConfigError) console.error(`parley: ${err.message}`)
     else console.error(`parley: ${(err as Error).message}`)
-    return err instanceof UsageError ? 2 : 1
+    if (err instanceof AskTimedOut) return 2
+    return err instanceof UsageError && command !== 'ask' ? 2 : 1
   }
 }
 

@@ -112,9 +112,15 @@ export function loadConfig(env: Env = process.env): Config {
 }
 
 /** Settings for the command-line client, which talks to a running server. */
-export function loadClientConfig(env: Env = process.env): { url: string; apiKey: string | null } {
+export function loadClientConfig(env: Env = process.env): {
+  url: string
+  apiKey: string | null
+  /** Where Codex keeps its configuration (`parley hook install --agent codex --user`). */
+  codexHome: string | null
+} {
   return {
     url: url(env, 'PARLEY_URL', ['http:', 'https:']) ?? `http://127.0.0.1:${opt(env, 'PORT') ?? '8787'}`,
     apiKey: opt(env, 'PARLEY_API_KEY'),
+    codexHome: opt(env, 'CODEX_HOME'),
   }
 }

@@ -4,24 +4,10 @@ import { afterAll, describe, expect, test } from 'bun:test'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { root, runCli } from './cli/run-cli.ts'
 import { freshDatabase, hasPostgres, type TestDb } from './helpers.ts'
 
-const root = join(import.meta.dir, '..')
-
-async function cli(args: string[], env: Record<string, string>) {
-  const proc = Bun.spawn(['bun', 'src/cli.ts', ...args], {
-    cwd: root,
-    env: { PATH: process.env.PATH!, HOME: process.env.HOME ?? '/root', ...env },
-    stdout: 'pipe',
-    stderr: 'pipe',
-  })
-  const [stdout, stderr, code] = await Promise.all([
-    new Response(proc.stdout).text(),
-    new Response(proc.stderr).text(),
-    proc.exited,
-  ])
-  return { stdout, stderr, code }
-}
+const cli = (args: string[], env: Record<string, string>) => runCli(args, { env })
 
 async function adminFlow(env: Record<string, string>) {
   const email = `cli-${crypto.randomUUID().slice(0, 8)}@example.com`

@@ -21,6 +21,15 @@ export type McpOptions = {
   askTimeoutMs?: number
 }
 
+/** Sent to the agent when it connects (MCP `instructions`): when each tool is worth calling. */
+const instructions = [
+  'Parley shows your work to the person who started you, wherever they are (web, Slack, Telegram), and brings back their answers.',
+  'Call log_step after each meaningful step (a plan made, a change done, a test run) with one short sentence; its result carries any message the person sent meanwhile: follow it.',
+  'Call ask_question whenever you need a decision or information from the person instead of guessing; it waits for the answer. Give the choices as options when there are a few.',
+  'The approve tool is the permission prompt for tools (--permission-prompt-tool mcp__parley__approve); do not call it yourself.',
+  'Call end_session when the task is finished.',
+].join('\n')
+
 const PROGRESS_MS = 20_000
 const ASK_TIMEOUT_MS = 86_400_000
 
@@ -154,7 +163,10 @@ export function agentMcp(deps: AgentDeps & { mcp?: McpOptions }) {
       askTimeoutMs: deps.mcp?.askTimeoutMs ?? ASK_TIMEOUT_MS,
       track: (requestId, controller) => inFlight.add(inFlight.key(principal.keyId, requestId), controller),
     }
-    const mcp = new McpServer({ name: 'Parley', version: '1.0.0' }, { capabilities: { tools: {} } })
+    const mcp = new McpServer(
+      { name: 'Parley', version: '1.0.0' },
+      { capabilities: { tools: {} }, instructions },
+    )
     registerTools(mcp, ctx)
     registerApprove(mcp, ctx)
     const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined })
