@@ -128,11 +128,24 @@ for (const kind of dbKinds()) {
         const c = hookClient(t.app, alice.key)
         await c.send('session-start', { change: { session_id: sessionId, cwd: 'C:\\work\\api\\' } })
         await c.send('stop', { change: { session_id: sessionId } })
-        const id = hookInstanceId(sessionId)
+        const id = hookInstanceId(sessionId, alice.id)
         expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/)
         expect((await instance(id))?.name).toBe('api')
         expect(await thread(id)).toHaveLength(1)
-        expect(hookInstanceId(c.sessionId)).toBe(c.sessionId)
+        expect(hookInstanceId(c.sessionId, alice.id)).toBe(c.sessionId)
+      })
+
+      test("a non-UUID session id is the user's own: another user's same id is another session", async () => {
+        const sessionId = `run-${crypto.randomUUID()}`
+        const c = hookClient(t.app, alice.key)
+        // Bob takes the id first; Alice's hooks still reach a session of her own.
+        expect(
+          (await c.send('session-start', { change: { session_id: sessionId }, key: bob.key })).status,
+        ).toBe(200)
+        const res = await c.send('stop', { change: { session_id: sessionId } })
+        expect(res.status).toBe(200)
+        expect(await thread(hookInstanceId(sessionId, alice.id))).toHaveLength(1)
+        expect(await thread(hookInstanceId(sessionId, bob.id))).toHaveLength(0)
       })
 
       test("another user's key on someone else's session is 404 and writes nothing", async () => {
@@ -171,6 +184,17 @@ for (const kind of dbKinds()) {
             'pre-tool-use-ask-user-question',
             { tool_input: { questions: [{ options: [] }] } },
             'tool_input.questions.0.question',
+          ],
+          // Text the database cannot store, anywhere in the payload.
+          ['user-prompt-submit', { prompt: 'hi\u0000there' }, 'prompt'],
+          ['notification', { cwd: '/a\u0000b' }, 'cwd'],
+          ['stop', { last_assistant_message: 'done\ud800' }, 'last_assistant_message'],
+          ['permission-request-bash', { tool_input: { command: 'ls\u0000' } }, 'tool_input.command'],
+          ['permission-request-bash', { tool_input: { 'a\udc00': 1 } }, 'tool_input.a\udc00'],
+          [
+            'pre-tool-use-ask-user-question',
+            { tool_input: { questions: [{ question: 'Which?', options: [{ label: 'x\u0000' }] }] } },
+            'tool_input.questions.0.options.0.label',
           ],
         ]
         for (const [event, change, field] of cases) {

@@ -9,13 +9,15 @@ import { readHookPayload } from '../../src/core/hooks/payload.ts'
 import { hookInstanceId, sessionName } from '../../src/core/hooks/session.ts'
 
 describe('hook sessions', () => {
-  test('a UUID session id is the instance id; any other string a stable name-based UUID', () => {
-    expect(hookInstanceId('8F7C0A3E-1D2B-4C5E-9F60-7A8B9C0D1E2F')).toBe(
+  test('a UUID session id is the instance id; any other string a stable name-based UUID per user', () => {
+    const ann = crypto.randomUUID()
+    expect(hookInstanceId('8F7C0A3E-1D2B-4C5E-9F60-7A8B9C0D1E2F', ann)).toBe(
       '8f7c0a3e-1d2b-4c5e-9f60-7a8b9c0d1e2f',
     )
-    const a = hookInstanceId('my-session')
-    expect(a).toBe(hookInstanceId('my-session'))
-    expect(a).not.toBe(hookInstanceId('my-session-2'))
+    const a = hookInstanceId('my-session', ann)
+    expect(a).toBe(hookInstanceId('my-session', ann))
+    expect(a).not.toBe(hookInstanceId('my-session-2', ann))
+    expect(a).not.toBe(hookInstanceId('my-session', crypto.randomUUID()))
     expect(a).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/)
   })
 
