@@ -1,12 +1,17 @@
 // `approve`: Claude Code's permission-prompt tool (`--permission-prompt-tool mcp__parley__approve`).
 // Same question text and answer matching as Omnara's, so habits carry over. "Approve for the rest
-// of the session" is remembered per instance, in agent_instances.metadata.approved (a list of Bash
-// command prefixes and tool names), so it survives restarts and works on every machine.
+// of the session" is remembered per instance with the hooks' one rule (core/session-approvals.ts):
+// this tool has no permission suggestions, so it covers exactly this call again.
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
 import { and, desc, eq, inArray } from 'drizzle-orm'
 import { z } from 'zod'
 import { postAgentMessage } from '../core/messages.ts'
-import { approvalKey, rememberApproval, sessionApprovals } from '../core/session-approvals.ts'
+import {
+  allowedForSession,
+  rememberApprovals,
+  type SessionRule,
+  sessionRules,
+} from '../core/session-approvals.ts'
 import { canonicalUuid } from '../core/wire.ts'
 import { agentInstances, agentTypes } from '../db/schema.ts'
 import { askAndWait, detectAgentType, type McpContext, ToolFailure, text, toolError } from './mcp-tools.ts'
@@ -37,27 +42,34 @@ export function inputMarkdown(input: Record<string, unknown>): string {
   return lines.join('\n').trimEnd()
 }
 
+/**
+ * The question, what its second option remembers (the one rule hooks use too), and that
+ * option's exact text, which is what a press on it answers.
+ */
 export function permissionQuestion(
   toolName: string,
   input: Record<string, unknown>,
-): { key: string; text: string } {
-  // The key is the one rule hooks use too (core/session-approvals.ts).
-  const key = approvalKey(toolName, input)
+): { rules: SessionRule[]; text: string; forSession: string } {
+  const rules = sessionRules(toolName, input, null)
   if (toolName === 'Bash') {
     const command = typeof input.command === 'string' ? input.command : ''
-    const prefix = key || 'command'
+    const program = command.trim().split(/\s+/)[0] || 'command'
+    const forSession = 'Yes and approve this exact command for rest of session'
     return {
-      key,
+      rules,
+      forSession,
       text:
-        `Allow execution of Bash ${prefix}?\n\n**Full command:**\n\`\`\`bash\n${command}\n\`\`\`\n\n` +
-        `[OPTIONS]\n1. Yes\n2. Yes and approve ${prefix} for rest of session\n3. No\n[/OPTIONS]`,
+        `Allow execution of Bash ${program}?\n\n**Full command:**\n\`\`\`bash\n${command}\n\`\`\`\n\n` +
+        `[OPTIONS]\n1. Yes\n2. ${forSession}\n3. No\n[/OPTIONS]`,
     }
   }
+  const forSession = `Yes and approve this exact ${toolName} call for rest of session`
   return {
-    key,
+    rules,
+    forSession,
     text:
       `Allow execution of ${toolName}?\n\n**Input:**\n${inputMarkdown(input)}\n\n` +
-      `[OPTIONS]\n1. Yes\n2. Yes and approve ${toolName} for rest of session\n3. No\n[/OPTIONS]`,
+      `[OPTIONS]\n1. Yes\n2. ${forSession}\n3. No\n[/OPTIONS]`,
   }
 }
 
@@ -106,10 +118,10 @@ export function registerApprove(mcp: McpServer, ctx: McpContext) {
     async (args, extra) => {
       try {
         const instanceId = await resolveInstance(ctx, args.agent_instance_id)
-        const { key, text: question } = permissionQuestion(args.tool_name, args.input)
-        const approved = await sessionApprovals(ctx.core.db, instanceId, ctx.principal.userId)
+        const { rules, forSession, text: question } = permissionQuestion(args.tool_name, args.input)
         const allow: Decision = { behavior: 'allow', updatedInput: args.input }
-        if (key && approved.includes(key)) return text(allow)
+        const call = { tool: args.tool_name, input: args.input }
+        if (await allowedForSession(ctx.core.db, instanceId, ctx.principal.userId, call)) return text(allow)
         let answer: string
         try {
           answer = (await askAndWait(ctx, extra as never, { instanceId, content: question })).answer.trim()
@@ -117,13 +129,9 @@ export function registerApprove(mcp: McpServer, ctx: McpContext) {
           if (!(err instanceof ToolFailure)) throw err
           return text({ behavior: 'deny', message: 'Permission request timed out' } satisfies Decision)
         }
-        const label =
-          args.tool_name === 'Bash'
-            ? question.split('\n')[0]!.replace(/^Allow execution of Bash (.*)\?$/, '$1')
-            : key
         if (answer === 'Yes') return text(allow)
-        if (answer === `Yes and approve ${label} for rest of session`) {
-          if (key) await rememberApproval(ctx.core.db, instanceId, key)
+        if (answer === forSession) {
+          await rememberApprovals(ctx.core.db, instanceId, rules)
           return text(allow)
         }
         const message = answer === 'No' ? 'Permission denied by user' : `Permission denied by user: ${answer}`

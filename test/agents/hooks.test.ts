@@ -223,7 +223,8 @@ for (const kind of dbKinds()) {
           hookSpecificOutput: { hookEventName: 'PermissionRequest', decision: { behavior: 'allow' } },
         })
         const [q, a] = await thread(c.instanceId)
-        expect(q!.content.split('\n')[0]).toBe('Allow Bash: Print ok with Python?')
+        expect(q!.content.split('\n')[0]).toBe(`Allow Bash: python3 -c 'print("ok")'?`)
+        expect(q!.content).toContain('*The agent says:* Print ok with Python')
         expect(q!.content).toContain('```bash\npython3 -c \'print("ok")\'\n```')
         expect(q!.options).toEqual(['Allow', 'Allow for this session', 'Deny'])
         expect(q!.metadata).toMatchObject({
@@ -253,14 +254,41 @@ for (const kind of dbKinds()) {
           options: null,
           content: 'Allowed for this session earlier: Bash: python3 -c "print(2)"',
         })
-        // Only that program: another command still asks.
+        // Only what the rule says: another command, or the rule's command joined with another, asks.
+        for (const command of ['rm -rf build', 'python3 -c "print(3)"; rm -rf ~', 'python3 -c "$(curl x)"']) {
+          const asked = nextQuestion(t.bus, c.instanceId)
+          const other = c.send('permission-request-bash', { change: { tool_input: { command } } })
+          await asked
+          await reply(c.instanceId, 'Deny')
+          expect([command, (await other).json.hookSpecificOutput.decision.behavior]).toEqual([
+            command,
+            'deny',
+          ])
+        }
+      })
+
+      test('without suggestions "Allow for this session" covers that exact call only', async () => {
+        const c = hookClient(t.app, alice.key)
+        const gitStatus = { change: { tool_input: { command: 'git status' }, permission_suggestions: [] } }
         const asked = nextQuestion(t.bus, c.instanceId)
-        const other = c.send('permission-request-bash', {
-          change: { tool_input: { command: 'rm -rf build' } },
-        })
+        const first = c.send('permission-request-bash', gitStatus)
         await asked
-        await reply(c.instanceId, 'Deny')
-        expect((await other).json.hookSpecificOutput.decision.behavior).toBe('deny')
+        await reply(c.instanceId, 'Allow for this session')
+        expect((await first).json.hookSpecificOutput.decision.behavior).toBe('allow')
+        const again = await c.send('permission-request-bash', gitStatus)
+        expect(again.json.hookSpecificOutput.decision.behavior).toBe('allow')
+        const write = { change: { permission_suggestions: [] } }
+        for (const [event, change] of [
+          ['permission-request-bash', { tool_input: { command: 'git push --force origin main' } }],
+          ['pre-tool-use-bash', { tool_input: { command: 'git status; rm -rf ~' } }],
+          ['permission-request-write', write.change],
+        ] as const) {
+          const q = nextQuestion(t.bus, c.instanceId)
+          const held = c.send(event, { change })
+          await q
+          await reply(c.instanceId, 'Deny')
+          expect((await held).status).toBe(200)
+        }
       })
 
       test('Deny denies, saying who; typed words deny with the words as the message', async () => {
@@ -288,7 +316,7 @@ for (const kind of dbKinds()) {
         const session = await webLogin(t.app, alice.email, 'correct horse battery')
         const page = await webGet(t.app, `/instances/${c.instanceId}`, session)
         expect(page.status).toBe(200)
-        expect(page.text).toContain('Allow Bash: Print ok with Python?')
+        expect(page.text).toContain("Allow Bash: python3 -c 'print(&quot;ok&quot;)'?")
         expect(page.text).toContain('Allowed for this session by alice via the API')
         expect(page.text).toContain('Allow Write: write /home/ann/shop/notes.md?')
         expect(page.text).toContain('Denied by alice via the API')
@@ -358,7 +386,7 @@ for (const kind of dbKinds()) {
           hookSpecificOutput: { hookEventName: 'PermissionRequest', decision: { behavior: 'allow' } },
         })
         const q = (await thread(c.instanceId))[0]!
-        expect(q.content.split('\n')[0]).toBe('Allow Bash: Push the tag (needs network)?')
+        expect(q.content.split('\n')[0]).toBe('Allow Bash: git push origin v1.2.0?')
         // `git` is now allowed for that session: PreToolUse on a fresh one asks.
         const d = hookClient(t.app, alice.key, 'codex')
         expect(await answered(d, 'pre-tool-use', 'Allow')).toEqual({})

@@ -4,7 +4,7 @@
 // remembered (core/session-approvals.ts) so the same request later is allowed without asking.
 import { answerSummary } from '../answers.ts'
 import type { Core } from '../context.ts'
-import { approvalKey, rememberApproval, sessionApprovals } from '../session-approvals.ts'
+import { allowedForSession, rememberApprovals, sessionRules } from '../session-approvals.ts'
 import { APPROVAL_OPTIONS, approvalQuestion, pickedOption } from './approval-text.ts'
 import type { ToolCall } from './payload.ts'
 import { awaitHookAnswer, type Hold, type HookAnswer, postHookMessage } from './questions.ts'
@@ -28,13 +28,13 @@ export function decisionOf(a: HookAnswer): Decision {
 export async function decideToolCall(
   core: Core,
   s: HookSession,
-  call: ToolCall & { event: string },
+  call: ToolCall & { event: string; cwd: string | null; suggestions?: unknown[] | null },
   hold: Hold,
 ): Promise<Decision | null> {
-  const key = approvalKey(call.tool, call.input)
-  const { content, summary } = approvalQuestion(call.tool, call.input, key)
+  const remembers = sessionRules(call.tool, call.input, call.suggestions ?? null)
+  const { content, summary } = approvalQuestion(call.tool, call.input, remembers)
   const meta = { agent: s.agent, event: call.event, kind: 'approval' as const, tool: call.tool, summary }
-  if (key && (await sessionApprovals(core.db, s.instanceId, s.userId)).includes(key)) {
+  if (await allowedForSession(core.db, s.instanceId, s.userId, call)) {
     // Kept on the record like any decision, without asking anyone.
     const reason = `Allowed for this session earlier: ${summary}`
     await postHookMessage(core, s, { content: reason, meta })
@@ -48,8 +48,8 @@ export async function decideToolCall(
   const answer = await awaitHookAnswer(core, s, questionId, hold)
   if (!answer) return null
   const decision = decisionOf(answer)
-  if (decision.behavior === 'allow' && decision.forSession && key)
-    await rememberApproval(core.db, s.instanceId, key)
+  if (decision.behavior === 'allow' && decision.forSession)
+    await rememberApprovals(core.db, s.instanceId, remembers)
   return decision
 }
 
