@@ -3,6 +3,7 @@
 // PreToolUse of other tools, steering at Stop, the agent giving up, Parley's own deadline, and
 // who may touch which session.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { handleHook } from '../../src/core/hooks/handle.ts'
 import { hookInstanceId } from '../../src/core/hooks/session.ts'
 import { call, dbKinds, makeUser, type TestApp, testApp } from '../helpers.ts'
 import { webGet, webLogin } from '../web/helpers.ts'
@@ -460,6 +461,47 @@ for (const kind of dbKinds()) {
         expect(again.json).toEqual({})
         const last = (await thread(c.instanceId)).at(-1)!
         expect(last.content).toContain('Waiting for your next instruction')
+      })
+
+      test('a Stop that fails before it answers hands the messages to the next Stop', async () => {
+        const c = hookClient(t.app, alice.key)
+        await c.send('session-start')
+        await reply(c.instanceId, 'do X next')
+        // Writing the Stop's message fails (the database refuses, the request dies mid-way).
+        const db = new Proxy(t.core.db, {
+          get: (target, name) =>
+            name === 'transaction'
+              ? () => Promise.reject(new Error('the write failed'))
+              : Reflect.get(target, name, target),
+        })
+        const body = { ...fixture('claude-code', 'stop'), session_id: c.sessionId }
+        const hold = { deadline: Date.now() + 1000, signal: new AbortController().signal }
+        const failing = handleHook({ ...t.core, db }, { userId: alice.id, agent: 'claude_code', body, hold })
+        await expect(failing).rejects.toThrow('the write failed')
+        const next = await c.send('stop')
+        expect(next.json.decision).toBe('block')
+        expect(next.json.reason).toContain('do X next')
+      })
+
+      test('Stop closes a question answered at the terminal: a later message is steering, not its answer', async () => {
+        const c = hookClient(t.app, alice.key)
+        const asked = nextQuestion(t.bus, c.instanceId)
+        // Claude Code keeps the request open after the person answered in its own dialog.
+        const held = c.send('permission-request-bash', { timeout: 60 })
+        const questionId = await asked
+        const stop = await c.send('stop')
+        expect(stop.json).toEqual({})
+        expect((await held).json).toEqual({})
+        const [q] = await rows<{ answered_via: string; metadata: { closed_reason: string } }>(
+          'select answered_via, metadata from messages where id = $1',
+          [questionId],
+        )
+        expect(q!.answered_via).toBe('closed')
+        expect(q!.metadata.closed_reason).toBe('answered at the terminal or timed out')
+        await reply(c.instanceId, 'now also run the linter')
+        const next = await c.send('stop')
+        expect(next.json.decision).toBe('block')
+        expect(next.json.reason).toContain('now also run the linter')
       })
 
       test('a Stop with nothing new lets the agent stop, also while a Stop hook is active', async () => {

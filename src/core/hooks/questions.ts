@@ -90,7 +90,7 @@ export async function awaitHookAnswer(
   return answerOf(core, questionId)
 }
 
-/** SessionEnd: nobody waits for the session's open questions any more. */
+/** Stop and SessionEnd: nobody waits for the session's open hook questions any more. */
 export async function closeOpenQuestions(core: Core, s: HookSession): Promise<void> {
   const open = await openQuestions(core, s)
   for (const { id } of open) await closeQuestion(core, { userId: s.userId, questionId: id })
@@ -105,6 +105,7 @@ const openQuestions = (core: Core, s: HookSession) =>
         eq(messages.instanceId, s.instanceId),
         eq(messages.requiresUserInput, true),
         isNull(messages.answeredAt),
+        sql`${messages.metadata} -> 'hook' is not null`,
       ),
     )
 
