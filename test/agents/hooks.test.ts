@@ -3,10 +3,13 @@
 // PreToolUse of other tools, steering at Stop, the agent giving up, Parley's own deadline, and
 // who may touch which session.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { answerQuestion } from '../../src/core/answers.ts'
+import { APPROVAL_OPTIONS } from '../../src/core/hooks/approval-text.ts'
 import { handleHook } from '../../src/core/hooks/handle.ts'
+import { awaitHookAnswer, postHookMessage } from '../../src/core/hooks/questions.ts'
 import { hookInstanceId } from '../../src/core/hooks/session.ts'
 import { call, dbKinds, makeUser, type TestApp, testApp } from '../helpers.ts'
-import { webGet, webLogin } from '../web/helpers.ts'
+import { postForm, webGet, webLogin } from '../web/helpers.ts'
 import { fixture, hookClient, nextQuestion } from './hooks-fixture.ts'
 
 for (const kind of dbKinds()) {
@@ -51,12 +54,41 @@ for (const kind of dbKinds()) {
         body: { agent_instance_id: instanceId, content, mark_as_read: false },
       })
 
-    /** Sends a blocking event, waits for its question, answers it, returns the hook's output. */
+    /** Presses an approval's button on the dashboard, as alice. */
+    async function press(instanceId: string, questionId: string, option: string) {
+      const session = await webLogin(t.app, alice.email, 'correct horse battery')
+      const index = (APPROVAL_OPTIONS as readonly string[]).indexOf(option)
+      expect(index).toBeGreaterThanOrEqual(0)
+      const res = await postForm(
+        t.app,
+        `/instances/${instanceId}/reply`,
+        { option: String(index), question_id: questionId },
+        session,
+        { headers: { 'hx-request': 'true' } },
+      )
+      expect(res.status).toBeLessThan(400)
+    }
+
+    /** A PermissionRequest answered by typing `words` in the REST reply. */
+    async function answeredTyped(c: ReturnType<typeof hookClient>, words: string) {
+      const asked = nextQuestion(t.bus, c.instanceId)
+      const pending = c.send('permission-request-bash')
+      await asked
+      expect((await reply(c.instanceId, words)).status).toBe(200)
+      return (await pending).json
+    }
+
+    /**
+     * Sends a blocking event, waits for its question, answers it (an approval option by its
+     * button, anything else typed), returns the hook's output.
+     */
     async function answered(c: ReturnType<typeof hookClient>, event: string, answer: string) {
       const asked = nextQuestion(t.bus, c.instanceId)
       const pending = c.send(event)
-      await asked
-      expect((await reply(c.instanceId, answer)).status).toBe(200)
+      const questionId = await asked
+      if ((APPROVAL_OPTIONS as readonly string[]).includes(answer))
+        await press(c.instanceId, questionId, answer)
+      else expect((await reply(c.instanceId, answer)).status).toBe(200)
       const res = await pending
       expect(res.status).toBe(200)
       return res.json
@@ -231,7 +263,7 @@ for (const kind of dbKinds()) {
         expect(q!.metadata).toMatchObject({
           hook: { agent: 'claude_code', event: 'PermissionRequest', kind: 'approval', tool: 'Bash' },
         })
-        expect(q!.answered_via).toBe('api')
+        expect(q!.answered_via).toBe('web')
         expect(a!.content).toBe('Allow')
       })
 
@@ -273,8 +305,7 @@ for (const kind of dbKinds()) {
         const gitStatus = { change: { tool_input: { command: 'git status' }, permission_suggestions: [] } }
         const asked = nextQuestion(t.bus, c.instanceId)
         const first = c.send('permission-request-bash', gitStatus)
-        await asked
-        await reply(c.instanceId, 'Allow for this session')
+        await press(c.instanceId, await asked, 'Allow for this session')
         expect((await first).json.hookSpecificOutput.decision.behavior).toBe('allow')
         const again = await c.send('permission-request-bash', gitStatus)
         expect(again.json.hookSpecificOutput.decision.behavior).toBe('allow')
@@ -297,7 +328,7 @@ for (const kind of dbKinds()) {
         const denied = await answered(c, 'permission-request-bash', 'Deny')
         expect(denied.hookSpecificOutput.decision).toEqual({
           behavior: 'deny',
-          message: 'Denied by alice via the API',
+          message: 'Denied by alice via the dashboard',
         })
         const typed = await answered(
           c,
@@ -310,6 +341,31 @@ for (const kind of dbKinds()) {
         })
       })
 
+      test('only a button allows: one typed "allow" answering two held approvals denies both, saying the words', async () => {
+        const c = hookClient(t.app, alice.key)
+        const first = nextQuestion(t.bus, c.instanceId)
+        const bash = c.send('permission-request-bash', { change: { tool_input: { command: 'ls' } } })
+        await first
+        const second = nextQuestion(t.bus, c.instanceId)
+        const write = c.send('permission-request-write')
+        await second
+        expect((await reply(c.instanceId, 'allow')).status).toBe(200)
+        for (const held of [bash, write])
+          expect((await held).json.hookSpecificOutput.decision).toEqual({
+            behavior: 'deny',
+            message: 'allow',
+          })
+        // The exact words of a button, typed, are still typed words.
+        const typed = await answeredTyped(c, 'Allow for this session')
+        expect(typed.hookSpecificOutput.decision).toEqual({
+          behavior: 'deny',
+          message: 'Allow for this session',
+        })
+        expect(
+          await c.send('permission-request-bash', { change: { tool_input: { command: 'ls' } }, timeout: 2 }),
+        ).toMatchObject({ json: {} })
+      })
+
       test('each decision stays on the instance page: the tool, its input, who decided and how', async () => {
         const c = hookClient(t.app, alice.key)
         await answered(c, 'permission-request-bash', 'Allow for this session')
@@ -318,9 +374,9 @@ for (const kind of dbKinds()) {
         const page = await webGet(t.app, `/instances/${c.instanceId}`, session)
         expect(page.status).toBe(200)
         expect(page.text).toContain("Allow Bash: python3 -c 'print(&quot;ok&quot;)'?")
-        expect(page.text).toContain('Allowed for this session by alice via the API')
+        expect(page.text).toContain('Allowed for this session by alice via the dashboard')
         expect(page.text).toContain('Allow Write: write /home/ann/shop/notes.md?')
-        expect(page.text).toContain('Denied by alice via the API')
+        expect(page.text).toContain('Denied by alice via the dashboard')
       })
 
       test('edits show as a diff, a new file as path and preview, other tools as JSON', async () => {
@@ -349,8 +405,7 @@ for (const kind of dbKinds()) {
         const pending = c.send('permission-request-webfetch', {
           change: { tool_name: 'ExitPlanMode', tool_input: { plan } },
         })
-        await asked
-        await reply(c.instanceId, 'Allow')
+        await press(c.instanceId, await asked, 'Allow')
         expect((await pending).json.hookSpecificOutput.decision.behavior).toBe('allow')
         const [q] = await thread(c.instanceId)
         expect(q!.content).toStartWith(`Allow ExitPlanMode: start on this plan?\n\n${plan}\n\n`)
@@ -368,7 +423,7 @@ for (const kind of dbKinds()) {
           hookSpecificOutput: {
             hookEventName: 'PreToolUse',
             permissionDecision: 'allow',
-            permissionDecisionReason: 'Allowed by alice via the API',
+            permissionDecisionReason: 'Allowed by alice via the dashboard',
           },
         })
         expect(await answered(c, 'pre-tool-use-bash', 'not now')).toEqual({
@@ -395,7 +450,7 @@ for (const kind of dbKinds()) {
           hookSpecificOutput: {
             hookEventName: 'PreToolUse',
             permissionDecision: 'deny',
-            permissionDecisionReason: 'Denied by alice via the API',
+            permissionDecisionReason: 'Denied by alice via the dashboard',
           },
         })
       })
@@ -515,6 +570,27 @@ for (const kind of dbKinds()) {
     })
 
     describe('giving up', () => {
+      test('an answer the agent can no longer receive (it hung up) is never reported to it', async () => {
+        const c = hookClient(t.app, alice.key)
+        await c.send('session-start')
+        const s = { userId: alice.id, instanceId: c.instanceId, agent: 'claude_code' as const }
+        const questionId = await postHookMessage(t.core, s, {
+          content: 'Allow?',
+          options: [...APPROVAL_OPTIONS],
+        })
+        // The answer lands just as the agent's request closes.
+        await answerQuestion(t.core, {
+          actorUserId: alice.id,
+          questionId,
+          answer: { option: 1 },
+          channel: 'web',
+        })
+        const gone = new AbortController()
+        gone.abort()
+        const hold = { deadline: Date.now() + 5000, signal: gone.signal }
+        expect(await awaitHookAnswer(t.core, s, questionId, hold)).toBeNull()
+      })
+
       test('the agent closing the request closes the question; a later answer changes nothing', async () => {
         const c = hookClient(t.app, alice.key)
         const gone = new AbortController()

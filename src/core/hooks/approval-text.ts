@@ -8,10 +8,13 @@ import { ruleLabel, type SessionRule } from '../session-approvals.ts'
 export const APPROVAL_OPTIONS = ['Allow', 'Allow for this session', 'Deny'] as const
 export type ApprovalOption = (typeof APPROVAL_OPTIONS)[number]
 
-/** The option a reply picks (buttons send the exact text; a typed reply may differ in case). */
+/**
+ * The option an answer names: exactly its text, as a button sends it. Typed words never allow
+ * (approval.ts), so "allow" typed in any other case reads as the denial it is.
+ */
 export function pickedOption(answer: string): ApprovalOption | null {
-  const text = answer.trim().toLowerCase()
-  return APPROVAL_OPTIONS.find((o) => o.toLowerCase() === text) ?? null
+  const text = answer.trim()
+  return APPROVAL_OPTIONS.find((o) => o === text) ?? null
 }
 
 /**

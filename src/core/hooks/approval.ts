@@ -14,14 +14,18 @@ export type Decision =
   | { behavior: 'allow'; forSession: boolean; reason: string }
   | { behavior: 'deny'; message: string }
 
-/** The decision an answer makes; the agent is told who decided, in the one answer wording. */
+/**
+ * The decision an answer makes; the agent is told who decided, in the one answer wording. Only a
+ * button allows: typed words, even "allow", deny with the words as the message, so one reply
+ * that answers several open approvals at once never allows them all.
+ */
 export function decisionOf(a: HookAnswer): Decision {
+  if (!a.pressed) return { behavior: 'deny', message: a.content.trim() }
   const option = pickedOption(a.content)
   const line = answerSummary({ by: a.by, via: a.via, answer: a.content, options: APPROVAL_OPTIONS })
   if (option === 'Allow' || option === 'Allow for this session')
     return { behavior: 'allow', forSession: option !== 'Allow', reason: line }
-  if (option === 'Deny') return { behavior: 'deny', message: line }
-  return { behavior: 'deny', message: a.content.trim() }
+  return { behavior: 'deny', message: line }
 }
 
 /** Asks (unless remembered) and waits; null when nobody decided in time. */
