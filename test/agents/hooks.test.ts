@@ -379,6 +379,15 @@ for (const kind of dbKinds()) {
         expect(page.text).toContain('Denied by alice via the dashboard')
       })
 
+      test('a new file shows its path and its preview as two code blocks on the dashboard', async () => {
+        const c = hookClient(t.app, alice.key)
+        await answered(c, 'permission-request-write', 'Deny')
+        const session = await webLogin(t.app, alice.email, 'correct horse battery')
+        const page = await webGet(t.app, `/instances/${c.instanceId}`, session)
+        expect(page.text).toContain('<pre><code>/home/ann/shop/notes.md\n</code></pre>')
+        expect(page.text).not.toContain('```')
+      })
+
       test('edits show as a diff, a new file as path and preview, other tools as JSON', async () => {
         const c = hookClient(t.app, alice.key)
         await answered(c, 'permission-request-edit', 'Allow')

@@ -107,7 +107,8 @@ function render(tool: string, input: Record<string, unknown>): Rendered {
       const more = lines.length > PREVIEW_LINES ? `\n… (${lines.length - PREVIEW_LINES} more lines)` : ''
       return {
         what: `write ${oneLine(path)}`,
-        body: `**File:** ${fenced(path)}\n\n${fenced(clip(lines.slice(0, PREVIEW_LINES).join('\n')))}${more}`,
+        // A fence opens a line of its own: after "File:" on the same line it would not be one.
+        body: `**File:**\n\n${fenced(path)}\n\n${fenced(clip(lines.slice(0, PREVIEW_LINES).join('\n')))}${more}`,
       }
     }
     case 'apply_patch':
