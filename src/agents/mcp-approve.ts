@@ -1,11 +1,17 @@
 // `approve`: Claude Code's permission-prompt tool (`--permission-prompt-tool mcp__parley__approve`).
 // Same question text and answer matching as Omnara's, so habits carry over. "Approve for the rest
-// of the session" is remembered by core/approvals.ts, the same rule the agent hooks use.
+// of the session" is remembered per instance with the hooks' one rule (core/session-approvals.ts):
+// this tool has no permission suggestions, so it covers exactly this call again.
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
 import { z } from 'zod'
-import { approvalKey, isRemembered, rememberApproval } from '../core/approvals.ts'
 import { latestLiveInstance } from '../core/instances.ts'
 import { postAgentMessage } from '../core/messages.ts'
+import {
+  allowedForSession,
+  rememberApprovals,
+  type SessionRule,
+  sessionRules,
+} from '../core/session-approvals.ts'
 import { canonicalUuid } from '../core/wire.ts'
 import { askAndWait, detectAgentType, type McpContext, ToolFailure, text, toolError } from './mcp-tools.ts'
 
@@ -35,26 +41,34 @@ export function inputMarkdown(input: Record<string, unknown>): string {
   return lines.join('\n').trimEnd()
 }
 
+/**
+ * The question, what its second option remembers (the one rule hooks use too), and that
+ * option's exact text, which is what a press on it answers.
+ */
 export function permissionQuestion(
   toolName: string,
   input: Record<string, unknown>,
-): { key: string; text: string } {
-  const key = approvalKey(toolName, input)
+): { rules: SessionRule[]; text: string; forSession: string } {
+  const rules = sessionRules(toolName, input, null)
   if (toolName === 'Bash') {
     const command = typeof input.command === 'string' ? input.command : ''
-    const prefix = key || 'command'
+    const program = command.trim().split(/\s+/)[0] || 'command'
+    const forSession = 'Yes and approve this exact command for rest of session'
     return {
-      key,
+      rules,
+      forSession,
       text:
-        `Allow execution of Bash ${prefix}?\n\n**Full command:**\n\`\`\`bash\n${command}\n\`\`\`\n\n` +
-        `[OPTIONS]\n1. Yes\n2. Yes and approve ${prefix} for rest of session\n3. No\n[/OPTIONS]`,
+        `Allow execution of Bash ${program}?\n\n**Full command:**\n\`\`\`bash\n${command}\n\`\`\`\n\n` +
+        `[OPTIONS]\n1. Yes\n2. ${forSession}\n3. No\n[/OPTIONS]`,
     }
   }
+  const forSession = `Yes and approve this exact ${toolName} call for rest of session`
   return {
-    key,
+    rules,
+    forSession,
     text:
       `Allow execution of ${toolName}?\n\n**Input:**\n${inputMarkdown(input)}\n\n` +
-      `[OPTIONS]\n1. Yes\n2. Yes and approve ${toolName} for rest of session\n3. No\n[/OPTIONS]`,
+      `[OPTIONS]\n1. Yes\n2. ${forSession}\n3. No\n[/OPTIONS]`,
   }
 }
 
@@ -91,9 +105,10 @@ export function registerApprove(mcp: McpServer, ctx: McpContext) {
     async (args, extra) => {
       try {
         const instanceId = await resolveInstance(ctx, args.agent_instance_id)
-        const { key, text: question } = permissionQuestion(args.tool_name, args.input)
+        const { rules, forSession, text: question } = permissionQuestion(args.tool_name, args.input)
         const allow: Decision = { behavior: 'allow', updatedInput: args.input }
-        if (await isRemembered(ctx.core, ctx.principal.userId, instanceId, key)) return text(allow)
+        const call = { tool: args.tool_name, input: args.input }
+        if (await allowedForSession(ctx.core.db, instanceId, ctx.principal.userId, call)) return text(allow)
         let answer: string
         try {
           answer = (await askAndWait(ctx, extra as never, { instanceId, content: question })).answer.trim()
@@ -101,13 +116,9 @@ export function registerApprove(mcp: McpServer, ctx: McpContext) {
           if (!(err instanceof ToolFailure)) throw err
           return text({ behavior: 'deny', message: 'Permission request timed out' } satisfies Decision)
         }
-        const label =
-          args.tool_name === 'Bash'
-            ? question.split('\n')[0]!.replace(/^Allow execution of Bash (.*)\?$/, '$1')
-            : key
         if (answer === 'Yes') return text(allow)
-        if (answer === `Yes and approve ${label} for rest of session`) {
-          await rememberApproval(ctx.core, ctx.principal.userId, instanceId, key)
+        if (answer === forSession) {
+          await rememberApprovals(ctx.core.db, instanceId, rules)
           return text(allow)
         }
         const message = answer === 'No' ? 'Permission denied by user' : `Permission denied by user: ${answer}`

@@ -8,9 +8,9 @@
 // steer an agent, so every failure is one line on stderr, nothing on stdout, exit 0.
 import { parseArgs } from 'node:util'
 import { ConfigError, loadClientConfig } from '../config.ts'
+import { HOOK_AGENTS, type HookAgentName as HookAgent } from '../core/hooks/payload.ts'
 
-export const HOOK_AGENTS = ['claude-code', 'codex'] as const
-export type HookAgent = (typeof HOOK_AGENTS)[number]
+export type { HookAgent }
 
 const warn = (line: string) => process.stderr.write(`parley hook: ${line}\n`)
 
@@ -21,7 +21,8 @@ const PROBE_MS = 2000
 
 export function parseAgent(value: unknown): HookAgent {
   const agent = value ?? 'claude-code'
-  if (!HOOK_AGENTS.includes(agent as HookAgent)) throw new Error('--agent must be claude-code or codex')
+  if (typeof agent !== 'string' || !Object.hasOwn(HOOK_AGENTS, agent))
+    throw new Error('--agent must be claude-code or codex')
   return agent as HookAgent
 }
 

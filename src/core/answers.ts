@@ -238,6 +238,7 @@ async function answerInTx(tx: Tx, input: AnswerInput, instanceId: string): Promi
           senderUserId: input.actorUserId,
           content: source.text,
           channel: input.channel,
+          metadata: 'option' in input.answer ? { option: input.answer.option } : null,
         }),
     late
       ? []

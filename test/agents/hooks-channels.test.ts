@@ -27,8 +27,10 @@ for (const kind of dbKinds()) {
       outbox = new Outbox(s.core, [s.bot.adapter], { baseUrl: BASE_URL, log: () => {} })
       await outbox.start()
     }
+    // Generous waits: the machine running the suite may be busy.
+    const WAIT_MS = 10_000
     const copyFor = (slackUserId: string) =>
-      s.fake.until(() => [...s.fake.messages.values()].find((m) => m.channel === `D${slackUserId}`))
+      s.fake.until(() => [...s.fake.messages.values()].find((m) => m.channel === `D${slackUserId}`), WAIT_MS)
 
     test('"Allow for this session" pressed in Slack allows the tool and edits the copy', async () => {
       await start()
@@ -37,7 +39,7 @@ for (const kind of dbKinds()) {
       const held = c.send('permission-request-bash')
       const copy = await copyFor(u.slack.userId)
       const text = blocksText(copy)
-      expect(text).toContain('Allow Bash: Print ok with Python?')
+      expect(text).toContain("Allow Bash: python3 -c 'print(")
       expect(text).toContain('python3 -c')
       const [question] = await s.database.query<{ id: string }>(
         'select id from messages where instance_id = $1',
@@ -50,9 +52,9 @@ for (const kind of dbKinds()) {
         behavior: 'allow',
         updatedPermissions: fixture('claude-code', 'permission-request-bash').permission_suggestions,
       })
-      await s.fake.until(() => !blocksText(copy).includes('parley.option'))
+      await s.fake.until(() => !blocksText(copy).includes('parley.option'), WAIT_MS)
       expect(blocksText(copy)).toContain('Allowed for this session by ann via Slack')
-    }, 15_000)
+    }, 30_000)
 
     test('the agent giving up edits the Slack copy: no buttons left', async () => {
       await start()
@@ -64,9 +66,9 @@ for (const kind of dbKinds()) {
       expect(blocksText(copy)).toContain('parley.option')
       gone.abort()
       await held
-      await s.fake.until(() => !blocksText(copy).includes('parley.option'))
+      await s.fake.until(() => !blocksText(copy).includes('parley.option'), WAIT_MS)
       expect(blocksText(copy)).toContain('Closed: answered at the terminal or timed out')
-    }, 15_000)
+    }, 30_000)
   })
 
   describe(`hook approvals in Telegram (${kind})`, () => {

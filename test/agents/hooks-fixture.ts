@@ -2,7 +2,6 @@
 // HTTP hooks and `parley hook` do, each test on a session of its own.
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { hookInstanceId } from '../../src/core/hooks/session.ts'
 import { type BusEvent, type EventBus, nextEvent } from '../../src/events/bus.ts'
 
 type Agent = 'claude-code' | 'codex'
@@ -15,7 +14,8 @@ type App = { handle(r: Request): Promise<Response> }
 
 export function hookClient(app: App, key: string, agent: Agent = 'claude-code') {
   const sessionId = crypto.randomUUID()
-  const instanceId = hookInstanceId(sessionId)
+  // A UUID session id is the instance id.
+  const instanceId = sessionId
   const send = async (
     name: string | Record<string, unknown>,
     opts: { change?: Record<string, unknown>; timeout?: number; signal?: AbortSignal; key?: string } = {},

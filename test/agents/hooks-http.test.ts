@@ -4,6 +4,7 @@
 // not POSTs whose handler is still running, so the first test guards the behaviour, not the
 // server.timeout(request, 0) call itself, which stays for versions that do.)
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { answerQuestion } from '../../src/core/answers.ts'
 import { nextEvent } from '../../src/events/bus.ts'
 import { call, dbKinds, freshDatabase, makeUser, type TestApp, testApp } from '../helpers.ts'
 import { fixture, nextQuestion } from './hooks-fixture.ts'
@@ -38,13 +39,16 @@ for (const kind of dbKinds()) {
       const sessionId = crypto.randomUUID()
       const asked = nextQuestion(t.bus, sessionId)
       const held = post(sessionId)
-      await asked
+      const questionId = await asked
       await Bun.sleep(IDLE_TIMEOUT_S * 2000)
-      const answered = await call(t.app, 'POST', '/api/v1/messages/user', {
-        key: alice.key,
-        body: { agent_instance_id: sessionId, content: 'Allow', mark_as_read: false },
+      // The Allow button, pressed on the dashboard.
+      const answered = await answerQuestion(t.core, {
+        actorUserId: alice.id,
+        questionId,
+        answer: { option: 0 },
+        channel: 'web',
       })
-      expect(answered.status).toBe(200)
+      expect(answered.status).toBe('answered')
       const res = await held
       expect(res.status).toBe(200)
       expect(await res.json()).toEqual({

@@ -3,9 +3,13 @@
 // PreToolUse of other tools, steering at Stop, the agent giving up, Parley's own deadline, and
 // who may touch which session.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { answerQuestion } from '../../src/core/answers.ts'
+import { APPROVAL_OPTIONS } from '../../src/core/hooks/approval-text.ts'
+import { handleHook } from '../../src/core/hooks/handle.ts'
+import { awaitHookAnswer, postHookMessage } from '../../src/core/hooks/questions.ts'
 import { hookInstanceId } from '../../src/core/hooks/session.ts'
 import { call, dbKinds, makeUser, type TestApp, testApp } from '../helpers.ts'
-import { webGet, webLogin } from '../web/helpers.ts'
+import { postForm, webGet, webLogin } from '../web/helpers.ts'
 import { fixture, hookClient, nextQuestion } from './hooks-fixture.ts'
 
 for (const kind of dbKinds()) {
@@ -50,12 +54,41 @@ for (const kind of dbKinds()) {
         body: { agent_instance_id: instanceId, content, mark_as_read: false },
       })
 
-    /** Sends a blocking event, waits for its question, answers it, returns the hook's output. */
+    /** Presses an approval's button on the dashboard, as alice. */
+    async function press(instanceId: string, questionId: string, option: string) {
+      const session = await webLogin(t.app, alice.email, 'correct horse battery')
+      const index = (APPROVAL_OPTIONS as readonly string[]).indexOf(option)
+      expect(index).toBeGreaterThanOrEqual(0)
+      const res = await postForm(
+        t.app,
+        `/instances/${instanceId}/reply`,
+        { option: String(index), question_id: questionId },
+        session,
+        { headers: { 'hx-request': 'true' } },
+      )
+      expect(res.status).toBeLessThan(400)
+    }
+
+    /** A PermissionRequest answered by typing `words` in the REST reply. */
+    async function answeredTyped(c: ReturnType<typeof hookClient>, words: string) {
+      const asked = nextQuestion(t.bus, c.instanceId)
+      const pending = c.send('permission-request-bash')
+      await asked
+      expect((await reply(c.instanceId, words)).status).toBe(200)
+      return (await pending).json
+    }
+
+    /**
+     * Sends a blocking event, waits for its question, answers it (an approval option by its
+     * button, anything else typed), returns the hook's output.
+     */
     async function answered(c: ReturnType<typeof hookClient>, event: string, answer: string) {
       const asked = nextQuestion(t.bus, c.instanceId)
       const pending = c.send(event)
-      await asked
-      expect((await reply(c.instanceId, answer)).status).toBe(200)
+      const questionId = await asked
+      if ((APPROVAL_OPTIONS as readonly string[]).includes(answer))
+        await press(c.instanceId, questionId, answer)
+      else expect((await reply(c.instanceId, answer)).status).toBe(200)
       const res = await pending
       expect(res.status).toBe(200)
       return res.json
@@ -128,11 +161,24 @@ for (const kind of dbKinds()) {
         const c = hookClient(t.app, alice.key)
         await c.send('session-start', { change: { session_id: sessionId, cwd: 'C:\\work\\api\\' } })
         await c.send('stop', { change: { session_id: sessionId } })
-        const id = hookInstanceId(sessionId)
+        const id = hookInstanceId(sessionId, alice.id)
         expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/)
         expect((await instance(id))?.name).toBe('api')
         expect(await thread(id)).toHaveLength(1)
-        expect(hookInstanceId(c.sessionId)).toBe(c.sessionId)
+        expect(hookInstanceId(c.sessionId, alice.id)).toBe(c.sessionId)
+      })
+
+      test("a non-UUID session id is the user's own: another user's same id is another session", async () => {
+        const sessionId = `run-${crypto.randomUUID()}`
+        const c = hookClient(t.app, alice.key)
+        // Bob takes the id first; Alice's hooks still reach a session of her own.
+        expect(
+          (await c.send('session-start', { change: { session_id: sessionId }, key: bob.key })).status,
+        ).toBe(200)
+        const res = await c.send('stop', { change: { session_id: sessionId } })
+        expect(res.status).toBe(200)
+        expect(await thread(hookInstanceId(sessionId, alice.id))).toHaveLength(1)
+        expect(await thread(hookInstanceId(sessionId, bob.id))).toHaveLength(0)
       })
 
       test("another user's key on someone else's session is 404 and writes nothing", async () => {
@@ -172,6 +218,17 @@ for (const kind of dbKinds()) {
             { tool_input: { questions: [{ options: [] }] } },
             'tool_input.questions.0.question',
           ],
+          // Text the database cannot store, anywhere in the payload.
+          ['user-prompt-submit', { prompt: 'hi\u0000there' }, 'prompt'],
+          ['notification', { cwd: '/a\u0000b' }, 'cwd'],
+          ['stop', { last_assistant_message: 'done\ud800' }, 'last_assistant_message'],
+          ['permission-request-bash', { tool_input: { command: 'ls\u0000' } }, 'tool_input.command'],
+          ['permission-request-bash', { tool_input: { 'a\udc00': 1 } }, 'tool_input.a\udc00'],
+          [
+            'pre-tool-use-ask-user-question',
+            { tool_input: { questions: [{ question: 'Which?', options: [{ label: 'x\u0000' }] }] } },
+            'tool_input.questions.0.options.0.label',
+          ],
         ]
         for (const [event, change, field] of cases) {
           const res = await c.send(event, { change })
@@ -199,13 +256,14 @@ for (const kind of dbKinds()) {
           hookSpecificOutput: { hookEventName: 'PermissionRequest', decision: { behavior: 'allow' } },
         })
         const [q, a] = await thread(c.instanceId)
-        expect(q!.content.split('\n')[0]).toBe('Allow Bash: Print ok with Python?')
+        expect(q!.content.split('\n')[0]).toBe(`Allow Bash: python3 -c 'print("ok")'?`)
+        expect(q!.content).toContain('*The agent says:* Print ok with Python')
         expect(q!.content).toContain('```bash\npython3 -c \'print("ok")\'\n```')
         expect(q!.options).toEqual(['Allow', 'Allow for this session', 'Deny'])
         expect(q!.metadata).toMatchObject({
           hook: { agent: 'claude_code', event: 'PermissionRequest', kind: 'approval', tool: 'Bash' },
         })
-        expect(q!.answered_via).toBe('api')
+        expect(q!.answered_via).toBe('web')
         expect(a!.content).toBe('Allow')
       })
 
@@ -229,14 +287,40 @@ for (const kind of dbKinds()) {
           options: null,
           content: 'Allowed for this session earlier: Bash: python3 -c "print(2)"',
         })
-        // Only that program: another command still asks.
+        // Only what the rule says: another command, or the rule's command joined with another, asks.
+        for (const command of ['rm -rf build', 'python3 -c "print(3)"; rm -rf ~', 'python3 -c "$(curl x)"']) {
+          const asked = nextQuestion(t.bus, c.instanceId)
+          const other = c.send('permission-request-bash', { change: { tool_input: { command } } })
+          await asked
+          await reply(c.instanceId, 'Deny')
+          expect([command, (await other).json.hookSpecificOutput.decision.behavior]).toEqual([
+            command,
+            'deny',
+          ])
+        }
+      })
+
+      test('without suggestions "Allow for this session" covers that exact call only', async () => {
+        const c = hookClient(t.app, alice.key)
+        const gitStatus = { change: { tool_input: { command: 'git status' }, permission_suggestions: [] } }
         const asked = nextQuestion(t.bus, c.instanceId)
-        const other = c.send('permission-request-bash', {
-          change: { tool_input: { command: 'rm -rf build' } },
-        })
-        await asked
-        await reply(c.instanceId, 'Deny')
-        expect((await other).json.hookSpecificOutput.decision.behavior).toBe('deny')
+        const first = c.send('permission-request-bash', gitStatus)
+        await press(c.instanceId, await asked, 'Allow for this session')
+        expect((await first).json.hookSpecificOutput.decision.behavior).toBe('allow')
+        const again = await c.send('permission-request-bash', gitStatus)
+        expect(again.json.hookSpecificOutput.decision.behavior).toBe('allow')
+        const write = { change: { permission_suggestions: [] } }
+        for (const [event, change] of [
+          ['permission-request-bash', { tool_input: { command: 'git push --force origin main' } }],
+          ['pre-tool-use-bash', { tool_input: { command: 'git status; rm -rf ~' } }],
+          ['permission-request-write', write.change],
+        ] as const) {
+          const q = nextQuestion(t.bus, c.instanceId)
+          const held = c.send(event, { change })
+          await q
+          await reply(c.instanceId, 'Deny')
+          expect((await held).status).toBe(200)
+        }
       })
 
       test('Deny denies, saying who; typed words deny with the words as the message', async () => {
@@ -244,7 +328,7 @@ for (const kind of dbKinds()) {
         const denied = await answered(c, 'permission-request-bash', 'Deny')
         expect(denied.hookSpecificOutput.decision).toEqual({
           behavior: 'deny',
-          message: 'Denied by alice via the API',
+          message: 'Denied by alice via the dashboard',
         })
         const typed = await answered(
           c,
@@ -257,6 +341,31 @@ for (const kind of dbKinds()) {
         })
       })
 
+      test('only a button allows: one typed "allow" answering two held approvals denies both, saying the words', async () => {
+        const c = hookClient(t.app, alice.key)
+        const first = nextQuestion(t.bus, c.instanceId)
+        const bash = c.send('permission-request-bash', { change: { tool_input: { command: 'ls' } } })
+        await first
+        const second = nextQuestion(t.bus, c.instanceId)
+        const write = c.send('permission-request-write')
+        await second
+        expect((await reply(c.instanceId, 'allow')).status).toBe(200)
+        for (const held of [bash, write])
+          expect((await held).json.hookSpecificOutput.decision).toEqual({
+            behavior: 'deny',
+            message: 'allow',
+          })
+        // The exact words of a button, typed, are still typed words.
+        const typed = await answeredTyped(c, 'Allow for this session')
+        expect(typed.hookSpecificOutput.decision).toEqual({
+          behavior: 'deny',
+          message: 'Allow for this session',
+        })
+        expect(
+          await c.send('permission-request-bash', { change: { tool_input: { command: 'ls' } }, timeout: 2 }),
+        ).toMatchObject({ json: {} })
+      })
+
       test('each decision stays on the instance page: the tool, its input, who decided and how', async () => {
         const c = hookClient(t.app, alice.key)
         await answered(c, 'permission-request-bash', 'Allow for this session')
@@ -264,10 +373,19 @@ for (const kind of dbKinds()) {
         const session = await webLogin(t.app, alice.email, 'correct horse battery')
         const page = await webGet(t.app, `/instances/${c.instanceId}`, session)
         expect(page.status).toBe(200)
-        expect(page.text).toContain('Allow Bash: Print ok with Python?')
-        expect(page.text).toContain('Allowed for this session by alice via the API')
+        expect(page.text).toContain("Allow Bash: python3 -c 'print(&quot;ok&quot;)'?")
+        expect(page.text).toContain('Allowed for this session by alice via the dashboard')
         expect(page.text).toContain('Allow Write: write /home/ann/shop/notes.md?')
-        expect(page.text).toContain('Denied by alice via the API')
+        expect(page.text).toContain('Denied by alice via the dashboard')
+      })
+
+      test('a new file shows its path and its preview as two code blocks on the dashboard', async () => {
+        const c = hookClient(t.app, alice.key)
+        await answered(c, 'permission-request-write', 'Deny')
+        const session = await webLogin(t.app, alice.email, 'correct horse battery')
+        const page = await webGet(t.app, `/instances/${c.instanceId}`, session)
+        expect(page.text).toContain('<pre><code>/home/ann/shop/notes.md\n</code></pre>')
+        expect(page.text).not.toContain('```')
       })
 
       test('edits show as a diff, a new file as path and preview, other tools as JSON', async () => {
@@ -296,8 +414,7 @@ for (const kind of dbKinds()) {
         const pending = c.send('permission-request-webfetch', {
           change: { tool_name: 'ExitPlanMode', tool_input: { plan } },
         })
-        await asked
-        await reply(c.instanceId, 'Allow')
+        await press(c.instanceId, await asked, 'Allow')
         expect((await pending).json.hookSpecificOutput.decision.behavior).toBe('allow')
         const [q] = await thread(c.instanceId)
         expect(q!.content).toStartWith(`Allow ExitPlanMode: start on this plan?\n\n${plan}\n\n`)
@@ -315,7 +432,7 @@ for (const kind of dbKinds()) {
           hookSpecificOutput: {
             hookEventName: 'PreToolUse',
             permissionDecision: 'allow',
-            permissionDecisionReason: 'Allowed by alice via the API',
+            permissionDecisionReason: 'Allowed by alice via the dashboard',
           },
         })
         expect(await answered(c, 'pre-tool-use-bash', 'not now')).toEqual({
@@ -334,7 +451,7 @@ for (const kind of dbKinds()) {
           hookSpecificOutput: { hookEventName: 'PermissionRequest', decision: { behavior: 'allow' } },
         })
         const q = (await thread(c.instanceId))[0]!
-        expect(q.content.split('\n')[0]).toBe('Allow Bash: Push the tag (needs network)?')
+        expect(q.content.split('\n')[0]).toBe('Allow Bash: git push origin v1.2.0?')
         // `git` is now allowed for that session: PreToolUse on a fresh one asks.
         const d = hookClient(t.app, alice.key, 'codex')
         expect(await answered(d, 'pre-tool-use', 'Allow')).toEqual({})
@@ -342,7 +459,7 @@ for (const kind of dbKinds()) {
           hookSpecificOutput: {
             hookEventName: 'PreToolUse',
             permissionDecision: 'deny',
-            permissionDecisionReason: 'Denied by alice via the API',
+            permissionDecisionReason: 'Denied by alice via the dashboard',
           },
         })
       })
@@ -410,6 +527,47 @@ for (const kind of dbKinds()) {
         expect(last.content).toContain('Waiting for your next instruction')
       })
 
+      test('a Stop that fails before it answers hands the messages to the next Stop', async () => {
+        const c = hookClient(t.app, alice.key)
+        await c.send('session-start')
+        await reply(c.instanceId, 'do X next')
+        // Writing the Stop's message fails (the database refuses, the request dies mid-way).
+        const db = new Proxy(t.core.db, {
+          get: (target, name) =>
+            name === 'transaction'
+              ? () => Promise.reject(new Error('the write failed'))
+              : Reflect.get(target, name, target),
+        })
+        const body = { ...fixture('claude-code', 'stop'), session_id: c.sessionId }
+        const hold = { deadline: Date.now() + 1000, signal: new AbortController().signal }
+        const failing = handleHook({ ...t.core, db }, { userId: alice.id, agent: 'claude_code', body, hold })
+        await expect(failing).rejects.toThrow('the write failed')
+        const next = await c.send('stop')
+        expect(next.json.decision).toBe('block')
+        expect(next.json.reason).toContain('do X next')
+      })
+
+      test('Stop closes a question answered at the terminal: a later message is steering, not its answer', async () => {
+        const c = hookClient(t.app, alice.key)
+        const asked = nextQuestion(t.bus, c.instanceId)
+        // Claude Code keeps the request open after the person answered in its own dialog.
+        const held = c.send('permission-request-bash', { timeout: 60 })
+        const questionId = await asked
+        const stop = await c.send('stop')
+        expect(stop.json).toEqual({})
+        expect((await held).json).toEqual({})
+        const [q] = await rows<{ answered_via: string; metadata: { closed_reason: string } }>(
+          'select answered_via, metadata from messages where id = $1',
+          [questionId],
+        )
+        expect(q!.answered_via).toBe('closed')
+        expect(q!.metadata.closed_reason).toBe('answered at the terminal or timed out')
+        await reply(c.instanceId, 'now also run the linter')
+        const next = await c.send('stop')
+        expect(next.json.decision).toBe('block')
+        expect(next.json.reason).toContain('now also run the linter')
+      })
+
       test('a Stop with nothing new lets the agent stop, also while a Stop hook is active', async () => {
         const c = hookClient(t.app, alice.key)
         expect((await c.send('stop')).json).toEqual({})
@@ -421,6 +579,27 @@ for (const kind of dbKinds()) {
     })
 
     describe('giving up', () => {
+      test('an answer the agent can no longer receive (it hung up) is never reported to it', async () => {
+        const c = hookClient(t.app, alice.key)
+        await c.send('session-start')
+        const s = { userId: alice.id, instanceId: c.instanceId, agent: 'claude_code' as const }
+        const questionId = await postHookMessage(t.core, s, {
+          content: 'Allow?',
+          options: [...APPROVAL_OPTIONS],
+        })
+        // The answer lands just as the agent's request closes.
+        await answerQuestion(t.core, {
+          actorUserId: alice.id,
+          questionId,
+          answer: { option: 1 },
+          channel: 'web',
+        })
+        const gone = new AbortController()
+        gone.abort()
+        const hold = { deadline: Date.now() + 5000, signal: gone.signal }
+        expect(await awaitHookAnswer(t.core, s, questionId, hold)).toBeNull()
+      })
+
       test('the agent closing the request closes the question; a later answer changes nothing', async () => {
         const c = hookClient(t.app, alice.key)
         const gone = new AbortController()

@@ -188,7 +188,7 @@ for (const kind of dbKinds()) {
       })
 
       const session = tool(client, 'approve', { tool_name: 'Bash', input: { command: 'git status' } })
-      const q = await answerNext('Yes and approve git for rest of session')
+      const q = await answerNext('Yes and approve this exact command for rest of session')
       expect((await session).structuredContent!.behavior).toBe('allow')
       const text = await db.database.query<{ content: string }>(
         'select content from messages where id = $1',
@@ -197,8 +197,12 @@ for (const kind of dbKinds()) {
       expect(text[0]!.content).toStartWith(
         'Allow execution of Bash git?\n\n**Full command:**\n```bash\ngit status\n```',
       )
-      const cached = await tool(client, 'approve', { tool_name: 'Bash', input: { command: 'git log' } })
+      const cached = await tool(client, 'approve', { tool_name: 'Bash', input: { command: 'git status' } })
       expect(cached.structuredContent!.behavior).toBe('allow')
+      // The hooks' one rule: the same program with other words is asked again.
+      const push = tool(client, 'approve', { tool_name: 'Bash', input: { command: 'git push --force' } })
+      await answerNext('No')
+      expect((await push).structuredContent!.behavior).toBe('deny')
 
       const denied = tool(client, 'approve', { tool_name: 'Write', input: { file_path: '/etc/passwd' } })
       await answerNext('No')

@@ -35,7 +35,7 @@ for (const kind of dbKinds()) {
           env: { PARLEY_URL: url, PARLEY_API_KEY: key },
           stdin: JSON.stringify({ ...fixture(agent, name), session_id: sessionId }),
         })
-      return { sessionId, instanceId: hookInstanceId(sessionId), hook }
+      return { sessionId, instanceId: hookInstanceId(sessionId, alice.id), hook }
     }
 
     const reply = async (instanceId: string, content: string) =>

@@ -3,13 +3,18 @@
 // anything else as JSON), so the dashboard, Slack and Telegram all show it without special code.
 // Agent input is untrusted and may be huge: every part is bounded.
 
+import { ruleLabel, type SessionRule } from '../session-approvals.ts'
+
 export const APPROVAL_OPTIONS = ['Allow', 'Allow for this session', 'Deny'] as const
 export type ApprovalOption = (typeof APPROVAL_OPTIONS)[number]
 
-/** The option a reply picks (buttons send the exact text; a typed reply may differ in case). */
+/**
+ * The option an answer names: exactly its text, as a button sends it. Typed words never allow
+ * (approval.ts), so "allow" typed in any other case reads as the denial it is.
+ */
 export function pickedOption(answer: string): ApprovalOption | null {
-  const text = answer.trim().toLowerCase()
-  return APPROVAL_OPTIONS.find((o) => o.toLowerCase() === text) ?? null
+  const text = answer.trim()
+  return APPROVAL_OPTIONS.find((o) => o === text) ?? null
 }
 
 /**
@@ -69,16 +74,19 @@ function json(value: unknown): string {
   return fenced(clip(text), 'json')
 }
 
-type Rendered = { what: string; body: string }
+/** `what` is read from the input itself; `said` is the agent's own account, shown below it. */
+type Rendered = { what: string; body: string; said?: string }
 
 function render(tool: string, input: Record<string, unknown>): Rendered {
   const path = str(input.file_path) || str(input.path) || str(input.notebook_path)
   switch (tool) {
     case 'Bash': {
+      // The title is the command itself: the model's description may say anything about it.
       const command = str(input.command)
       return {
-        what: oneLine(str(input.description) || command || 'a command'),
+        what: oneLine(command) || 'an empty command',
         body: fenced(clip(command), 'bash'),
+        said: oneLine(str(input.description), 200),
       }
     }
     case 'Edit':
@@ -99,7 +107,8 @@ function render(tool: string, input: Record<string, unknown>): Rendered {
       const more = lines.length > PREVIEW_LINES ? `\n… (${lines.length - PREVIEW_LINES} more lines)` : ''
       return {
         what: `write ${oneLine(path)}`,
-        body: `**File:** ${fenced(path)}\n\n${fenced(clip(lines.slice(0, PREVIEW_LINES).join('\n')))}${more}`,
+        // A fence opens a line of its own: after "File:" on the same line it would not be one.
+        body: `**File:**\n\n${fenced(path)}\n\n${fenced(clip(lines.slice(0, PREVIEW_LINES).join('\n')))}${more}`,
       }
     }
     case 'apply_patch':
@@ -115,19 +124,22 @@ function render(tool: string, input: Record<string, unknown>): Rendered {
   }
 }
 
-/** The question an approval asks, and a one-line summary of the tool call for the record. */
+/**
+ * The question an approval asks, and a one-line summary of the tool call for the record, both
+ * read from the input itself; `remembers` is what "Allow for this session" would keep.
+ */
 export function approvalQuestion(
   tool: string,
   input: Record<string, unknown>,
-  rememberKey: string,
+  remembers: readonly SessionRule[],
 ): { content: string; summary: string } {
-  const { what, body } = render(tool, input)
+  const { what, body, said } = render(tool, input)
   const name = oneLine(tool, 60)
   const title = what ? `Allow ${name}: ${what}?` : `Allow ${name}?`
-  const scope =
-    rememberKey && tool === 'Bash'
-      ? `later \`${oneLine(rememberKey, 40).replace(/`/g, "'")}\` commands`
-      : `${name} from now on`
-  const footer = `*${APPROVAL_OPTIONS[1]}* also allows ${scope} in this session without asking.`
-  return { content: `${title}\n\n${body}\n\n${footer}`, summary: title.slice(6, -1) }
+  const saidLine = said ? `\n\n*The agent says:* ${said}` : ''
+  const scope = remembers
+    .map((r) => (r.rule === undefined ? ruleLabel(r) : `\`${oneLine(ruleLabel(r), 80).replace(/`/g, "'")}\``))
+    .join(', ')
+  const footer = `*${APPROVAL_OPTIONS[1]}* also allows ${scope || 'this exact call'} in this session without asking.`
+  return { content: `${title}${saidLine}\n\n${body}\n\n${footer}`, summary: title.slice(6, -1) }
 }

@@ -1,10 +1,10 @@
 // Tool approvals through hooks: PermissionRequest, and PreToolUse of a tool a person routed through
 // Parley. One question with Allow / Allow for this session / Deny; the answer becomes the decision
 // in the shape each event and agent honours (CLAUDE_CODE.md, CODEX.md). "Allow for this session" is
-// remembered (core/approvals.ts) so the same request later is allowed without asking.
+// remembered (core/session-approvals.ts) so the same request later is allowed without asking.
 import { answerSummary } from '../answers.ts'
-import { approvalKey, isRemembered, rememberApproval } from '../approvals.ts'
 import type { Core } from '../context.ts'
+import { allowedForSession, rememberApprovals, sessionRules } from '../session-approvals.ts'
 import { APPROVAL_OPTIONS, approvalQuestion, pickedOption } from './approval-text.ts'
 import type { ToolCall } from './payload.ts'
 import { awaitHookAnswer, type Hold, type HookAnswer, postHookMessage } from './questions.ts'
@@ -14,27 +14,31 @@ export type Decision =
   | { behavior: 'allow'; forSession: boolean; reason: string }
   | { behavior: 'deny'; message: string }
 
-/** The decision an answer makes; the agent is told who decided, in the one answer wording. */
+/**
+ * The decision an answer makes; the agent is told who decided, in the one answer wording. Only a
+ * button allows: typed words, even "allow", deny with the words as the message, so one reply
+ * that answers several open approvals at once never allows them all.
+ */
 export function decisionOf(a: HookAnswer): Decision {
+  if (!a.pressed) return { behavior: 'deny', message: a.content.trim() }
   const option = pickedOption(a.content)
   const line = answerSummary({ by: a.by, via: a.via, answer: a.content, options: APPROVAL_OPTIONS })
   if (option === 'Allow' || option === 'Allow for this session')
     return { behavior: 'allow', forSession: option !== 'Allow', reason: line }
-  if (option === 'Deny') return { behavior: 'deny', message: line }
-  return { behavior: 'deny', message: a.content.trim() }
+  return { behavior: 'deny', message: line }
 }
 
 /** Asks (unless remembered) and waits; null when nobody decided in time. */
 export async function decideToolCall(
   core: Core,
   s: HookSession,
-  call: ToolCall & { event: string },
+  call: ToolCall & { event: string; cwd: string | null; suggestions?: unknown[] | null },
   hold: Hold,
 ): Promise<Decision | null> {
-  const key = approvalKey(call.tool, call.input)
-  const { content, summary } = approvalQuestion(call.tool, call.input, key)
+  const remembers = sessionRules(call.tool, call.input, call.suggestions ?? null)
+  const { content, summary } = approvalQuestion(call.tool, call.input, remembers)
   const meta = { agent: s.agent, event: call.event, kind: 'approval' as const, tool: call.tool, summary }
-  if (await isRemembered(core, s.userId, s.instanceId, key)) {
+  if (await allowedForSession(core.db, s.instanceId, s.userId, call)) {
     // Kept on the record like any decision, without asking anyone.
     const reason = `Allowed for this session earlier: ${summary}`
     await postHookMessage(core, s, { content: reason, meta })
@@ -49,7 +53,7 @@ export async function decideToolCall(
   if (!answer) return null
   const decision = decisionOf(answer)
   if (decision.behavior === 'allow' && decision.forSession)
-    await rememberApproval(core, s.userId, s.instanceId, key)
+    await rememberApprovals(core.db, s.instanceId, remembers)
   return decision
 }
 

@@ -10,22 +10,30 @@ import { askUserQuestions, type Question, readQuestions } from './ask-user.ts'
 import { type HookAgent, type HookPayload, readHookPayload } from './payload.ts'
 import { closeOpenQuestions, type Hold, hasOpenQuestion, postHookMessage } from './questions.ts'
 import { type HookSession, hookSession, recordPrompt, startSession } from './session.ts'
-import { steeringReason, takeSteering } from './steering.ts'
+import { peekSteering, steeringReason, takeSteering } from './steering.ts'
 
 export type HookOutput = Record<string, unknown>
 
 /** First, so the inbox row's preview of the instance says it. */
 export const WAITING_LINE = 'Waiting for your next instruction.'
 
+/**
+ * The agent finished its turn. A question still open was answered at its terminal (Claude Code
+ * does not close a PermissionRequest it answered itself): it is closed first, so a message sent
+ * now is steering, not an answer to it. The messages are taken last, after everything is written,
+ * so a Stop that fails on the way hands them to the next one instead of losing them.
+ */
 async function stop(core: Core, s: HookSession, p: Extract<HookPayload, { event: 'Stop' }>) {
-  const steering = await takeSteering(core, s)
+  await closeOpenQuestions(core, s)
   const last = p.lastAssistantMessage?.trim() ?? ''
-  if (steering.length > 0) {
+  const steers = (await peekSteering(core, s)).length > 0
+  if (steers) {
     if (last) await postHookMessage(core, s, { content: last })
-    return { decision: 'block', reason: steeringReason(steering) }
+  } else {
+    await postHookMessage(core, s, { content: last ? `${WAITING_LINE}\n\n${last}` : WAITING_LINE })
   }
-  await postHookMessage(core, s, { content: last ? `${WAITING_LINE}\n\n${last}` : WAITING_LINE })
-  return {}
+  const steering = await takeSteering(core, s)
+  return steering.length > 0 ? { decision: 'block', reason: steeringReason(steering) } : {}
 }
 
 async function preToolUse(

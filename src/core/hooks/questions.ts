@@ -3,12 +3,11 @@
 // up first (its hook timed out, or the person answered at the terminal) or Parley's own deadline
 // passes, the question is closed, so no copy keeps offering buttons nobody is waiting for.
 import { and, eq, isNull, sql } from 'drizzle-orm'
-import { alias } from 'drizzle-orm/pg-core'
 import { messages, users } from '../../db/schema.ts'
 import { closeQuestion } from '../answers.ts'
 import { type Core, MAX_CONTENT_CHARS } from '../context.ts'
 import { postAgentMessage } from '../messages.ts'
-import { waitForAnswer } from '../pending.ts'
+import { answerOf, waitForAnswer } from '../pending.ts'
 import { holdPresence } from '../presence.ts'
 import type { HookSession } from './session.ts'
 
@@ -21,7 +20,8 @@ export type HookQuestionMeta = {
   summary: string
 }
 
-export type HookAnswer = { content: string; by: string | null; via: string | null }
+/** An answer as a hook reads it; `pressed` when it came from a button, not typed words. */
+export type HookAnswer = { content: string; by: string | null; via: string | null; pressed: boolean }
 
 /** How long a hook request may wait for a person: Parley's deadline, and the agent still there. */
 export type Hold = { deadline: number; signal: AbortSignal }
@@ -48,26 +48,27 @@ export async function postHookMessage(
   return posted.messageId
 }
 
-const answerRow = alias(messages, 'a')
-
-/** Who answered a question and how (the answer row and the question's answered_* columns). */
-async function answerOf(core: Core, questionId: string): Promise<HookAnswer | null> {
+/** Who gave an answer (core/pending.ts finds it), where, and whether by a button. */
+async function hookAnswer(core: Core, answerId: string): Promise<HookAnswer | null> {
   const [row] = await core.db
     .select({
-      content: answerRow.content,
+      content: messages.content,
       by: sql<string | null>`coalesce(${users.displayName}, ${users.email})`,
-      via: messages.answeredVia,
+      via: messages.channel,
+      metadata: messages.metadata,
     })
     .from(messages)
-    .innerJoin(answerRow, eq(answerRow.id, messages.answerMessageId))
-    .leftJoin(users, eq(users.id, messages.answeredBy))
-    .where(eq(messages.id, questionId))
-  return row ?? null
+    .leftJoin(users, eq(users.id, messages.senderUserId))
+    .where(eq(messages.id, answerId))
+  if (!row) return null
+  const pressed = typeof (row.metadata as { option?: unknown } | null)?.option === 'number'
+  return { content: row.content, by: row.by, via: row.via, pressed }
 }
 
 /**
  * Waits for the answer until `deadline` or `signal`. Without one the question is closed and null
- * returned; an answer that lands while closing wins, and is returned.
+ * returned. An answer that lands while closing at Parley's deadline wins, and is returned; once the
+ * agent has hung up (`signal`) nobody can receive one, so the question is closed and null returned.
  */
 export async function awaitHookAnswer(
   core: Core,
@@ -85,12 +86,17 @@ export async function awaitHookAnswer(
     deadline: opts.deadline,
     signal: opts.signal,
   }).finally(release)
-  if (found) return answerOf(core, questionId)
+  if (opts.signal.aborted) {
+    await closeQuestion(core, { userId: s.userId, questionId })
+    return null
+  }
+  if (found) return hookAnswer(core, found.answer.id)
   if (await closeQuestion(core, { userId: s.userId, questionId })) return null
-  return answerOf(core, questionId)
+  const late = await answerOf(core, s.userId, questionId)
+  return late && late !== 'closed' ? hookAnswer(core, late.answer.id) : null
 }
 
-/** SessionEnd: nobody waits for the session's open questions any more. */
+/** Stop and SessionEnd: nobody waits for the session's open hook questions any more. */
 export async function closeOpenQuestions(core: Core, s: HookSession): Promise<void> {
   const open = await openQuestions(core, s)
   for (const { id } of open) await closeQuestion(core, { userId: s.userId, questionId: id })
@@ -105,6 +111,7 @@ const openQuestions = (core: Core, s: HookSession) =>
         eq(messages.instanceId, s.instanceId),
         eq(messages.requiresUserInput, true),
         isNull(messages.answeredAt),
+        sql`${messages.metadata} -> 'hook' is not null`,
       ),
     )
 

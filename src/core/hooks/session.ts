@@ -1,5 +1,5 @@
 // A hook session is an agent instance: its id is the hook's session_id (a UUID as is, any other
-// string mapped to a stable UUID), named after its working directory, created by the first event
+// string mapped to a stable UUID per user), named after its working directory, created by the first event
 // of any kind (Claude Code sends SessionStart only to command hooks). Someone else's session is 404.
 import { eq, sql } from 'drizzle-orm'
 import { agentInstances, messages } from '../../db/schema.ts'
@@ -21,9 +21,13 @@ function uuidV5(namespace: string, name: string): string {
   return canonicalUuid(bytes.subarray(0, 16).toString('hex'))!
 }
 
-/** The instance id of a hook session. */
-export const hookInstanceId = (sessionId: string): string =>
-  canonicalUuid(sessionId) ?? uuidV5(SESSION_NAMESPACE, sessionId)
+/**
+ * The instance id of a hook session: a UUID as is (the agents make them at random), any other
+ * string a name-based UUID of the user and the string, so one user's key cannot take another
+ * user's session id before them.
+ */
+export const hookInstanceId = (sessionId: string, userId: string): string =>
+  canonicalUuid(sessionId) ?? uuidV5(SESSION_NAMESPACE, `${userId}\n${sessionId}`)
 
 /** "project · branch" from the working directory (either slash) and a branch when one was given. */
 export function sessionName(cwd: string | null, branch: string | null): string | null {
@@ -47,7 +51,7 @@ export async function hookSession(
   agent: HookAgent,
   payload: HookPayload,
 ): Promise<HookSession> {
-  const instanceId = hookInstanceId(payload.sessionId)
+  const instanceId = hookInstanceId(payload.sessionId, userId)
   const owner = async () => {
     const [row] = await core.db
       .select({ userId: agentInstances.userId })

@@ -7,22 +7,23 @@ import { and, eq, inArray, isNull, or, sql } from 'drizzle-orm'
 import { agentInstances, messages } from '../../db/schema.ts'
 import { type Core, newMessageId } from '../context.ts'
 import { instanceCursor } from '../instances.ts'
+import { userMessagesAfter } from '../messages.ts'
 import { readPending } from '../pending.ts'
 import { type HookSession, TERMINAL } from './session.ts'
 
-/** The user messages not yet handed to the agent, oldest first; the cursor moves past them. */
-export async function takeSteering(core: Core, s: HookSession): Promise<string[]> {
-  let cursor = await instanceCursor(core.db, s.userId, s.instanceId)
-  if (cursor === null) {
-    // An instance made outside the hooks has no cursor yet: hook reading starts now.
-    await core.db
-      .update(agentInstances)
-      .set({ lastReadMessageId: newMessageId() })
-      .where(and(eq(agentInstances.id, s.instanceId), isNull(agentInstances.lastReadMessageId)))
-    cursor = await instanceCursor(core.db, s.userId, s.instanceId)
-    if (cursor === null) return []
-  }
-  const { messages: found } = await readPending(core, s.userId, s.instanceId, cursor)
+/** The read cursor, started now for an instance made outside the hooks. */
+async function hookCursor(core: Core, s: HookSession): Promise<string | null> {
+  const cursor = await instanceCursor(core.db, s.userId, s.instanceId)
+  if (cursor !== null) return cursor
+  await core.db
+    .update(agentInstances)
+    .set({ lastReadMessageId: newMessageId() })
+    .where(and(eq(agentInstances.id, s.instanceId), isNull(agentInstances.lastReadMessageId)))
+  return instanceCursor(core.db, s.userId, s.instanceId)
+}
+
+/** Of these user messages, the ones to hand over: not an answer, not typed at the terminal. */
+async function toHandOver(core: Core, s: HookSession, found: { id: string; content: string }[]) {
   if (found.length === 0) return []
   const handled = await core.db
     .select({ id: messages.id })
@@ -42,6 +43,24 @@ export async function takeSteering(core: Core, s: HookSession): Promise<string[]
     )
   const skip = new Set(handled.map((h) => h.id))
   return found.filter((m) => !skip.has(m.id)).map((m) => m.content)
+}
+
+/** What the next take would hand over, leaving the cursor where it is. */
+export async function peekSteering(core: Core, s: HookSession): Promise<string[]> {
+  const cursor = await hookCursor(core, s)
+  if (cursor === null) return []
+  return toHandOver(core, s, await userMessagesAfter(core.db, s.instanceId, cursor, s.userId))
+}
+
+/**
+ * The user messages not yet handed to the agent, oldest first; the cursor moves past them. Call
+ * it last, once everything else the Stop writes is written: what it returns counts as delivered.
+ */
+export async function takeSteering(core: Core, s: HookSession): Promise<string[]> {
+  const cursor = await hookCursor(core, s)
+  if (cursor === null) return []
+  const { messages: found } = await readPending(core, s.userId, s.instanceId, cursor)
+  return toHandOver(core, s, found)
 }
 
 /** The Stop hook's reason: the person's messages, as instructions to continue with. */

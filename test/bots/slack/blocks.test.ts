@@ -155,13 +155,15 @@ test('the notification text of every message is escaped: no forged link or menti
 })
 
 test('an approval reads as code in Slack: a fence without its language line, bold as *bold*, all escaped', () => {
-  const { content } = approvalQuestion('Bash', { command: 'echo "<!channel>" && ls ```' }, 'echo')
+  const { content } = approvalQuestion('Bash', { command: 'echo "<!channel>" && ls ```' }, [
+    { tool: 'Bash', exact: 'echo' },
+  ])
   const section = (
     questionMessage(job({ message: { id: questionId, content, options: null, createdAt: '' } })).blocks as B[]
   )[2].text.text as string
   expect(section).toContain('```\necho "&lt;!channel&gt;" &amp;&amp; ls `\u200b``\n```')
   expect(section).not.toContain('```bash')
-  expect(section).toContain('_Allow for this session_ also allows later `echo` commands')
+  expect(section).toContain('_Allow for this session_ also allows this exact command in this session')
   expect(markdownToMrkdwn('**File:** ```\n/a<b>\n```')).toBe('*File:* \n```\n/a&lt;b&gt;\n```')
   const long = markdownToMrkdwn(fenced('<'.repeat(5000), 'bash'), 3000)
   expect(long.length).toBeLessThanOrEqual(3000)

@@ -63,14 +63,18 @@ test('copies sent with the old #m- link still match their question', () => {
 })
 
 describe('questions read as code on Telegram', () => {
-  const bash = approvalQuestion('Bash', { command: 'rm -rf <build> && echo "done"' }, 'rm').content
+  const bash = approvalQuestion('Bash', { command: 'rm -rf <build> && echo "done"' }, [
+    { tool: 'Bash', rule: 'rm:*' },
+  ]).content
 
   test('a Bash approval: the command in a pre/code block, escaped; bold and inline code as tags', () => {
     const html = markdownToHtml(bash, 3000)
     expect(html).toContain(
       '<pre><code class="language-bash">rm -rf &lt;build&gt; &amp;&amp; echo "done"</code></pre>',
     )
-    expect(html).toContain('<i>Allow for this session</i> also allows later <code>rm</code> commands')
+    expect(html).toContain(
+      '<i>Allow for this session</i> also allows <code>Bash(rm:*)</code> in this session',
+    )
     expect(html).not.toContain('```')
     expect(markdownToHtml('**File:** ```\n/tmp/a<b>.ts\n```', 100)).toBe(
       '<b>File:</b> <pre><code>/tmp/a&lt;b&gt;.ts</code></pre>',
@@ -85,7 +89,7 @@ describe('questions read as code on Telegram', () => {
   })
 
   test('a long block is cut inside the code, the tags still closed, no entity split', () => {
-    const long = approvalQuestion('Bash', { command: '&'.repeat(5000) }, '').content
+    const long = approvalQuestion('Bash', { command: '&'.repeat(5000) }, []).content
     const html = markdownToHtml(long, 3000)
     expect(html.length).toBeLessThanOrEqual(3000)
     expect(html).toEndWith('&amp;…</code></pre>')
