@@ -5,7 +5,7 @@
 // Postgres' commit counter), then every one is answered and must come back with its decision.
 import { nextEvent } from '../src/events/bus.ts'
 import { idleWork, startChildServer, until } from './child-server.ts'
-import { agentClient, ms, percentile, type Running, type Section, sleep } from './lib.ts'
+import { agentClient, dashboardUser, ms, percentile, type Running, type Section, sleep } from './lib.ts'
 import { parkRaw, type Waiter } from './raw-http.ts'
 
 const WARMUP = 20
@@ -24,6 +24,18 @@ const permissionRequest = (sessionId: string) =>
     permission_suggestions: [],
   })
 
+/** Typed words (not a button) deny, with the words as the message: how the burst is released. */
+const DENY_WORDS = 'Not now, the build is running'
+
+const deniedWithWords = (body: string) => {
+  try {
+    const decision = JSON.parse(body).hookSpecificOutput?.decision
+    return decision?.behavior === 'deny' && decision.message === DENY_WORDS
+  } catch {
+    return false
+  }
+}
+
 const allowed = (body: string) => {
   try {
     return JSON.parse(body).hookSpecificOutput?.decision?.behavior === 'allow'
@@ -34,12 +46,13 @@ const allowed = (body: string) => {
 
 /** Answer pressed -> held hook request returns, in-process Parley over real HTTP. */
 export async function hookAnswerLatency(run: Running): Promise<Section> {
-  const client = agentClient(run.base, run.key)
+  // The hook's key and the person pressing Allow on the dashboard are one user.
+  const person = await dashboardUser(run.base, run.parley.database.db)
   const sessionId = crypto.randomUUID()
   const samples: number[] = []
   const failures: string[] = []
   for (let round = 0; round < WARMUP + ROUNDS; round++) {
-    const asked = nextEvent(
+    const question = nextEvent(
       run.parley.core.bus,
       { instanceId: sessionId },
       (e) => e.type === 'message.created' && e.question,
@@ -47,19 +60,16 @@ export async function hookAnswerLatency(run: Running): Promise<Section> {
     ).promise
     const held = fetch(`${run.base}/hooks/claude-code`, {
       method: 'POST',
-      headers: { authorization: `Bearer ${run.key}`, 'content-type': 'application/json' },
+      headers: { authorization: `Bearer ${person.key}`, 'content-type': 'application/json' },
       body: permissionRequest(sessionId),
     }).then(async (r) => ({ body: await r.text(), at: performance.now() }))
-    if (!(await asked)) {
+    const asked = await question
+    if (asked?.type !== 'message.created') {
       failures.push(`round ${round}: no question was asked`)
       break
     }
     const start = performance.now()
-    await client.post('/api/v1/messages/user', {
-      agent_instance_id: sessionId,
-      content: 'Allow',
-      mark_as_read: false,
-    })
+    await person.press(sessionId, asked.messageId, 0)
     const res = await held
     if (!allowed(res.body)) failures.push(`round ${round}: unexpected hook answer ${res.body.slice(0, 200)}`)
     else if (round >= WARMUP) samples.push(res.at - start)
@@ -67,10 +77,11 @@ export async function hookAnswerLatency(run: Running): Promise<Section> {
   samples.sort((a, b) => a - b)
   const p99 = percentile(samples, 99)
   return {
-    title: 'Hook answer latency (answer POST -> held PermissionRequest hook returns)',
+    title: 'Hook answer latency (Allow pressed on the dashboard -> held PermissionRequest hook returns)',
     notes: [
-      `${samples.length} rounds after ${WARMUP} warm-up rounds, one session; the answer is posted once the ` +
-        'question exists. In-process Parley, real HTTP on 127.0.0.1.',
+      `${samples.length} rounds after ${WARMUP} warm-up rounds, one session; once the question exists, ` +
+        'its Allow button is pressed as the instance page does (form POST with the session cookie and ' +
+        'CSRF token). In-process Parley, real HTTP on 127.0.0.1.',
     ],
     rows: [
       { what: 'p50', value: ms(percentile(samples, 50)) },
@@ -103,7 +114,7 @@ export async function heldHooks(databaseUrl: string): Promise<Section> {
         sessions.map((id) =>
           client.post('/api/v1/messages/user', {
             agent_instance_id: id,
-            content: 'Allow',
+            content: DENY_WORDS,
             mark_as_read: false,
           }),
         ),
@@ -135,11 +146,12 @@ export async function heldHooks(databaseUrl: string): Promise<Section> {
       sleep(30_000).then(() => null),
     ])
     const releaseSeconds = (performance.now() - releaseStart) / 1000
-    const ok = (replies ?? []).filter((r) => r.status === 200 && allowed(r.body)).length
+    const ok = (replies ?? []).filter((r) => r.status === 200 && deniedWithWords(r.body)).length
     const failures: string[] = []
     if (early > 0) failures.push(`${early} held hook requests returned before they were answered`)
     if (!replies) failures.push('not every held hook request returned within 30 s of the answers')
-    else if (ok !== HELD) failures.push(`${ok} of ${HELD} held hook requests came back allowed`)
+    else if (ok !== HELD)
+      failures.push(`${ok} of ${HELD} held hook requests came back denied with the typed words`)
     // A second burst on the warmed process (as for the long-poll waiters): the allocator keeps the
     // first burst's pages, so what another HELD requests add is what a running server pays.
     for (const w of held.batch) w.close()

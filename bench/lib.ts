@@ -43,12 +43,55 @@ export async function createBenchDatabase(): Promise<BenchDb> {
   }
 }
 
+const BENCH_PASSWORD = 'benchmark password'
+
 /** A user with an API key, for agents to authenticate with. */
 export async function makeAgentKey(db: Db): Promise<string> {
+  return (await makeBenchUser(db)).key
+}
+
+async function makeBenchUser(db: Db): Promise<{ email: string; key: string }> {
   const email = `bench-${crypto.randomUUID().slice(0, 8)}@example.com`
-  const user = await createUser(db, { email, password: 'benchmark password', displayName: 'bench' })
+  const user = await createUser(db, { email, password: BENCH_PASSWORD, displayName: 'bench' })
   const { key } = await createApiKey(db, { userId: user.id, name: 'bench' })
-  return key
+  return { email, key }
+}
+
+/**
+ * A person at the dashboard: a new user logged in through the real /login form, whose `press`
+ * posts an option button of a question as the page's form does (session cookie and CSRF token).
+ */
+export async function dashboardUser(base: string, db: Db) {
+  const { email, key } = await makeBenchUser(db)
+  const login = await fetch(`${base}/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ email, password: BENCH_PASSWORD }).toString(),
+    redirect: 'manual',
+  })
+  const cookie = login.headers.get('set-cookie')?.split(';')[0]
+  if (login.status !== 303 || !cookie) throw new Error(`bench log-in failed: HTTP ${login.status}`)
+  const page = await (await fetch(`${base}/`, { headers: { cookie } })).text()
+  const csrf = page.match(/<meta name="csrf-token" content="([^"]+)"/)?.[1]
+  if (!csrf) throw new Error('no CSRF token on the dashboard after log-in')
+  return {
+    key,
+    /** Presses option `option` of question `questionId` on the instance page. */
+    press: async (instanceId: string, questionId: string, option: number) => {
+      const res = await fetch(`${base}/instances/${instanceId}/reply`, {
+        method: 'POST',
+        headers: { cookie, 'content-type': 'application/x-www-form-urlencoded', 'hx-request': 'true' },
+        body: new URLSearchParams({
+          _csrf: csrf,
+          question_id: questionId,
+          option: String(option),
+        }).toString(),
+        redirect: 'manual',
+      })
+      await res.arrayBuffer()
+      if (res.status >= 400) throw new Error(`option press: HTTP ${res.status}`)
+    },
+  }
 }
 
 export type Running = { parley: Parley; base: string; key: string }
