@@ -104,6 +104,7 @@ export function Message(props: { m: ThreadMessage; instanceId: string; access: A
             reason: m.closedReason,
             answer: m.answerContent,
             options: m.options,
+            pressed: m.answerPressed,
           })}
         </p>
       ) : (

@@ -50,9 +50,11 @@ export function answerSummary(a: {
   /** The answer and the question's options: an approval reads "Allowed by …" / "Denied by …". */
   answer?: string | null
   options?: readonly string[] | null
+  /** Whether the answer was a button press (only a button allows an approval). */
+  pressed?: boolean | null
 }): string {
   if (a.via === CLOSED_VIA) return `Closed: ${a.reason ?? CLOSED_AT_TERMINAL}${when(a.at)}`
-  const verb = approvalVerb(a.options, a.answer) ?? 'Answered'
+  const verb = approvalVerb(a.options, a.answer, a.pressed === true) ?? 'Answered'
   return `${verb} by ${a.by ?? 'someone'} via ${viaLabel(a.via)}${when(a.at)}`
 }
 

@@ -104,6 +104,7 @@ type Row = {
   ended: boolean
   answer_id: string | null
   answer_content: string | null
+  answer_pressed: boolean | null
   answered_by: string | null
   answered_via: string | null
   answered_at: string | Date | null
@@ -119,7 +120,7 @@ export async function readPendingDelivery(db: Db, id: string): Promise<StoredDel
       select d.id, d.kind, d.channel, d.target, d.user_id, d.attempts, d.external_ref, d.payload,
         m.id as message_id, m.content, m.options, m.created_at,
         i.id as instance_id, i.name as instance_name, t.name as agent_type, i.status, ${endedSql('i.status')} as ended,
-        a.id as answer_id, a.content as answer_content, coalesce(u.display_name, u.email) as answered_by,
+        a.id as answer_id, a.content as answer_content, a.metadata ? 'option' as answer_pressed, coalesce(u.display_name, u.email) as answered_by,
         m.answered_via, m.answered_at, m.metadata->>'closed_reason' as closed_reason
       from deliveries d
       join messages m on m.id = d.message_id
@@ -165,6 +166,7 @@ export async function readPendingDelivery(db: Db, id: string): Promise<StoredDel
           reason: r.closed_reason,
           answer: r.answer_content,
           options: r.options,
+          pressed: r.answer_pressed,
         })
       : null,
   }

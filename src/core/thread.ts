@@ -62,6 +62,8 @@ function selectMessages(db: DbOrTx, where: SQL | undefined, limit: number, order
       closedReason: sql<string | null>`${messages.metadata}->>'closed_reason'`,
       /** The answer's text: an approval's answered line says "Allowed" or "Denied" by it. */
       answerContent: answerMessage.content,
+      /** Whether the answer was a button press (a typed "Allow" denies an approval). */
+      answerPressed: sql<boolean>`coalesce(${answerMessage.metadata} ? 'option', false)`,
       channel: messages.channel,
       authorName: sql<string | null>`coalesce(${author.displayName}, ${author.email})`,
       timeoutAt: messages.timeoutAt,

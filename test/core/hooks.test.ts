@@ -91,12 +91,14 @@ describe('approval questions', () => {
 
   test('an answered approval reads "Allowed by …" or "Denied by …" on every copy; other questions do not', () => {
     const a = { by: 'Ann', via: 'slack', options: APPROVAL_OPTIONS }
-    expect(answerSummary({ ...a, answer: 'Allow' })).toBe('Allowed by Ann via Slack')
-    expect(answerSummary({ ...a, answer: 'Allow for this session' })).toBe(
+    expect(answerSummary({ ...a, answer: 'Allow', pressed: true })).toBe('Allowed by Ann via Slack')
+    expect(answerSummary({ ...a, answer: 'Allow for this session', pressed: true })).toBe(
       'Allowed for this session by Ann via Slack',
     )
-    expect(answerSummary({ ...a, answer: 'Deny' })).toBe('Denied by Ann via Slack')
+    expect(answerSummary({ ...a, answer: 'Deny', pressed: true })).toBe('Denied by Ann via Slack')
     expect(answerSummary({ ...a, answer: 'use bun instead' })).toBe('Denied by Ann via Slack')
+    // Only a button allows: typed "Allow" denied the tool, and every copy must say so.
+    expect(answerSummary({ ...a, answer: 'Allow', pressed: false })).toBe('Denied by Ann via Slack')
     expect(answerSummary({ by: 'Ann', via: 'slack', answer: 'Allow', options: ['Allow', 'Deny'] })).toBe(
       'Answered by Ann via Slack',
     )

@@ -24,9 +24,12 @@ export function pickedOption(answer: string): ApprovalOption | null {
 export function approvalVerb(
   options: readonly string[] | null | undefined,
   answer: string | null | undefined,
+  /** Whether the answer was a button press: typed words deny, even when they read "Allow". */
+  pressed: boolean,
 ) {
   if (!options || options.length !== APPROVAL_OPTIONS.length) return null
   if (options.some((o, i) => o !== APPROVAL_OPTIONS[i])) return null
+  if (!pressed) return 'Denied'
   const picked = pickedOption(answer ?? '')
   if (picked === 'Allow') return 'Allowed'
   if (picked === 'Allow for this session') return 'Allowed for this session'

@@ -22,7 +22,13 @@ export type Decision =
 export function decisionOf(a: HookAnswer): Decision {
   if (!a.pressed) return { behavior: 'deny', message: a.content.trim() }
   const option = pickedOption(a.content)
-  const line = answerSummary({ by: a.by, via: a.via, answer: a.content, options: APPROVAL_OPTIONS })
+  const line = answerSummary({
+    by: a.by,
+    via: a.via,
+    answer: a.content,
+    options: APPROVAL_OPTIONS,
+    pressed: a.pressed,
+  })
   if (option === 'Allow' || option === 'Allow for this session')
     return { behavior: 'allow', forSession: option !== 'Allow', reason: line }
   return { behavior: 'deny', message: line }
