@@ -2,9 +2,9 @@
 // Reply button opens a modal carrying the question id in private_metadata. Whoever presses must
 // be the question's owner or WRITE-shared (checked in core); a late press hears who answered first.
 import type { App } from '@slack/bolt'
+import { answerNotice } from '../../src/core/answer-wording.ts'
 import {
   type AnswerOutcome,
-  answerNotice,
   answerQuestion,
   type QuestionToAnswer,
   questionToAnswer,

@@ -6,7 +6,8 @@
 // answer wins (a late one is told who answered first) and who may write to an instance is checked.
 import { Composer } from 'grammy'
 import type { Message } from 'grammy/types'
-import { type AnswerInput, answerNotice, answerQuestion, questionToAnswer } from '../../src/core/answers.ts'
+import { answerNotice } from '../../src/core/answer-wording.ts'
+import { type AnswerInput, answerQuestion, questionToAnswer } from '../../src/core/answers.ts'
 import { activeInstances } from '../../src/core/chat-status.ts'
 import { copyOf, openQuestions } from '../../src/core/links.ts'
 import { instanceUrl } from '../../src/notify/jobs.ts'

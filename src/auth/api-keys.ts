@@ -103,8 +103,8 @@ export class KeyVerifier {
    */
   holdWhileValid(principal: KeyPrincipal): { signal: AbortSignal; release(): void } {
     const controller = new AbortController()
-    let set = this.held.get(principal.keyHash)
-    if (!set) this.held.set(principal.keyHash, (set = new Set()))
+    const set = this.held.get(principal.keyHash) ?? new Set<AbortController>()
+    this.held.set(principal.keyHash, set)
     set.add(controller)
     return {
       signal: controller.signal,

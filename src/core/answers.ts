@@ -435,6 +435,3 @@ export async function closeQuestion(
   await publishAll(core.bus, events)
   return true
 }
-
-// The hooks read the wording from here; every other caller imports answer-wording.ts.
-export { answerNotice, answerSummary } from './answer-wording.ts'

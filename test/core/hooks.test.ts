@@ -2,7 +2,7 @@
 // and fenced so agent input cannot break out of its block), AskUserQuestion answers, and how an
 // answered approval reads on every copy.
 import { describe, expect, test } from 'bun:test'
-import { answerSummary } from '../../src/core/answers.ts'
+import { answerSummary } from '../../src/core/answer-wording.ts'
 import { APPROVAL_OPTIONS, approvalQuestion, fenced } from '../../src/core/hooks/approval-text.ts'
 import { answerText, readQuestions } from '../../src/core/hooks/ask-user.ts'
 import { readHookPayload } from '../../src/core/hooks/payload.ts'

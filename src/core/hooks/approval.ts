@@ -2,7 +2,7 @@
 // Parley. One question with Allow / Allow for this session / Deny; the answer becomes the decision
 // in the shape each event and agent honours (CLAUDE_CODE.md, CODEX.md). "Allow for this session" is
 // remembered (core/session-approvals.ts) so the same request later is allowed without asking.
-import { answerSummary } from '../answers.ts'
+import { answerSummary } from '../answer-wording.ts'
 import type { Core } from '../context.ts'
 import { allowedForSession, rememberApprovals, sessionRules } from '../session-approvals.ts'
 import { APPROVAL_OPTIONS, approvalQuestion, pickedOption } from './approval-text.ts'

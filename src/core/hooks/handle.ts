@@ -2,7 +2,7 @@
 // is checked whole before anything is written; then the session's instance is found or created
 // and the event recorded. Events that need a person hold until `hold.deadline` (Parley's margin
 // before the hook's own timeout) or until the agent goes away (`hold.signal`).
-import { answerSummary } from '../answers.ts'
+import { answerSummary } from '../answer-wording.ts'
 import { type Core, MAX_CONTENT_CHARS } from '../context.ts'
 import { endSession } from '../instances.ts'
 import { decideToolCall, permissionRequestOutput, preToolUseOutput } from './approval.ts'

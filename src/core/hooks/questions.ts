@@ -2,11 +2,12 @@
 // and holds the agent's request until it is answered, woken by the event bus. If the agent gives
 // up first (its hook timed out, or the person answered at the terminal) or Parley's own deadline
 // passes, the question is closed, so no copy keeps offering buttons nobody is waiting for.
-import { and, eq, isNull, sql } from 'drizzle-orm'
+import { and, eq, sql } from 'drizzle-orm'
 import { messages, users } from '../../db/schema.ts'
 import { closeQuestion } from '../answers.ts'
 import { type Core, MAX_CONTENT_CHARS } from '../context.ts'
 import { postAgentMessage } from '../messages.ts'
+import { openQuestionSql } from '../open-questions.ts'
 import { answerOf, waitForAnswer } from '../pending.ts'
 import { holdPresence } from '../presence.ts'
 import type { HookSession } from './session.ts'
@@ -109,8 +110,7 @@ const openQuestions = (core: Core, s: HookSession) =>
     .where(
       and(
         eq(messages.instanceId, s.instanceId),
-        eq(messages.requiresUserInput, true),
-        isNull(messages.answeredAt),
+        openQuestionSql(),
         sql`${messages.metadata} -> 'hook' is not null`,
       ),
     )

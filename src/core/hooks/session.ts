@@ -7,6 +7,7 @@ import { NotFound } from '../../errors.ts'
 import { publishAll } from '../../events/bus.ts'
 import { type Core, newMessageId, newMessageIdAfter } from '../context.ts'
 import { agentTypeId, publishStatus } from '../instances.ts'
+import { statusAfterSql } from '../statuses.ts'
 import { canonicalUuid } from '../wire.ts'
 import type { HookAgent, HookPayload } from './payload.ts'
 
@@ -91,7 +92,7 @@ export async function startSession(core: Core, s: HookSession): Promise<void> {
   const [row] = await core.db
     .update(agentInstances)
     .set({
-      status: sql`case when ${agentInstances.status} = 'DELETED' then 'DELETED' else 'ACTIVE' end`,
+      status: statusAfterSql(agentInstances.status, 'session-start'),
       endedAt: sql`case when ${agentInstances.status} = 'DELETED' then ${agentInstances.endedAt} else null end`,
       lastHeartbeatAt: sql`now()`,
       lastActivityAt: sql`now()`,
@@ -126,7 +127,7 @@ export async function recordPrompt(core: Core, s: HookSession, prompt: string): 
       tx
         .update(agentInstances)
         .set({
-          status: sql`case when ${agentInstances.status} = 'DELETED' then 'DELETED' else 'ACTIVE' end`,
+          status: statusAfterSql(agentInstances.status, 'user-message'),
           lastActivityAt: sql`now()`,
           lastHeartbeatAt: sql`now()`,
         })
