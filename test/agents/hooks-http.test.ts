@@ -35,26 +35,32 @@ for (const kind of dbKinds()) {
         signal,
       })
 
-    test(`an approval held idle for ${IDLE_TIMEOUT_S * 2} s still returns the decision`, async () => {
-      const sessionId = crypto.randomUUID()
-      const asked = nextQuestion(t.bus, sessionId)
-      const held = post(sessionId)
-      const questionId = await asked
-      await Bun.sleep(IDLE_TIMEOUT_S * 2000)
-      // The Allow button, pressed on the dashboard.
-      const answered = await answerQuestion(t.core, {
-        actorUserId: alice.id,
-        questionId,
-        answer: { option: 0 },
-        channel: 'web',
-      })
-      expect(answered.status).toBe('answered')
-      const res = await held
-      expect(res.status).toBe(200)
-      expect(await res.json()).toEqual({
-        hookSpecificOutput: { hookEventName: 'PermissionRequest', decision: { behavior: 'allow' } },
-      })
-    }, 20_000)
+    // Bun's idle timeout is the same whichever database is behind it: run once, not per database.
+    const onFirstDatabase = kind === dbKinds()[0] ? test : test.skip
+    onFirstDatabase(
+      `an approval held idle for ${IDLE_TIMEOUT_S * 2} s still returns the decision`,
+      async () => {
+        const sessionId = crypto.randomUUID()
+        const asked = nextQuestion(t.bus, sessionId)
+        const held = post(sessionId)
+        const questionId = await asked
+        await Bun.sleep(IDLE_TIMEOUT_S * 2000)
+        // The Allow button, pressed on the dashboard.
+        const answered = await answerQuestion(t.core, {
+          actorUserId: alice.id,
+          questionId,
+          answer: { option: 0 },
+          channel: 'web',
+        })
+        expect(answered.status).toBe('answered')
+        const res = await held
+        expect(res.status).toBe(200)
+        expect(await res.json()).toEqual({
+          hookSpecificOutput: { hookEventName: 'PermissionRequest', decision: { behavior: 'allow' } },
+        })
+      },
+      20_000,
+    )
 
     test('the agent hanging up closes the question and frees its waiter', async () => {
       const sessionId = crypto.randomUUID()

@@ -66,29 +66,35 @@ for (const kind of dbKinds()) {
         await db.database.query<{ status: string }>('select status from agent_instances where id = $1', [id])
       )[0]?.status
 
-    test('a long-poll survives past the idle timeout and returns the reply when it comes', async () => {
-      const c = client(parley.url, alice.key)
-      const id = uuid()
-      const q = await c.agent({
-        agent_instance_id: id,
-        agent_type: 'x',
-        content: 'wait for me',
-        requires_user_input: true,
-      })
-      const polled = c.poll(id, q.message_id, 30)
-      // Silence longer than the idle timeout, which would close an ordinary request's connection.
-      await Bun.sleep(SURELY_IDLE_MS)
-      const sent = performance.now()
-      await c.reply(id, 'here I am')
-      const res = await polled
-      const tookMs = performance.now() - sent
-      expect(res.status).toBe(200)
-      const body = await res.json()
-      expect(body.status).toBe('ok')
-      expect(body.messages.map((m: { content: string }) => m.content)).toEqual(['here I am'])
-      // Woken by the reply, not by the 30 s deadline.
-      expect(tookMs).toBeLessThan(5_000)
-    }, 30_000)
+    // Bun's idle timeout is the same whichever database is behind it: run once, not per database.
+    const onFirstDatabase = kind === dbKinds()[0] ? test : test.skip
+    onFirstDatabase(
+      'a long-poll survives past the idle timeout and returns the reply when it comes',
+      async () => {
+        const c = client(parley.url, alice.key)
+        const id = uuid()
+        const q = await c.agent({
+          agent_instance_id: id,
+          agent_type: 'x',
+          content: 'wait for me',
+          requires_user_input: true,
+        })
+        const polled = c.poll(id, q.message_id, 30)
+        // Silence longer than the idle timeout, which would close an ordinary request's connection.
+        await Bun.sleep(SURELY_IDLE_MS)
+        const sent = performance.now()
+        await c.reply(id, 'here I am')
+        const res = await polled
+        const tookMs = performance.now() - sent
+        expect(res.status).toBe(200)
+        const body = await res.json()
+        expect(body.status).toBe('ok')
+        expect(body.messages.map((m: { content: string }) => m.content)).toEqual(['here I am'])
+        // Woken by the reply, not by the 30 s deadline.
+        expect(tookMs).toBeLessThan(5_000)
+      },
+      30_000,
+    )
 
     test('a key revoked while its long-poll waits ends the wait at once with 401', async () => {
       const bob = await makeUser(db.database.db, 'bob')
