@@ -8,15 +8,15 @@
 // and Codex default to 600 s). Parley answers {} a margin before it, so the agent falls back to its
 // own prompt instead of treating a cancelled hook as an error; it never allows or denies silently.
 import { Elysia, t } from 'elysia'
+import type { KeyPrincipal } from '../auth/api-keys.ts'
 import { handleHook } from '../core/hooks/handle.ts'
-import { HOOK_AGENTS, type HookAgent } from '../core/hooks/payload.ts'
-import { InvalidInput } from '../errors.ts'
+import { HOOK_AGENTS, type HookAgent, MAX_HOOK_TIMEOUT_S } from '../core/hooks/payload.ts'
+import { InvalidInput, Unauthorized } from '../errors.ts'
 import { agentAuth } from './auth.ts'
 import type { AgentDeps } from './rest.ts'
 
 /** The agents' documented default hook timeout, used when the URL does not say. */
 export const DEFAULT_HOOK_TIMEOUT_S = 600
-const MAX_HOOK_TIMEOUT_S = 86_400
 
 /** How long before the hook's own timeout Parley gives up waiting: 5%, between 1 and 10 s. */
 export const holdMs = (timeoutS: number) => timeoutS * 1000 - Math.min(10_000, Math.max(1000, timeoutS * 50))
@@ -46,22 +46,30 @@ export const agentHooks = (deps: AgentDeps) => {
     async (ctx: {
       body: Record<string, unknown>
       query: { timeout?: string }
-      principal: { userId: string }
+      principal: KeyPrincipal
       request: Request
       server: { timeout(request: Request, seconds: number): void } | null
     }) => {
       const timeoutS = hookTimeout(ctx.query.timeout)
       // Approvals wait for a person for minutes: lift the idle timeout for this request only.
       ctx.server?.timeout(ctx.request, 0)
-      return handleHook(deps.core, {
-        userId: ctx.principal.userId,
-        agent,
-        body: ctx.body,
-        hold: {
-          deadline: Date.now() + holdMs(timeoutS),
-          signal: AbortSignal.any([ctx.request.signal, deps.stopping]),
-        },
-      })
+      // A key revoked while its request waits ends the wait: nothing is decided with a dead key.
+      const key = deps.keys.holdWhileValid(ctx.principal)
+      try {
+        const output = await handleHook(deps.core, {
+          userId: ctx.principal.userId,
+          agent,
+          body: ctx.body,
+          hold: {
+            deadline: Date.now() + holdMs(timeoutS),
+            signal: AbortSignal.any([ctx.request.signal, deps.stopping, key.signal]),
+          },
+        })
+        if (key.signal.aborted) throw new Unauthorized('API key was revoked while the request waited')
+        return output
+      } finally {
+        key.release()
+      }
     }
   const detail = (name: string) => ({ summary: `${name} hook events (body: the hook's stdin JSON)` })
   return new Elysia({ name: 'parley.agents.hooks', prefix: '/hooks' })

@@ -112,7 +112,9 @@ export const agentRest = (deps: AgentDeps) =>
           release()
           key.release()
         })
-        if (key.signal.aborted) throw new Unauthorized('API key was revoked while the request waited')
+        // What was read has moved the cursor: it is delivered even if the key died meanwhile.
+        if (key.signal.aborted && result.messages.length === 0)
+          throw new Unauthorized('API key was revoked while the request waited')
         if (deps.stopping.aborted && result.status === 'ok' && result.messages.length === 0) {
           throw new Unavailable('Server is restarting; poll again')
         }

@@ -8,7 +8,7 @@
 // steer an agent, so every failure is one line on stderr, nothing on stdout, exit 0.
 import { parseArgs } from 'node:util'
 import { ConfigError, loadClientConfig } from '../config.ts'
-import { HOOK_AGENTS, type HookAgentName as HookAgent } from '../core/hooks/payload.ts'
+import { HOOK_AGENTS, type HookAgentName as HookAgent, MAX_HOOK_TIMEOUT_S } from '../core/hooks/payload.ts'
 
 export type { HookAgent }
 
@@ -49,7 +49,8 @@ export function hookEndpoint(url: string, agent: HookAgent, timeout?: number): s
 export function parseTimeout(value: unknown): number | undefined {
   if (value === undefined) return undefined
   const n = Number(value)
-  if (!Number.isInteger(n) || n <= 0) throw new Error('--timeout must be a whole number of seconds')
+  if (!Number.isInteger(n) || n <= 0 || n > MAX_HOOK_TIMEOUT_S)
+    throw new Error(`--timeout must be a whole number of seconds from 1 to ${MAX_HOOK_TIMEOUT_S}`)
   return n
 }
 

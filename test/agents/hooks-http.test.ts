@@ -4,6 +4,7 @@
 // not POSTs whose handler is still running, so the first test guards the behaviour, not the
 // server.timeout(request, 0) call itself, which stays for versions that do.)
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { revokeApiKey } from '../../src/auth/api-keys.ts'
 import { answerQuestion } from '../../src/core/answers.ts'
 import { nextEvent } from '../../src/events/bus.ts'
 import { call, dbKinds, freshDatabase, makeUser, type TestApp, testApp } from '../helpers.ts'
@@ -61,6 +62,30 @@ for (const kind of dbKinds()) {
       },
       20_000,
     )
+
+    test('a key revoked while its approval is held ends the request with 401 and closes the question', async () => {
+      const bob = await makeUser(t.database.db, 'bob')
+      const sessionId = crypto.randomUUID()
+      const asked = nextQuestion(t.bus, sessionId)
+      const held = fetch(`${base}/hooks/claude-code?timeout=60`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${bob.key}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ ...fixture('claude-code', 'permission-request-bash'), session_id: sessionId }),
+      })
+      const questionId = await asked
+      const revokedAt = performance.now()
+      await revokeApiKey(t.database.db, t.bus, bob.keyId)
+      const res = await held
+      expect(res.status).toBe(401)
+      // Ended by the revocation, not by the hook's 60 s timeout.
+      expect(performance.now() - revokedAt).toBeLessThan(5_000)
+      // Nobody can allow it any more: the question is closed, not left open with live buttons.
+      const [q] = await t.database.query<{ answered_via: string }>(
+        'select answered_via from messages where id = $1',
+        [questionId],
+      )
+      expect(q?.answered_via).toBe('closed')
+    }, 20_000)
 
     test('the agent hanging up closes the question and frees its waiter', async () => {
       const sessionId = crypto.randomUUID()

@@ -5,6 +5,9 @@ import { InvalidInput } from '../../errors.ts'
 
 /** The agents with hooks: the name in URLs and on the command line -> the agent type. */
 export const HOOK_AGENTS = { 'claude-code': 'claude_code', codex: 'codex' } as const
+
+/** The longest hook timeout Parley holds a request for (`?timeout=`, and `parley hook --timeout`). */
+export const MAX_HOOK_TIMEOUT_S = 86_400
 /** An agent as named in `/hooks/<name>` and `parley hook --agent <name>`. */
 export type HookAgentName = keyof typeof HOOK_AGENTS
 export type HookAgent = (typeof HOOK_AGENTS)[HookAgentName]
