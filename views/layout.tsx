@@ -53,8 +53,11 @@ export function Layout(props: {
         <title safe>{`${props.title} · Parley`}</title>
         {props.csrfToken ? <meta name="csrf-token" content={props.csrfToken} /> : ''}
         <link rel="stylesheet" href="/assets/parley.css" />
-        <script src="/assets/htmx.js" defer></script>
-        <script src="/assets/hx-sse.js" defer></script>
+        {/* Not deferred: a deferred htmx.js starts itself on a timer once it runs, and that timer
+            can fire before hx-sse.js has arrived, leaving the page without its live stream.
+            Parser-blocking scripts both run before DOMContentLoaded, when htmx starts. */}
+        <script src="/assets/htmx.js"></script>
+        <script src="/assets/hx-sse.js"></script>
       </head>
       <body hx-headers:inherited={headers}>
         <a class="skip" href="#main">
