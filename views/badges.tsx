@@ -22,9 +22,19 @@ export function StatusBadge({ status }: { status: InstanceStatus }) {
   )
 }
 
-export function Presence({ present }: { present: boolean }) {
+export function Presence({ present, compact = false }: { present: boolean; compact?: boolean }) {
+  const title = present
+    ? 'Online: heard from in the last minute'
+    : 'Offline: not heard from in the last minute'
+  if (compact) {
+    return (
+      <span class={present ? 'presence dot on' : 'presence dot'} title={title}>
+        <span class="sr-only">{present ? 'online' : 'offline'}</span>
+      </span>
+    )
+  }
   return (
-    <span class={present ? 'presence on' : 'presence'} title="Heard from in the last minute">
+    <span class={present ? 'presence on' : 'presence'} title={title}>
       {present ? 'online' : 'offline'}
     </span>
   )

@@ -21,3 +21,24 @@ md.renderer.rules.link_open = (tokens, idx, options, env, self) => {
 
 /** Safe HTML for an agent message (already escaped: render it as is). */
 export const renderMarkdown = (text: string): string => md.render(text)
+
+type Token = ReturnType<typeof md.parse>[number]
+
+/**
+ * The words of agent Markdown without its marks, on one line: for previews and titles, where
+ * `**2 to destroy**` must read "2 to destroy". Link text stays, URLs go; code keeps its text.
+ * Plain text, so the caller still escapes it.
+ */
+export function markdownToPlain(text: string): string {
+  const words: string[] = []
+  const walk = (tokens: Token[]) => {
+    for (const t of tokens) {
+      if (t.children) walk(t.children)
+      else if (t.type === 'text' || t.type === 'code_inline' || t.type === 'fence' || t.type === 'code_block')
+        words.push(t.content)
+      else if (t.type === 'softbreak' || t.type === 'hardbreak' || t.block) words.push(' ')
+    }
+  }
+  walk(md.parse(text, {}))
+  return words.join('').replace(/\s+/g, ' ').trim()
+}

@@ -7,11 +7,10 @@ import { INSTANCE_STATUSES, type InstanceStatus } from '../db/schema.ts'
 import { InvalidInput } from '../errors.ts'
 import type { Core } from './context.ts'
 import { normalizeAgentType } from './instances.ts'
+import { onlineSql } from './presence.ts'
 import { decodeCursor, encodeCursor, likePattern, queryRows } from './sql-rows.ts'
 import { canonicalUuid } from './wire.ts'
 
-/** An agent is shown as present when it was heard from this recently. */
-export const PRESENCE_WINDOW_SECONDS = 60
 export const INBOX_PAGE_SIZE = 50
 /** Unread counts stop at this many ("99+"): counting further costs time and tells nothing. */
 export const UNREAD_CAP = 100
@@ -142,7 +141,7 @@ async function select(core: Core, userId: string, f: NormalizedFilters, only: st
       limit ${limit}
     )
     select p.id, p.name, p.agent_type, p.status, p.needs_input, p.shared_access,
-      coalesce(p.last_heartbeat_at > now() - make_interval(secs => ${PRESENCE_WINDOW_SECONDS}), false) as present,
+      ${onlineSql('p.last_heartbeat_at', 'p.status')} as present,
       p.last_activity_at::text as activity_key,
       (extract(epoch from p.last_activity_at) * 1000)::float8 as activity_ms,
       last.content as preview, last.sender as preview_sender,

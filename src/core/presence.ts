@@ -7,12 +7,23 @@
 // heartbeat, yet it is alive: the waiting code holds its instance with holdPresence(). The
 // process writes last_heartbeat_at of the instances it holds (of their owner only) often enough
 // that no sweep, its own or another process's, finds them stale.
-import { and, eq, inArray, lt, or, sql } from 'drizzle-orm'
+import { and, eq, inArray, lt, or, type SQL, type SQLWrapper, sql } from 'drizzle-orm'
 import { agentInstances } from '../db/schema.ts'
 import type { Core } from './context.ts'
-import { isLive, LIVE_STATUSES } from './statuses.ts'
+import { isLive, LIVE_STATUSES, liveSql } from './statuses.ts'
 
 export const DISCONNECT_AFTER_MS = 120_000
+/** An agent is shown online when it was heard from this recently. */
+export const PRESENCE_WINDOW_SECONDS = 60
+
+/**
+ * SQL: the agent is online, shown as such by the inbox and the instance page. Only a live session
+ * can be: a COMPLETED instance whose agent sent its last heartbeat a moment ago is over, not online.
+ */
+export const onlineSql = (heartbeat: SQLWrapper | string, status: SQLWrapper | string): SQL =>
+  sql`(coalesce(${col(heartbeat)} > now() - make_interval(secs => ${PRESENCE_WINDOW_SECONDS}), false) and ${liveSql(col(status))})`
+
+const col = (c: SQLWrapper | string): SQL => (typeof c === 'string' ? sql.raw(c) : sql`${c}`)
 /** A newly held instance gets its heartbeat written within this long (holds are batched). */
 const HOLD_BATCH_MS = 1000
 

@@ -6,7 +6,7 @@ import { alias } from 'drizzle-orm/pg-core'
 import type { DbOrTx } from '../db/client.ts'
 import { agentInstances, agentTypes, instanceAccess, instanceReads, messages, users } from '../db/schema.ts'
 import { NotFound } from '../errors.ts'
-import { PRESENCE_WINDOW_SECONDS } from './inbox.ts'
+import { onlineSql } from './presence.ts'
 
 export type Access = 'OWNER' | 'WRITE' | 'READ'
 export const THREAD_PAGE_SIZE = 50
@@ -24,7 +24,7 @@ export async function viewInstance(db: DbOrTx, viewerId: string, instanceId: str
       agentType: agentTypes.name,
       startedAt: agentInstances.startedAt,
       gitDiff: agentInstances.gitDiff,
-      present: sql<boolean>`coalesce(${agentInstances.lastHeartbeatAt} > now() - make_interval(secs => ${PRESENCE_WINDOW_SECONDS}), false)`,
+      present: sql<boolean>`${onlineSql(agentInstances.lastHeartbeatAt, agentInstances.status)}`,
       shared: instanceAccess.access,
     })
     .from(agentInstances)

@@ -3,7 +3,9 @@
 // "Older" links that page by cursor; the live stream renders the first page for this viewer.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { INBOX_PAGE_SIZE } from '../../src/core/inbox.ts'
+import { endSession } from '../../src/core/instances.ts'
 import { postAgentMessage } from '../../src/core/messages.ts'
+import { viewInstance } from '../../src/core/thread.ts'
 import { dbKinds, makeUser, type TestApp, testApp, uuid } from '../helpers.ts'
 import { BASE, type WebSessionCookies, webGet, webLogin } from './helpers.ts'
 
@@ -24,7 +26,12 @@ for (const kind of dbKinds()) {
           userId: user.id,
           instanceId: id,
           agentType: i % 2 ? 'codex' : 'claude',
-          content: i === 0 ? 'Need a decision <b>now</b>' : `progress ${i}`,
+          content:
+            i === 0
+              ? 'Need a decision <b>now</b>'
+              : i === INBOX_PAGE_SIZE + 1
+                ? 'Plan: **2 to destroy**, see [docs](https://x.test)'
+                : `progress ${i}`,
           requiresUserInput: i === 0,
         })
       }
@@ -39,7 +46,11 @@ for (const kind of dbKinds()) {
       expect(page.text).toContain('Needs input')
       expect(page.text).toContain('online')
       expect(page.text).toContain('Need a decision &lt;b&gt;now&lt;/b&gt;')
-      expect(page.text).toContain('1 unread')
+      const words = page.text.replace(/<[^>]+>/g, '')
+      expect(words).toContain('1 unread')
+      // Previews are plain text: Markdown marks and link targets are gone.
+      expect(words).toContain('Plan: 2 to destroy, see docs')
+      expect(page.text).not.toContain('x.test')
       expect(page.text).toContain('hx-sse:connect="/events/inbox"')
       expect(page.text.match(/<li id="row-/g)).toHaveLength(INBOX_PAGE_SIZE)
     })
@@ -84,6 +95,44 @@ for (const kind of dbKinds()) {
       expect(text).toContain('data: <hx-partial hx-target="#inbox-rows" hx-swap="innerMorph">')
       expect(text).toContain('fresh &lt;i&gt;news&lt;/i&gt;')
       expect(text).not.toContain('progress 1<') // codex rows are filtered out
+    })
+
+    test('an ended session is not shown online, even just after its last heartbeat', async () => {
+      const id = uuid()
+      await postAgentMessage(t.core, {
+        userId: user.id,
+        instanceId: id,
+        agentType: 'claude',
+        content: 'done soon',
+        requiresUserInput: false,
+      })
+      const row = async () => {
+        const text = (await webGet(t.app, '/?q=done+soon', session)).text
+        return text.slice(
+          text.indexOf(`id="row-${id}"`),
+          text.indexOf('</li>', text.indexOf(`id="row-${id}"`)),
+        )
+      }
+      expect(await row()).toContain('presence dot on')
+      await endSession(t.core, user.id, id)
+      const ended = await row()
+      expect(ended).toContain('Completed')
+      expect(ended).not.toContain('presence')
+      expect((await viewInstance(t.core.db, user.id, id)).present).toBe(false)
+    })
+
+    test('an account with no agents sees how to connect one instead of filters', async () => {
+      const newcomer = await makeUser(t.database.db, 'newcomer')
+      const page = await webGet(t.app, '/', await webLogin(t.app, newcomer.email, 'correct horse battery'))
+      expect(page.text).toContain('Connect your first agent')
+      expect(page.text).toContain('parley hook install')
+      expect(page.text).not.toContain('id="f-status"')
+      // The list is still there, live, for the first agent to appear in.
+      expect(page.text).toContain('hx-sse:connect="/events/inbox"')
+      // Someone with agents sees the filters, and no onboarding.
+      const full = await webGet(t.app, '/', session)
+      expect(full.text).toContain('id="f-status"')
+      expect(full.text).not.toContain('Connect your first agent')
     })
   })
 }
