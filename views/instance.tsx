@@ -3,6 +3,7 @@
 // form posts and redirects without JavaScript; with htmx the reply box swaps itself for a fresh
 // one and the new message arrives over the page's SSE stream.
 import type { DiffFile } from '../src/core/diff-parse.ts'
+import { isLive } from '../src/core/statuses.ts'
 import type { InstanceView, ThreadMessage } from '../src/core/thread.ts'
 import { Presence, StatusBadge } from './badges.tsx'
 import { DiffView } from './diff.tsx'
@@ -10,18 +11,23 @@ import { ErrorBox, Notice } from './forms.tsx'
 import { CsrfField, Layout, type LayoutUser } from './layout.tsx'
 import { Message, OlderLoader } from './thread.tsx'
 
+/** The name, or for an unnamed instance its agent and a short id (as the inbox shows it). */
 export const instanceTitle = (i: { name: string | null; agentType: string; id: string }) =>
-  i.name || `${i.agentType} ${i.id.slice(0, 8)}`
+  i.name || `${i.agentType} #${i.id.slice(0, 8)}`
 
 export function InstanceHead({ inst }: { inst: InstanceView }) {
   return (
     <div id="instance-head" class="instance-head">
-      <span class="agent-type" safe>
-        {inst.agentType}
-      </span>
       <h1 safe>{instanceTitle(inst)}</h1>
+      {inst.name ? (
+        <span class="agent-type" safe>
+          {inst.agentType}
+        </span>
+      ) : (
+        ''
+      )}
       <StatusBadge status={inst.status} />
-      <Presence present={inst.present} />
+      {isLive(inst.status) ? <Presence present={inst.present} /> : ''}
     </div>
   )
 }
@@ -181,6 +187,8 @@ export function InstancePage(props: {
       ) : (
         ''
       )}
+      {/* The changes come before the thread: a summary line, each file folded. */}
+      <DiffView files={props.diff} instanceId={inst.id} />
       <section class="thread-wrap" aria-label="Conversation" hx-sse:connect={live} hx-swap="none">
         <div id="thread" class="thread">
           <OlderLoader instanceId={inst.id} before={props.olderCursor} />
@@ -192,7 +200,6 @@ export function InstancePage(props: {
       </section>
       <AnswerNotice message={props.warning} />
       <ReplyForm inst={inst} csrfToken={props.csrfToken} error={props.error} draft={props.draft} />
-      <DiffView files={props.diff} />
     </Layout>
   )
 }

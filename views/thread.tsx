@@ -9,7 +9,7 @@ import { parseQuestion } from '../src/core/questions.ts'
 import type { Access, ThreadMessage } from '../src/core/thread.ts'
 import { omnaraTime } from '../src/core/wire.ts'
 import { CsrfField } from './layout.tsx'
-import { renderMarkdown } from './markdown.ts'
+import { markdownToPlain, renderMarkdown } from './markdown.ts'
 
 const at = (text: string) => new Date(`${omnaraTime(text)}Z`)
 
@@ -52,6 +52,12 @@ function OptionButtons(props: { m: ThreadMessage; instanceId: string; csrfToken:
   )
 }
 
+/** Messages longer than this many characters or lines are folded on the page. */
+const FOLD_CHARS = 1500
+const FOLD_LINES = 25
+const lineTotal = (text: string) => text.split('\n').length
+const isLong = (text: string) => text.length > FOLD_CHARS || lineTotal(text) > FOLD_LINES
+
 export function Message(props: { m: ThreadMessage; instanceId: string; access: Access; csrfToken: string }) {
   const { m } = props
   const open = isOpenQuestion(m)
@@ -86,7 +92,20 @@ export function Message(props: { m: ThreadMessage; instanceId: string; access: A
           ''
         )}
       </header>
-      {m.sender === 'AGENT' ? (
+      {m.sender === 'AGENT' && !open && isLong(text) ? (
+        // A long message (a plan, a log) is folded to its first words; an open question never is.
+        <details class="fold">
+          <summary>
+            <span class="fold-preview" safe>
+              {markdownToPlain(text.slice(0, 600)).slice(0, 240)}
+            </span>{' '}
+            <span class="fold-more" safe>{`Show all ${lineTotal(text)} lines`}</span>
+          </summary>
+          <div class="md" hx-ignore>
+            {safeBody}
+          </div>
+        </details>
+      ) : m.sender === 'AGENT' ? (
         <div class="md" hx-ignore>
           {safeBody}
         </div>

@@ -51,7 +51,11 @@ export function webInstanceLive(deps: WebDeps, hub: LiveHub) {
     if (inst.gitDiff !== shown.diff) {
       shown.diff = inst.gitDiff
       items.push({
-        html: hxPartial('#diff', 'outerHTML', await DiffView({ files: parseDiff(inst.gitDiff) })),
+        html: hxPartial(
+          '#diff',
+          'outerHTML',
+          await DiffView({ files: parseDiff(inst.gitDiff), instanceId: inst.id }),
+        ),
       })
     }
     let lastSeen: string | null = null

@@ -3,8 +3,9 @@
 // itself and the new message arrives over SSE. A refused change re-renders the page with the
 // reason and an honest status, and changes nothing. Other people's instances are 404.
 import { Elysia } from 'elysia'
+import { DIFF_PAGE_FILES, DiffPage } from '../../views/diff.tsx'
 import { NotFoundPage } from '../../views/errors.tsx'
-import { AnswerNotice, InstancePage, RefusedPage, ReplyForm } from '../../views/instance.tsx'
+import { AnswerNotice, InstancePage, instanceTitle, RefusedPage, ReplyForm } from '../../views/instance.tsx'
 import { OlderPage } from '../../views/thread.tsx'
 import type { SessionUser } from '../auth/web-sessions.ts'
 import { answerNotice } from '../core/answer-wording.ts'
@@ -153,6 +154,22 @@ export function webInstance(deps: WebDeps) {
             notice: DONE[String(ctx.query.done ?? '')] ?? null,
           }),
         ),
+      { auth: true },
+    )
+    .get(
+      '/instances/:id/diff',
+      (ctx) =>
+        attempt(ctx, ctx.params.id, async () => {
+          const id = instanceId(ctx.params.id)
+          const inst = await viewInstance(core.db, ctx.user.id, id)
+          const files = parseDiff(inst.gitDiff)
+          const raw = String(ctx.query.page ?? '0')
+          const page = /^\d{1,6}$/.test(raw) ? Number(raw) : -1
+          if (page < 0 || (page > 0 && page * DIFF_PAGE_FILES >= files.length)) {
+            throw new InvalidInput('page', 'page must be a page number of this diff')
+          }
+          return htmlResponse(DiffPage({ ...ctx, instanceId: id, title: instanceTitle(inst), files, page }))
+        }),
       { auth: true },
     )
     .get(

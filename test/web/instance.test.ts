@@ -73,6 +73,64 @@ for (const kind of dbKinds()) {
       expect(page.text).toContain('<label for="reply-content">Reply to the agent</label>')
     })
 
+    test('a large diff: a summary with files folded on the page, the whole of it on the diff page', async () => {
+      const id = uuid()
+      const file = (i: number) =>
+        [
+          `diff --git a/src/f${i}.ts b/src/f${i}.ts`,
+          'index 1..2 100644',
+          `--- a/src/f${i}.ts`,
+          `+++ b/src/f${i}.ts`,
+          '@@ -1,30 +1,30 @@',
+          ...Array.from({ length: 30 }, (_, n) => `-old line ${n} of file ${i}\n+new line ${n} of file ${i}`),
+        ].join('\n')
+      await say(id, 'Refactored everything', {
+        gitDiff: Array.from({ length: 120 }, (_, i) => file(i)).join('\n'),
+      })
+      const page = await webGet(t.app, `/instances/${id}`, s.owner)
+      expect(page.status).toBe(200)
+      expect(page.text).toContain('120 files · +3600 −3600')
+      // Inline: the budget's worth of lines (the first files), the first 30 files listed, a link for the rest.
+      expect(page.text).toContain('new line 0 of file 0')
+      expect(page.text).not.toContain('new line 0 of file 7<')
+      expect(page.text).toContain('src/f29.ts')
+      expect(page.text).not.toContain('src/f30.ts')
+      expect(page.text).toContain(`href="/instances/${id}/diff"`)
+      expect(page.text.length).toBeLessThan(120_000)
+      // The changes come before the thread.
+      expect(page.text.indexOf('id="diff"')).toBeLessThan(page.text.indexOf('id="thread"'))
+
+      const diff = await webGet(t.app, `/instances/${id}/diff`, s.owner)
+      expect(diff.status).toBe(200)
+      expect(diff.text).toContain('Files 1–25 of 120 · page 1 of 5')
+      expect(diff.text).toContain('new line 29 of file 24')
+      expect(diff.text).not.toContain('src/f25.ts')
+      expect(diff.text).toContain(`href="/instances/${id}/diff?page=1"`)
+      const last = await webGet(t.app, `/instances/${id}/diff?page=4`, s.owner)
+      expect(last.text).toContain('new line 29 of file 119')
+      expect(last.text).not.toContain('Next files')
+      for (const bad of ['5', '-1', 'x']) {
+        const refused = await webGet(t.app, `/instances/${id}/diff?page=${bad}`, s.owner)
+        expect(refused.status).toBe(422)
+        expect(refused.text).toContain('page must be a page number')
+      }
+      expect((await webGet(t.app, `/instances/${id}/diff`, s.stranger)).status).toBe(404)
+    })
+
+    test('a long message is folded to its first words; a long open question is not', async () => {
+      const id = uuid()
+      const log = Array.from({ length: 40 }, (_, i) => `step **${i}** done`).join('\n')
+      await say(id, log)
+      await say(id, `${log}\nWhich one?`, { requiresUserInput: true, options: ['A', 'B'] })
+      const page = await webGet(t.app, `/instances/${id}`, s.owner)
+      const folds = page.text.match(/<details class="fold">/g) ?? []
+      expect(folds).toHaveLength(1)
+      expect(page.text).toContain('<span class="fold-preview">step 0 done step 1 done')
+      expect(page.text).toContain('Show all 40 lines')
+      // Folded, not cut: the whole message is on the page.
+      expect(page.text).toContain('step <strong>39</strong> done')
+    })
+
     test('an option answer without JavaScript answers the question and redirects back', async () => {
       const id = uuid()
       const q = await say(id, 'Ship? [YES/NO]', { requiresUserInput: true })
