@@ -122,8 +122,12 @@ describe('the compiled executable', () => {
         expect((await fetch(`${server.base}/api/v1/auth/verify`, { headers })).status).toBe(200)
         const migrated = await runBinary(bin.path, ['migrate'], env)
         expect([migrated.code, migrated.stdout.trim()]).toEqual([0, 'database is up to date'])
+        // The image's HEALTHCHECK: 0 while this server answers, 1 once it is gone.
+        const port = { PORT: new URL(server.base).port }
+        expect((await runBinary(bin.path, ['healthcheck'], port)).code).toBe(0)
         expect(await server.stop()).toBe(0)
         server = null
+        expect((await runBinary(bin.path, ['healthcheck'], port)).code).toBe(1)
       } finally {
         await server?.stop()
         await pg?.drop()
