@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { root } from '../cli/run-cli.ts'
-import { call, type TestApp, testApp } from '../helpers.ts'
+import { call, dbKinds, type TestApp, testApp } from '../helpers.ts'
 
 type Check = { path?: string; type?: string; port?: number; method?: string }
 type FlyConfig = {
@@ -65,21 +65,23 @@ describe('fly.toml', () => {
     expect(megabytes(memory!)).toBeGreaterThanOrEqual(256)
   })
 
-  describe('checks ask paths Parley answers', () => {
-    let t: TestApp
-    beforeAll(async () => {
-      t = await testApp('pglite')
-    })
-    afterAll(() => t.close())
+  for (const kind of dbKinds()) {
+    describe(`checks ask paths Parley answers (${kind})`, () => {
+      let t: TestApp
+      beforeAll(async () => {
+        t = await testApp(kind)
+      })
+      afterAll(() => t.close())
 
-    test('readiness /readyz routes traffic; liveness /healthz watches the machine', async () => {
-      const routing = fly.http_service?.checks ?? []
-      expect(routing.map((c) => c.path)).toContain('/readyz')
-      const machine = Object.values(fly.checks ?? {})
-      expect(machine.map((c) => [c.type, c.port, c.path])).toContainEqual(['http', 8787, '/healthz'])
-      for (const path of ['/readyz', '/healthz']) expect((await call(t.app, 'GET', path)).status).toBe(200)
+      test('readiness /readyz routes traffic; liveness /healthz watches the machine', async () => {
+        const routing = fly.http_service?.checks ?? []
+        expect(routing.map((c) => c.path)).toContain('/readyz')
+        const machine = Object.values(fly.checks ?? {})
+        expect(machine.map((c) => [c.type, c.port, c.path])).toContainEqual(['http', 8787, '/healthz'])
+        for (const path of ['/readyz', '/healthz']) expect((await call(t.app, 'GET', path)).status).toBe(200)
+      })
     })
-  })
+  }
 })
 
 describe('Dockerfile', () => {
