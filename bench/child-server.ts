@@ -1,10 +1,9 @@
 // Parley in a child process (bench/server.ts), for the benchmarks that measure what parked requests
 // cost the server: its RSS without the client's sockets in it, forced GCs, its bus listeners, and
 // the database work done while nothing happens (Parley's query counter, Postgres' commit counter).
-import { readFileSync } from 'node:fs'
 import postgres from 'postgres'
 import type { Row } from './lib.ts'
-import { sleep } from './lib.ts'
+import { rssKiB, sleep } from './lib.ts'
 
 /** Reads a child's stdout one line at a time. */
 function lineReader(stream: ReadableStream<Uint8Array>) {
@@ -78,8 +77,7 @@ export async function startChildServer(databaseUrl: string) {
     pid,
     key,
     base,
-    rssKiB: () =>
-      Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? Number.NaN),
+    rssKiB: () => rssKiB(pid),
     gc: async () => {
       child.stdin.write('gc\n')
       await child.stdin.flush()

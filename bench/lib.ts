@@ -138,6 +138,10 @@ export function percentile(sorted: number[], p: number): number {
   return sorted[i]!
 }
 
+/** A process's resident memory, from /proc/<pid>/status. */
+export const rssKiB = (pid: number): number =>
+  Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? Number.NaN)
+
 export const ms = (v: number) => `${v.toFixed(2)} ms`
 export const sleep = (millis: number) => Bun.sleep(millis)
 

@@ -3,6 +3,7 @@
 // to its target. Exits non-zero if a benchmark failed its correctness checks (not its targets).
 import { writeFileSync } from 'node:fs'
 import { answerLatency } from './answer-latency.ts'
+import { binaryStartup } from './binary.ts'
 import { dashboardFanout, dashboardInbox } from './dashboard.ts'
 import { heldHooks, hookAnswerLatency } from './hooks.ts'
 import { idleWaiters } from './idle-waiters.ts'
@@ -84,6 +85,9 @@ async function main() {
     print(sections.at(-1)!)
     console.log('\nbench: telegram delivery (about 45 s)…')
     sections.push(await telegramDelivery(db.url))
+    print(sections.at(-1)!)
+    console.log('\nbench: compiled executable (about 60 s)…')
+    sections.push(await binaryStartup(db.url))
     print(sections.at(-1)!)
     const dash = await startInProcess(db.url)
     try {

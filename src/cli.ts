@@ -16,6 +16,7 @@ import { AppError } from './errors.ts'
 const USAGE = `usage: parley <command>
   serve                                         start the server (same as bun start)
   migrate                                       apply database migrations
+  healthcheck                                   exit 0 if the server on PORT answers /healthz
   users create --email E --password P [--name N]
   keys create --email E --name N [--expires-days D]   prints only the key
   keys list --email E
@@ -212,10 +213,18 @@ export async function main(argv: string[]): Promise<number> {
     switch (command) {
       case 'serve':
         await import('./main.ts').then((m) => m.serve())
-        return 0
+        // The server runs until SIGTERM or SIGINT, whose handler exits: no exit code from here.
+        return await new Promise<number>(() => {})
       case 'migrate': {
         const applied = await withMigratedDb(loadConfig(), async (_db, applied) => applied)
         console.log(applied.length ? `applied ${applied.join(', ')}` : 'database is up to date')
+        return 0
+      }
+      case 'healthcheck': {
+        // The container's HEALTHCHECK: its image has no curl, only this executable.
+        const port = loadConfig().port
+        const res = await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(3000) })
+        if (!res.ok) throw new Error(`/healthz answered ${res.status}`)
         return 0
       }
       case 'users':

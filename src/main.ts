@@ -21,10 +21,11 @@ export async function serve(): Promise<void> {
   const parley = await startParley(config)
   console.log(`Dashboard: ${parley.url}/`)
   if ((await countUsers(parley.database.db)) === 0) {
+    const cli = Bun.isStandaloneExecutable ? process.execPath : 'bun src/cli.ts'
     console.log(
       'No users yet. Create one, then a key for your agents:\n' +
-        '  bun src/cli.ts users create --email you@example.com --password "a long password"\n' +
-        '  bun src/cli.ts keys create --email you@example.com --name laptop',
+        `  ${cli} users create --email you@example.com --password "a long password"\n` +
+        `  ${cli} keys create --email you@example.com --name laptop`,
     )
   }
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {

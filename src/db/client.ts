@@ -9,6 +9,7 @@ import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core'
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite'
 import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js'
 import postgres from 'postgres'
+import { projectFile } from '../project-files.ts'
 import * as schema from './schema.ts'
 
 export type Schema = typeof schema
@@ -114,9 +115,29 @@ export function connectPostgres(url: string, opts: { max?: number; path?: string
   }
 }
 
+/**
+ * PGlite's own files, which it loads from beside its code. The compiled executable has no such
+ * place: `bun run build` embeds these (paths from the project root) and PGlite is handed them.
+ */
+export const PGLITE_FILES = {
+  pgliteWasm: 'node_modules/@electric-sql/pglite/dist/pglite.wasm',
+  initdbWasm: 'node_modules/@electric-sql/pglite/dist/initdb.wasm',
+  fsBundle: 'node_modules/@electric-sql/pglite/dist/pglite.data',
+} as const
+
+async function embeddedPgliteFiles() {
+  if (!Bun.isStandaloneExecutable) return {}
+  const wasm = async (path: string) => WebAssembly.compile(await Bun.file(projectFile(path)).arrayBuffer())
+  return {
+    pgliteWasmModule: await wasm(PGLITE_FILES.pgliteWasm),
+    initdbWasmModule: await wasm(PGLITE_FILES.initdbWasm),
+    fsBundle: Bun.file(projectFile(PGLITE_FILES.fsBundle)),
+  }
+}
+
 export async function openPglite(dataDir: string | null): Promise<Database> {
   if (dataDir && !existsSync(dataDir)) mkdirSync(dataDir, { recursive: true })
-  const pg = dataDir ? new PGlite(dataDir) : new PGlite()
+  const pg = new PGlite({ ...(dataDir ? { dataDir } : {}), ...(await embeddedPgliteFiles()) })
   await pg.waitReady
   await pg.exec(`set time zone 'UTC'`)
   return wrapPglite(pg)

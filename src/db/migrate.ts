@@ -3,9 +3,10 @@
 // reserved connection makes them take turns, and the second finds nothing left to do.
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { projectFile } from '../project-files.ts'
 import type { Database, RawQuery } from './client.ts'
 
-const MIGRATIONS_DIR = join(import.meta.dir, '..', '..', 'migrations')
+const MIGRATIONS_DIR = projectFile('migrations')
 const LOCK_KEY = 7_210_424_001 // arbitrary, constant: "parley migrations"
 
 type Journal = { entries: { idx: number; tag: string }[] }
