@@ -23,10 +23,16 @@ export const BACKOFF_FIRST_MS = 250
 export const BACKOFF_MAX_MS = 15_000
 
 /**
- * Closes after which trying again cannot help: the server refused the key or the instance
- * (1008), or it could not read what was sent (1003).
+ * Closes after which trying again cannot help, and what they mean to the person at the terminal
+ * (the relay's close codes, src/relay/close-codes.ts). Any other close, 1001 (server stopping)
+ * and 1006 (connection lost) among them, is reconnected.
  */
-const FINAL_CLOSE_CODES = new Set([1003, 1008])
+const FINAL_CLOSES: Record<number, string> = {
+  1003: 'the relay could not read what was sent',
+  1008: 'the relay refused a frame',
+  4000: 'another parley run took over this session',
+  4001: 'the API key was revoked',
+}
 
 export type RelayLinkOptions = {
   /** ws:// or wss:// URL of /relay/agent?session_id=… */
@@ -155,9 +161,10 @@ export class RelayLink {
     ws.onclose = (event) => {
       if (this.ws !== ws || this.closed) return
       this.ws = null
-      if (FINAL_CLOSE_CODES.has(event.code)) {
+      const final = FINAL_CLOSES[event.code]
+      if (final) {
         this.closed = true
-        this.opts.warn(`the relay closed the terminal (${event.code} ${event.reason}); the command goes on`)
+        this.opts.warn(`${final} (${event.code}); the command goes on, no longer streamed`)
         return
       }
       if (this.attempt === 0 && this.wasOpen)

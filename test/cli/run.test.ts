@@ -219,6 +219,45 @@ describe('parley run', () => {
     expect(socket.frames[0]?.type).toBe(FrameType.METADATA)
   }, 30_000)
 
+  test('output over the 1 MiB bound while away: the newest 1 MiB is sent, with a note of what was dropped', async () => {
+    const id = crypto.randomUUID()
+    const go = join(dir, `${id}.go`)
+    const said = join(dir, `${id}.said`)
+    const done = run(
+      id,
+      `echo before; until [ -e ${go} ]; do sleep 0.02; done; head -c ${1536 * 1024} /dev/zero | tr '\\0' x; echo; echo last-line; touch ${said}; read x`,
+    )
+    await relay.waitFor(id, 'before')
+    await relay.stop()
+    writeFileSync(go, '')
+    await until(() => existsSync(said), 10_000, 'output while the relay is away')
+    relay.start()
+    const socket = await relay.waitFor(id, 'last-line')
+    const sent = text(socket.frames)
+    // 1.5 MiB of x, "\r\n" and "last-line\r\n" were produced; the first 512 KiB + 13 bytes went.
+    const note = `\r\n[parley: ${512 * 1024 + 13} bytes of output dropped while disconnected]\r\n`
+    expect(sent.startsWith(note)).toBe(true)
+    expect(sent.length - note.length).toBe(1024 * 1024)
+    expect(sent.endsWith('x\r\nlast-line\r\n')).toBe(true)
+    relay.send(socket, input('\r'))
+    expect((await done).code).toBe(0)
+  }, 30_000)
+
+  test('closed as replaced (4000): the command goes on, unstreamed, and run does not reconnect', async () => {
+    const id = crypto.randomUUID()
+    const go = join(dir, `${id}.go`)
+    const done = run(id, `echo ready; until [ -e ${go} ]; do sleep 0.02; done; echo finished`)
+    const socket = await relay.waitFor(id, 'ready')
+    socket.ws!.close(4000, 'replaced by a newer agent connection')
+    await until(() => socket.closed, 10_000, 'the close')
+    writeFileSync(go, '')
+    const r = await done
+    expect(r.code).toBe(0)
+    expect(r.stdout).toContain('finished')
+    expect(r.stderr).toContain('another parley run took over this session (4000)')
+    expect(relay.sockets.filter((s) => s.sessionId === id).length).toBe(1)
+  }, 20_000)
+
   test('a refused key stops before the command runs, exit 1', async () => {
     const r = await runCli(['run', '--', 'bash', '-c', `touch ${join(dir, 'ran')}`], {
       env: { PARLEY_URL: relay.url, PARLEY_API_KEY: 'not-a-key' },
