@@ -197,19 +197,28 @@ describe('parley run', () => {
     expect(relay.output(id)).toMatch(/33 111\r\n111\r\n/)
   }, 20_000)
 
-  test('the server restarting: run reconnects and delivers the output produced meanwhile', async () => {
-    const id = crypto.randomUUID()
+  /**
+   * Runs `echo before; AWAY; AFTER` with the relay stopped from `before` until AWAY has run, and
+   * started again then: AWAY's output is produced while nobody listens.
+   */
+  async function whileAway(id: string, away: string, after: string) {
     const go = join(dir, `${id}.go`)
     const said = join(dir, `${id}.said`)
     const done = run(
       id,
-      `echo before; until [ -e ${go} ]; do sleep 0.02; done; echo while-away; touch ${said}; read x; echo after:$x`,
+      `echo before; until [ -e ${go} ]; do sleep 0.02; done; ${away}; touch ${said}; ${after}`,
     )
     await relay.waitFor(id, 'before')
     await relay.stop()
     writeFileSync(go, '')
     await until(() => existsSync(said), 10_000, 'output while the relay is away')
     relay.start()
+    return { done } // wrapped: an async function returning the run would wait for it to end
+  }
+
+  test('the server restarting: run reconnects and delivers the output produced meanwhile', async () => {
+    const id = crypto.randomUUID()
+    const { done } = await whileAway(id, 'echo while-away', 'read x; echo after:$x')
     const socket = await relay.waitFor(id, 'while-away')
     relay.send(socket, input('back\r'))
     expect((await done).code).toBe(0)
@@ -221,17 +230,8 @@ describe('parley run', () => {
 
   test('output over the 1 MiB bound while away: the newest 1 MiB is sent, with a note of what was dropped', async () => {
     const id = crypto.randomUUID()
-    const go = join(dir, `${id}.go`)
-    const said = join(dir, `${id}.said`)
-    const done = run(
-      id,
-      `echo before; until [ -e ${go} ]; do sleep 0.02; done; head -c ${1536 * 1024} /dev/zero | tr '\\0' x; echo; echo last-line; touch ${said}; read x`,
-    )
-    await relay.waitFor(id, 'before')
-    await relay.stop()
-    writeFileSync(go, '')
-    await until(() => existsSync(said), 10_000, 'output while the relay is away')
-    relay.start()
+    const flood = `head -c ${1536 * 1024} /dev/zero | tr '\\0' x; echo; echo last-line`
+    const { done } = await whileAway(id, flood, 'read x')
     const socket = await relay.waitFor(id, 'last-line')
     const sent = text(socket.frames)
     // 1.5 MiB of x, "\r\n" and "last-line\r\n" were produced; the first 512 KiB + 13 bytes went.
