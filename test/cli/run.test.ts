@@ -178,6 +178,16 @@ describe('parley run', () => {
     expect(await instance(id)).toMatchObject({ status: 'FAILED' })
   }, 20_000)
 
+  test('a command that is not there: 127 as from a shell, and the session ends FAILED', async () => {
+    const id = crypto.randomUUID()
+    const r = await runCli(['run', '--session', id, '--', 'no-such-command-here'], {
+      env: { PARLEY_URL: relay.url, PARLEY_API_KEY: key },
+    })
+    expect(r.code).toBe(127)
+    expect(r.stderr).toContain('no-such-command-here')
+    expect(await instance(id)).toMatchObject({ status: 'FAILED', name: 'no-such-command-here' })
+  }, 20_000)
+
   test('input from the relay reaches the program', async () => {
     const id = crypto.randomUUID()
     const done = run(id, 'echo ready; read x; echo got:$x')
