@@ -21,6 +21,7 @@ export class RunInstance {
     private readonly url: string,
     private readonly apiKey: string,
     readonly info: InstanceInfo,
+    private readonly heartbeatMs = HEARTBEAT_MS,
   ) {}
 
   private rest(method: string, path: string, body?: unknown): Promise<Response> {
@@ -62,7 +63,7 @@ export class RunInstance {
       try {
         if (await this.register()) await this.rest('POST', `/agents/instances/${this.info.id}/heartbeat`)
       } catch {}
-    }, HEARTBEAT_MS)
+    }, this.heartbeatMs)
   }
 
   /** Ends the session by CMD's exit status; returns a line for the person when it could not. */

@@ -8,6 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Server, ServerWebSocket } from 'bun'
+import { RunInstance } from '../../src/cli/run-instance.ts'
 import { decodeFrames, encodeFrame, type Frame, FrameType } from '../../src/relay/frames.ts'
 import { makeUser, type TestApp, testApp, until } from '../helpers.ts'
 import { cliPath, root, runCli } from './run-cli.ts'
@@ -266,6 +267,25 @@ describe('parley run', () => {
     expect(r.stdout).toContain('finished')
     expect(r.stderr).toContain('another parley run took over this session (4000)')
     expect(relay.sockets.filter((s) => s.sessionId === id).length).toBe(1)
+  }, 20_000)
+
+  test('heartbeats keep the instance alive while the command runs', async () => {
+    const id = crypto.randomUUID()
+    const beats = async () =>
+      (
+        await t.database.query<{ at: string | null }>(
+          'select last_heartbeat_at::text as at from agent_instances where id = $1',
+          [id],
+        )
+      )[0]?.at ?? null
+    // Every 30 s in use; every 20 ms here.
+    const run = new RunInstance(relay.url, key, { id, agentType: 'bash', name: 'beating' }, 20)
+    expect(await run.register()).toBe(true)
+    const first = await beats()
+    run.startBeating()
+    await until(async () => (await beats()) !== first, 10_000, 'a heartbeat')
+    expect(await run.end(0)).toBeNull()
+    expect(await instance(id)).toMatchObject({ status: 'COMPLETED', name: 'beating' })
   }, 20_000)
 
   test('a refused key stops before the command runs, exit 1', async () => {
