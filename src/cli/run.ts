@@ -15,7 +15,9 @@ import { canonicalUuid } from '../core/wire.ts'
 import { RelayLink } from './relay-link.ts'
 import { RunInstance } from './run-instance.ts'
 
-const warn = (line: string) => process.stderr.write(`\r\nparley run: ${line}\r\n`)
+/** One line on stderr; on a raw terminal it needs its own line start, amid CMD's screen. */
+const warn = (line: string) =>
+  process.stderr.write(process.stdin.isTTY ? `\r\nparley run: ${line}\r\n` : `parley run: ${line}\n`)
 
 /** After CMD exits, how long its last output may still take to come out of the terminal. */
 const DRAIN_MS = 500
@@ -70,8 +72,8 @@ export async function runCommand(args: string[]): Promise<number> {
     return 1
   }
   instance.startBeating()
-  const wsUrl = new URL('/relay/agent', opts.url.replace(/^http/, 'ws'))
-  wsUrl.searchParams.set('session_id', opts.info.id)
+  // Beside /api/v1, under whatever path PARLEY_URL has.
+  const wsUrl = `${opts.url.replace(/^http/, 'ws').replace(/\/+$/, '')}/relay/agent?session_id=${opts.info.id}`
   let terminal: Bun.Terminal | null = null
   let current = localSize()
   const resize = (rows: number, cols: number) => {
@@ -80,7 +82,7 @@ export async function runCommand(args: string[]): Promise<number> {
     terminal.resize(cols, rows)
   }
   const link = new RelayLink({
-    url: wsUrl.toString(),
+    url: wsUrl,
     apiKey: opts.apiKey,
     metadata: () => ({ name: opts.info.name, cwd: process.cwd(), command: opts.command }),
     size: () => current,
