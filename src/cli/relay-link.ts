@@ -28,7 +28,7 @@ export const BACKOFF_MAX_MS = 15_000
  * and 1006 (connection lost) among them, is reconnected.
  */
 const FINAL_CLOSES: Record<number, string> = {
-  1003: 'the relay could not read what was sent',
+  1003: 'a frame could not be read (is PARLEY_URL a Parley relay?)',
   1008: 'the relay refused a frame',
   4000: 'another parley run took over this session',
   4001: 'the API key was revoked',
