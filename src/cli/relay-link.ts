@@ -2,6 +2,8 @@
 // kept up for as long as the command runs. When the server goes away (a restart, a deploy, the
 // network) it reconnects with exponential backoff; output produced meanwhile waits in a bounded
 // buffer and is sent first on the next connection, so viewers lose nothing short of the bound.
+// The same buffer stands between the command and a connection that is open but slow, so a
+// command writing faster than the network never makes parley hold more than the bound.
 import {
   decodeFrames,
   encodeFrame,
@@ -13,11 +15,18 @@ import {
 
 /** Bun's WebSocket takes request headers (the API key); the DOM typings, which win here, do not. */
 const BunWebSocket = WebSocket as unknown as new (url: string, options: Bun.WebSocketOptions) => WebSocket
+const openSocket = (url: string, headers: Record<string, string>): WebSocket =>
+  new BunWebSocket(url, { headers })
 
 const send = (ws: WebSocket, frame: Frame) => ws.send(encodeFrame(frame) as Uint8Array<ArrayBuffer>)
 
-/** Output kept while disconnected: the newest 1 MiB (what a viewer's replay holds too). */
+/** Output kept while disconnected (or while the connection lags): the newest 1 MiB, what a
+ * viewer's replay holds too. */
 export const OFFLINE_BUFFER_BYTES = 1024 * 1024
+/** Output handed to an open socket but not yet on the wire, past which the rest waits here. */
+export const SEND_AHEAD_BYTES = 256 * 1024
+/** How soon a lagging connection is looked at again. */
+const LAG_RETRY_MS = 50
 /** Backoff between connection attempts: doubles from the first to the last, then stays. */
 export const BACKOFF_FIRST_MS = 250
 export const BACKOFF_MAX_MS = 15_000
@@ -46,6 +55,8 @@ export type RelayLinkOptions = {
   onResize: (rows: number, cols: number) => void
   /** One line for the person at the terminal (connection lost, given up). */
   warn: (line: string) => void
+  /** Opens the websocket (Bun's, with the Authorization header); replaceable to watch the link. */
+  socket?: (url: string, headers: Record<string, string>) => WebSocket
 }
 
 export class RelayLink {
@@ -55,6 +66,7 @@ export class RelayLink {
   private dropped = 0
   private attempt = 0
   private timer: ReturnType<typeof setTimeout> | null = null
+  private lagTimer: ReturnType<typeof setTimeout> | null = null
   private closed = false
   private wasOpen = false
 
@@ -62,15 +74,11 @@ export class RelayLink {
     this.connect()
   }
 
-  /** Output of the command: sent now when connected, else kept (newest OFFLINE_BUFFER_BYTES). */
+  /** Output of the command: sent when the connection can take it, else kept (newest OFFLINE_BUFFER_BYTES). */
   output(data: Uint8Array): void {
     if (this.closed) return
-    const ws = this.ws
-    if (ws && ws.readyState === WebSocket.OPEN && this.pending.length === 0) {
-      this.sendOutput(ws, data)
-      return
-    }
     this.keep(data)
+    this.flush()
   }
 
   resized(rows: number, cols: number): void {
@@ -87,6 +95,7 @@ export class RelayLink {
     while (this.pending.length > 0 && this.ws && Date.now() < deadline) await Bun.sleep(20)
     this.closed = true
     if (this.timer) clearTimeout(this.timer)
+    if (this.lagTimer) clearTimeout(this.lagTimer)
     const ws = this.ws
     this.ws = null
     if (!ws) return
@@ -115,6 +124,27 @@ export class RelayLink {
     }
   }
 
+  /** Sends what is kept, oldest first, as far as the open connection keeps up. */
+  private flush(): void {
+    const ws = this.ws
+    if (!ws || ws.readyState !== WebSocket.OPEN || this.lagTimer) return
+    if (this.dropped > 0) {
+      const note = `\r\n[parley: ${this.dropped} bytes of output dropped while the relay was away or slow]\r\n`
+      this.sendOutput(ws, new TextEncoder().encode(note))
+      this.dropped = 0
+    }
+    while (this.pending.length > 0 && ws.bufferedAmount < SEND_AHEAD_BYTES) {
+      const chunk = this.pending.shift()!
+      this.pendingBytes -= chunk.length
+      this.sendOutput(ws, chunk)
+    }
+    if (this.pending.length > 0)
+      this.lagTimer = setTimeout(() => {
+        this.lagTimer = null
+        this.flush()
+      }, LAG_RETRY_MS)
+  }
+
   private sendOutput(ws: WebSocket, data: Uint8Array): void {
     for (let at = 0; at < data.length; at += MAX_FRAME_PAYLOAD)
       send(ws, { type: FrameType.OUTPUT, data: data.subarray(at, at + MAX_FRAME_PAYLOAD) })
@@ -122,7 +152,9 @@ export class RelayLink {
 
   private connect(): void {
     if (this.closed) return
-    const ws = new BunWebSocket(this.opts.url, { headers: { authorization: `Bearer ${this.opts.apiKey}` } })
+    const ws = (this.opts.socket ?? openSocket)(this.opts.url, {
+      authorization: `Bearer ${this.opts.apiKey}`,
+    })
     ws.binaryType = 'arraybuffer'
     this.ws = ws
     ws.onopen = () => {
@@ -133,15 +165,7 @@ export class RelayLink {
       send(ws, { type: FrameType.METADATA, value: this.opts.metadata() })
       const { rows, cols } = this.opts.size()
       send(ws, { type: FrameType.RESIZE, rows, cols })
-      if (this.dropped > 0) {
-        const note = `\r\n[parley: ${this.dropped} bytes of output dropped while disconnected]\r\n`
-        this.sendOutput(ws, new TextEncoder().encode(note))
-        this.dropped = 0
-      }
-      const pending = this.pending
-      this.pending = []
-      this.pendingBytes = 0
-      for (const chunk of pending) this.sendOutput(ws, chunk)
+      this.flush()
     }
     ws.onmessage = (event) => {
       if (typeof event.data === 'string') return // the relay speaks binary frames only
