@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util'
 import { createApiKey, listApiKeys, revokeApiKey } from './auth/api-keys.ts'
 import { relayHook } from './cli/hook.ts'
 import { installHooks } from './cli/hook-install.ts'
+import { runCommand } from './cli/run.ts'
 import { ConfigError, loadClientConfig, loadConfig } from './config.ts'
 import { withMigratedDb } from './core/admin-db.ts'
 import { createLinkCode } from './core/links.ts'
@@ -28,8 +29,10 @@ const USAGE = `usage: parley <command>
   hook install [--agent claude-code|codex] [--project|--user] [--write] [--timeout S]
                                                 print, or merge into the agent's settings, its hooks
   mcp-config                                    print the claude mcp add line and the -p form
+  run [--name N] [--session ID] -- CMD …        run CMD in a terminal streamed to the relay;
+                                                exits with CMD's status
 Environment: DATABASE_URL / PARLEY_DATA_DIR for admin commands; PARLEY_URL, PARLEY_API_KEY for
-ask, hook and mcp-config.`
+ask, hook, mcp-config and run (PARLEY_SESSION_ID: the instance run carries on).`
 
 class UsageError extends Error {}
 /** `parley ask` got no answer in time: exit 2, so a script can tell it from an error (1). */
@@ -241,6 +244,8 @@ export async function main(argv: string[]): Promise<number> {
       case 'mcp-config':
         mcpConfig()
         return 0
+      case 'run':
+        return await runCommand([sub, ...rest].filter((a): a is string => a !== undefined))
       case undefined:
       case 'help':
       case '--help':

@@ -117,10 +117,13 @@ export function loadClientConfig(env: Env = process.env): {
   apiKey: string | null
   /** Where Codex keeps its configuration (`parley hook install --agent codex --user`). */
   codexHome: string | null
+  /** The instance `parley run` streams to, to carry on an earlier one (else a new one). */
+  sessionId: string | null
 } {
   return {
     url: url(env, 'PARLEY_URL', ['http:', 'https:']) ?? `http://127.0.0.1:${opt(env, 'PORT') ?? '8787'}`,
     apiKey: opt(env, 'PARLEY_API_KEY'),
     codexHome: opt(env, 'CODEX_HOME'),
+    sessionId: opt(env, 'PARLEY_SESSION_ID'),
   }
 }

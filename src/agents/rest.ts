@@ -202,7 +202,7 @@ export const agentRest = (deps: AgentDeps) =>
         instanceShape(
           await updateStatus(deps.core, principal.userId, uuidField(params.id, 'id'), body.status),
         ),
-      { body: statusBody, detail: { summary: 'Update status (COMPLETED only)' } },
+      { body: statusBody, detail: { summary: 'End with a status (COMPLETED or FAILED)' } },
     )
     .post(
       '/agents/instances/:id/heartbeat',

@@ -141,13 +141,22 @@ export async function heartbeat(core: Core, userId: string, instanceId: string) 
   return { lastHeartbeatAt: row.at! }
 }
 
-/** Ends a session: COMPLETED, ended_at = now. Idempotent. Queues the "session ended" note. */
-export async function endSession(core: Core, userId: string, instanceId: string) {
+/** How an agent may end its session: COMPLETED (Omnara's only one), or FAILED (a command that failed). */
+export const END_STATUSES = ['COMPLETED', 'FAILED'] as const satisfies readonly InstanceStatus[]
+export type EndStatus = (typeof END_STATUSES)[number]
+
+/** Ends a session: COMPLETED (or FAILED), ended_at = now. Idempotent. Queues the "session ended" note. */
+export async function endSession(
+  core: Core,
+  userId: string,
+  instanceId: string,
+  status: EndStatus = 'COMPLETED',
+) {
   const channels = await core.db.transaction(async (tx) => {
     const [row] = await tx
       .update(agentInstances)
       .set({
-        status: 'COMPLETED',
+        status,
         endedAt: sql`now()`,
         lastHeartbeatAt: sql`now()`,
         lastActivityAt: sql`now()`,
@@ -164,16 +173,20 @@ export async function endSession(core: Core, userId: string, instanceId: string)
       .limit(1)
     return last ? enqueueProgress(tx, { ownerId: userId, instanceId, messageId: last.id }) : []
   })
-  await publishStatus(core, userId, instanceId, 'COMPLETED')
+  await publishStatus(core, userId, instanceId, status)
   await announceDeliveries(core, channels)
-  return { status: 'COMPLETED' as const }
+  return { status }
 }
 
-/** PUT /agent-instances/{id}/status (Omnara's SDK): only COMPLETED is supported, as in Omnara. */
+/**
+ * PUT /agent-instances/{id}/status (Omnara's SDK): COMPLETED as in Omnara, plus FAILED (additive)
+ * so that `parley run` can say its command failed.
+ */
 export async function updateStatus(core: Core, userId: string, instanceId: string, status: string) {
   await ownInstance(core.db, userId, instanceId)
-  if (status !== 'COMPLETED') throw new BadRequest('Status update not supported', 'status')
-  await endSession(core, userId, instanceId)
+  const end = END_STATUSES.find((s) => s === status)
+  if (!end) throw new BadRequest('Status update not supported', 'status')
+  await endSession(core, userId, instanceId, end)
   return describeInstance(core, userId, instanceId)
 }
 

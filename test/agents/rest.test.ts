@@ -404,7 +404,7 @@ for (const kind of dbKinds()) {
       expect(rows).toEqual([{ channel: 'webhook', target: 'https://n8n.example.com/webhook-waiting/1/node' }])
     })
 
-    test('the Omnara SDK endpoints: GET instance and PUT status (COMPLETED only)', async () => {
+    test('the Omnara SDK endpoints: GET instance and PUT status (COMPLETED, and FAILED)', async () => {
       const id = uuid()
       await agent({ agent_instance_id: id, agent_type: 'x', content: 'a' })
       const bad = await call(t.app, 'PUT', `/api/v1/agent-instances/${id}/status`, {
@@ -426,6 +426,18 @@ for (const kind of dbKinds()) {
         'name',
         'instance_metadata',
       ])
+      const failed = uuid()
+      await agent({ agent_instance_id: failed, agent_type: 'x', content: 'a' })
+      const res = await call(t.app, 'PUT', `/api/v1/agent-instances/${failed}/status`, {
+        key: alice.key,
+        body: { status: 'FAILED' },
+      })
+      expect(res.json.status).toBe('FAILED')
+      const [row] = await t.database.query<{ ended: boolean }>(
+        'select ended_at is not null as ended from agent_instances where id = $1',
+        [failed],
+      )
+      expect(row?.ended).toBe(true)
     })
 
     test('health endpoints answer without auth', async () => {

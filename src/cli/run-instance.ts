@@ -1,0 +1,78 @@
+// The instance a `parley run` terminal belongs to, through the agent REST API: registered before
+// the terminal is streamed (so heartbeats have something to beat for), kept alive with heartbeats,
+// and ended COMPLETED or FAILED. Parley being unreachable is waited out (registration is tried
+// again at each beat); only a refusal, which no retry can fix, is an error.
+
+/** Omnara's wrappers beat every 30 s; the server counts an instance gone well after that. */
+const HEARTBEAT_MS = 30_000
+/** How long one REST call may take before it counts as failed. */
+const REST_TIMEOUT_MS = 10_000
+
+/** The server refused the key or the instance: running on would stream nowhere. */
+export class Refused extends Error {}
+
+export type InstanceInfo = { id: string; agentType: string; name: string }
+
+export class RunInstance {
+  private registered = false
+  private beat: ReturnType<typeof setInterval> | null = null
+
+  constructor(
+    private readonly url: string,
+    private readonly apiKey: string,
+    readonly info: InstanceInfo,
+    private readonly heartbeatMs = HEARTBEAT_MS,
+  ) {}
+
+  private rest(method: string, path: string, body?: unknown): Promise<Response> {
+    return fetch(`${this.url}/api/v1${path}`, {
+      method,
+      headers: { authorization: `Bearer ${this.apiKey}`, 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(REST_TIMEOUT_MS),
+    })
+  }
+
+  /**
+   * Creates the instance, or finds it already ours (409). True once it exists; false when the
+   * server could not be reached (tried again later); throws Refused when it never will work.
+   */
+  async register(): Promise<boolean> {
+    if (this.registered) return true
+    let res: Response
+    try {
+      res = await this.rest('POST', '/agent-instances', {
+        agent_instance_id: this.info.id,
+        agent_type: this.info.agentType,
+        name: this.info.name,
+        transport: 'relay',
+      })
+    } catch {
+      return false
+    }
+    const json = (await res.json().catch(() => ({}))) as { detail?: string }
+    if (res.status === 201 || res.status === 409) this.registered = true
+    else if (res.status === 401) throw new Refused('the API key was refused (revoked, expired or unknown)')
+    else if (res.status < 500) throw new Refused(`${res.status}: ${json.detail ?? res.statusText}`)
+    return this.registered
+  }
+
+  /** Heartbeats until `end`; a missed beat is not worth a word (the relay link says when Parley is away). */
+  startBeating(): void {
+    this.beat = setInterval(async () => {
+      try {
+        if (await this.register()) await this.rest('POST', `/agents/instances/${this.info.id}/heartbeat`)
+      } catch {}
+    }, this.heartbeatMs)
+  }
+
+  /** Ends the session by CMD's exit status; returns a line for the person when it could not. */
+  async end(exitStatus: number): Promise<string | null> {
+    if (this.beat) clearInterval(this.beat)
+    if (!(await this.register().catch(() => false))) return 'could not mark the session ended (unreachable)'
+    const res = await this.rest('PUT', `/agent-instances/${this.info.id}/status`, {
+      status: exitStatus === 0 ? 'COMPLETED' : 'FAILED',
+    }).catch(() => null)
+    return res?.ok ? null : `could not mark the session ended (${res?.status ?? 'unreachable'})`
+  }
+}
