@@ -164,7 +164,7 @@ export function InboxPage(props: {
             <button type="submit">Search</button>
             {/* Closed unless in use, so on a phone the agents come first. */}
             <details class="filter-more" open={Boolean(query.status || query.type)}>
-              <summary safe>{narrowed ? `Filters (${narrowed})` : 'Filters'}</summary>
+              <summary>{narrowed ? `Filters (${narrowed})` : 'Filters'}</summary>
               <div class="filter-fields">
                 <div class="field">
                   <label for="f-status">Status</label>
