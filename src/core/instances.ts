@@ -71,6 +71,43 @@ export async function describeInstance(core: Core, userId: string, instanceId: s
   return row satisfies RegisteredInstance
 }
 
+/**
+ * Creates `userId`'s instance with this id (ACTIVE, alive now) unless the id exists already,
+ * whoever's it is; true when it was created. For agents whose first contact makes the instance.
+ */
+export async function createInstanceIfNew(
+  core: Core,
+  input: {
+    userId: string
+    instanceId: string
+    agentType: string
+    name?: string | null
+    lastReadMessageId?: string
+    metadata: unknown
+  },
+): Promise<boolean> {
+  const created = await core.db.transaction(async (tx) => {
+    const typeId = await agentTypeId(tx, input.userId, input.agentType)
+    return tx
+      .insert(agentInstances)
+      .values({
+        id: input.instanceId,
+        userId: input.userId,
+        agentTypeId: typeId,
+        name: input.name ?? null,
+        status: 'ACTIVE',
+        lastHeartbeatAt: sql`now()`,
+        lastReadMessageId: input.lastReadMessageId,
+        metadata: input.metadata,
+      })
+      .onConflictDoNothing()
+      .returning({ id: agentInstances.id })
+  })
+  if (created.length === 0) return false
+  await publishStatus(core, input.userId, input.instanceId, 'ACTIVE')
+  return true
+}
+
 class IdTaken extends Error {}
 
 /** POST /agent-instances: pre-register an instance (409 if it is already the caller's). */
