@@ -8,6 +8,7 @@ import { heldHooks, hookAnswerLatency } from './hooks.ts'
 import { idleWaiters } from './idle-waiters.ts'
 import { ingest } from './ingest.ts'
 import { type BenchDb, createBenchDatabase, machine, type Section, startInProcess } from './lib.ts'
+import { relayFanout } from './relay.ts'
 import { slackAnswer } from './slack-answer.ts'
 import { telegramDelivery } from './telegram-delivery.ts'
 
@@ -84,6 +85,9 @@ async function main() {
     print(sections.at(-1)!)
     console.log('\nbench: telegram delivery (about 45 s)…')
     sections.push(await telegramDelivery(db.url))
+    print(sections.at(-1)!)
+    console.log('\nbench: terminal relay fan-out (about 15 s)…')
+    sections.push(await relayFanout(db.url))
     print(sections.at(-1)!)
     const dash = await startInProcess(db.url)
     try {
