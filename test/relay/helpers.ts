@@ -9,12 +9,17 @@ import { decodeFrames, encodeFrame, type Frame, FrameType } from '../../src/rela
 import type { RelayOptions, ViewerEvent } from '../../src/relay/hub.ts'
 import { type DbKind, freshDatabase, makeUser, until } from '../helpers.ts'
 
-export async function relayServer(kind: DbKind, relay: Partial<RelayOptions> = {}) {
+export async function relayServer(
+  kind: DbKind,
+  relay: Partial<RelayOptions> = {},
+  opts: { disconnectAfterMs?: number } = {},
+) {
   const db = await freshDatabase(kind)
   const parley = await startParley(loadConfig({ PORT: '0' }), {
     database: db.database,
     quiet: true,
     extend: () => ({ relay }),
+    ...opts,
   })
   const host = `127.0.0.1:${parley.port}`
   const user = async (label: string) => {

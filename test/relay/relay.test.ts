@@ -26,10 +26,10 @@ for (const kind of dbKinds()) {
     let stranger: Awaited<ReturnType<typeof server.user>>
     const open: Peer[] = []
     beforeAll(async () => {
-      server = await relayServer(kind, { viewerBufferBytes: 256 * 1024 })
+      server = await relayServer(kind, { viewerBufferBytes: 256 * 1024, pingMs: 100 })
       owner = await server.user('owner')
       stranger = await server.user('stranger')
-    })
+    }, 30_000)
     afterAll(async () => {
       for (const p of open) p.socket.close()
       await server?.close()
@@ -221,6 +221,18 @@ for (const kind of dbKinds()) {
       viewer.send(input('hi'))
       await until(() => second.text() === 'hi', 5000, 'input to the second')
       expect(viewer.events.filter((e) => e.event === 'session_ended')).toEqual([])
+    })
+
+    test('idle agent and viewer sockets are pinged, so no idle timeout closes them', async () => {
+      const id = uuid()
+      const agent = await agentOf(id)
+      const viewer = await viewerOf(id)
+      const pings = [0, 0]
+      for (const [i, p] of [agent, viewer].entries())
+        (p.socket as EventTarget).addEventListener('ping', () => pings[i]!++)
+      await until(() => pings[0]! >= 2 && pings[1]! >= 2, 5000, 'pings')
+      expect(agent.closed).toBeNull()
+      expect(viewer.closed).toBeNull()
     })
 
     test('revoking the key ends the agent socket', async () => {
