@@ -1,9 +1,10 @@
 // A terminal relayed through /relay/agent belongs to an agent instance like any other agent's
 // work: the socket's first moment creates the instance if it is new (as a first message does),
 // refuses someone else's, brings a DISCONNECTED one back, and marks it as having a terminal so the
-// dashboard knows to show one.
+// dashboard knows to show one. With several machines (Fly), relay_holders says which machine holds
+// each agent socket, so that viewers can be sent there.
 import { and, eq, ne, sql } from 'drizzle-orm'
-import { agentInstances } from '../db/schema.ts'
+import { agentInstances, relayHolders } from '../db/schema.ts'
 import { NotFound } from '../errors.ts'
 import type { Core } from './context.ts'
 import { createInstanceIfNew, heartbeat } from './instances.ts'
@@ -44,3 +45,38 @@ async function markRelay(core: Core, userId: string, instanceId: string): Promis
 
 /** Whether an instance has (or had) a relayed terminal. */
 export const hasRelaySql = sql<boolean>`coalesce((${agentInstances.metadata} ->> 'relay')::boolean, false)`
+
+/** Records that `machineId` now holds the instance's agent socket (the latest socket wins). */
+export async function holdRelay(
+  core: Core,
+  input: { userId: string; instanceId: string; machineId: string },
+) {
+  await core.db
+    .insert(relayHolders)
+    .values(input)
+    .onConflictDoUpdate({
+      target: relayHolders.instanceId,
+      set: { userId: input.userId, machineId: input.machineId, connectedAt: sql`now()` },
+    })
+}
+
+/** The agent socket on `machineId` closed; a newer socket held elsewhere keeps its row. */
+export async function releaseRelay(core: Core, instanceId: string, machineId: string) {
+  await core.db
+    .delete(relayHolders)
+    .where(and(eq(relayHolders.instanceId, instanceId), eq(relayHolders.machineId, machineId)))
+}
+
+/** A machine starting holds no socket yet: whatever it held before it stopped is gone. */
+export async function releaseMachine(core: Core, machineId: string) {
+  await core.db.delete(relayHolders).where(eq(relayHolders.machineId, machineId))
+}
+
+/** The machine holding the instance's agent socket, or null when none does. */
+export async function relayHolder(core: Core, instanceId: string): Promise<string | null> {
+  const [row] = await core.db
+    .select({ machineId: relayHolders.machineId })
+    .from(relayHolders)
+    .where(eq(relayHolders.instanceId, instanceId))
+  return row?.machineId ?? null
+}

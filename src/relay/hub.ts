@@ -101,12 +101,14 @@ export class RelayHub {
     this.broadcast(t, event({ event: 'agent_connected' }))
   }
 
-  detachAgent(id: string, peer: RelayPeer): void {
+  /** The agent's socket closed; false when it had been replaced (the session goes on). */
+  detachAgent(id: string, peer: RelayPeer): boolean {
     const t = this.terminals.get(id)
-    if (!t || t.agent !== peer) return
+    if (!t || t.agent !== peer) return false
     t.agent = null
     this.broadcast(t, event({ event: 'session_ended' }))
     this.release(id, t)
+    return true
   }
 
   fromAgent(id: string, peer: RelayPeer, message: unknown): void {

@@ -4,16 +4,19 @@
 // same-site Origin only), and type into it with WRITE access. Every check runs before the upgrade,
 // so a refused socket gets an honest HTTP status and a JSON error; after the upgrade the hub
 // (hub.ts) does the relaying, and close codes (close-codes.ts) say why a socket ended.
+// On Fly (FLY_MACHINE_ID set) each agent socket's machine is recorded, and a viewer arriving at
+// another machine is answered, without upgrading, with `fly-replay: instance=<holder>`.
 import { Elysia } from 'elysia'
 import { bearerToken } from '../agents/auth.ts'
 import type { KeyPrincipal, KeyVerifier } from '../auth/api-keys.ts'
 import type { Config } from '../config.ts'
 import type { Core } from '../core/context.ts'
 import { holdPresence } from '../core/presence.ts'
-import { openRelaySession } from '../core/relay-sessions.ts'
+import { holdRelay, openRelaySession, relayHolder, releaseRelay } from '../core/relay-sessions.ts'
 import { viewInstance } from '../core/thread.ts'
 import { canonicalUuid } from '../core/wire.ts'
-import { Forbidden, InvalidInput, Unauthorized } from '../errors.ts'
+import { Forbidden, InvalidInput, Unauthorized, Unavailable } from '../errors.ts'
+import { errorResponse } from '../http/errors.ts'
 import { crossSite } from '../web/http.ts'
 import { sessionOf } from '../web/session.ts'
 import { RELAY_CLOSE } from './close-codes.ts'
@@ -58,6 +61,14 @@ const releaseAll = (held: Held) => {
 
 export function relayRoutes(deps: RelayDeps) {
   const { core, keys, config } = deps
+  const machineId = config.machineId
+
+  /** The other machine holding the agent socket, if any (never for a request already replayed). */
+  const elsewhere = async (request: Request, instanceId: string): Promise<string | null> => {
+    if (!machineId || request.headers.has('fly-replay-src')) return null
+    const holder = await relayHolder(core, instanceId)
+    return holder && holder !== machineId ? holder : null
+  }
   const hub = new RelayHub(deps.relay)
   deps.stopping.addEventListener('abort', () => hub.closeAll(), { once: true })
 
@@ -86,13 +97,23 @@ export function relayRoutes(deps: RelayDeps) {
           watch.signal.removeEventListener('abort', revoked)
           watch.release()
         })
+        if (machineId) {
+          const holder = { userId: principal.userId, instanceId, machineId }
+          holdRelay(core, holder).catch((err) => console.error('relay: recording the holder failed', err))
+        }
       },
       message(ws, message) {
         hub.fromAgent(ws.data.relayAgent.instanceId, peerOf(ws), message)
       },
       close(ws) {
-        hub.detachAgent(ws.data.relayAgent.instanceId, peerOf(ws))
-        releaseAll(ws.data.relayAgent.held)
+        const { instanceId, held } = ws.data.relayAgent
+        const wasCurrent = hub.detachAgent(instanceId, peerOf(ws))
+        releaseAll(held)
+        if (wasCurrent && machineId) {
+          releaseRelay(core, instanceId, machineId).catch((err) =>
+            console.error('relay: clearing the holder failed', err),
+          )
+        }
       },
     })
 
@@ -104,7 +125,17 @@ export function relayRoutes(deps: RelayDeps) {
       if (!found) throw new Unauthorized('Log in to watch this terminal')
       const instanceId = instanceParam((params as { id?: string }).id, 'id')
       const inst = await viewInstance(core.db, found.user.id, instanceId)
-      return { relayViewer: { instanceId, canWrite: inst.access !== 'READ' } }
+      return {
+        relayViewer: { instanceId, canWrite: inst.access !== 'READ' },
+        holder: await elsewhere(request, instanceId),
+      }
+    })
+    // The agent's socket is on another machine: Fly's proxy replays this request there.
+    .onBeforeHandle(({ holder }) => {
+      if (!holder) return
+      const res = errorResponse(new Unavailable('The terminal is held by another machine'))
+      res.headers.set('fly-replay', `instance=${holder}`)
+      return res
     })
     .ws('/relay/view/:id', {
       open(ws) {

@@ -121,7 +121,7 @@ export async function handshake(url: string, headers: Record<string, string> = {
   })
   // biome-ignore lint/suspicious/noExplicitAny: asserted field by field
   const json = (await res.json().catch(() => null)) as any
-  return { status: res.status, json }
+  return { status: res.status, json, headers: res.headers }
 }
 
 /** A viewer that completes the handshake and then never reads: the server's queue for it grows. */
