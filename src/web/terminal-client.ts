@@ -1,9 +1,11 @@
 // The dashboard terminal, in the browser: xterm.js (loaded before this script from /assets, as
 // the globals Terminal and FitAddon) shows the instance's relayed terminal from
-// /relay/view/INSTANCE. It replays, follows live output, fits the panel to the window, sends
-// typing and its size as INPUT/RESIZE when the person may type and has chosen to (off by default
-// at phone width), says when it is not connected or the session ended, reconnects with backoff,
-// and can be hidden. Bundled for the browser by src/web/assets.ts with the one frame codec.
+// /relay/view/INSTANCE. It replays, follows live output, says when it is not connected or the
+// session ended, reconnects with backoff, and can be hidden. Watching shows the agent's own size;
+// once the person types (if they may, and chose to: off by default at phone width) the page
+// drives the terminal: it fits the panel to the window and sends that size as RESIZE with the
+// keystrokes as INPUT. Merely opening the page never resizes the agent's terminal.
+// Bundled for the browser by src/web/assets.ts with the one frame codec.
 import type { FitAddon as FitAddonType } from '@xterm/addon-fit'
 import type { Terminal as TerminalType } from '@xterm/xterm'
 import { RELAY_CLOSE } from '../relay/close-codes.ts'
@@ -33,6 +35,10 @@ function start(panel: HTMLElement) {
 
   let socket: WebSocket | null = null
   let retry = 0
+  /** The agent's terminal size, as last announced. */
+  let agentSize: { rows: number; cols: number } | null = null
+  /** Whether this page has typed and so sets the size. */
+  let driving = false
   const show = (text: string, kind: string) => {
     state.textContent = text
     state.dataset.state = kind
@@ -40,13 +46,13 @@ function start(panel: HTMLElement) {
   const send = (bytes: Uint8Array) => {
     if (socket?.readyState === WebSocket.OPEN) socket.send(bytes as Uint8Array<ArrayBuffer>)
   }
-  const sendSize = () => {
-    if (mayType()) send(encodeFrame({ type: FrameType.RESIZE, rows: term.rows, cols: term.cols }))
-  }
   const refit = () => {
     if (panel.classList.contains('hidden')) return
-    fit.fit()
-    sendSize()
+    if (driving && mayType()) {
+      fit.fit()
+      send(encodeFrame({ type: FrameType.RESIZE, rows: term.rows, cols: term.cols }))
+    } else if (agentSize) term.resize(agentSize.cols, agentSize.rows)
+    else fit.fit()
   }
 
   const onEvent = (e: ViewerEvent) => {
@@ -64,15 +70,17 @@ function start(panel: HTMLElement) {
       retry = 0
       // The replay repaints the screen from scratch.
       term.reset()
-      sendSize()
+      refit()
     }
     ws.onmessage = (m) => {
       if (typeof m.data === 'string') return
       for (const f of decodeFrames(new Uint8Array(m.data as ArrayBuffer))) {
         if (f.type === FrameType.OUTPUT) term.write(f.data)
-        // The agent's size, unless this page sets it: lines then wrap as on the agent's screen.
-        else if (f.type === FrameType.RESIZE && !mayType()) term.resize(f.cols, f.rows)
-        else if (f.type === FrameType.METADATA) onEvent(f.value as ViewerEvent)
+        else if (f.type === FrameType.RESIZE) {
+          // Lines then wrap as on the agent's screen (unless this page sets the size).
+          agentSize = { rows: f.rows, cols: f.cols }
+          if (!(driving && mayType())) term.resize(f.cols, f.rows)
+        } else if (f.type === FrameType.METADATA) onEvent(f.value as ViewerEvent)
       }
     }
     ws.onclose = (e) => {
@@ -86,7 +94,12 @@ function start(panel: HTMLElement) {
   }
 
   term.onData((data) => {
-    if (mayType()) send(encodeFrame({ type: FrameType.INPUT, data: new TextEncoder().encode(data) }))
+    if (!mayType()) return
+    if (!driving) {
+      driving = true
+      refit()
+    }
+    send(encodeFrame({ type: FrameType.INPUT, data: new TextEncoder().encode(data) }))
   })
   typing?.addEventListener('change', () => {
     term.options.disableStdin = !mayType()
@@ -103,7 +116,7 @@ function start(panel: HTMLElement) {
   toggle.addEventListener('click', () => setHidden(!panel.classList.contains('hidden')))
   window.addEventListener('resize', refit)
   setHidden(localStorage.getItem(HIDDEN_KEY) === '1')
-  fit.fit()
+  refit()
   connect()
 }
 

@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import type { Browser, BrowserContext } from 'playwright-core'
 import { createWebSession, SESSION_COOKIE } from '../../src/auth/web-sessions.ts'
+import { FrameType } from '../../src/relay/frames.ts'
 import { until } from '../helpers.ts'
 import { output, peer } from '../relay/helpers.ts'
 import { launchBrowser, liveServer } from './browser.ts'
@@ -53,6 +54,9 @@ describe('dashboard terminal in Chromium', () => {
     await page.keyboard.type('ls -la')
     await page.keyboard.press('Enter')
     await until(() => agent.text() === 'ls -la\r', 5000, 'typed input at the agent')
+    // Watching did not resize the agent's terminal; typing made the page set it, once, first.
+    expect(agent.frames.filter((f) => f.type === FrameType.RESIZE)).toHaveLength(1)
+    expect(agent.frames[0]?.type).toBe(FrameType.RESIZE)
 
     agent.send(output('ls -la\r\ntotal 0\r\n$ '))
     await rows.filter({ hasText: 'total 0' }).waitFor({ timeout: 5000 })
@@ -70,6 +74,7 @@ describe('dashboard terminal in Chromium', () => {
   test('at phone width the terminal replays and starts read-only', async () => {
     const id = crypto.randomUUID()
     const agent = await agentSocket(id)
+    agent.send({ type: FrameType.RESIZE, rows: 20, cols: 80 })
     agent.send(output('building… 42%\r\n'))
     const { context, page } = await instancePage(id, { width: 390, height: 844 })
     await page.locator('#terminal .xterm-rows', { hasText: 'building' }).waitFor({ timeout: 5000 })
