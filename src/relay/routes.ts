@@ -53,8 +53,8 @@ function instanceParam(raw: string | undefined, field: string): string {
  */
 const peerOf = (ws: { raw: unknown }): RelayPeer => ws.raw as Bun.ServerWebSocket<unknown>
 
-/** What one open socket holds until it closes (a presence hold, a key watch). */
-type Held = { release: (() => void)[] }
+/** What one open socket holds until it closes (a presence hold, a key watch, its holder record). */
+type Held = { release: (() => void)[]; recorded?: Promise<void> }
 const releaseAll = (held: Held) => {
   for (const r of held.release.splice(0)) r()
 }
@@ -99,7 +99,9 @@ export function relayRoutes(deps: RelayDeps) {
         })
         if (machineId) {
           const holder = { userId: principal.userId, instanceId, machineId }
-          holdRelay(core, holder).catch((err) => console.error('relay: recording the holder failed', err))
+          held.recorded = holdRelay(core, holder).catch((err) =>
+            console.error('relay: recording the holder failed', err),
+          )
         }
       },
       message(ws, message) {
@@ -110,9 +112,10 @@ export function relayRoutes(deps: RelayDeps) {
         const wasCurrent = hub.detachAgent(instanceId, peerOf(ws))
         releaseAll(held)
         if (wasCurrent && machineId) {
-          releaseRelay(core, instanceId, machineId).catch((err) =>
-            console.error('relay: clearing the holder failed', err),
-          )
+          // After the record is written, so a socket that closes at once leaves none behind.
+          void Promise.resolve(held.recorded)
+            .then(() => releaseRelay(core, instanceId, machineId))
+            .catch((err) => console.error('relay: clearing the holder failed', err))
         }
       },
     })
