@@ -9,6 +9,12 @@ import { type Parley, startParley } from '../../src/main.ts'
 import { dbKinds, freshDatabase, makeUser, type TestDb, until, uuid } from '../helpers.ts'
 import { handshake, peer } from './helpers.ts'
 
+test('FLY_MACHINE_ID goes into a response header elsewhere: letters and digits only', () => {
+  expect(loadConfig({ FLY_MACHINE_ID: '148e1dfb2d5389' }).machineId).toBe('148e1dfb2d5389')
+  expect(loadConfig({}).machineId).toBeNull()
+  expect(() => loadConfig({ FLY_MACHINE_ID: 'm1\r\nset-cookie: x' })).toThrow('FLY_MACHINE_ID')
+})
+
 for (const kind of dbKinds()) {
   describe(`relay across machines (${kind})`, () => {
     let db: TestDb
