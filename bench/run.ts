@@ -9,6 +9,7 @@ import { heldHooks, hookAnswerLatency } from './hooks.ts'
 import { idleWaiters } from './idle-waiters.ts'
 import { ingest } from './ingest.ts'
 import { type BenchDb, createBenchDatabase, machine, type Section, startInProcess } from './lib.ts'
+import { relayFanout } from './relay.ts'
 import { slackAnswer } from './slack-answer.ts'
 import { telegramDelivery } from './telegram-delivery.ts'
 
@@ -88,6 +89,9 @@ async function main() {
     print(sections.at(-1)!)
     console.log('\nbench: compiled executable (about 60 s)…')
     sections.push(await binaryStartup(db.url))
+    print(sections.at(-1)!)
+    console.log('\nbench: terminal relay fan-out (about 15 s)…')
+    sections.push(await relayFanout(db.url))
     print(sections.at(-1)!)
     const dash = await startInProcess(db.url)
     try {

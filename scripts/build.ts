@@ -3,11 +3,11 @@
 // embedded under their paths from the project root (src/project-files.ts finds them there). Copy
 // the file anywhere and run it: `parley` serves, `parley migrate`, `parley users create …`.
 // Usage: bun scripts/build.ts [outfile]   (default dist/parley)
-import { cpSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { isAbsolute, join, relative, resolve } from 'node:path'
+import { dirname, isAbsolute, join, relative, resolve } from 'node:path'
 import { PGLITE_FILES } from '../src/db/client.ts'
-import { ASSET_FILES } from '../src/web/assets.ts'
+import { ASSET_BUNDLES, ASSET_FILES, bundleAsset } from '../src/web/assets.ts'
 
 const ROOT = join(import.meta.dir, '..')
 
@@ -42,6 +42,13 @@ export async function build(outfile: string): Promise<void> {
   const assets = assetPaths()
   const staged = stage(['migrations', ...Object.values(PGLITE_FILES), ...Object.values(assets)])
   try {
+    // Scripts bundled from TypeScript are built now, and embedded like the other assets.
+    for (const [name, entry] of Object.entries(ASSET_BUNDLES)) {
+      const path = join('bundles', name)
+      mkdirSync(dirname(join(staged, path)), { recursive: true })
+      writeFileSync(join(staged, path), await bundleAsset(entry))
+      assets[name] = path
+    }
     const result = await Bun.build({
       entrypoints: [join(ROOT, 'src/bin.ts')],
       root: ROOT,

@@ -15,6 +15,8 @@ import type { Database } from './db/client.ts'
 import { httpErrors } from './http/errors.ts'
 import { health } from './http/health.ts'
 import { metrics } from './http/metrics.ts'
+import type { RelayOptions } from './relay/hub.ts'
+import { relayRoutes } from './relay/routes.ts'
 import { webApp } from './web/index.ts'
 
 export type AppDeps = {
@@ -31,6 +33,8 @@ export type AppDeps = {
   telegram?: Telegram | null
   /** The Telegram bot's username, for t.me deep links on the settings page (default: the bot's). */
   telegramBotUsername?: string
+  /** Relay tuning (tests use small bounds); the defaults are in src/relay/hub.ts. */
+  relay?: Partial<RelayOptions>
 }
 
 export function createApp(deps: AppDeps) {
@@ -44,6 +48,7 @@ export function createApp(deps: AppDeps) {
       .use(agentRest(deps))
       .use(agentMcp(deps))
       .use(agentHooks(deps))
+      .use(relayRoutes(deps))
       .use(telegramWebhook(deps))
       .use(
         webApp({

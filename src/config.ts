@@ -19,6 +19,8 @@ export type Config = {
   webhookAllow: string[]
   /** On Fly.io (FLY_APP_NAME is set by the platform), the client's address is in Fly-Client-IP. */
   behindFlyProxy: boolean
+  /** This machine's id on Fly.io (FLY_MACHINE_ID): relay viewers are replayed to the agent's machine. */
+  machineId: string | null
 }
 
 export class ConfigError extends Error {
@@ -50,6 +52,14 @@ function url(env: Env, name: string, protocols: string[]): string | null {
     throw new ConfigError(name, `must start with ${protocols.map((p) => `${p}//`).join(' or ')}`)
   }
   return v.replace(/\/+$/, '')
+}
+
+/** It goes into a response header (fly-replay) on other machines: letters and digits only. */
+function machineId(env: Env): string | null {
+  const v = opt(env, 'FLY_MACHINE_ID')
+  if (v !== null && !/^[A-Za-z0-9]{1,64}$/.test(v))
+    throw new ConfigError('FLY_MACHINE_ID', 'must be letters and digits')
+  return v
 }
 
 export function loadConfig(env: Env = process.env): Config {
@@ -108,6 +118,7 @@ export function loadConfig(env: Env = process.env): Config {
       .map((s) => s.trim())
       .filter(Boolean),
     behindFlyProxy: opt(env, 'FLY_APP_NAME') !== null,
+    machineId: machineId(env),
   }
 }
 

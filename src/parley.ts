@@ -13,6 +13,7 @@ import { KeyVerifier } from './auth/api-keys.ts'
 import type { Config } from './config.ts'
 import type { Core } from './core/context.ts'
 import { DISCONNECT_AFTER_MS, Presence } from './core/presence.ts'
+import { releaseMachine } from './core/relay-sessions.ts'
 import { connectPostgres, type Database, openPglite, pgliteSocketPath } from './db/client.ts'
 import { migrate } from './db/migrate.ts'
 import { type EventBus, MemoryBus } from './events/bus.ts'
@@ -113,6 +114,8 @@ export async function createParley(config: Config, opts: ParleyOptions = {}): Pr
   let started: Promise<Parley> | null = null
   const start = () => {
     started ??= (async () => {
+      // Relay agent sockets this machine held before it stopped are gone.
+      if (config.machineId) await releaseMachine(core, config.machineId)
       await presence.start()
       await outbox.start()
       await telegram?.start()

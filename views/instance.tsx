@@ -95,6 +95,48 @@ export function ReplyForm(props: {
   )
 }
 
+/**
+ * The relayed terminal (xterm.js, driven by /assets/terminal.js over /relay/view/ID), for
+ * instances that have or had one. Typing is offered to the owner and WRITE shares only.
+ */
+export function TerminalPanel({ inst }: { inst: InstanceView }) {
+  if (!inst.terminal) return ''
+  const canWrite = inst.access !== 'READ'
+  return (
+    <section id="terminal" class="terminal card" aria-label="Terminal" data-instance={inst.id}>
+      <link rel="stylesheet" href="/assets/xterm.css" />
+      <div class="terminal-bar">
+        <h2>Terminal</h2>
+        <span class="terminal-state" role="status" aria-live="polite" data-state="closed">
+          not connected
+        </span>
+        {canWrite ? (
+          <label class="terminal-typing">
+            <input type="checkbox" name="terminal-typing" /> Type into it
+          </label>
+        ) : (
+          <span class="muted">read only</span>
+        )}
+        <button
+          type="button"
+          class="secondary terminal-toggle"
+          aria-expanded="true"
+          aria-controls="terminal-screen"
+        >
+          Hide terminal
+        </button>
+      </div>
+      <div id="terminal-screen" class="terminal-screen"></div>
+      <noscript>
+        <p class="muted">The terminal needs JavaScript.</p>
+      </noscript>
+      <script src="/assets/xterm.js" defer></script>
+      <script src="/assets/addon-fit.js" defer></script>
+      <script src="/assets/terminal.js" defer></script>
+    </section>
+  )
+}
+
 function OwnerActions(props: {
   inst: InstanceView
   csrfToken: string
@@ -187,6 +229,7 @@ export function InstancePage(props: {
       ) : (
         ''
       )}
+      <TerminalPanel inst={inst} />
       {/* The changes come before the thread: a summary line, each file folded. */}
       <DiffView files={props.diff} instanceId={inst.id} />
       <section class="thread-wrap" aria-label="Conversation" hx-sse:connect={live} hx-swap="none">

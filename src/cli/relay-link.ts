@@ -4,6 +4,7 @@
 // buffer and is sent first on the next connection, so viewers lose nothing short of the bound.
 // The same buffer stands between the command and a connection that is open but slow, so a
 // command writing faster than the network never makes parley hold more than the bound.
+import { RELAY_CLOSE } from '../relay/close-codes.ts'
 import {
   decodeFrames,
   encodeFrame,
@@ -37,10 +38,10 @@ export const BACKOFF_MAX_MS = 15_000
  * and 1006 (connection lost) among them, is reconnected.
  */
 const FINAL_CLOSES: Record<number, string> = {
-  1003: 'a frame could not be read (is PARLEY_URL a Parley relay?)',
-  1008: 'the relay refused a frame',
-  4000: 'another parley run took over this session',
-  4001: 'the API key was revoked',
+  [RELAY_CLOSE.UNSUPPORTED_DATA]: 'a frame could not be read (is PARLEY_URL a Parley relay?)',
+  [RELAY_CLOSE.POLICY_VIOLATION]: 'the relay refused a frame',
+  [RELAY_CLOSE.REPLACED]: 'another parley run took over this session',
+  [RELAY_CLOSE.KEY_REVOKED]: 'the API key was revoked',
 }
 
 export type RelayLinkOptions = {
@@ -174,7 +175,7 @@ export class RelayLink {
         frames = decodeFrames(new Uint8Array(event.data as ArrayBuffer))
       } catch (err) {
         if (!(err instanceof FrameError)) throw err
-        ws.close(1003, err.message)
+        ws.close(RELAY_CLOSE.UNSUPPORTED_DATA, err.message)
         return
       }
       for (const f of frames) {

@@ -7,7 +7,7 @@ import { BadRequest, Conflict, NotFound } from '../errors.ts'
 import type { Core } from './context.ts'
 import { announceDeliveries, enqueueProgress } from './deliveries.ts'
 import { openQuestionSql } from './open-questions.ts'
-import { LIVE_STATUSES } from './statuses.ts'
+import { LIVE_STATUSES, statusAfterSql } from './statuses.ts'
 
 export type InstanceRow = typeof agentInstances.$inferSelect
 
@@ -71,6 +71,43 @@ export async function describeInstance(core: Core, userId: string, instanceId: s
   return row satisfies RegisteredInstance
 }
 
+/**
+ * Creates `userId`'s instance with this id (ACTIVE, alive now) unless the id exists already,
+ * whoever's it is; true when it was created. For agents whose first contact makes the instance.
+ */
+export async function createInstanceIfNew(
+  core: Core,
+  input: {
+    userId: string
+    instanceId: string
+    agentType: string
+    name?: string | null
+    lastReadMessageId?: string
+    metadata: unknown
+  },
+): Promise<boolean> {
+  const created = await core.db.transaction(async (tx) => {
+    const typeId = await agentTypeId(tx, input.userId, input.agentType)
+    return tx
+      .insert(agentInstances)
+      .values({
+        id: input.instanceId,
+        userId: input.userId,
+        agentTypeId: typeId,
+        name: input.name ?? null,
+        status: 'ACTIVE',
+        lastHeartbeatAt: sql`now()`,
+        lastReadMessageId: input.lastReadMessageId,
+        metadata: input.metadata,
+      })
+      .onConflictDoNothing()
+      .returning({ id: agentInstances.id })
+  })
+  if (created.length === 0) return false
+  await publishStatus(core, input.userId, input.instanceId, 'ACTIVE')
+  return true
+}
+
 class IdTaken extends Error {}
 
 /** POST /agent-instances: pre-register an instance (409 if it is already the caller's). */
@@ -117,6 +154,27 @@ export async function registerInstance(
   }
   await publishStatus(core, input.userId, input.instanceId, 'ACTIVE')
   return describeInstance(core, input.userId, input.instanceId)
+}
+
+/**
+ * The agent is back (a hook SessionStart, a relay socket): the session is live again, so a resumed
+ * session reopens a completed instance (a deleted one stays deleted). The user's own instance only;
+ * false when there is none.
+ */
+export async function reopenSession(core: Core, userId: string, instanceId: string): Promise<boolean> {
+  const [row] = await core.db
+    .update(agentInstances)
+    .set({
+      status: statusAfterSql(agentInstances.status, 'session-start'),
+      endedAt: sql`case when ${agentInstances.status} = 'DELETED' then ${agentInstances.endedAt} else null end`,
+      lastHeartbeatAt: sql`now()`,
+      lastActivityAt: sql`now()`,
+    })
+    .where(and(eq(agentInstances.id, instanceId), eq(agentInstances.userId, userId)))
+    .returning({ status: agentInstances.status })
+  if (!row) return false
+  await publishStatus(core, userId, instanceId, row.status)
+  return true
 }
 
 export async function publishStatus(core: Core, userId: string, instanceId: string, status: string) {

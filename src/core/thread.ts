@@ -7,6 +7,7 @@ import type { DbOrTx } from '../db/client.ts'
 import { agentInstances, agentTypes, instanceAccess, instanceReads, messages, users } from '../db/schema.ts'
 import { NotFound } from '../errors.ts'
 import { onlineSql } from './presence.ts'
+import { hasRelaySql } from './relay-sessions.ts'
 
 export type Access = 'OWNER' | 'WRITE' | 'READ'
 export const THREAD_PAGE_SIZE = 50
@@ -26,6 +27,8 @@ export async function viewInstance(db: DbOrTx, viewerId: string, instanceId: str
       gitDiff: agentInstances.gitDiff,
       present: sql<boolean>`${onlineSql(agentInstances.lastHeartbeatAt, agentInstances.status)}`,
       shared: instanceAccess.access,
+      /** It has (or had) a terminal relayed: the page shows the terminal panel. */
+      terminal: hasRelaySql,
     })
     .from(agentInstances)
     .innerJoin(agentTypes, eq(agentTypes.id, agentInstances.agentTypeId))

@@ -277,3 +277,20 @@ export const processedUpdates = pgTable(
   },
   (t) => [primaryKey({ columns: [t.source, t.externalId] })],
 )
+
+// Which machine (FLY_MACHINE_ID) holds each open relay agent socket: a viewer reaching another
+// machine is replayed there (fly-replay). A machine clears its rows when it starts.
+export const relayHolders = pgTable(
+  'relay_holders',
+  {
+    instanceId: uuid('instance_id')
+      .primaryKey()
+      .references(() => agentInstances.id, { onDelete: 'cascade' }),
+    userId: uuid('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    machineId: text('machine_id').notNull(),
+    connectedAt: at('connected_at').notNull().defaultNow(),
+  },
+  (t) => [index('relay_holders_machine_idx').on(t.machineId)],
+)

@@ -6,7 +6,7 @@ import { agentInstances, messages } from '../../db/schema.ts'
 import { NotFound } from '../../errors.ts'
 import { publishAll } from '../../events/bus.ts'
 import { type Core, newMessageId, newMessageIdAfter } from '../context.ts'
-import { agentTypeId, publishStatus } from '../instances.ts'
+import { createInstanceIfNew, reopenSession } from '../instances.ts'
 import { statusAfterSql } from '../statuses.ts'
 import { canonicalUuid } from '../wire.ts'
 import type { HookAgent, HookPayload } from './payload.ts'
@@ -62,25 +62,15 @@ export async function hookSession(
   }
   let found = await owner()
   if (found === undefined) {
-    const created = await core.db.transaction(async (tx) => {
-      const typeId = await agentTypeId(tx, userId, agent)
-      return tx
-        .insert(agentInstances)
-        .values({
-          id: instanceId,
-          userId,
-          agentTypeId: typeId,
-          name: sessionName(payload.cwd, payload.gitBranch),
-          status: 'ACTIVE',
-          lastHeartbeatAt: sql`now()`,
-          // Hook agents read user messages at Stop only; the cursor starts now.
-          lastReadMessageId: newMessageId(),
-          metadata: { hook: { agent, session_id: payload.sessionId, cwd: payload.cwd } },
-        })
-        .onConflictDoNothing()
-        .returning({ id: agentInstances.id })
+    await createInstanceIfNew(core, {
+      userId,
+      instanceId,
+      agentType: agent,
+      name: sessionName(payload.cwd, payload.gitBranch),
+      // Hook agents read user messages at Stop only; the cursor starts now.
+      lastReadMessageId: newMessageId(),
+      metadata: { hook: { agent, session_id: payload.sessionId, cwd: payload.cwd } },
     })
-    if (created.length > 0) await publishStatus(core, userId, instanceId, 'ACTIVE')
     found = await owner()
   }
   if (found !== userId) throw new NotFound('Agent instance not found')
@@ -89,17 +79,7 @@ export async function hookSession(
 
 /** SessionStart: the session is live again (a resumed session reopens a completed instance). */
 export async function startSession(core: Core, s: HookSession): Promise<void> {
-  const [row] = await core.db
-    .update(agentInstances)
-    .set({
-      status: statusAfterSql(agentInstances.status, 'session-start'),
-      endedAt: sql`case when ${agentInstances.status} = 'DELETED' then ${agentInstances.endedAt} else null end`,
-      lastHeartbeatAt: sql`now()`,
-      lastActivityAt: sql`now()`,
-    })
-    .where(eq(agentInstances.id, s.instanceId))
-    .returning({ status: agentInstances.status })
-  if (row) await publishStatus(core, s.userId, s.instanceId, row.status)
+  await reopenSession(core, s.userId, s.instanceId)
 }
 
 /**
