@@ -1,7 +1,8 @@
-// Process entry: read the config, build and serve Parley (src/parley.ts wires everything), stop
-// gracefully on SIGTERM or SIGINT.
-import { type Config, ConfigError, loadConfig } from './config.ts'
+// Process entry: read the config, set up logging, build and serve Parley (src/parley.ts wires
+// everything), stop gracefully on SIGTERM or SIGINT.
+import { type Config, ConfigError, configSecrets, loadConfig } from './config.ts'
 import { countUsers } from './core/users.ts'
+import { configureLog, log } from './log.ts'
 import { startParley } from './parley.ts'
 
 export { type Parley, type ParleyOptions as StartOptions, startParley } from './parley.ts'
@@ -13,24 +14,26 @@ export async function serve(): Promise<void> {
     config = loadConfig()
   } catch (err) {
     if (err instanceof ConfigError) {
-      console.error(`parley: invalid configuration: ${err.message}`)
+      log.error({ variable: err.variable }, `invalid configuration: ${err.message}`)
       process.exit(1)
     }
     throw err
   }
+  configureLog({ level: config.logLevel, secrets: configSecrets(config) })
   const parley = await startParley(config)
-  console.log(`Dashboard: ${parley.url}/`)
+  log.info(`Dashboard: ${parley.url}/`)
   if ((await countUsers(parley.database.db)) === 0) {
-    console.log(
-      'No users yet. Create one, then a key for your agents:\n' +
-        '  bun src/cli.ts users create --email you@example.com --password "a long password"\n' +
-        '  bun src/cli.ts keys create --email you@example.com --name laptop',
+    log.info(
+      'No users yet. Create one, then a key for your agents: ' +
+        'bun src/cli.ts users create --email you@example.com --password "a long password"; ' +
+        'bun src/cli.ts keys create --email you@example.com --name laptop',
     )
   }
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.once(signal, async () => {
-      console.log(`${signal}: stopping`)
+      log.info({ signal }, 'stopping')
       await parley.stop()
+      log.info('stopped')
       process.exit(0)
     })
   }

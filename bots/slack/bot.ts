@@ -5,6 +5,7 @@ import { App, LogLevel, webApi } from '@slack/bolt'
 import type { Config } from '../../src/config.ts'
 import type { Core } from '../../src/core/context.ts'
 import { firstTimeSeen, pruneProcessedUpdates } from '../../src/core/processed-updates.ts'
+import { logError } from '../../src/log.ts'
 import { SlackAdapter } from './adapter.ts'
 import { registerAnswering } from './answering.ts'
 import { registerCommands } from './commands.ts'
@@ -32,7 +33,7 @@ export type SlackDeps = {
 export function createSlackBot(deps: SlackDeps): SlackBot | null {
   const { botToken, signingSecret, appToken } = deps.config.slack
   if (!botToken || (!signingSecret && !appToken)) return null
-  const log = deps.log ?? ((message, err) => console.error(`slack: ${message}`, err ?? ''))
+  const log = deps.log ?? logError('slack')
   const clientOptions = webClientOptions(deps.config)
   const client = new webApi.WebClient(botToken, clientOptions)
 
