@@ -7,6 +7,9 @@ import { startParley } from './parley.ts'
 
 export { type Parley, type ParleyOptions as StartOptions, startParley } from './parley.ts'
 
+/** Longest a graceful stop may take before the process exits regardless. */
+const STOP_LIMIT_MS = 20_000
+
 /** `bun start` / `parley serve`: run until SIGTERM or SIGINT, then stop gracefully. */
 export async function serve(): Promise<void> {
   let config: Config
@@ -29,14 +32,27 @@ export async function serve(): Promise<void> {
         'bun src/cli.ts keys create --email you@example.com --name laptop',
     )
   }
-  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-    process.once(signal, async () => {
-      log.info({ signal }, 'stopping')
+  let stopping = false
+  const onSignal = async (signal: NodeJS.Signals) => {
+    // A second signal while stopping (Ctrl-C twice) means: now.
+    if (stopping) process.exit(1)
+    stopping = true
+    log.info({ signal }, 'stopping')
+    // Waiting requests are answered at once (retryable); past this, something hangs: exit anyway.
+    setTimeout(() => {
+      log.error(`still stopping after ${STOP_LIMIT_MS / 1000} s; exiting`)
+      process.exit(1)
+    }, STOP_LIMIT_MS).unref()
+    try {
       await parley.stop()
       log.info('stopped')
       process.exit(0)
-    })
+    } catch (err) {
+      log.error({ err }, 'stopping failed')
+      process.exit(1)
+    }
   }
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, onSignal)
 }
 
 if (import.meta.main) await serve()

@@ -4,93 +4,25 @@
 // on A shows a message posted on B; Telegram's long polling is held by one of them and moves to
 // the other when the holder dies; an outbox row is sent once although both run an outbox.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { Client } from '@modelcontextprotocol/sdk/client/index.js'
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 import { createWebSession, SESSION_COOKIE } from '../../src/auth/web-sessions.ts'
 import { createLinkCode } from '../../src/core/links.ts'
-import { connectPostgres, type Database } from '../../src/db/client.ts'
+import type { Database } from '../../src/db/client.ts'
 import { pendingMigrations } from '../../src/db/migrate.ts'
-import { fixture } from '../agents/hooks-fixture.ts'
 import { FakeTelegram } from '../fakes/telegram.ts'
-import { hasPostgres, makeUser, until, uuid } from '../helpers.ts'
-import { emptyDatabase, type Machine, startMachine } from './machines.ts'
+import { freshDatabase, hasPostgres, makeUser, type TestDb, until, uuid } from '../helpers.ts'
+import {
+  ANSWERS,
+  agentClient,
+  answerThree,
+  type Machine,
+  startMachine,
+  threeWaitingAgents,
+} from './machines.ts'
 
 type User = Awaited<ReturnType<typeof makeUser>>
 
-export function agentClient(base: string, key: string) {
-  const headers = { authorization: `Bearer ${key}`, 'content-type': 'application/json' }
-  const json = async (res: Promise<Response>) => {
-    const r = await res
-    return { status: r.status, headers: r.headers, body: await r.json() }
-  }
-  return {
-    ask: (id: string, content: string) =>
-      json(
-        fetch(`${base}/api/v1/messages/agent`, {
-          method: 'POST',
-          headers,
-          body: JSON.stringify({
-            agent_instance_id: id,
-            agent_type: 'x',
-            content,
-            requires_user_input: true,
-          }),
-        }),
-      ),
-    reply: (id: string, content: string) =>
-      json(
-        fetch(`${base}/api/v1/messages/user`, {
-          method: 'POST',
-          headers,
-          body: JSON.stringify({ agent_instance_id: id, content, mark_as_read: false }),
-        }),
-      ),
-    poll: (id: string, cursor: string, wait = 30) =>
-      json(
-        fetch(
-          `${base}/api/v1/messages/pending?agent_instance_id=${id}&last_read_message_id=${cursor}&wait=${wait}`,
-          { headers },
-        ),
-      ),
-    hook: (sessionId: string) =>
-      json(
-        fetch(`${base}/hooks/claude-code?timeout=60`, {
-          method: 'POST',
-          headers,
-          body: JSON.stringify({
-            ...fixture('claude-code', 'permission-request-bash'),
-            session_id: sessionId,
-          }),
-        }),
-      ),
-    mcp: async () => {
-      const transport = new StreamableHTTPClientTransport(new URL(`${base}/mcp`), {
-        requestInit: { headers: { authorization: `Bearer ${key}` } },
-      })
-      const client = new Client({ name: 'two-machines', version: '1' })
-      await client.connect(transport)
-      return client
-    },
-  }
-}
-
-/** Resolves once `id` has an open question (the agent on the other machine is waiting). */
-export const questionOpen = (db: Database, id: string) =>
-  until(
-    async () =>
-      (
-        await db.query(
-          `select 1 from messages where instance_id = $1 and requires_user_input and answered_at is null`,
-          [id],
-        )
-      ).length > 0,
-    10_000,
-    `an open question on ${id}`,
-  )
-
 describe.skipIf(!hasPostgres())('two machines on one Postgres', () => {
-  let dbUrl: string
-  let drop: () => Promise<void>
+  let testDb: TestDb
   let db: Database
   let fake: FakeTelegram
   let a: Machine
@@ -98,18 +30,18 @@ describe.skipIf(!hasPostgres())('two machines on one Postgres', () => {
   let alice: User
   beforeAll(async () => {
     fake = new FakeTelegram().start()
-    ;({ url: dbUrl, drop } = await emptyDatabase())
+    testDb = await freshDatabase('postgres', { migrate: false })
+    const dbUrl = testDb.url!
     const env = { TELEGRAM_BOT_TOKEN: fake.token, TELEGRAM_API_ROOT: fake.apiRoot }
     // Both at once, on a database nothing has migrated yet.
     ;[a, b] = await Promise.all([startMachine(dbUrl, env), startMachine(dbUrl, env)])
-    db = connectPostgres(dbUrl)
+    db = testDb.database
     alice = await makeUser(db.db, 'alice')
   }, 60_000)
   afterAll(async () => {
     await Promise.all([a?.stop(), b?.stop()])
-    await db?.close()
     fake.stop()
-    await drop?.()
+    await testDb?.drop()
   })
 
   test('started together on an empty database, they apply each migration once', async () => {
@@ -126,36 +58,20 @@ describe.skipIf(!hasPostgres())('two machines on one Postgres', () => {
     const onA = agentClient(a.url, alice.key)
     const onB = agentClient(b.url, alice.key)
 
-    const restId = uuid()
-    const q = await onA.ask(restId, 'ship it?')
-    const polled = onA.poll(restId, q.body.message_id)
+    const w = await threeWaitingAgents(db, onA)
+    // The long-poll parks behind its question; the answers are given on B.
+    await answerThree(onB, w)
 
-    const mcpId = uuid()
-    const mcp = await onA.mcp()
-    const asked = mcp.callTool({
-      name: 'ask_question',
-      arguments: { agent_instance_id: mcpId, agent_type: 'x', question_text: 'which branch?' },
-    })
-
-    const hookId = uuid()
-    const held = onA.hook(hookId)
-
-    await Promise.all([questionOpen(db, mcpId), questionOpen(db, hookId)])
-    // The long-poll parks behind its question; give it the reply from B.
-    await onB.reply(restId, 'yes, ship it')
-    await onB.reply(mcpId, 'main')
-    await onB.reply(hookId, 'not now')
-
-    const rest = await polled
+    const rest = await w.polled
     expect(rest.status).toBe(200)
-    expect(rest.body.messages.map((m: { content: string }) => m.content)).toEqual(['yes, ship it'])
-    const ask = (await asked) as { content: { text: string }[] }
-    expect(ask.content[0]!.text).toContain('main')
-    const hook = await held
+    expect(rest.body.messages.map((m: { content: string }) => m.content)).toEqual([ANSWERS.rest])
+    const ask = await w.asked
+    expect(ask.content[0]!.text).toContain(ANSWERS.mcp)
+    const hook = await w.held
     expect(hook.status).toBe(200)
     expect(hook.body.hookSpecificOutput.decision).toMatchObject({ behavior: 'deny' })
-    expect(hook.body.hookSpecificOutput.decision.message).toContain('not now')
-    await mcp.close()
+    expect(hook.body.hookSpecificOutput.decision.message).toContain(ANSWERS.hook)
+    await w.mcp.close()
   }, 30_000)
 
   test('a dashboard stream on A shows a message posted on B', async () => {
