@@ -11,6 +11,7 @@ import { registerAnswering } from './answering.ts'
 import { registerCommands } from './commands.ts'
 import type { SlackContext } from './context.ts'
 import { registerDirectMessages } from './direct-messages.ts'
+import { slackLogger } from './logger.ts'
 import { ElysiaReceiver } from './receiver.ts'
 import { webClientOptions } from './web-client.ts'
 
@@ -62,6 +63,7 @@ export function createSlackBot(deps: SlackDeps): SlackBot | null {
     authorize,
     clientOptions,
     logLevel: deps.config.logLevel === 'debug' ? LogLevel.DEBUG : LogLevel.ERROR,
+    logger: slackLogger(),
     // Parley keeps its state in the database; Bolt's in-memory conversation store would only grow.
     convoStore: false,
     // The Socket Mode client opens its connection with its own Web API client: same options.
