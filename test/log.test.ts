@@ -108,6 +108,9 @@ describe('the log holds no secrets', () => {
       15_000,
       'question in Telegram',
     )
+    // The failed first send was counted (and retried).
+    const counted = await call(app, 'GET', '/metrics', { key: secrets.metricsToken })
+    expect(counted.text).toMatch(/^parley_outbox_failures_total\{channel="telegram",outcome="retry"\} [1-9]/m)
     // The webhook route with its secret (a request Telegram would send).
     await app.handle(
       new Request('http://parley.test/telegram/webhook', {

@@ -21,6 +21,8 @@ import {
 
 type User = Awaited<ReturnType<typeof makeUser>>
 
+const scrape = async (m: Machine) => (await fetch(`${m.url}/metrics`)).text()
+
 describe.skipIf(!hasPostgres())('two machines on one Postgres', () => {
   let testDb: TestDb
   let db: Database
@@ -59,7 +61,8 @@ describe.skipIf(!hasPostgres())('two machines on one Postgres', () => {
     const onB = agentClient(b.url, alice.key)
 
     const w = await threeWaitingAgents(db, onA)
-    // The long-poll parks behind its question; the answers are given on B.
+    // A's metrics see its three waiting agents (the long-poll parks right after its question).
+    await until(async () => (await scrape(a)).includes('\nparley_agents_waiting 3\n'), 5000, '3 waiting on A')
     await answerThree(onB, w)
 
     const rest = await w.polled
@@ -72,6 +75,10 @@ describe.skipIf(!hasPostgres())('two machines on one Postgres', () => {
     expect(hook.body.hookSpecificOutput.decision).toMatchObject({ behavior: 'deny' })
     expect(hook.body.hookSpecificOutput.decision.message).toContain(ANSWERS.hook)
     await w.mcp.close()
+    // The answers reached A through NOTIFY, timed by the event-bus delay histogram.
+    expect(Number(/^parley_event_bus_delay_seconds_count (\d+)/m.exec(await scrape(a))?.[1])).toBeGreaterThan(
+      0,
+    )
   }, 30_000)
 
   test('a dashboard stream on A shows a message posted on B', async () => {
