@@ -2,12 +2,9 @@
 // machine B, and A learns of it only through Postgres LISTEN/NOTIFY. Two Parley processes
 // (bench/server.ts) on one database; each round times from just before the answer POST on B to
 // the long-poll's response on A.
+import { PARK_MS, timeAnswers, WARMUP } from './answer-latency.ts'
 import { type ChildServer, metric, startChildServer } from './child-server.ts'
-import { agentClient, ms, percentile, type Section, sleep } from './lib.ts'
-
-const WARMUP = 20
-const ROUNDS = 300
-const PARK_MS = 20
+import { agentClient, ms, percentile, type Section } from './lib.ts'
 
 export async function crossMachineWakeup(databaseUrl: string): Promise<Section> {
   const servers: ChildServer[] = []
@@ -18,34 +15,7 @@ export async function crossMachineWakeup(databaseUrl: string): Promise<Section> 
     // One agent (A's key): keys live in the shared database, so B accepts it too.
     const onA = agentClient(a.base, a.key)
     const onB = agentClient(b.base, a.key)
-    const instanceId = crypto.randomUUID()
-    const samples: number[] = []
-    const failures: string[] = []
-    for (let round = 0; round < WARMUP + ROUNDS; round++) {
-      const questionId = await onA.ask(instanceId, `Question ${round}? [YES/NO]`)
-      const waiting = onA.get(
-        `/api/v1/messages/pending?agent_instance_id=${instanceId}&last_read_message_id=${questionId}&wait=30`,
-      )
-      await sleep(PARK_MS)
-      const answer = `answer ${round}`
-      const start = performance.now()
-      const [pending] = await Promise.all([
-        waiting.then((body) => ({ body, at: performance.now() })),
-        onB.post('/api/v1/messages/user', {
-          agent_instance_id: instanceId,
-          content: answer,
-          mark_as_read: false,
-        }),
-      ])
-      if (pending.body.status !== 'ok' || pending.body.messages?.[0]?.content !== answer) {
-        failures.push(
-          `round ${round}: unexpected long-poll answer ${JSON.stringify(pending.body).slice(0, 200)}`,
-        )
-        continue
-      }
-      if (round >= WARMUP) samples.push(pending.at - start)
-    }
-    samples.sort((x, y) => x - y)
+    const { samples, failures } = await timeAnswers(onA, onB)
     const p99 = percentile(samples, 99)
     // A's own view of the NOTIFY leg (parley_event_bus_delay_seconds): B publishes -> A receives.
     const busMs =
