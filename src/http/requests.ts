@@ -9,6 +9,8 @@ import { httpDuration, httpRequests } from '../metrics.ts'
 
 export const REQUEST_ID_HEADER = 'x-request-id'
 const SANE_ID = /^[A-Za-z0-9._:-]{1,128}$/
+/** Asked every few seconds by the platform: their lines would drown the others at info. */
+const ROUTINE = new Set(['/healthz', '/readyz', '/health', '/metrics'])
 
 /** The caller's request id when it is safe to echo and log, else a fresh one. */
 export function requestIdOf(request: Request): string {
@@ -44,7 +46,7 @@ export const requestObservation = new Elysia({ name: 'parley.requests' })
     const pattern = route || 'unmatched'
     httpRequests.inc({ method: request.method, route: pattern, status: String(status) })
     httpDuration.observe({ method: request.method, route: pattern }, seconds)
-    log.info(
+    log[ROUTINE.has(pattern) ? 'debug' : 'info'](
       { reqId: s.id, method: request.method, route: pattern, status, ms: Math.round(seconds * 1000) },
       'request',
     )

@@ -144,7 +144,7 @@ describe('request ids', () => {
   const lines: string[] = []
   beforeAll(async () => {
     t = await testApp('pglite')
-    configureLog({ level: 'info', destination: { write: (l: string) => lines.push(l) } })
+    configureLog({ level: 'debug', destination: { write: (l: string) => lines.push(l) } })
   }, 60_000)
   afterAll(async () => {
     resetLog()
@@ -168,6 +168,15 @@ describe('request ids', () => {
     expect(byId('trace-42.a:b')).toMatchObject({ route: '/healthz', status: 200, method: 'GET' })
     expect(byId(freshId)).toMatchObject({ route: '/healthz', status: 200 })
     expect(byId('lost-1')).toMatchObject({ route: 'unmatched', status: 404 })
+  })
+
+  test('health checks and scrapes are logged at debug, other requests at info', async () => {
+    await call(t.app, 'GET', '/healthz', { headers: { 'x-request-id': 'routine-1' } })
+    await call(t.app, 'GET', '/login', { headers: { 'x-request-id': 'page-1' } })
+    await until(() => logged().some((l) => l.reqId === 'page-1'), 5000, 'the page line')
+    await until(() => logged().some((l) => l.reqId === 'routine-1'), 5000, 'the health line')
+    expect(logged().find((l) => l.reqId === 'routine-1')?.level).toBe(20)
+    expect(logged().find((l) => l.reqId === 'page-1')?.level).toBe(30)
   })
 
   test('a line logged deep inside a request carries its id', async () => {
