@@ -144,6 +144,35 @@ for (const kind of dbKinds()) {
         expect(q!.answered_via).toBeNull()
         expect(Number(q!.grace)).toBeGreaterThan(0)
         expect(Number(q!.grace)).toBeLessThanOrEqual(INTERRUPTED_GRACE_S)
+
+        // Sent again after the grace, the same request is a new question: an old answer never
+        // decides a later request.
+        await t.database.query(`update messages set timeout_at = now() - interval '1 second' where id = $1`, [
+          questionId,
+        ])
+        const later = await testApp(kind, { db })
+        try {
+          const abort = new AbortController()
+          const again = nextQuestion(later.bus, sessionId)
+          const resent = later.app
+            .handle(
+              new Request('http://parley.test/hooks/claude-code', {
+                method: 'POST',
+                headers: { authorization: `Bearer ${user.key}`, 'content-type': 'application/json' },
+                body: JSON.stringify({
+                  ...fixture('claude-code', 'permission-request-bash'),
+                  session_id: sessionId,
+                }),
+                signal: abort.signal,
+              }),
+            )
+            .catch(() => null)
+          expect(await again).not.toBe(questionId)
+          abort.abort()
+          await resent
+        } finally {
+          await later.close()
+        }
       } finally {
         await db.drop()
       }

@@ -61,7 +61,8 @@ export async function postHookMessage(
 
 /**
  * Asks a hook question, or takes back the same question of this session that a stopping process
- * left interrupted (the agent sent its request again): once, whether answered meanwhile or not.
+ * left interrupted (the agent sent its request again): once, whether answered meanwhile or not,
+ * and only within INTERRUPTED_GRACE_S, so an old answer never decides a later, identical request.
  */
 export async function askHookQuestion(
   core: Core,
@@ -76,7 +77,7 @@ export async function askHookQuestion(
       where id = (
         select id from messages
         where instance_id = ${s.instanceId} and sender = 'AGENT' and content = ${content}
-          and metadata -> 'hook' ->> 'interrupted' = 'true'
+          and metadata -> 'hook' ->> 'interrupted' = 'true' and timeout_at > now()
         order by id desc limit 1 for update skip locked)
       returning id`),
   )
