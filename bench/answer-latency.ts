@@ -4,18 +4,23 @@
 // push path (bus wake-up, no polling) that Omnara serves in 0.5-5 s.
 import { agentClient, ms, percentile, type Running, type Section, sleep } from './lib.ts'
 
-const WARMUP = 20
+export const WARMUP = 20
 const ROUNDS = 300
-const PARK_MS = 20
+export const PARK_MS = 20
 
-export async function answerLatency(run: Running): Promise<Section> {
-  const client = agentClient(run.base, run.key)
+type Client = ReturnType<typeof agentClient>
+
+/**
+ * The rounds both answer benchmarks run: `agent` asks and parks its long-poll, `answerer` (the
+ * same server, or another machine) posts the answer. Sorted samples in ms, after warm-up.
+ */
+export async function timeAnswers(agent: Client, answerer: Client) {
   const instanceId = crypto.randomUUID()
   const samples: number[] = []
   const failures: string[] = []
   for (let round = 0; round < WARMUP + ROUNDS; round++) {
-    const questionId = await client.ask(instanceId, `Question ${round}? [YES/NO]`)
-    const waiting = client.get(
+    const questionId = await agent.ask(instanceId, `Question ${round}? [YES/NO]`)
+    const waiting = agent.get(
       `/api/v1/messages/pending?agent_instance_id=${instanceId}&last_read_message_id=${questionId}&wait=30`,
     )
     await sleep(PARK_MS)
@@ -23,7 +28,7 @@ export async function answerLatency(run: Running): Promise<Section> {
     const start = performance.now()
     const [pending] = await Promise.all([
       waiting.then((body) => ({ body, at: performance.now() })),
-      client.post('/api/v1/messages/user', {
+      answerer.post('/api/v1/messages/user', {
         agent_instance_id: instanceId,
         content: answer,
         mark_as_read: false,
@@ -38,6 +43,12 @@ export async function answerLatency(run: Running): Promise<Section> {
     if (round >= WARMUP) samples.push(pending.at - start)
   }
   samples.sort((a, b) => a - b)
+  return { samples, failures }
+}
+
+export async function answerLatency(run: Running): Promise<Section> {
+  const client = agentClient(run.base, run.key)
+  const { samples, failures } = await timeAnswers(client, client)
   const p50 = percentile(samples, 50)
   const p99 = percentile(samples, 99)
   return {

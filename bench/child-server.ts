@@ -106,8 +106,9 @@ export async function idleWork(server: ChildServer, parkedAt: number, what: stri
   const s2 = await server.sample()
   const rate = (a: WorkSample, b: WorkSample) => ({
     queries: (b.q - a.q) / ((b.at - a.at) / 1000),
-    // Each sample's own `select` commits once; subtract the one from the window's first sample.
-    commits: (b.c - a.c - 1) / ((b.at - a.at) / 1000),
+    // Each sample commits twice (its own `select`, and the one statement a /metrics scrape runs):
+    // subtract those of the window's first sample.
+    commits: (b.c - a.c - 2) / ((b.at - a.at) / 1000),
   })
   const first = rate(s0, s1)
   const second = rate(s1, s2)

@@ -4,6 +4,7 @@
 import { writeFileSync } from 'node:fs'
 import { answerLatency } from './answer-latency.ts'
 import { binaryStartup } from './binary.ts'
+import { crossMachineWakeup } from './cross-machine.ts'
 import { dashboardFanout, dashboardInbox } from './dashboard.ts'
 import { heldHooks, hookAnswerLatency } from './hooks.ts'
 import { idleWaiters } from './idle-waiters.ts'
@@ -75,6 +76,9 @@ async function main() {
     } finally {
       await run.parley.stop()
     }
+    console.log('\nbench: cross-machine wake-up…')
+    sections.push(await crossMachineWakeup(db.url))
+    print(sections.at(-1)!)
     console.log('\nbench: slack answer path…')
     sections.push(await slackAnswer(db.url))
     print(sections.at(-1)!)

@@ -15,6 +15,7 @@ import type { Database } from './db/client.ts'
 import { httpErrors } from './http/errors.ts'
 import { health } from './http/health.ts'
 import { metrics } from './http/metrics.ts'
+import { requestObservation } from './http/requests.ts'
 import type { RelayOptions } from './relay/hub.ts'
 import { relayRoutes } from './relay/routes.ts'
 import { webApp } from './web/index.ts'
@@ -40,6 +41,7 @@ export type AppDeps = {
 export function createApp(deps: AppDeps) {
   return (
     new Elysia()
+      .use(requestObservation)
       // Before httpErrors: its body parser must not run on a route that verifies the raw body.
       .use(slackEvents(deps.slack))
       .use(httpErrors)

@@ -15,6 +15,8 @@ export type Config = {
     apiUrl: string | null
   }
   logLevel: 'debug' | 'info' | 'warn' | 'error'
+  /** When set, GET /metrics requires it as a Bearer token. */
+  metricsToken: string | null
   signup: boolean
   webhookAllow: string[]
   /** On Fly.io (FLY_APP_NAME is set by the platform), the client's address is in Fly-Client-IP. */
@@ -112,6 +114,7 @@ export function loadConfig(env: Env = process.env): Config {
       apiUrl: url(env, 'SLACK_API_URL', ['http:', 'https:']),
     },
     logLevel: logLevel as Config['logLevel'],
+    metricsToken: opt(env, 'PARLEY_METRICS_TOKEN'),
     signup: signup === 'on',
     webhookAllow: (opt(env, 'PARLEY_WEBHOOK_ALLOW') ?? '')
       .split(',')
@@ -120,6 +123,21 @@ export function loadConfig(env: Env = process.env): Config {
     behindFlyProxy: opt(env, 'FLY_APP_NAME') !== null,
     machineId: machineId(env),
   }
+}
+
+/** The secret values of a configuration, which the logger scrubs from every line. */
+export function configSecrets(config: Config): string[] {
+  const dbPassword = config.databaseUrl ? decodeURIComponent(new URL(config.databaseUrl).password) : ''
+  return [
+    config.secret,
+    config.metricsToken,
+    config.telegram.botToken,
+    config.telegram.webhookSecret,
+    config.slack.botToken,
+    config.slack.signingSecret,
+    config.slack.appToken,
+    dbPassword,
+  ].filter((s): s is string => Boolean(s))
 }
 
 /** Settings for the command-line client, which talks to a running server. */

@@ -1,10 +1,14 @@
-// Process entry: read the config, build and serve Parley (src/parley.ts wires everything), stop
-// gracefully on SIGTERM or SIGINT.
-import { type Config, ConfigError, loadConfig } from './config.ts'
+// Process entry: read the config, set up logging, build and serve Parley (src/parley.ts wires
+// everything), stop gracefully on SIGTERM or SIGINT.
+import { type Config, ConfigError, configSecrets, loadConfig } from './config.ts'
 import { countUsers } from './core/users.ts'
+import { configureLog, log } from './log.ts'
 import { startParley } from './parley.ts'
 
 export { type Parley, type ParleyOptions as StartOptions, startParley } from './parley.ts'
+
+/** Longest a graceful stop may take before the process exits regardless. */
+const STOP_LIMIT_MS = 20_000
 
 /** `bun start` / `parley serve`: run until SIGTERM or SIGINT, then stop gracefully. */
 export async function serve(): Promise<void> {
@@ -13,28 +17,43 @@ export async function serve(): Promise<void> {
     config = loadConfig()
   } catch (err) {
     if (err instanceof ConfigError) {
-      console.error(`parley: invalid configuration: ${err.message}`)
+      log.error({ variable: err.variable }, `invalid configuration: ${err.message}`)
       process.exit(1)
     }
     throw err
   }
+  configureLog({ level: config.logLevel, secrets: configSecrets(config) })
   const parley = await startParley(config)
-  console.log(`Dashboard: ${parley.url}/`)
+  log.info(`Dashboard: ${parley.url}/`)
   if ((await countUsers(parley.database.db)) === 0) {
     const cli = Bun.isStandaloneExecutable ? process.execPath : 'bun src/cli.ts'
-    console.log(
-      'No users yet. Create one, then a key for your agents:\n' +
-        `  ${cli} users create --email you@example.com --password "a long password"\n` +
-        `  ${cli} keys create --email you@example.com --name laptop`,
+    log.info(
+      'No users yet. Create one, then a key for your agents: ' +
+        `${cli} users create --email you@example.com --password "a long password"; ` +
+        `${cli} keys create --email you@example.com --name laptop`,
     )
   }
-  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-    process.once(signal, async () => {
-      console.log(`${signal}: stopping`)
+  let stopping = false
+  const onSignal = async (signal: NodeJS.Signals) => {
+    // A second signal while stopping (Ctrl-C twice) means: now.
+    if (stopping) process.exit(1)
+    stopping = true
+    log.info({ signal }, 'stopping')
+    // Waiting requests are answered at once (retryable); past this, something hangs: exit anyway.
+    setTimeout(() => {
+      log.error(`still stopping after ${STOP_LIMIT_MS / 1000} s; exiting`)
+      process.exit(1)
+    }, STOP_LIMIT_MS).unref()
+    try {
       await parley.stop()
+      log.info('stopped')
       process.exit(0)
-    })
+    } catch (err) {
+      log.error({ err }, 'stopping failed')
+      process.exit(1)
+    }
   }
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, onSignal)
 }
 
 if (import.meta.main) await serve()

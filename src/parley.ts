@@ -18,6 +18,7 @@ import { connectPostgres, type Database, openPglite, pgliteSocketPath } from './
 import { migrate } from './db/migrate.ts'
 import { type EventBus, MemoryBus } from './events/bus.ts'
 import { PostgresBus } from './events/postgres.ts'
+import { log } from './log.ts'
 import type { ChannelAdapter } from './notify/channel.ts'
 import { Outbox, type OutboxOptions } from './notify/outbox.ts'
 import { describeChatChannels } from './notify/registry.ts'
@@ -68,13 +69,13 @@ export type Parley = {
 }
 
 export async function createParley(config: Config, opts: ParleyOptions = {}): Promise<Parley> {
-  const log = opts.quiet ? () => {} : (msg: string) => console.log(msg)
+  const say = opts.quiet ? () => {} : (msg: string) => log.info(msg)
   describeChatChannels()
   const database =
     opts.database ??
     (config.databaseUrl ? connectPostgres(config.databaseUrl) : await openPglite(config.dataDir))
   const applied = await migrate(database)
-  if (applied.length > 0) log(`migrations applied: ${applied.join(', ')}`)
+  if (applied.length > 0) say(`migrations applied: ${applied.join(', ')}`)
   const bus: EventBus = database.sql ? await PostgresBus.start(database.sql) : new MemoryBus()
   const core: Core = { db: database.db, bus }
   const keys = new KeyVerifier(database.db, bus)
@@ -120,8 +121,8 @@ export async function createParley(config: Config, opts: ParleyOptions = {}): Pr
       await outbox.start()
       await telegram?.start()
       await slack?.start()
-      if (telegram) log(`Telegram bot @${telegram.bot.botInfo.username} (${telegram.mode})`)
-      if (slack) log(`Slack bot (${slack.receiver ? `events at ${parley.url}/slack/events` : 'Socket Mode'})`)
+      if (telegram) say(`Telegram bot @${telegram.bot.botInfo.username} (${telegram.mode})`)
+      if (slack) say(`Slack bot (${slack.receiver ? `events at ${parley.url}/slack/events` : 'Socket Mode'})`)
       return parley
     })()
     return started
@@ -141,7 +142,7 @@ export async function createParley(config: Config, opts: ParleyOptions = {}): Pr
       await socketServer.start()
     }
     const where = database.kind === 'pglite' ? `PGlite in ${config.dataDir}` : 'Postgres'
-    log(`Parley listening on ${parley.url} (database: ${where})`)
+    say(`Parley listening on ${parley.url} (database: ${where})`)
     return start()
   }
 

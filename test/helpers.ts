@@ -42,7 +42,8 @@ async function pgliteTemplate(): Promise<Blob> {
 
 export type TestDb = { database: Database; url: string | null; drop(): Promise<void> }
 
-export async function freshDatabase(kind: DbKind): Promise<TestDb> {
+/** A database of its own; `migrate: false` leaves it empty (Postgres only), for processes that migrate it. */
+export async function freshDatabase(kind: DbKind, opts: { migrate?: boolean } = {}): Promise<TestDb> {
   if (kind === 'pglite') {
     const pg = new PGlite({ loadDataDir: await pgliteTemplate() })
     await pg.waitReady
@@ -58,7 +59,7 @@ export async function freshDatabase(kind: DbKind): Promise<TestDb> {
   const url = new URL(base)
   url.pathname = `/${name}`
   const database = connectPostgres(url.toString())
-  await migrate(database)
+  if (opts.migrate !== false) await migrate(database)
   return {
     database,
     url: url.toString(),

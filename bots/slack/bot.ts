@@ -5,11 +5,13 @@ import { App, LogLevel, webApi } from '@slack/bolt'
 import type { Config } from '../../src/config.ts'
 import type { Core } from '../../src/core/context.ts'
 import { firstTimeSeen, pruneProcessedUpdates } from '../../src/core/processed-updates.ts'
+import { logError } from '../../src/log.ts'
 import { SlackAdapter } from './adapter.ts'
 import { registerAnswering } from './answering.ts'
 import { registerCommands } from './commands.ts'
 import type { SlackContext } from './context.ts'
 import { registerDirectMessages } from './direct-messages.ts'
+import { slackLogger } from './logger.ts'
 import { ElysiaReceiver } from './receiver.ts'
 import { webClientOptions } from './web-client.ts'
 
@@ -32,7 +34,7 @@ export type SlackDeps = {
 export function createSlackBot(deps: SlackDeps): SlackBot | null {
   const { botToken, signingSecret, appToken } = deps.config.slack
   if (!botToken || (!signingSecret && !appToken)) return null
-  const log = deps.log ?? ((message, err) => console.error(`slack: ${message}`, err ?? ''))
+  const log = deps.log ?? logError('slack')
   const clientOptions = webClientOptions(deps.config)
   const client = new webApi.WebClient(botToken, clientOptions)
 
@@ -61,6 +63,7 @@ export function createSlackBot(deps: SlackDeps): SlackBot | null {
     authorize,
     clientOptions,
     logLevel: deps.config.logLevel === 'debug' ? LogLevel.DEBUG : LogLevel.ERROR,
+    logger: slackLogger(),
     // Parley keeps its state in the database; Bolt's in-memory conversation store would only grow.
     convoStore: false,
     // The Socket Mode client opens its connection with its own Web API client: same options.

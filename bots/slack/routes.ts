@@ -4,6 +4,7 @@
 import { Elysia } from 'elysia'
 import { AppError, type ErrorCode } from '../../src/errors.ts'
 import { errorResponse } from '../../src/http/errors.ts'
+import { log } from '../../src/log.ts'
 import type { SlackBot } from './bot.ts'
 
 const failure = (code: ErrorCode, message: string) => errorResponse(new AppError(code, message))
@@ -18,7 +19,7 @@ export function slackEvents(bot: SlackBot | null | undefined) {
       try {
         return await receiver.handle(request)
       } catch (err) {
-        console.error('slack: request failed', err)
+        log.error({ err }, 'slack: request failed')
         return failure('INTERNAL', 'Internal server error')
       }
     },

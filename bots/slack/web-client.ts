@@ -4,6 +4,7 @@
 import { LogLevel, webApi } from '@slack/bolt'
 import type { Config } from '../../src/config.ts'
 import type { SendResult } from '../../src/notify/channel.ts'
+import { slackLogger } from './logger.ts'
 
 export function webClientOptions(config: Config): webApi.WebClientOptions {
   const url = config.slack.apiUrl
@@ -13,6 +14,7 @@ export function webClientOptions(config: Config): webApi.WebClientOptions {
     retryConfig: { retries: 0 },
     timeout: 10_000,
     logLevel: LogLevel.ERROR,
+    logger: slackLogger(),
   }
 }
 

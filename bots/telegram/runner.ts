@@ -7,6 +7,7 @@ import type { Config } from '../../src/config.ts'
 import type { Core } from '../../src/core/context.ts'
 import { type LockDatabase, ProcessLock } from '../../src/core/process-lock.ts'
 import { pruneProcessedUpdates } from '../../src/core/processed-updates.ts'
+import { log, logError } from '../../src/log.ts'
 import { TELEGRAM_PACING, TelegramAdapter } from './adapter.ts'
 import { createBot } from './bot.ts'
 
@@ -53,7 +54,7 @@ export async function createTelegram(
   const { config } = deps
   const token = config.telegram.botToken
   if (!token) return null
-  const log = opts.log ?? ((m: string, err?: unknown) => console.error(`telegram: ${m}`, err ?? ''))
+  const log = opts.log ?? logError('telegram')
   const bot = createBot(
     { token, apiRoot: config.telegram.apiRoot },
     { core: deps.core, baseUrl: deps.baseUrl, log },
@@ -119,6 +120,7 @@ class Poller {
   private async run(): Promise<void> {
     // Waits here (in Postgres) until this process is the poller.
     if (!(await this.lock.acquire()) || this.stopped) return
+    log.info('Telegram: long polling from this process')
     await this.bot.start({ allowed_updates: [...ALLOWED_UPDATES] })
   }
 

@@ -63,6 +63,7 @@ export const agentHooks = (deps: AgentDeps) => {
           hold: {
             deadline: Date.now() + holdMs(timeoutS),
             signal: AbortSignal.any([ctx.request.signal, deps.stopping, key.signal]),
+            restarting: deps.stopping,
           },
         })
         if (key.signal.aborted) throw new Unauthorized('API key was revoked while the request waited')

@@ -8,6 +8,7 @@ import type { Db } from '../db/client.ts'
 import { apiKeys, users } from '../db/schema.ts'
 import { NotFound } from '../errors.ts'
 import type { EventBus } from '../events/bus.ts'
+import { log } from '../log.ts'
 
 const KEY_PREFIX = 'prl_'
 export const CACHE_MS = 5_000
@@ -170,7 +171,7 @@ export class KeyVerifier {
         sql`update api_keys set last_used_at = v.at from (values ${values}) as v(id, at)
             where api_keys.id = v.id and (api_keys.last_used_at is null or api_keys.last_used_at < v.at)`,
       )
-      .catch((err) => console.error('last_used_at flush failed', err))
+      .catch((err) => log.error({ err }, 'last_used_at flush failed'))
   }
 
   async close(): Promise<void> {

@@ -18,6 +18,8 @@ const warn = (line: string) => process.stderr.write(`parley hook: ${line}\n`)
 const GRACE_MS = 2000
 /** How long that question may take: past it the server counts as unreachable. */
 const PROBE_MS = 2000
+/** How many times a request answered 503 (a machine stopping) is sent again. */
+const MAX_RETRIES = 5
 
 export function parseAgent(value: unknown): HookAgent {
   const agent = value ?? 'claude-code'
@@ -107,14 +109,24 @@ export async function relayHook(args: string[]): Promise<number> {
   const body = await Bun.stdin.text()
   const done = new AbortController()
   try {
-    const request = fetch(hookEndpoint(url, agent, timeout), {
-      method: 'POST',
-      headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
-      body,
-      signal: done.signal,
-    })
-    request.catch(() => {}) // when the server is given up on, its request is aborted: nobody waits for it
-    const res = await Promise.race([request, unreachable(url, done.signal)])
+    const send = async (): Promise<Response | true> => {
+      const request = fetch(hookEndpoint(url, agent, timeout), {
+        method: 'POST',
+        headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
+        body,
+        signal: done.signal,
+      })
+      request.catch(() => {}) // when the server is given up on, its request is aborted: nobody waits for it
+      return Promise.race([request, unreachable(url, done.signal)])
+    }
+    let res = await send()
+    // A machine that stops while the request waits answers 503: the same request, sent again,
+    // reaches a running machine and takes its question back (with any answer given meanwhile).
+    for (let retries = 0; res !== true && res.status === 503 && retries < MAX_RETRIES; retries++) {
+      await res.body?.cancel()
+      await Bun.sleep(Math.min(10, Number(res.headers.get('retry-after')) || 1) * 1000)
+      res = await send()
+    }
     if (res === true) return skip(`${url} did not answer`)
     const text = await res.text()
     if (res.status === 401 || res.status === 403) return skip(`the API key was refused (${res.status})`)

@@ -7,7 +7,11 @@ export type Core = {
   db: Db
   bus: EventBus
   /** This process's presence tracker, where waiting requests register (see holdPresence). */
-  presence?: { hold(userId: string, instanceId: string): () => void }
+  presence?: {
+    hold(userId: string, instanceId: string): () => void
+    /** Requests of this process waiting for an answer (for /metrics). */
+    waiting?(): number
+  }
 }
 
 /** Content longer than this is refused (documented in the API docs and README). */

@@ -9,6 +9,7 @@
 // that no sweep, its own or another process's, finds them stale.
 import { and, eq, inArray, lt, or, type SQL, type SQLWrapper, sql } from 'drizzle-orm'
 import { agentInstances } from '../db/schema.ts'
+import { log } from '../log.ts'
 import type { Core } from './context.ts'
 import { isLive, LIVE_STATUSES, liveSql } from './statuses.ts'
 
@@ -75,6 +76,13 @@ export class Presence {
     for (const row of live) this.track(row.id, (row.at ?? row.started).getTime() + this.afterMs)
   }
 
+  /** Requests of this process waiting for an answer, over every held instance. */
+  waiting(): number {
+    let n = 0
+    for (const h of this.holds.values()) n += h.waiters
+    return n
+  }
+
   /** A request waits for `userId`'s instance: a sign of life until the returned release is called. */
   hold(userId: string, instanceId: string): () => void {
     const key = `${userId}/${instanceId}`
@@ -137,7 +145,7 @@ export class Presence {
         const alive = due.filter((id) => !gone.has(id))
         if (alive.length > 0) await this.retrack(alive)
       } catch (err) {
-        console.error('presence sweep failed', err)
+        log.error({ err }, 'presence sweep failed')
       }
     }
     const next = Math.min(...this.deadlines.values())
@@ -185,7 +193,7 @@ export class Presence {
           .where(and(or(...owned), inArray(agentInstances.status, [...LIVE_STATUSES])))
         for (const [key] of stale) this.refreshed.set(key, now)
       } catch (err) {
-        console.error('presence refresh failed', err)
+        log.error({ err }, 'presence refresh failed')
       }
     }
     if (this.holds.size === 0) return

@@ -1,6 +1,7 @@
 // The event bus: every state change publishes an event carrying ids only; listeners (waiting
 // agents, long-polls, SSE streams, bots, the outbox) read what they need from the database.
 // Two implementations share this fan-out: in-process, and Postgres LISTEN/NOTIFY across machines.
+import { log } from '../log.ts'
 
 export type BusEvent =
   | {
@@ -71,7 +72,7 @@ export class LocalFanout {
         try {
           listener(event)
         } catch (err) {
-          console.error('event listener failed', err)
+          log.error({ err, event: event.type }, 'event listener failed')
         }
       }
     }

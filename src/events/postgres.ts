@@ -6,13 +6,15 @@
 // together in the next one, so under load a busy process sends one NOTIFY per round trip instead
 // of one per event, and a request that publishes three events waits for one NOTIFY, not three.
 import type postgres from 'postgres'
+import { observeBusDelay } from '../metrics.ts'
 import { type BusEvent, type EventBus, LocalFanout } from './bus.ts'
 
 const CHANNEL = 'parley_events'
 /** NOTIFY payloads must stay under 8000 bytes; events are ids only, so this holds dozens. */
 const MAX_PAYLOAD = 7000
 
-type Payload = { o: string; e: BusEvent[] }
+/** Origin process, events, and when they were published (ms since the epoch) for the delay metric. */
+type Payload = { o: string; e: BusEvent[]; t?: number }
 
 export class PostgresBus extends LocalFanout implements EventBus {
   private readonly origin = crypto.randomUUID().slice(0, 8)
@@ -39,6 +41,7 @@ export class PostgresBus extends LocalFanout implements EventBus {
       return
     }
     if (parsed.o === this.origin || !Array.isArray(parsed.e)) return
+    if (typeof parsed.t === 'number') observeBusDelay((Date.now() - parsed.t) / 1000)
     for (const event of parsed.e) this.dispatch(event)
   }
 
@@ -71,14 +74,15 @@ export class PostgresBus extends LocalFanout implements EventBus {
     for (const event of events) {
       const n = JSON.stringify(event).length + 1
       if (chunk.length > 0 && size + n > MAX_PAYLOAD) {
-        out.push(JSON.stringify({ o: this.origin, e: chunk } satisfies Payload))
+        out.push(JSON.stringify({ o: this.origin, e: chunk, t: Date.now() } satisfies Payload))
         chunk = []
         size = 0
       }
       chunk.push(event)
       size += n
     }
-    if (chunk.length > 0) out.push(JSON.stringify({ o: this.origin, e: chunk } satisfies Payload))
+    if (chunk.length > 0)
+      out.push(JSON.stringify({ o: this.origin, e: chunk, t: Date.now() } satisfies Payload))
     return out
   }
 

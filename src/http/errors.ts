@@ -3,6 +3,7 @@
 // carries Omnara's `detail` string, which its SDK and n8n node show to people.
 import { Elysia } from 'elysia'
 import { AppError, type ErrorCode, errorBody, InvalidInput, PayloadTooLarge, Unavailable } from '../errors.ts'
+import { log } from '../log.ts'
 
 export const MAX_BODY_BYTES = 1024 * 1024
 
@@ -55,6 +56,21 @@ export function toJsonError(err: AppError, path: string): Response {
   return new Response(JSON.stringify(body), { status: statusOf(err), headers })
 }
 
+/** The response for whatever a request threw; logs what no code path expected. */
+function failureResponse(code: unknown, error: unknown, request: Request, route: string): Response {
+  const path = new URL(request.url).pathname
+  if (error instanceof AppError) return toJsonError(error, path)
+  if (code === 'VALIDATION') return toJsonError(fromValidation(error as ValidationLike), path)
+  // Elysia wraps what onParse throws (too large, malformed JSON) in its own parse error.
+  const cause = (error as { cause?: unknown }).cause
+  if (code === 'PARSE' && cause instanceof AppError) return toJsonError(cause, path)
+  if (code === 'PARSE') return toJsonError(new InvalidInput('body', 'body: malformed request body'), path)
+  if (code === 'NOT_FOUND') return toJsonError(new AppError('NOT_FOUND', 'Not Found'), path)
+  if (code === 'INVALID_COOKIE_SIGNATURE') return toJsonError(new AppError('BAD_REQUEST', 'Bad cookie'), path)
+  log.error({ err: error, method: request.method, route }, 'unhandled error')
+  return toJsonError(new AppError('INTERNAL', 'Internal server error'), path)
+}
+
 export const httpErrors = new Elysia({ name: 'parley.http-errors' })
   .onRequest(({ request }) => {
     const length = Number(request.headers.get('content-length') ?? 0)
@@ -74,17 +90,9 @@ export const httpErrors = new Elysia({ name: 'parley.http-errors' })
       throw new InvalidInput('body', 'body: malformed JSON', { cause: err })
     }
   })
-  .onError({ as: 'global' }, ({ code, error, request }) => {
-    const path = new URL(request.url).pathname
-    if (error instanceof AppError) return toJsonError(error, path)
-    if (code === 'VALIDATION') return toJsonError(fromValidation(error as ValidationLike), path)
-    // Elysia wraps what onParse throws (too large, malformed JSON) in its own parse error.
-    const cause = (error as { cause?: unknown }).cause
-    if (code === 'PARSE' && cause instanceof AppError) return toJsonError(cause, path)
-    if (code === 'PARSE') return toJsonError(new InvalidInput('body', 'body: malformed request body'), path)
-    if (code === 'NOT_FOUND') return toJsonError(new AppError('NOT_FOUND', 'Not Found'), path)
-    if (code === 'INVALID_COOKIE_SIGNATURE')
-      return toJsonError(new AppError('BAD_REQUEST', 'Bad cookie'), path)
-    console.error('unhandled error', request.method, path, error)
-    return toJsonError(new AppError('INTERNAL', 'Internal server error'), path)
+  // The status is recorded on `set` too, for the request log and metrics (src/http/requests.ts).
+  .onError({ as: 'global' }, ({ code, error, request, route, set }) => {
+    const response = failureResponse(code, error, request, route)
+    set.status = response.status
+    return response
   })

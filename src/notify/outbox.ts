@@ -14,6 +14,8 @@ import {
   releaseDeliveries,
 } from '../core/outbox-store.ts'
 import type { BusEvent } from '../events/bus.ts'
+import { logError } from '../log.ts'
+import { countOutboxFailure } from '../metrics.ts'
 import type { ChannelAdapter, DeliveryJob, SendResult } from './channel.ts'
 import { loadJob } from './jobs.ts'
 import { type Backoff, backoffDelay, DEFAULT_BACKOFF, Pacer } from './pacing.ts'
@@ -67,7 +69,7 @@ export class Outbox {
     this.leaseMs = opts.leaseMs ?? 120_000
     this.progressIntervalMs = opts.progressIntervalMs ?? 3000
     this.batch = opts.batch ?? 200
-    this.log = opts.log ?? ((m, err) => console.error(`outbox: ${m}`, err ?? ''))
+    this.log = opts.log ?? logError('outbox')
   }
 
   get channels(): string[] {
@@ -231,9 +233,11 @@ export class Outbox {
     }
     if (!result.retry || job.attempts + 1 >= this.backoff.maxAttempts) {
       const deactivate = !result.retry && result.deactivateLink ? job : undefined
+      countOutboxFailure(job.channel, 'failed')
       await recordFailed(db, { id, error: result.error, deactivate })
       return
     }
+    countOutboxFailure(job.channel, 'retry')
     const delay = result.retryAfterMs ?? backoffDelay(this.backoff, job.attempts + 1)
     if (result.retryAfterMs !== undefined) {
       this.pacers.get(job.channel)?.holdTarget(job.target, Date.now() + result.retryAfterMs)

@@ -17,10 +17,16 @@ import { viewInstance } from '../core/thread.ts'
 import { canonicalUuid } from '../core/wire.ts'
 import { Forbidden, InvalidInput, Unauthorized, Unavailable } from '../errors.ts'
 import { errorResponse } from '../http/errors.ts'
+import { logError } from '../log.ts'
+import { countWebSocket } from '../metrics.ts'
 import { crossSite } from '../web/http.ts'
 import { sessionOf } from '../web/session.ts'
 import { RELAY_CLOSE } from './close-codes.ts'
 import { RelayHub, type RelayOptions, type RelayPeer } from './hub.ts'
+
+const logRelay = logError('relay')
+/** Each open viewer's release of its place in the websocket gauge. */
+const viewerCounts = new WeakMap<object, () => void>()
 
 export const KEY_SUBPROTOCOL_PREFIX = 'parley-key.'
 
@@ -88,6 +94,7 @@ export function relayRoutes(deps: RelayDeps) {
         const { principal, instanceId, held } = ws.data.relayAgent
         const peer = peerOf(ws)
         hub.attachAgent(instanceId, peer)
+        held.release.push(countWebSocket('relay_agent'))
         // An open terminal is a sign of life; a revoked key ends it at once.
         held.release.push(holdPresence(core, principal.userId, instanceId))
         const watch = keys.holdWhileValid(principal)
@@ -99,9 +106,7 @@ export function relayRoutes(deps: RelayDeps) {
         })
         if (machineId) {
           const holder = { userId: principal.userId, instanceId, machineId }
-          held.recorded = holdRelay(core, holder).catch((err) =>
-            console.error('relay: recording the holder failed', err),
-          )
+          held.recorded = holdRelay(core, holder).catch((err) => logRelay('recording the holder failed', err))
         }
       },
       message(ws, message) {
@@ -115,7 +120,7 @@ export function relayRoutes(deps: RelayDeps) {
           // After the record is written, so a socket that closes at once leaves none behind.
           void Promise.resolve(held.recorded)
             .then(() => releaseRelay(core, instanceId, machineId))
-            .catch((err) => console.error('relay: clearing the holder failed', err))
+            .catch((err) => logRelay('clearing the holder failed', err))
         }
       },
     })
@@ -144,12 +149,14 @@ export function relayRoutes(deps: RelayDeps) {
       open(ws) {
         const { instanceId, canWrite } = ws.data.relayViewer
         hub.attachViewer(instanceId, peerOf(ws), canWrite)
+        viewerCounts.set(ws.data.relayViewer, countWebSocket('relay_viewer'))
       },
       message(ws, message) {
         hub.fromViewer(ws.data.relayViewer.instanceId, peerOf(ws), message)
       },
       close(ws) {
         hub.detachViewer(ws.data.relayViewer.instanceId, peerOf(ws))
+        viewerCounts.get(ws.data.relayViewer)?.()
       },
     })
 

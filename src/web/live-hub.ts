@@ -9,6 +9,7 @@
 import type { Core } from '../core/context.ts'
 import { viewersOf } from '../core/instance-admin.ts'
 import type { BusEvent } from '../events/bus.ts'
+import { log } from '../log.ts'
 
 export const KEEPALIVE_MS = 20_000
 /** How long a group waits for related events before rendering. */
@@ -70,7 +71,7 @@ export class LiveHub {
     this.unsubscribe ??= this.core.bus.subscribe('all', (event) => {
       this.routing = this.routing
         .then(() => this.route(event))
-        .catch((err) => console.error('live routing failed', err))
+        .catch((err) => log.error({ err }, 'live routing failed'))
     })
   }
 
@@ -103,7 +104,7 @@ export class LiveHub {
         try {
           items = await group.spec.render(events)
         } catch (err) {
-          console.error('live update render failed', err)
+          log.error({ err }, 'live update render failed')
           continue
         }
         // The same bytes for every stream unless thread messages make each stream's share differ.

@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { revokeApiKey } from '../../src/auth/api-keys.ts'
 import { answerQuestion } from '../../src/core/answers.ts'
+import { INTERRUPTED_GRACE_S } from '../../src/core/hooks/questions.ts'
 import { nextEvent } from '../../src/events/bus.ts'
 import { call, dbKinds, freshDatabase, makeUser, type TestApp, testApp } from '../helpers.ts'
 import { fixture, nextQuestion } from './hooks-fixture.ts'
@@ -117,7 +118,7 @@ for (const kind of dbKinds()) {
   })
 
   describe(`hooks when Parley stops (${kind})`, () => {
-    test('a held approval answers {} at once, so the agent asks at its terminal, and its question is closed', async () => {
+    test('a held approval answers 503 + Retry-After; its question stays open for a retry, then times out by itself', async () => {
       const db = await freshDatabase(kind)
       const t = await testApp(kind, { db })
       try {
@@ -130,12 +131,48 @@ for (const kind of dbKinds()) {
         })
         const questionId = await asked
         await t.parley.stop()
-        expect(await held).toMatchObject({ status: 200, json: {} })
-        const [q] = await t.database.query<{ answered_via: string }>(
-          'select answered_via from messages where id = $1',
+        // Claude Code's HTTP hook takes a 503 as "no decision" and asks at its terminal; `parley
+        // hook` sends the request again, and a running machine takes the question back.
+        const res = await held
+        expect(res.status).toBe(503)
+        expect(res.headers.get('retry-after')).toBe('1')
+        expect(res.json.error.code).toBe('UNAVAILABLE')
+        const [q] = await t.database.query<{ answered_via: string | null; grace: number }>(
+          `select answered_via, extract(epoch from timeout_at - now()) as grace from messages where id = $1`,
           [questionId],
         )
-        expect(q!.answered_via).toBe('closed')
+        expect(q!.answered_via).toBeNull()
+        expect(Number(q!.grace)).toBeGreaterThan(0)
+        expect(Number(q!.grace)).toBeLessThanOrEqual(INTERRUPTED_GRACE_S)
+
+        // Sent again after the grace, the same request is a new question: an old answer never
+        // decides a later request.
+        await t.database.query(`update messages set timeout_at = now() - interval '1 second' where id = $1`, [
+          questionId,
+        ])
+        const later = await testApp(kind, { db })
+        try {
+          const abort = new AbortController()
+          const again = nextQuestion(later.bus, sessionId)
+          const resent = later.app
+            .handle(
+              new Request('http://parley.test/hooks/claude-code', {
+                method: 'POST',
+                headers: { authorization: `Bearer ${user.key}`, 'content-type': 'application/json' },
+                body: JSON.stringify({
+                  ...fixture('claude-code', 'permission-request-bash'),
+                  session_id: sessionId,
+                }),
+                signal: abort.signal,
+              }),
+            )
+            .catch(() => null)
+          expect(await again).not.toBe(questionId)
+          abort.abort()
+          await resent
+        } finally {
+          await later.close()
+        }
       } finally {
         await db.drop()
       }

@@ -8,6 +8,7 @@ import { shareInstance } from '../../src/core/instance-admin.ts'
 import { endSession } from '../../src/core/instances.ts'
 import { postAgentMessage } from '../../src/core/messages.ts'
 import { viewInstance } from '../../src/core/thread.ts'
+import { processRegistry } from '../../src/metrics.ts'
 import { RELAY_CLOSE } from '../../src/relay/close-codes.ts'
 import { FrameType } from '../../src/relay/frames.ts'
 import { dbKinds, until, uuid } from '../helpers.ts'
@@ -247,6 +248,25 @@ for (const kind of dbKinds()) {
       })
       await agentOf(waiting) // a reconnect after a restart
       expect(await status(waiting)).toBe('AWAITING_INPUT')
+    })
+
+    test('open agent and viewer sockets are counted in the websocket gauge', async () => {
+      const gauge = async (role: string) => {
+        const metric = await processRegistry.getSingleMetric('parley_websocket_connections')!.get()
+        return metric.values.find((v) => v.labels.role === role)?.value ?? 0
+      }
+      const [agents, viewers] = [await gauge('relay_agent'), await gauge('relay_viewer')]
+      const id = uuid()
+      const agent = await agentOf(id)
+      const viewer = await viewerOf(id)
+      expect([await gauge('relay_agent'), await gauge('relay_viewer')]).toEqual([agents + 1, viewers + 1])
+      viewer.socket.close()
+      agent.socket.close()
+      await until(
+        async () => (await gauge('relay_viewer')) === viewers && (await gauge('relay_agent')) === agents,
+        5000,
+        'gauge back down',
+      )
     })
 
     test('idle agent and viewer sockets are pinged, so no idle timeout closes them', async () => {

@@ -7,7 +7,7 @@ import type { Core } from '../context.ts'
 import { allowedForSession, rememberApprovals, sessionRules } from '../session-approvals.ts'
 import { APPROVAL_OPTIONS, approvalQuestion, pickedOption } from './approval-text.ts'
 import type { ToolCall } from './payload.ts'
-import { awaitHookAnswer, type Hold, type HookAnswer, postHookMessage } from './questions.ts'
+import { askHookQuestion, awaitHookAnswer, type Hold, type HookAnswer, postHookMessage } from './questions.ts'
 import type { HookSession } from './session.ts'
 
 export type Decision =
@@ -50,7 +50,7 @@ export async function decideToolCall(
     await postHookMessage(core, s, { content: reason, meta })
     return { behavior: 'allow', forSession: false, reason }
   }
-  const questionId = await postHookMessage(core, s, {
+  const questionId = await askHookQuestion(core, s, {
     content,
     options: [...APPROVAL_OPTIONS],
     meta,

@@ -4,7 +4,7 @@
 // Claude Code hands to the model instead of showing its own dialog.
 import { InvalidInput } from '../../errors.ts'
 import type { Core } from '../context.ts'
-import { awaitHookAnswer, type Hold, type HookAnswer, postHookMessage } from './questions.ts'
+import { askHookQuestion, awaitHookAnswer, type Hold, type HookAnswer } from './questions.ts'
 import type { HookSession } from './session.ts'
 
 export type Question = {
@@ -75,7 +75,7 @@ export async function askUserQuestions(
   let last: HookAnswer | null = null
   for (const q of questions) {
     const options = q.labels.filter((l) => l && l.length <= BUTTON_CHARS).slice(0, MAX_BUTTONS)
-    const questionId = await postHookMessage(core, s, {
+    const questionId = await askHookQuestion(core, s, {
       content: content(q),
       options,
       meta: {

@@ -2,8 +2,15 @@
 // and holds the agent's request until it is answered, woken by the event bus. If the agent gives
 // up first (its hook timed out, or the person answered at the terminal) or Parley's own deadline
 // passes, the question is closed, so no copy keeps offering buttons nobody is waiting for.
+// If Parley itself stops while a request waits (a rolling restart), the question stays open and
+// is marked interrupted; the request is answered 503, and the same question sent again (to
+// another machine) takes that question back, with any answer given meanwhile. An agent that does
+// not send it again (an HTTP hook asks at its terminal on a 503) leaves a question that times out
+// by itself after INTERRUPTED_GRACE_S, with no process left to close it.
 import { and, eq, sql } from 'drizzle-orm'
+import { resultRows } from '../../db/client.ts'
 import { messages, users } from '../../db/schema.ts'
+import { Unavailable } from '../../errors.ts'
 import { closeQuestion } from '../answers.ts'
 import { type Core, MAX_CONTENT_CHARS } from '../context.ts'
 import { postAgentMessage } from '../messages.ts'
@@ -24,8 +31,11 @@ export type HookQuestionMeta = {
 /** An answer as a hook reads it; `pressed` when it came from a button, not typed words. */
 export type HookAnswer = { content: string; by: string | null; via: string | null; pressed: boolean }
 
-/** How long a hook request may wait for a person: Parley's deadline, and the agent still there. */
-export type Hold = { deadline: number; signal: AbortSignal }
+/**
+ * How long a hook request may wait for a person: Parley's deadline, and the agent still there
+ * (`signal`). `restarting` aborts when this process stops: the wait ends, the question stays.
+ */
+export type Hold = { deadline: number; signal: AbortSignal; restarting?: AbortSignal }
 
 /**
  * Posts a hook agent's message: a question when it has options (buttons), else progress. Like
@@ -47,6 +57,41 @@ export async function postHookMessage(
     keepCursor: true,
   })
   return posted.messageId
+}
+
+/**
+ * Asks a hook question, or takes back the same question of this session that a stopping process
+ * left interrupted (the agent sent its request again): once, whether answered meanwhile or not,
+ * and only within INTERRUPTED_GRACE_S, so an old answer never decides a later, identical request.
+ */
+export async function askHookQuestion(
+  core: Core,
+  s: HookSession,
+  m: { content: string; options: string[]; meta: HookQuestionMeta },
+): Promise<string> {
+  const content = m.content.slice(0, MAX_CONTENT_CHARS)
+  const [resumed] = resultRows<{ id: string }>(
+    await core.db.execute(sql`
+      update messages set metadata = metadata #- '{hook,interrupted}',
+        timeout_at = case when answered_at is null then null else timeout_at end
+      where id = (
+        select id from messages
+        where instance_id = ${s.instanceId} and sender = 'AGENT' and content = ${content}
+          and metadata -> 'hook' ->> 'interrupted' = 'true' and timeout_at > now()
+        order by id desc limit 1 for update skip locked)
+      returning id`),
+  )
+  return resumed?.id ?? postHookMessage(core, s, { ...m, content })
+}
+
+/** How long an interrupted question waits for its agent to send the request again. */
+export const INTERRUPTED_GRACE_S = 60
+
+async function markInterrupted(core: Core, questionId: string): Promise<void> {
+  await core.db.execute(sql`
+    update messages set metadata = jsonb_set(metadata, '{hook,interrupted}', 'true'),
+      timeout_at = now() + make_interval(secs => ${INTERRUPTED_GRACE_S})
+    where id = ${questionId} and metadata ? 'hook' and answered_at is null`)
 }
 
 /** Who gave an answer (core/pending.ts finds it), where, and whether by a button. */
@@ -87,6 +132,10 @@ export async function awaitHookAnswer(
     deadline: opts.deadline,
     signal: opts.signal,
   }).finally(release)
+  if (opts.signal.aborted && opts.restarting?.aborted && !found) {
+    await markInterrupted(core, questionId)
+    throw new Unavailable('Parley is restarting; send the request again to get the answer', 1)
+  }
   if (opts.signal.aborted) {
     await closeQuestion(core, { userId: s.userId, questionId })
     return null
