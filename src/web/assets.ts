@@ -2,6 +2,7 @@
 // node_modules (no CDN, so the dashboard works offline and behind strict networks) and our CSS.
 import { join } from 'node:path'
 import { Elysia } from 'elysia'
+import { lookup } from './http.ts'
 
 const fromPackage = (spec: string) => Bun.resolveSync(spec, import.meta.dir)
 
@@ -14,7 +15,7 @@ const FILES: Record<string, { path: string; type: string }> = {
 export const webAssets = new Elysia({ name: 'parley.web.assets' }).get(
   '/assets/:file',
   ({ params, status }) => {
-    const file = FILES[params.file]
+    const file = lookup(FILES, params.file)
     if (!file) return status(404, 'Not Found')
     return new Response(Bun.file(file.path), {
       headers: { 'content-type': file.type, 'cache-control': 'public, max-age=3600' },

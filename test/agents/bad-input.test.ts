@@ -7,7 +7,7 @@ import { MAX_CONTENT_CHARS } from '../../src/core/context.ts'
 import { MAX_JSON_DEPTH } from '../../src/core/storable.ts'
 import { MAX_BODY_BYTES } from '../../src/http/errors.ts'
 import { call, dbKinds, makeUser, type TestApp, testApp, uuid } from '../helpers.ts'
-import { postForm, webLogin } from '../web/helpers.ts'
+import { postForm, webGet, webLogin } from '../web/helpers.ts'
 
 type Res = Awaited<ReturnType<typeof call>>
 type Expected = { status: number; code: string; field?: string; detail?: string | RegExp }
@@ -573,6 +573,21 @@ for (const kind of dbKinds()) {
           () => postForm(t.app, `/instances/${existing}/reply`, { content: 'hi\u0000there' }, session),
           'content',
         )
+      })
+
+      test('names every object inherits are no file, notice or action on the dashboard', async () => {
+        const session = await webLogin(t.app, alice.email, 'correct horse battery')
+        for (const name of ['constructor', '__proto__', 'valueOf', 'hasOwnProperty', 'toString']) {
+          expect((await webGet(t.app, `/assets/${name}`)).status).toBe(404)
+          const settings = await webGet(t.app, `/settings?done=${name}`, session)
+          expect([name, settings.status]).toEqual([name, 200])
+          const page = await webGet(t.app, `/instances/${existing}?done=${name}`, session)
+          expect([name, page.status]).toEqual([name, 200])
+          const before = await state()
+          const action = await postForm(t.app, `/instances/${existing}/${name}`, {}, session)
+          expect([name, action.status]).toEqual([name, 404])
+          expect(await state()).toEqual(before)
+        }
       })
 
       test('chat bots: core refuses their unstorable text and ids that are no UUIDs', async () => {
