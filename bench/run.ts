@@ -5,6 +5,7 @@ import { writeFileSync } from 'node:fs'
 import { answerLatency } from './answer-latency.ts'
 import { dashboardFanout, dashboardInbox } from './dashboard.ts'
 import { heldHooks, hookAnswerLatency } from './hooks.ts'
+import { hostileInput } from './hostile.ts'
 import { idleWaiters } from './idle-waiters.ts'
 import { ingest } from './ingest.ts'
 import { type BenchDb, createBenchDatabase, machine, type Section, startInProcess } from './lib.ts'
@@ -12,7 +13,7 @@ import { slackAnswer } from './slack-answer.ts'
 import { telegramDelivery } from './telegram-delivery.ts'
 
 /** The whole run must stay bounded; past this it stops, drops the database and fails. */
-const BUDGET_MS = 8 * 60_000
+const BUDGET_MS = 12 * 60_000
 
 function render(sections: Section[], seconds: number): string {
   const m = machine()
@@ -84,6 +85,10 @@ async function main() {
     print(sections.at(-1)!)
     console.log('\nbench: telegram delivery (about 45 s)…')
     sections.push(await telegramDelivery(db.url))
+    print(sections.at(-1)!)
+    const seed = Number(process.env.HOSTILE_SEED ?? Math.floor(Math.random() * 2 ** 31))
+    console.log(`\nbench: hostile input, seed ${seed} (about 3 min)…`)
+    sections.push(await hostileInput(db.url, seed))
     print(sections.at(-1)!)
     const dash = await startInProcess(db.url)
     try {

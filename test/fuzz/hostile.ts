@@ -9,6 +9,9 @@
 import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import fc from 'fast-check'
+import { csrfTokenFor } from '../../src/auth/csrf.ts'
+import { createWebSession, findWebSession, SESSION_COOKIE } from '../../src/auth/web-sessions.ts'
+import type { Database } from '../../src/db/client.ts'
 import { decodeFrames, encodeFrame, type Frame, FrameError, FrameType } from '../../src/relay/frames.ts'
 
 type Handler = { handle(r: Request): Promise<Response> }
@@ -32,9 +35,51 @@ export type FuzzTarget = {
   app: Handler & { routes: { method: string; path: string; hooks?: unknown }[] }
   query: Query
   key: string
-  session: { cookie: string; csrf: string }
+  session: { cookie: string; csrf: string; token: string }
   /** Ids that exist (instances, messages), so some requests reach past the not-found checks. */
   ids: string[]
+  /** A generated /logout or session revocation ends the session: this gives the next case a new one. */
+  keepSession(): Promise<void>
+}
+
+/** A target for `user` on a started Parley: a dashboard session, and an instance with a question. */
+export async function fuzzTarget(
+  parley: { app: FuzzTarget['app']; database: Database },
+  user: { id: string; key: string },
+): Promise<FuzzTarget> {
+  const db = parley.database.db
+  const newSession = async () => {
+    const s = await createWebSession(db, user.id)
+    return { cookie: `${SESSION_COOKIE}=${s.token}`, csrf: csrfTokenFor(s.token), token: s.token }
+  }
+  const instance = crypto.randomUUID()
+  const ids: string[] = [instance]
+  for (const requires_user_input of [false, true]) {
+    const res = await parley.app.handle(
+      new Request('http://parley.test/api/v1/messages/agent', {
+        method: 'POST',
+        headers: { authorization: `Bearer ${user.key}`, 'content-type': 'application/json' },
+        body: JSON.stringify({
+          agent_instance_id: instance,
+          agent_type: 'claude code',
+          content: 'a step',
+          requires_user_input,
+        }),
+      }),
+    )
+    ids.push(((await res.json()) as { message_id: string }).message_id)
+  }
+  const target: FuzzTarget = {
+    app: parley.app,
+    query: parley.database.query,
+    key: user.key,
+    session: await newSession(),
+    ids,
+    keepSession: async () => {
+      if (!(await findWebSession(db, target.session.token))) target.session = await newSession()
+    },
+  }
+  return target
 }
 
 export type HostileRequest = {
@@ -467,6 +512,7 @@ export async function send(target: FuzzTarget, r: HostileRequest): Promise<Outco
   )
   const text = await readSome(res)
   const after = await rowCounts(target.query)
+  await target.keepSession()
   const changed = Object.keys(after)
     .filter((k) => after[k] !== before[k])
     .map((k) => `${k} ${before[k]} -> ${after[k]}`)
