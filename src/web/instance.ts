@@ -58,7 +58,7 @@ export function instanceId(raw: string): string {
 }
 
 /** The owner's actions: each changes the instance and names the notice to show afterwards. */
-const OWNER_ACTIONS: Record<
+export const OWNER_ACTIONS: Record<
   string,
   (core: Core, userId: string, id: string, body: unknown) => Promise<string>
 > = {

@@ -125,22 +125,34 @@ function formFields(): string[] {
   return [...names]
 }
 
-/** The MCP tools and their input schemas, as the server lists them. */
-export async function mcpTools(target: Pick<FuzzTarget, 'app' | 'key'>) {
-  const res = await target.app.handle(
+/** One JSON-RPC message to /mcp with `key`; the reply, from JSON or from its one SSE event. */
+export async function mcpRpc(
+  app: Handler,
+  key: string,
+  body: unknown,
+  headers: Record<string, string> = {},
+): Promise<{ result?: Record<string, unknown>; error?: unknown }> {
+  const res = await app.handle(
     new Request('http://parley.test/mcp', {
       method: 'POST',
       headers: {
-        authorization: `Bearer ${target.key}`,
+        authorization: `Bearer ${key}`,
         'content-type': 'application/json',
         accept: 'application/json, text/event-stream',
+        ...headers,
       },
-      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
+      body: JSON.stringify(body),
+      signal: AbortSignal.timeout(5000),
     }),
   )
-  const text = await res.text()
-  const json = JSON.parse(text.match(/^data: (.*)$/m)?.[1] ?? text)
-  return json.result.tools as { name: string; inputSchema: JsonSchema }[]
+  const text = await readSome(res, 5000)
+  return JSON.parse(text.match(/^data: (.*)$/m)?.[1] ?? text)
+}
+
+/** The MCP tools and their input schemas, as the server lists them. */
+export async function mcpTools(target: Pick<FuzzTarget, 'app' | 'key'>) {
+  const reply = await mcpRpc(target.app, target.key, { jsonrpc: '2.0', id: 1, method: 'tools/list' })
+  return reply.result!.tools as { name: string; inputSchema: JsonSchema }[]
 }
 
 // ---- values ----
@@ -480,13 +492,14 @@ export async function rowCounts(query: Query): Promise<Record<string, number>> {
   return row!
 }
 
-/** The body, or as much of it as a stream gives within HOLD_MS. */
-async function readSome(res: Response): Promise<string> {
+/** The body; of an event stream (which does not end), as much as comes within `ms`. */
+export async function readSome(res: Response, ms = HOLD_MS): Promise<string> {
   if (!res.body) return ''
+  if (!res.headers.get('content-type')?.startsWith('text/event-stream')) return res.text()
   const reader = res.body.getReader()
   const decoder = new TextDecoder()
   let text = ''
-  const stop = Bun.sleep(HOLD_MS).then(() => null)
+  const stop = Bun.sleep(ms).then(() => null)
   for (;;) {
     const chunk = await Promise.race([reader.read(), stop])
     if (!chunk || chunk.done) break
