@@ -1,16 +1,32 @@
 // Tenancy, as a matrix generated from the route table: every route the app serves (`app.routes`),
 // every MCP tool (`tools/list`) and every hook endpoint is tried by bob, with his own key or
-// session, against alice's instance, messages, key, session and chat link. Each attempt is refused
+// session, against alice's instance, messages, key, session and chat link; and every button of
+// her Telegram copy and every bot command, from bob's linked chat and from a stranger's. Each attempt is refused
 // (404 where it names alice's things: never a 403 that confirms they exist, and the same bytes as
 // for an id that does not exist), changes nothing of alice's, and shows nothing of hers in the
 // body. A route or tool without a matrix entry fails the test: a new one must say how it is tried.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { COMMANDS, WEBHOOK_PATH } from '../../bots/telegram/runner.ts'
 import { csrfTokenFor } from '../../src/auth/csrf.ts'
 import { createWebSession, SESSION_COOKIE } from '../../src/auth/web-sessions.ts'
+import { loadConfig } from '../../src/config.ts'
 import { createLinkCode, linkChat } from '../../src/core/links.ts'
+import { postAgentMessage } from '../../src/core/messages.ts'
+import { type Parley, startParley } from '../../src/main.ts'
 import { OWNER_ACTIONS } from '../../src/web/instance.ts'
+import { FakeTelegram } from '../fakes/telegram.ts'
 import { mcpRpc, readSome } from '../fuzz/hostile.ts'
-import { call, dbKinds, makeUser, type TestApp, testApp, uuid } from '../helpers.ts'
+import {
+  call,
+  dbKinds,
+  freshDatabase,
+  makeUser,
+  type TestApp,
+  type TestDb,
+  testApp,
+  until,
+  uuid,
+} from '../helpers.ts'
 import { fixture } from './hooks-fixture.ts'
 
 type User = Awaited<ReturnType<typeof makeUser>>
@@ -482,3 +498,163 @@ for (const kind of dbKinds()) {
     })
   })
 }
+
+describe.each(dbKinds())('tenancy of the Telegram bot (%s)', (kind) => {
+  const PUBLIC_URL = 'https://parley.example'
+  const SECRET = 'test-secret-token'
+  let fake: FakeTelegram
+  let testDb: TestDb
+  let parley: Parley
+  let owner: User
+  const chats = { alice: 931_001, bob: 931_002, stranger: 931_003 }
+  let questionId: string
+  let copy: {
+    message_id: number
+    text: string
+    reply_markup?: { inline_keyboard?: { callback_data?: string }[][] }
+  }
+
+  const post = (update: unknown) =>
+    fetch(`http://127.0.0.1:${parley.port}${WEBHOOK_PATH}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-telegram-bot-api-secret-token': SECRET },
+      body: JSON.stringify(update),
+    })
+  /** Alice's question and instance as stored; what bob must not change. */
+  const aliceState = async () =>
+    (
+      await testDb.database.query<{ j: string }>(
+        `select (to_jsonb(m) - 'seen_at')::text as j from messages m where user_id = $1
+         union all select to_jsonb(i)::text from agent_instances i where user_id = $1 order by 1`,
+        [owner.id],
+      )
+    ).map((r) => r.j)
+  /** What the bot said to `chat` (messages, edits, popups) since `from` calls. */
+  const saidTo = (chat: number, from: number) =>
+    fake.calls
+      .slice(from)
+      .filter((c) => String(c.body.chat_id ?? '') === String(chat) || c.method === 'answerCallbackQuery')
+      .map((c) => JSON.stringify(c.body))
+      .join('\n')
+
+  beforeAll(async () => {
+    fake = new FakeTelegram().start()
+    testDb = await freshDatabase(kind)
+    parley = await startParley(
+      loadConfig({
+        PORT: '0',
+        PUBLIC_URL,
+        TELEGRAM_BOT_TOKEN: fake.token,
+        TELEGRAM_API_ROOT: fake.apiRoot,
+        TELEGRAM_WEBHOOK_SECRET: SECRET,
+      }),
+      {
+        database: testDb.database,
+        quiet: true,
+        telegram: { pacing: { perTargetMs: 20, perSecond: 500 }, log: () => {} },
+        outbox: {
+          backoff: { baseMs: 30, maxMs: 200, maxAttempts: 5 },
+          progressIntervalMs: 200,
+          log: () => {},
+        },
+      },
+    )
+    owner = await makeUser(testDb.database.db, 'alice')
+    const bob = await makeUser(testDb.database.db, 'bob')
+    for (const [user, chat] of [
+      [owner, chats.alice],
+      [bob, chats.bob],
+    ] as const) {
+      const code = await createLinkCode(testDb.database.db, user.id, 'telegram')
+      await post(fake.message(chat, `/start ${code}`))
+    }
+    const q = await postAgentMessage(parley.core, {
+      userId: owner.id,
+      instanceId: uuid(),
+      agentType: secrets.type,
+      content: secrets.question,
+      requiresUserInput: true,
+      options: [secrets.option, 'No'],
+    })
+    questionId = q.messageId
+    await until(
+      () => fake.chat(chats.alice).some((m) => m.text.includes(secrets.question)),
+      5000,
+      'alice’s copy',
+    )
+    copy = fake.chat(chats.alice).find((m) => m.text.includes(secrets.question))! as typeof copy
+  }, 60_000)
+  afterAll(async () => {
+    await parley.stop()
+    fake.stop()
+    await testDb.drop()
+  })
+
+  /** Every button alice's copy carries, and every command the bot offers, from bob's chat and from a stranger's. */
+  const actions = () => [
+    ...(copy.reply_markup?.inline_keyboard ?? [])
+      .flat()
+      .flatMap((b) =>
+        b.callback_data ? [{ what: `button ${b.callback_data}`, data: b.callback_data }] : [],
+      ),
+    ...[...COMMANDS.map((c) => `/${c.command}`), '/start', '/start NOT-A-CODE'].map((text) => ({
+      what: `command ${text}`,
+      text,
+    })),
+    { what: 'a reply to alice’s copy', text: 'Yes', replyTo: copy.message_id },
+    { what: 'a plain message', text: secrets.option },
+  ]
+
+  test('alice’s copy has buttons (the fixture is real)', () => {
+    expect(actions().filter((a) => 'data' in a).length).toBeGreaterThan(1)
+  })
+
+  for (const who of ['bob', 'stranger'] as const) {
+    test(`${who}'s chat: every button of alice’s copy and every command leave her question unanswered and unseen`, async () => {
+      for (const action of actions()) {
+        const before = await aliceState()
+        const from = fake.calls.length
+        const chat = chats[who]
+        const update =
+          'data' in action
+            ? fake.callback(chat, copy.message_id, action.data!)
+            : fake.message(chat, action.text!)
+        if ('replyTo' in action) {
+          // A reply as a modified client could send it: quoting alice's copy from another chat.
+          ;(update as { message: Record<string, unknown> }).message.reply_to_message = {
+            message_id: copy.message_id,
+            date: 0,
+            chat: { id: chats.alice, type: 'private' },
+            text: copy.text,
+          }
+        }
+        expect([action.what, (await post(update)).status]).toEqual([action.what, 200])
+        const said = saidTo(chat, from)
+        for (const s of Object.values(secrets))
+          expect([action.what, said.includes(s)]).toEqual([action.what, false])
+        expect([action.what, await aliceState()]).toEqual([action.what, before])
+      }
+      const [q] = await testDb.database.query<{ answered_at: unknown }>(
+        'select answered_at from messages where id = $1',
+        [questionId],
+      )
+      expect(q!.answered_at).toBeNull()
+    }, 30_000)
+  }
+
+  test('the same first button from alice’s own chat answers her question (the actions are live)', async () => {
+    const first = actions().find((a) => 'data' in a)!
+    expect((await post(fake.callback(chats.alice, copy.message_id, first.data!))).status).toBe(200)
+    await until(
+      async () => {
+        const [q] = await testDb.database.query<{ answered_at: unknown }>(
+          'select answered_at from messages where id = $1',
+          [questionId],
+        )
+        return q!.answered_at !== null
+      },
+      5000,
+      'alice’s answer',
+    )
+  })
+})
