@@ -9,12 +9,11 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { COMMANDS, WEBHOOK_PATH } from '../../bots/telegram/runner.ts'
 import { csrfTokenFor } from '../../src/auth/csrf.ts'
 import { createWebSession, SESSION_COOKIE } from '../../src/auth/web-sessions.ts'
-import { loadConfig } from '../../src/config.ts'
 import { createLinkCode, linkChat } from '../../src/core/links.ts'
 import { postAgentMessage } from '../../src/core/messages.ts'
-import { type Parley, startParley } from '../../src/main.ts'
+import type { Parley } from '../../src/parley.ts'
 import { OWNER_ACTIONS } from '../../src/web/instance.ts'
-import { FakeTelegram } from '../fakes/telegram.ts'
+import { FakeTelegram, startWithTelegram, WEBHOOK_SECRET } from '../fakes/telegram.ts'
 import { mcpRpc, readSome } from '../fuzz/hostile.ts'
 import {
   call,
@@ -500,8 +499,6 @@ for (const kind of dbKinds()) {
 }
 
 describe.each(dbKinds())('tenancy of the Telegram bot (%s)', (kind) => {
-  const PUBLIC_URL = 'https://parley.example'
-  const SECRET = 'test-secret-token'
   let fake: FakeTelegram
   let testDb: TestDb
   let parley: Parley
@@ -517,7 +514,7 @@ describe.each(dbKinds())('tenancy of the Telegram bot (%s)', (kind) => {
   const post = (update: unknown) =>
     fetch(`http://127.0.0.1:${parley.port}${WEBHOOK_PATH}`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-telegram-bot-api-secret-token': SECRET },
+      headers: { 'content-type': 'application/json', 'x-telegram-bot-api-secret-token': WEBHOOK_SECRET },
       body: JSON.stringify(update),
     })
   /** Alice's question and instance as stored; what bob must not change. */
@@ -540,25 +537,7 @@ describe.each(dbKinds())('tenancy of the Telegram bot (%s)', (kind) => {
   beforeAll(async () => {
     fake = new FakeTelegram().start()
     testDb = await freshDatabase(kind)
-    parley = await startParley(
-      loadConfig({
-        PORT: '0',
-        PUBLIC_URL,
-        TELEGRAM_BOT_TOKEN: fake.token,
-        TELEGRAM_API_ROOT: fake.apiRoot,
-        TELEGRAM_WEBHOOK_SECRET: SECRET,
-      }),
-      {
-        database: testDb.database,
-        quiet: true,
-        telegram: { pacing: { perTargetMs: 20, perSecond: 500 }, log: () => {} },
-        outbox: {
-          backoff: { baseMs: 30, maxMs: 200, maxAttempts: 5 },
-          progressIntervalMs: 200,
-          log: () => {},
-        },
-      },
-    )
+    parley = await startWithTelegram(fake, testDb.database)
     owner = await makeUser(testDb.database.db, 'alice')
     const bob = await makeUser(testDb.database.db, 'bob')
     for (const [user, chat] of [
