@@ -1,7 +1,7 @@
 // Tenancy, as a matrix generated from the route table: every route the app serves (`app.routes`),
 // every MCP tool (`tools/list`) and every hook endpoint is tried by bob, with his own key or
 // session, against alice's instance, messages, key, session and chat link; and every button of
-// her Telegram copy and every bot command, from bob's linked chat and from a stranger's. Each attempt is refused
+// her Telegram and Slack copies and every bot command, from bob's linked chat and from a stranger's. Each attempt is refused
 // (404 where it names alice's things: never a 403 that confirms they exist, and the same bytes as
 // for an id that does not exist), changes nothing of alice's, and shows nothing of hers in the
 // body. A route or tool without a matrix entry fails the test: a new one must say how it is tried.
@@ -13,6 +13,13 @@ import { createLinkCode, linkChat } from '../../src/core/links.ts'
 import { postAgentMessage } from '../../src/core/messages.ts'
 import type { Parley } from '../../src/parley.ts'
 import { OWNER_ACTIONS } from '../../src/web/instance.ts'
+import {
+  jobFor,
+  newSlackUser,
+  type SlackFixture,
+  type SlackUser,
+  slackFixture,
+} from '../bots/slack/fixture.ts'
 import { FakeTelegram, startWithTelegram, WEBHOOK_SECRET } from '../fakes/telegram.ts'
 import { mcpRpc, readSome } from '../fuzz/hostile.ts'
 import {
@@ -498,6 +505,29 @@ for (const kind of dbKinds()) {
   })
 }
 
+type Query = TestApp['database']['query']
+
+/** A user's messages and instances as stored: what another chat user must not change. */
+const rowsOf = async (query: Query, userId: string) =>
+  (
+    await query<{ j: string }>(
+      `select to_jsonb(m)::text as j from messages m where user_id = $1
+       union all select to_jsonb(i)::text from agent_instances i where user_id = $1 order by 1`,
+      [userId],
+    )
+  ).map((r) => r.j)
+
+/** When a question was answered; null while it is open. */
+const answeredAt = async (query: Query, questionId: string) =>
+  (await query<{ answered_at: unknown }>('select answered_at from messages where id = $1', [questionId]))[0]!
+    .answered_at
+
+/** After a chat action: none of alice's text in what the bot said, none of her rows changed. */
+function expectNothingOfHers(what: string, said: string, before: string[], after: string[]) {
+  for (const secret of Object.values(secrets)) expect([what, said.includes(secret)]).toEqual([what, false])
+  expect([what, after]).toEqual([what, before])
+}
+
 describe.each(dbKinds())('tenancy of the Telegram bot (%s)', (kind) => {
   let fake: FakeTelegram
   let testDb: TestDb
@@ -517,15 +547,7 @@ describe.each(dbKinds())('tenancy of the Telegram bot (%s)', (kind) => {
       headers: { 'content-type': 'application/json', 'x-telegram-bot-api-secret-token': WEBHOOK_SECRET },
       body: JSON.stringify(update),
     })
-  /** Alice's question and instance as stored; what bob must not change. */
-  const aliceState = async () =>
-    (
-      await testDb.database.query<{ j: string }>(
-        `select (to_jsonb(m) - 'seen_at')::text as j from messages m where user_id = $1
-         union all select to_jsonb(i)::text from agent_instances i where user_id = $1 order by 1`,
-        [owner.id],
-      )
-    ).map((r) => r.j)
+  const aliceState = () => rowsOf(testDb.database.query, owner.id)
   /** What the bot said to `chat` (messages, edits, popups) since `from` calls. */
   const saidTo = (chat: number, from: number) =>
     fake.calls
@@ -608,16 +630,9 @@ describe.each(dbKinds())('tenancy of the Telegram bot (%s)', (kind) => {
           }
         }
         expect([action.what, (await post(update)).status]).toEqual([action.what, 200])
-        const said = saidTo(chat, from)
-        for (const s of Object.values(secrets))
-          expect([action.what, said.includes(s)]).toEqual([action.what, false])
-        expect([action.what, await aliceState()]).toEqual([action.what, before])
+        expectNothingOfHers(action.what, saidTo(chat, from), before, await aliceState())
       }
-      const [q] = await testDb.database.query<{ answered_at: unknown }>(
-        'select answered_at from messages where id = $1',
-        [questionId],
-      )
-      expect(q!.answered_at).toBeNull()
+      expect(await answeredAt(testDb.database.query, questionId)).toBeNull()
     }, 30_000)
   }
 
@@ -625,15 +640,87 @@ describe.each(dbKinds())('tenancy of the Telegram bot (%s)', (kind) => {
     const first = actions().find((a) => 'data' in a)!
     expect((await post(fake.callback(chats.alice, copy.message_id, first.data!))).status).toBe(200)
     await until(
-      async () => {
-        const [q] = await testDb.database.query<{ answered_at: unknown }>(
-          'select answered_at from messages where id = $1',
-          [questionId],
-        )
-        return q!.answered_at !== null
-      },
+      async () => (await answeredAt(testDb.database.query, questionId)) !== null,
       5000,
-      'alice’s answer',
+      'her answer',
     )
+  })
+})
+
+describe.each(dbKinds())('tenancy of the Slack bot (%s)', (kind) => {
+  let s: SlackFixture
+  let alice: Awaited<ReturnType<SlackFixture['linkedUser']>>
+  let bob: Awaited<ReturnType<SlackFixture['linkedUser']>>
+  const stranger = newSlackUser()
+  let questionId: string
+  let ref: { channel: string; ts: string }
+  let buttons: { action_id: string; value: string }[]
+
+  const aliceState = () => rowsOf(s.database.query, alice.id)
+
+  beforeAll(async () => {
+    s = await slackFixture(kind)
+    alice = await s.linkedUser('alice')
+    bob = await s.linkedUser('bob')
+    const q = await s.ask(alice.id, secrets.question, [secrets.option, 'No'])
+    questionId = q.questionId
+    const sent = await s.bot.adapter.send(
+      await jobFor(s, 'question', questionId, `${alice.slack.teamId}:${alice.slack.userId}`),
+    )
+    ref = (sent as { externalRef: { channel: string; ts: string } }).externalRef
+    // Every interactive element of alice's copy, as Slack would send its action back.
+    buttons = []
+    const walk = (v: unknown): void => {
+      if (Array.isArray(v)) v.forEach(walk)
+      else if (v && typeof v === 'object') {
+        const o = v as Record<string, unknown>
+        if (typeof o.action_id === 'string')
+          buttons.push({ action_id: o.action_id, value: String(o.value ?? '') })
+        Object.values(o).forEach(walk)
+      }
+    }
+    walk(s.fake.messages.get(`${ref.channel}:${ref.ts}`)!.blocks)
+  }, 60_000)
+  afterAll(() => s.close())
+
+  /** Every button of alice's copy, her reply form, a reply in her thread, a DM and every command. */
+  const actions = (who: SlackUser) => [
+    ...buttons.map((b) => ({ what: `button ${b.action_id}`, run: () => s.press(who, b.action_id, b.value) })),
+    { what: 'the reply form', run: () => s.submit(who, questionId, 'Yes') },
+    { what: 'a reply in her thread', run: () => s.dm(who, 'Yes', { thread_ts: ref.ts }) },
+    { what: 'a DM', run: () => s.dm(who, secrets.option) },
+    ...['status', 'help', 'link NOT-A-CODE', 'unlink'].map((text) => ({
+      what: `/parley ${text}`,
+      run: () => s.command(who, text),
+    })),
+  ]
+
+  test('alice’s copy has buttons (the fixture is real)', () => {
+    expect(buttons.length).toBeGreaterThan(1)
+  })
+
+  for (const who of ['bob', 'stranger'] as const) {
+    test(`${who}: every button of alice’s copy, her form, her thread and every command leave her question unanswered and unseen`, async () => {
+      const user = who === 'bob' ? bob.slack : stranger
+      for (const action of actions(user)) {
+        const before = await aliceState()
+        const calls = s.fake.calls.length
+        const r = await action.run()
+        expect([action.what, r.status]).toEqual([action.what, 200])
+        const said = [
+          r.body,
+          ...r.replies,
+          ...s.fake.calls.slice(calls).map((c) => JSON.stringify(c.args)),
+        ].join('\n')
+        expectNothingOfHers(action.what, said, before, await aliceState())
+      }
+      expect(await answeredAt(s.database.query, questionId)).toBeNull()
+    }, 30_000)
+  }
+
+  test('the same first button pressed by alice answers her question (the actions are live)', async () => {
+    const option = buttons.find((b) => b.action_id.startsWith('parley.option'))!
+    await s.press(alice.slack, option.action_id, option.value)
+    expect(await answeredAt(s.database.query, questionId)).not.toBeNull()
   })
 })
