@@ -5,10 +5,9 @@
 import fc from 'fast-check'
 import { loadConfig } from '../src/config.ts'
 import { startParley } from '../src/parley.ts'
+import { decodeOrRefuse, frameMessages } from '../test/fuzz/frames.ts'
 import {
-  decodeOrRefuse,
   describeRequest,
-  frameMessages,
   fuzzTarget,
   hostileRequests,
   mcpTools,

@@ -4,15 +4,14 @@
 // would: wrong types, NUL, lone surrogates, overlong strings, deep nesting, duplicate keys,
 // `__proto__`, huge numbers, bad UUIDs and path segments, wrong content types, truncated bodies.
 // The property, for the test and the bench alike: never a 5xx, never a thrown request, and a
-// rejected request changes no row count. Relay frames likewise: decoded, or a FrameError, nothing
-// else. Failures replay from the seed printed with them.
+// rejected request changes no row count. Failures replay from the
+// seed printed with them. Relay frames: test/fuzz/frames.ts.
 import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import fc from 'fast-check'
 import { csrfTokenFor } from '../../src/auth/csrf.ts'
 import { createWebSession, findWebSession, SESSION_COOKIE } from '../../src/auth/web-sessions.ts'
 import type { Database } from '../../src/db/client.ts'
-import { decodeFrames, encodeFrame, type Frame, FrameError, FrameType } from '../../src/relay/frames.ts'
 
 type Handler = { handle(r: Request): Promise<Response> }
 type Query = <T = Record<string, unknown>>(text: string, params?: unknown[]) => Promise<T[]>
@@ -544,55 +543,3 @@ export function violation(r: HostileRequest, o: Outcome): string | null {
 /** A printable request, for the failure message (bodies cut short). */
 export const describeRequest = (r: HostileRequest) =>
   JSON.stringify({ ...r, path: r.path.slice(0, 300), body: r.body?.slice(0, 300) })
-
-// ---- relay frames ----
-
-const frame: fc.Arbitrary<Frame> = fc.oneof(
-  fc.record({
-    type: fc.constantFrom(FrameType.OUTPUT, FrameType.INPUT),
-    data: fc.uint8Array({ maxLength: 32 }),
-  }),
-  fc.record({ type: fc.constant(FrameType.RESIZE), rows: fc.nat(65_535), cols: fc.nat(65_535) }),
-  fc.record({ type: fc.constant(FrameType.METADATA), value: fc.json().map((j) => JSON.parse(j)) }),
-)
-
-const concat = (parts: Uint8Array[]) => {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0))
-  let at = 0
-  for (const p of parts) {
-    out.set(p, at)
-    at += p.length
-  }
-  return out
-}
-
-/** Websocket messages of frames, fair or damaged: random bytes, a flipped byte, a cut, a lying length. */
-export const frameMessages: fc.Arbitrary<{ bytes: Uint8Array; frames: Frame[] | null }> = fc.oneof(
-  fc.array(frame, { maxLength: 4 }).map((frames) => ({ bytes: concat(frames.map(encodeFrame)), frames })),
-  fc.uint8Array({ maxLength: 64 }).map((bytes) => ({ bytes, frames: null })),
-  fc
-    .tuple(
-      fc.array(frame, { minLength: 1, maxLength: 3 }),
-      fc.nat(),
-      fc.nat(255),
-      fc.constantFrom('flip', 'cut', 'length'),
-    )
-    .map(([frames, at, byte, how]) => {
-      const bytes = concat(frames.map(encodeFrame))
-      const i = at % bytes.length
-      if (how === 'cut') return { bytes: bytes.subarray(0, i), frames: null }
-      if (how === 'length') new DataView(bytes.buffer).setUint32(0 + 1, 0xffff_ffff - byte)
-      else bytes[i] = byte
-      return { bytes, frames: null }
-    }),
-)
-
-/** Decodes as the relay does: frames, or a FrameError; anything else thrown is a bug. */
-export function decodeOrRefuse(bytes: Uint8Array): Frame[] | FrameError {
-  try {
-    return decodeFrames(bytes)
-  } catch (err) {
-    if (err instanceof FrameError) return err
-    throw err
-  }
-}

@@ -3,11 +3,10 @@
 // first; HOSTILE_SEED=<seed> replays a failure. `bun run bench` runs the same property >= 10,000 times.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import fc from 'fast-check'
+import { decodeOrRefuse, frameMessages } from '../fuzz/frames.ts'
 import {
-  decodeOrRefuse,
   describeRequest,
   type FuzzTarget,
-  frameMessages,
   fuzzTarget,
   hostileRequests,
   mcpTools,
