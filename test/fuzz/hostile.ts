@@ -369,6 +369,19 @@ export function hostileRequests(
   target: FuzzTarget,
   tools: { name: string; inputSchema: JsonSchema }[],
 ): fc.Arbitrary<HostileRequest> {
+  return fc.oneof(
+    ...hostileRequestsByRoute(target, tools).map(({ weight, arbitrary }) => ({ weight, arbitrary })),
+  )
+}
+
+/**
+ * Each route's hostile requests. Routes that take agents' JSON (declared schemas, MCP, hooks)
+ * weigh more: they have the most fields to get wrong.
+ */
+export function hostileRequestsByRoute(
+  target: FuzzTarget,
+  tools: { name: string; inputSchema: JsonSchema }[],
+): { route: string; weight: number; arbitrary: fc.Arbitrary<HostileRequest> }[] {
   const hooks = hookPayloads()
   const fields = formFields()
   const { ids } = target
@@ -450,14 +463,11 @@ export function hostileRequests(
         }
       })
   }
-  // Routes that take agents' JSON (declared schemas, MCP, hooks) get more of the cases: they have
-  // the most fields to get wrong.
-  return fc.oneof(
-    ...routeSpecs(target.app).map((spec) => ({
-      weight: spec.body || spec.query || /^\/(mcp|hooks)/.test(spec.path) ? 4 : 1,
-      arbitrary: requestFor(spec),
-    })),
-  )
+  return routeSpecs(target.app).map((spec) => ({
+    route: `${spec.method} ${spec.path}`,
+    weight: spec.body || spec.query || /^\/(mcp|hooks)/.test(spec.path) ? 4 : 1,
+    arbitrary: requestFor(spec),
+  }))
 }
 
 // ---- the property ----
