@@ -19,7 +19,7 @@ export function unstorableText(text: string): string | null {
 }
 
 /** Refuses `text` that cannot be stored, naming `field`. */
-export function checkStorableText(text: string, field: string): string {
+function checkStorableText(text: string, field: string): string {
   const why = unstorableText(text)
   if (why) throw new InvalidInput(field, `${field}: ${why}`)
   return text

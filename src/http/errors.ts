@@ -1,7 +1,7 @@
 // One place that turns every failure into {error:{code,message,field?}} with an honest status
 // (the one map from an error's code to HTTP lives here), that enforces the 1 MiB body limit before
-// anything is parsed, and that refuses unstorable text in any input (src/core/storable.ts).
-// Under /api/v1 the body also carries Omnara's `detail` string, which its SDK and n8n node show to people.
+// anything is parsed, and that refuses unstorable text in any input (src/core/storable.ts). Under
+// /api/v1 the body also carries Omnara's `detail` string, which its SDK and n8n node show to people.
 import { Elysia } from 'elysia'
 import { checkStorable } from '../core/storable.ts'
 import { AppError, type ErrorCode, errorBody, InvalidInput, PayloadTooLarge, Unavailable } from '../errors.ts'
