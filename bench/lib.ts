@@ -50,11 +50,12 @@ export async function makeAgentKey(db: Db): Promise<string> {
   return (await makeBenchUser(db)).key
 }
 
-async function makeBenchUser(db: Db): Promise<{ email: string; key: string }> {
+/** A new user with an API key. */
+export async function makeBenchUser(db: Db): Promise<{ id: string; email: string; key: string }> {
   const email = `bench-${crypto.randomUUID().slice(0, 8)}@example.com`
   const user = await createUser(db, { email, password: BENCH_PASSWORD, displayName: 'bench' })
   const { key } = await createApiKey(db, { userId: user.id, name: 'bench' })
-  return { email, key }
+  return { id: user.id, email, key }
 }
 
 /**

@@ -7,6 +7,7 @@ import { binaryStartup } from './binary.ts'
 import { crossMachineWakeup } from './cross-machine.ts'
 import { dashboardFanout, dashboardInbox } from './dashboard.ts'
 import { heldHooks, hookAnswerLatency } from './hooks.ts'
+import { hostileInput } from './hostile.ts'
 import { idleWaiters } from './idle-waiters.ts'
 import { ingest } from './ingest.ts'
 import { type BenchDb, createBenchDatabase, machine, type Section, startInProcess } from './lib.ts'
@@ -15,7 +16,7 @@ import { slackAnswer } from './slack-answer.ts'
 import { telegramDelivery } from './telegram-delivery.ts'
 
 /** The whole run must stay bounded; past this it stops, drops the database and fails. */
-const BUDGET_MS = 8 * 60_000
+const BUDGET_MS = 12 * 60_000
 
 function render(sections: Section[], seconds: number): string {
   const m = machine()
@@ -96,6 +97,10 @@ async function main() {
     print(sections.at(-1)!)
     console.log('\nbench: terminal relay fan-out (about 15 s)…')
     sections.push(await relayFanout(db.url))
+    print(sections.at(-1)!)
+    const seed = Number(process.env.HOSTILE_SEED ?? Math.floor(Math.random() * 2 ** 31))
+    console.log(`\nbench: hostile input, seed ${seed} (about 3 min)…`)
+    sections.push(await hostileInput(db.url, seed))
     print(sections.at(-1)!)
     const dash = await startInProcess(db.url)
     try {

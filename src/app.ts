@@ -40,7 +40,9 @@ export type AppDeps = {
 
 export function createApp(deps: AppDeps) {
   return (
-    new Elysia()
+    // 'typebox' validates before it strips unknown fields; the default mirror turned a string given
+    // for an object (message_metadata: "x") into {"0":"x"} and let it through.
+    new Elysia({ normalize: 'typebox' })
       .use(requestObservation)
       // Before httpErrors: its body parser must not run on a route that verifies the raw body.
       .use(slackEvents(deps.slack))

@@ -13,7 +13,7 @@ import { createBot } from './bot.ts'
 
 export const WEBHOOK_PATH = '/telegram/webhook'
 export const ALLOWED_UPDATES = ['message', 'callback_query'] as const
-const COMMANDS = [
+export const COMMANDS = [
   { command: 'status', description: 'Open questions and running agents' },
   { command: 'unlink', description: 'Stop sending to this chat' },
   { command: 'help', description: 'How to answer from Telegram' },

@@ -17,6 +17,8 @@ import { deliveryEvents, enqueueLocks, hasCopies } from './deliveries.ts'
 import { openQuestionSql } from './open-questions.ts'
 import { parseQuestion } from './questions.ts'
 import { statusAfterSql } from './statuses.ts'
+import { unstorableText } from './storable.ts'
+import { UUID_RE } from './wire.ts'
 
 export type AnswerInput = {
   /** The person answering (owner, or a user the instance is shared with for WRITE). */
@@ -177,6 +179,8 @@ const notFoundText = (input: AnswerInput) =>
 
 /** The instance a question belongs to (read before taking the lock; checked again under it). */
 async function instanceOfQuestion(core: Core, questionId: string): Promise<string | null> {
+  // Ids from chat buttons are untrusted text too: one that is no UUID names no question.
+  if (!UUID_RE.test(questionId)) return null
   const [q] = await core.db
     .select({ instanceId: messages.instanceId })
     .from(messages)
@@ -369,6 +373,9 @@ async function queueAfterAnswer(
  * One transaction; events after commit. Refusals and late answers are returned, never thrown.
  */
 export async function answerQuestion(core: Core, input: AnswerInput): Promise<AnswerOutcome> {
+  // Chat bots hand their text straight to core: what the database cannot store is refused here.
+  const unstorable = 'text' in input.answer ? unstorableText(input.answer.text) : null
+  if (unstorable) return refused('INVALID', `content: ${unstorable}`, 'content')
   const instanceId = input.instanceId ?? (await instanceOfQuestion(core, input.questionId!))
   if (!instanceId) return refused('NOT_FOUND', notFoundText(input))
   const { outcome, events } = await core.db.transaction((tx) => answerInTx(tx, input, instanceId))

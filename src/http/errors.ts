@@ -1,7 +1,9 @@
 // One place that turns every failure into {error:{code,message,field?}} with an honest status
-// (the one map from an error's code to HTTP lives here), and that enforces the 1 MiB body limit before anything is parsed. Under /api/v1 the body also
-// carries Omnara's `detail` string, which its SDK and n8n node show to people.
+// (the one map from an error's code to HTTP lives here), that enforces the 1 MiB body limit before
+// anything is parsed, and that refuses unstorable text in any input (src/core/storable.ts). Under
+// /api/v1 the body also carries Omnara's `detail` string, which its SDK and n8n node show to people.
 import { Elysia } from 'elysia'
+import { checkStorable } from '../core/storable.ts'
 import { AppError, type ErrorCode, errorBody, InvalidInput, PayloadTooLarge, Unavailable } from '../errors.ts'
 import { log } from '../log.ts'
 
@@ -89,6 +91,17 @@ export const httpErrors = new Elysia({ name: 'parley.http-errors' })
     } catch (err) {
       throw new InvalidInput('body', 'body: malformed JSON', { cause: err })
     }
+  })
+  // Every body, query and path parameter, before the route's schema sees it: text the database
+  // cannot store and JSON nested too deep are refused here, once for REST, MCP, hooks and forms.
+  .onTransform({ as: 'global' }, ({ body, query, params }) => {
+    // A path segment that does not percent-decode to UTF-8 (`%ED%A0%80`) arrives as null.
+    for (const [name, value] of Object.entries(params ?? {}))
+      if (typeof value !== 'string')
+        throw new InvalidInput(name, `${name}: is not valid percent-encoded UTF-8`)
+    checkStorable(params)
+    checkStorable(query)
+    checkStorable(body)
   })
   // The status is recorded on `set` too, for the request log and metrics (src/http/requests.ts).
   .onError({ as: 'global' }, ({ code, error, request, route, set }) => {

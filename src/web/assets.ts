@@ -6,6 +6,7 @@
 import { Elysia } from 'elysia'
 import { projectFile } from '../project-files.ts'
 import { embeddedAssets } from './embedded-assets.ts'
+import { lookup } from './http.ts'
 
 // The compiled executable has no node_modules to resolve from: it serves the embedded copy instead.
 const fromPackage = (spec: string) =>
@@ -43,9 +44,10 @@ export const webAssets = new Elysia({ name: 'parley.web.assets' }).get(
   '/assets/:file',
   async ({ params, status }) => {
     const name = params.file
-    const embedded = embeddedAssets[name]
-    const file = ASSET_FILES[name]
-    const entry = ASSET_BUNDLES[name]
+    // Own keys only: /assets/valueOf names no file.
+    const embedded = lookup(embeddedAssets, name)
+    const file = lookup(ASSET_FILES, name)
+    const entry = lookup(ASSET_BUNDLES, name)
     if (!file && !entry) return status(404, 'Not Found')
     const type = file?.type ?? JS
     if (embedded) return new Response(Bun.file(projectFile(embedded)), { headers: headers(type) })

@@ -1,6 +1,6 @@
 // Small HTTP answers shared by the dashboard routes: redirects after a form post (303, so the
-// browser follows with GET and a reload never re-posts), HTML with an honest status, and the
-// check that keeps `next` redirects on this site.
+// browser follows with GET and a reload never re-posts), HTML with an honest status, the
+// check that keeps `next` redirects on this site, and own-key lookups of request values.
 import type { Children } from '@kitajs/html'
 
 export function seeOther(location: string, headers: Record<string, string> = {}): Response {
@@ -20,6 +20,13 @@ export async function htmlResponse(
     headers: { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', ...headers },
   })
 }
+
+/**
+ * `table[key]` for a key from the request, own keys only: `?done=constructor` or `/assets/valueOf`
+ * must not find what every object inherits from Object.prototype.
+ */
+export const lookup = <T>(table: Record<string, T>, key: string): T | undefined =>
+  Object.hasOwn(table, key) ? table[key] : undefined
 
 export const isHtmx = (request: Request) => request.headers.get('hx-request') === 'true'
 

@@ -25,7 +25,7 @@ import { canonicalUuid } from '../core/wire.ts'
 import { AppError, InvalidInput, NotFound } from '../errors.ts'
 import { statusOf } from '../http/errors.ts'
 import type { WebDeps } from './deps.ts'
-import { field, htmlResponse, isHtmx, seeOther } from './http.ts'
+import { field, htmlResponse, isHtmx, lookup, seeOther } from './http.ts'
 import { webSession } from './session.ts'
 
 type Ctx = { user: SessionUser; csrfToken: string; request: Request }
@@ -59,7 +59,7 @@ export function instanceId(raw: string): string {
 }
 
 /** The owner's actions: each changes the instance and names the notice to show afterwards. */
-const OWNER_ACTIONS: Record<
+export const OWNER_ACTIONS: Record<
   string,
   (core: Core, userId: string, id: string, body: unknown) => Promise<string>
 > = {
@@ -151,7 +151,7 @@ export function webInstance(deps: WebDeps) {
         attempt(ctx, ctx.params.id, () =>
           page(ctx, ctx.params.id, {
             before: typeof ctx.query.before === 'string' ? ctx.query.before : undefined,
-            notice: DONE[String(ctx.query.done ?? '')] ?? null,
+            notice: lookup(DONE, String(ctx.query.done ?? '')) ?? null,
           }),
         ),
       { auth: true },
@@ -237,7 +237,7 @@ export function webInstance(deps: WebDeps) {
       '/instances/:id/:action',
       (ctx) =>
         attempt(ctx, ctx.params.id, async () => {
-          const action = OWNER_ACTIONS[ctx.params.action]
+          const action = lookup(OWNER_ACTIONS, ctx.params.action)
           if (!action) throw new NotFound('No such action')
           const id = instanceId(ctx.params.id)
           const done = await action(core, ctx.user.id, id, ctx.body)

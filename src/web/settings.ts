@@ -24,7 +24,7 @@ import { setDisplayName } from '../core/profile.ts'
 import { AppError, InvalidInput, NotFound } from '../errors.ts'
 import { statusOf } from '../http/errors.ts'
 import type { WebDeps } from './deps.ts'
-import { field, htmlResponse, seeOther } from './http.ts'
+import { field, htmlResponse, lookup, seeOther } from './http.ts'
 import { webSession } from './session.ts'
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
@@ -105,7 +105,7 @@ export function webSettings(deps: WebDeps) {
 
   return new Elysia({ name: 'parley.web.settings' })
     .use(webSession(deps))
-    .get('/settings', (ctx) => page(ctx, { notice: DONE[String(ctx.query.done ?? '')] ?? null }), {
+    .get('/settings', (ctx) => page(ctx, { notice: lookup(DONE, String(ctx.query.done ?? '')) ?? null }), {
       auth: true,
     })
     .post(

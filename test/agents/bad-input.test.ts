@@ -1,9 +1,13 @@
 // Bad input on the agent REST API: every malformed request gets an honest status, a JSON error
-// naming the offending field, Omnara's `detail` string, and writes nothing.
+// naming the offending field, Omnara's `detail` string, and writes nothing. Text the database
+// cannot store and JSON nested too deep are refused the same way on MCP, hooks, forms and bots.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { answerQuestion, questionToAnswer } from '../../src/core/answers.ts'
 import { MAX_CONTENT_CHARS } from '../../src/core/context.ts'
+import { MAX_JSON_DEPTH } from '../../src/core/storable.ts'
 import { MAX_BODY_BYTES } from '../../src/http/errors.ts'
 import { call, dbKinds, makeUser, type TestApp, testApp, uuid } from '../helpers.ts'
+import { postForm, webGet, webLogin } from '../web/helpers.ts'
 
 type Res = Awaited<ReturnType<typeof call>>
 type Expected = { status: number; code: string; field?: string; detail?: string | RegExp }
@@ -436,6 +440,172 @@ for (const kind of dbKinds()) {
         expect(r.status).toBe(422)
         expect(r.json.error.field).toBe('content')
         expect(r.json.detail).toContain('100000')
+      })
+    })
+
+    describe('text the database cannot store, and JSON nested too deep, on every way in', () => {
+      /** `n` objects nested in one another. */
+      const nest = (n: number): unknown => {
+        let v: unknown = {}
+        for (let i = 1; i < n; i++) v = { a: v }
+        return v
+      }
+      const hostile: Case[] = [
+        ['content', { content: 'a\u0000b' }],
+        ['agent_type', { agent_type: 'x\u0000' }],
+        ['content', { content: 'half a pair \ud83d' }],
+        ['content', { content: '\udc00 backwards' }],
+        ['message_metadata.note', { message_metadata: { note: 'nul\u0000' } }],
+        ['message_metadata.a.b.1', { message_metadata: { a: { b: ['ok', '\ud800'] } } }],
+        ['message_metadata.k\u0000', { message_metadata: { 'k\u0000': 1 } }],
+        ['message_metadata', { message_metadata: nest(5000) }],
+        // The body is level 1, message_metadata level 2: one level over the bound.
+        ['message_metadata', { message_metadata: { deep: nest(MAX_JSON_DEPTH - 1) } }],
+        ['message_metadata', { message_metadata: 'a string' }],
+        ['message_metadata', { message_metadata: '{"a":1}' }],
+        ['message_metadata', { message_metadata: 42 }],
+        ['message_metadata', { message_metadata: ['a'] }],
+        ['options.1', { requires_user_input: true, options: ['yes', 'n\u0000'] }],
+        ['git_diff', { git_diff: 'diff --git a/x b/x\u0000' }],
+      ].map(([field, change]) => ({
+        name: `POST /messages/agent with ${JSON.stringify(change).slice(0, 60)}`,
+        send: post('/messages/agent', { ...fresh(), ...(change as object) }),
+        expect: invalid(field as string),
+      }))
+      hostile.push(
+        {
+          name: 'POST /messages/user with a NUL in content',
+          send: post('/messages/user', { agent_instance_id: existing, content: 'ok\u0000' }),
+          expect: invalid('content', 'content: must not contain NUL characters'),
+        },
+        {
+          name: 'POST /agent-instances with a lone surrogate in name',
+          send: post('/agent-instances', { agent_instance_id: uuid(), agent_type: 'x', name: '\udfff' }),
+          expect: invalid('name', 'name: must be valid Unicode (a lone surrogate was sent)'),
+        },
+        {
+          name: 'GET /messages/pending with a NUL in the query',
+          send: get(`/messages/pending?agent_instance_id=${existing}&wait=%00`),
+          expect: invalid('wait', 'wait: must not contain NUL characters'),
+        },
+        {
+          name: 'a path segment that is not UTF-8 once decoded',
+          send: get('/agent-instances/%ED%A0%80'),
+          expect: invalid('id', 'id: is not valid percent-encoded UTF-8'),
+        },
+        {
+          name: 'a whole body nested deeper than the bound',
+          send: post('/agent-instances', nest(MAX_JSON_DEPTH + 1)),
+          expect: invalid('a'),
+        },
+      )
+      for (const c of hostile) {
+        test(`${c.name} → 422 (${c.expect.field})`, async () => {
+          await expectRejected(c.send, c.expect)
+        })
+      }
+
+      test('the bounds are not off by one: a pair of surrogates and JSON nested to the limit are stored', async () => {
+        // Exactly MAX_JSON_DEPTH levels: body, message_metadata, then the rest.
+        const metadata = { '😀': nest(MAX_JSON_DEPTH - 2), list: [{ b: ['ok'] }] }
+        const body = { ...fresh(), content: 'all fine 😀', message_metadata: metadata }
+        const r = await post('/messages/agent', body)()
+        expect(r.status).toBe(200)
+        const [row] = await t.database.query<{ content: string; metadata: unknown }>(
+          'select content, metadata from messages where id = $1',
+          [r.json.message_id],
+        )
+        expect(row).toEqual({ content: 'all fine 😀', metadata })
+      })
+
+      /** A rejected request outside /api: the same error body, without Omnara's detail. */
+      async function expectRefused(send: () => Promise<{ status: number; text: string }>, field: string) {
+        const before = await state()
+        const r = await send()
+        const after = await state()
+        expect(r.status).toBe(422)
+        const json = JSON.parse(r.text)
+        expect(json.error.code).toBe('INVALID_INPUT')
+        expect(json.error.field).toBe(field)
+        expect(json.error.message).toStartWith(`${field}: `)
+        expect(after).toEqual(before)
+      }
+
+      test('MCP: a tool argument with a NUL is refused before the tool runs', async () => {
+        const rpc = (args: object) => () =>
+          call(t.app, 'POST', '/mcp', {
+            key: alice.key,
+            headers: { accept: 'application/json, text/event-stream' },
+            body: {
+              jsonrpc: '2.0',
+              id: 1,
+              method: 'tools/call',
+              params: { name: 'log_step', arguments: args },
+            },
+          })
+        await expectRefused(
+          rpc({ agent_instance_id: existing, step_description: 'step\u0000' }),
+          'params.arguments.step_description',
+        )
+        await expectRefused(
+          rpc({ agent_instance_id: existing, step_description: 'ok', metadata: nest(100) }),
+          'params',
+        )
+      })
+
+      test('hooks: a deep tool_input and a lone surrogate in a prompt are refused', async () => {
+        const hook = (body: object) => () =>
+          call(t.app, 'POST', '/hooks/claude-code', { key: alice.key, body })
+        const base = { session_id: `s-${uuid()}`, cwd: '/repo' }
+        await expectRefused(
+          hook({ ...base, hook_event_name: 'PreToolUse', tool_name: 'Bash', tool_input: nest(200) }),
+          'tool_input',
+        )
+        await expectRefused(
+          hook({ ...base, hook_event_name: 'UserPromptSubmit', prompt: 'do \ud800 this' }),
+          'prompt',
+        )
+      })
+
+      test('dashboard form: a reply with a NUL is refused, nothing written', async () => {
+        const session = await webLogin(t.app, alice.email, 'correct horse battery')
+        await expectRefused(
+          () => postForm(t.app, `/instances/${existing}/reply`, { content: 'hi\u0000there' }, session),
+          'content',
+        )
+      })
+
+      test('names every object inherits are no file, notice or action on the dashboard', async () => {
+        const session = await webLogin(t.app, alice.email, 'correct horse battery')
+        for (const name of ['constructor', '__proto__', 'valueOf', 'hasOwnProperty', 'toString']) {
+          expect((await webGet(t.app, `/assets/${name}`)).status).toBe(404)
+          const settings = await webGet(t.app, `/settings?done=${name}`, session)
+          expect([name, settings.status]).toEqual([name, 200])
+          const page = await webGet(t.app, `/instances/${existing}?done=${name}`, session)
+          expect([name, page.status]).toEqual([name, 200])
+          const before = await state()
+          const action = await postForm(t.app, `/instances/${existing}/${name}`, {}, session)
+          expect([name, action.status]).toEqual([name, 404])
+          expect(await state()).toEqual(before)
+        }
+      })
+
+      test('chat bots: core refuses their unstorable text and ids that are no UUIDs', async () => {
+        const before = await state()
+        for (const text of ['nul\u0000', 'lone \udbff']) {
+          const r = await answerQuestion(t.core, {
+            actorUserId: alice.id,
+            instanceId: existing,
+            answer: { text },
+            channel: 'telegram',
+            allowShared: true,
+          })
+          expect(r).toMatchObject({ status: 'refused', code: 'INVALID', field: 'content' })
+        }
+        // A forged button value (Slack action, Telegram callback data) names no question.
+        const q = await questionToAnswer(t.core, alice.id, "x'; --")
+        expect(q).toMatchObject({ status: 'refused', code: 'NOT_FOUND' })
+        expect(await state()).toEqual(before)
       })
     })
 

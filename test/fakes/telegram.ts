@@ -2,6 +2,9 @@
 // `apiRoot` pointed here. It keeps the messages the bot sent and edited per chat, queues updates
 // for getUpdates (long polling, 409 when two pollers overlap, like Telegram), and can be told to
 // fail the next calls of a method (500, 429 with retry_after, 403 blocked).
+import { loadConfig } from '../../src/config.ts'
+import type { Database } from '../../src/db/client.ts'
+import { type Parley, startParley } from '../../src/parley.ts'
 
 export type FakeMessage = {
   message_id: number
@@ -279,3 +282,25 @@ const unescapeHtml = (s: string) =>
     .replace(/&gt;/g, '>')
     .replace(/&quot;/g, '"')
     .replace(/&amp;/g, '&')
+
+/** The secret the fake's webhook updates carry (X-Telegram-Bot-Api-Secret-Token). */
+export const WEBHOOK_SECRET = 'test-secret-token'
+
+/** Parley in webhook mode against `fake`: quick pacing and retries, quiet logs. */
+export function startWithTelegram(fake: FakeTelegram, database: Database): Promise<Parley> {
+  return startParley(
+    loadConfig({
+      PORT: '0',
+      PUBLIC_URL: 'https://parley.example',
+      TELEGRAM_BOT_TOKEN: fake.token,
+      TELEGRAM_API_ROOT: fake.apiRoot,
+      TELEGRAM_WEBHOOK_SECRET: WEBHOOK_SECRET,
+    }),
+    {
+      database,
+      quiet: true,
+      telegram: { pacing: { perTargetMs: 20, perSecond: 500 }, log: () => {} },
+      outbox: { backoff: { baseMs: 30, maxMs: 200, maxAttempts: 5 }, progressIntervalMs: 200, log: () => {} },
+    },
+  )
+}

@@ -2,6 +2,7 @@
 // every field the hooks use is checked by event, and a bad one is refused naming it before
 // anything is written. Unknown events and extra fields are accepted, as new CLI versions add them.
 import { InvalidInput } from '../../errors.ts'
+import { checkStorable } from '../storable.ts'
 
 /** The agents with hooks: the name in URLs and on the command line -> the agent type. */
 export const HOOK_AGENTS = { 'claude-code': 'claude_code', codex: 'codex' } as const
@@ -56,31 +57,10 @@ function toolCall(raw: Raw): ToolCall {
   return { tool: str(raw, 'tool_name', true), input: object(raw, 'tool_input') }
 }
 
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
-
-/**
- * Refuses text the database cannot store (a NUL byte, half of a surrogate pair) anywhere in the
- * payload, keys included, naming where: `tool_input.command`, `tool_input.edits.0.new_string`.
- */
-function storableText(value: unknown, field: string, depth = 0): void {
-  if (typeof value === 'string') {
-    if (value.includes('\u0000')) throw new InvalidInput(field, `${field}: must not contain NUL bytes`)
-    if (LONE_SURROGATE.test(value))
-      throw new InvalidInput(field, `${field}: must be valid Unicode (a lone surrogate was sent)`)
-    return
-  }
-  if (!value || typeof value !== 'object') return
-  if (depth > 64) throw new InvalidInput(field, `${field}: is nested too deeply`)
-  for (const [key, v] of Object.entries(value)) {
-    const at = field ? `${field}.${key}` : key
-    storableText(key, at, depth + 1)
-    storableText(v, at, depth + 1)
-  }
-}
-
 /** Checks a hook's stdin JSON and names the first bad field (422). */
 export function readHookPayload(raw: Raw): HookPayload {
-  storableText(raw, '')
+  // Text the database cannot store, anywhere in the payload, keys included: `tool_input.command`.
+  checkStorable(raw)
   const sessionId = str(raw, 'session_id', true).trim()
   if (sessionId.length > 200)
     throw new InvalidInput('session_id', 'session_id: must be at most 200 characters')
