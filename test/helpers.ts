@@ -155,13 +155,17 @@ export async function call(
 
 export const uuid = () => crypto.randomUUID()
 
-/** Waits until `check` holds (polled every 10 ms), or fails after `ms`. */
+/**
+ * Waits until `check` holds (polled every 10 ms), or fails after `ms`. The bound only turns a hang
+ * into a clear failure, so it is stretched (up to 20 s) for a loaded machine: on 2 cores running
+ * test files side by side, a step that takes 50 ms alone can take seconds.
+ */
 export async function until(
   check: () => boolean | Promise<boolean>,
   ms = 5000,
   what = 'condition',
 ): Promise<void> {
-  const end = Date.now() + ms
+  const end = Date.now() + Math.max(ms, Math.min(ms * 3, 20_000))
   while (!(await check())) {
     if (Date.now() > end) throw new Error(`${what} not met within ${ms} ms`)
     await Bun.sleep(10)
