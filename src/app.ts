@@ -15,6 +15,7 @@ import type { Database } from './db/client.ts'
 import { httpErrors } from './http/errors.ts'
 import { health } from './http/health.ts'
 import { metrics } from './http/metrics.ts'
+import { securityHeaders } from './http/security-headers.ts'
 import { webApp } from './web/index.ts'
 
 export type AppDeps = {
@@ -36,6 +37,7 @@ export type AppDeps = {
 export function createApp(deps: AppDeps) {
   return (
     new Elysia()
+      .use(securityHeaders(deps.config))
       // Before httpErrors: its body parser must not run on a route that verifies the raw body.
       .use(slackEvents(deps.slack))
       .use(httpErrors)

@@ -55,6 +55,7 @@ export function Layout(props: {
         <link rel="stylesheet" href="/assets/parley.css" />
         <script src="/assets/htmx.js" defer></script>
         <script src="/assets/hx-sse.js" defer></script>
+        <script src="/assets/parley.js" defer></script>
       </head>
       <body hx-headers:inherited={headers}>
         <a class="skip" href="#main">

@@ -1,5 +1,6 @@
 // Static files of the dashboard, served by us: htmx 4 and its SSE extension straight from
-// node_modules (no CDN, so the dashboard works offline and behind strict networks) and our CSS.
+// node_modules (no CDN, so the dashboard works offline and behind strict networks), our CSS, and
+// our script (every bit of the dashboard's JavaScript is a file here: the CSP allows no inline script).
 import { join } from 'node:path'
 import { Elysia } from 'elysia'
 
@@ -9,6 +10,10 @@ const FILES: Record<string, { path: string; type: string }> = {
   'htmx.js': { path: fromPackage('htmx.org/dist/htmx.js'), type: 'text/javascript; charset=utf-8' },
   'hx-sse.js': { path: fromPackage('htmx.org/dist/ext/hx-sse.js'), type: 'text/javascript; charset=utf-8' },
   'parley.css': { path: join(import.meta.dir, '../../views/parley.css'), type: 'text/css; charset=utf-8' },
+  'parley.js': {
+    path: join(import.meta.dir, '../../views/parley.js'),
+    type: 'text/javascript; charset=utf-8',
+  },
 }
 
 export const webAssets = new Elysia({ name: 'parley.web.assets' }).get(
