@@ -3,15 +3,30 @@
 // (revocation, expiry, a deleted user): a signature would only add length and a second secret
 // to rotate, without saving the lookup. Lookups are cached for at most 5 s and revocations clear
 // the cache at once through the event bus; last_used_at is written in batches.
-import { and, desc, eq, isNull, sql } from 'drizzle-orm'
+//
+// Requests held open with a key (long-polls, held hooks, MCP asks) end when the key dies: at once
+// when the revocation comes through the bus, and otherwise (a revocation by the CLI, which has no
+// bus; an expiry) at the next recheck of the held keys, every HOLD_CHECK_MS.
+import { and, desc, eq, gt, inArray, isNull, or, sql } from 'drizzle-orm'
 import type { Db } from '../db/client.ts'
 import { apiKeys, users } from '../db/schema.ts'
 import { NotFound } from '../errors.ts'
 import type { EventBus } from '../events/bus.ts'
+import { FailureThrottle } from './login-throttle.ts'
 
 const KEY_PREFIX = 'prl_'
 export const CACHE_MS = 5_000
 const FLUSH_MS = 10_000
+/** How often the keys of held requests are looked up again: a dead key ends them within 5 s. */
+export const HOLD_CHECK_MS = 2_500
+/**
+ * Bad keys one client address may present before it is slowed down (src/agents/auth.ts). Keys
+ * are 256 random bits, so this bounds load and noise rather than odds; the lock is capped at a
+ * minute because an agent left running with a revoked key shares its address with good ones.
+ */
+export const BAD_KEYS_PER_ADDRESS = 30
+const BAD_KEY_WINDOW_MS = 15 * 60_000
+const BAD_KEY_MAX_LOCK_MS = 60_000
 
 export const sha256 = (text: string) => new Bun.CryptoHasher('sha256').update(text).digest('hex')
 
@@ -82,23 +97,57 @@ export class KeyVerifier {
   private readonly unsubscribe: () => void
   /** Requests held open with a key (long-polls): aborted when that key is revoked. */
   private readonly held = new Map<string, Set<AbortController>>()
+  private holdTimer: ReturnType<typeof setInterval> | null = null
+  /** Bad keys by client address: guessing is answered 429 after BAD_KEYS_PER_ADDRESS. */
+  readonly badKeys: FailureThrottle
 
   constructor(
     private readonly db: Db,
     bus: EventBus,
     private readonly now: () => number = Date.now,
   ) {
+    this.badKeys = new FailureThrottle({ windowMs: BAD_KEY_WINDOW_MS, maxLockMs: BAD_KEY_MAX_LOCK_MS }, now)
     this.unsubscribe = bus.subscribe('all', (e) => {
-      if (e.type !== 'key.revoked') return
-      this.cache.delete(e.keyHash)
-      for (const c of this.held.get(e.keyHash) ?? []) c.abort()
-      this.held.delete(e.keyHash)
+      if (e.type === 'key.revoked') this.ended(e.keyHash)
     })
+  }
+
+  /** A key is dead: forget it and end every request held open with it. */
+  private ended(keyHash: string): void {
+    this.cache.delete(keyHash)
+    for (const c of this.held.get(keyHash) ?? []) c.abort()
+    this.held.delete(keyHash)
+    this.stopHoldChecksIfIdle()
+  }
+
+  private stopHoldChecksIfIdle(): void {
+    if (this.held.size > 0 || !this.holdTimer) return
+    clearInterval(this.holdTimer)
+    this.holdTimer = null
+  }
+
+  /** Looks up the keys of held requests (one query) and ends those revoked, expired or gone. */
+  async recheckHeld(): Promise<void> {
+    const hashes = [...this.held.keys()]
+    if (hashes.length === 0) return
+    const live = await this.db
+      .select({ keyHash: apiKeys.keyHash })
+      .from(apiKeys)
+      .where(
+        and(
+          inArray(apiKeys.keyHash, hashes),
+          isNull(apiKeys.revokedAt),
+          or(isNull(apiKeys.expiresAt), gt(apiKeys.expiresAt, sql`now()`)),
+        ),
+      )
+    const alive = new Set(live.map((r) => r.keyHash))
+    for (const hash of hashes) if (!alive.has(hash)) this.ended(hash)
   }
 
   /**
    * For a request held open with this key: a signal aborted when the key is revoked (on any
-   * machine, through the bus), so the wait ends at once instead of outliving the key.
+   * machine, through the bus: at once) or expires or is revoked without the bus (within
+   * HOLD_CHECK_MS), so the wait does not outlive the key.
    * Call `release` when the request ends.
    */
   holdWhileValid(principal: KeyPrincipal): { signal: AbortSignal; release(): void } {
@@ -106,12 +155,19 @@ export class KeyVerifier {
     const set = this.held.get(principal.keyHash) ?? new Set<AbortController>()
     this.held.set(principal.keyHash, set)
     set.add(controller)
+    if (!this.holdTimer) {
+      this.holdTimer = setInterval(() => {
+        this.recheckHeld().catch((err) => console.error('held API keys recheck failed', err))
+      }, HOLD_CHECK_MS)
+      this.holdTimer.unref?.()
+    }
     return {
       signal: controller.signal,
       release: () => {
         const current = this.held.get(principal.keyHash)
         current?.delete(controller)
         if (current?.size === 0) this.held.delete(principal.keyHash)
+        this.stopHoldChecksIfIdle()
       },
     }
   }
@@ -175,6 +231,8 @@ export class KeyVerifier {
 
   async close(): Promise<void> {
     if (this.flushTimer) clearTimeout(this.flushTimer)
+    if (this.holdTimer) clearInterval(this.holdTimer)
+    this.holdTimer = null
     this.unsubscribe()
     await this.flush()
   }
