@@ -2,8 +2,9 @@
 // transport, so each request builds both, after its Bearer key has been checked. A blocking
 // ask_question outlives its HTTP request's idle timeout, sends progress, and can be cancelled:
 // `notifications/cancelled` arrives on a *different* request, so in-flight calls are found in a
-// registry (and across machines through the bus). Whatever a request opens (its server, its hold on its key, its
-// transport, the bus listener for cancellations) is closed when its response ends.
+// registry (and across machines through the bus). Whatever a request opens (its server, its
+// transport, its hold on its key, the bus listener for cancellations) is closed when its
+// response ends.
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
 import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js'
 import { Elysia } from 'elysia'

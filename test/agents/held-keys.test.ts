@@ -1,14 +1,17 @@
 // A key that dies ends the requests already held open with it, on every kind of hold: MCP
 // ask_question and approve, the REST long-poll, a held hook. It dies by revocation through the
-// app (the bus: at once), by revocation from the CLI (no bus: the held keys' recheck) or by
-// reaching its expiry. None of these requests may end by its own deadline: each waits 30-60 s,
-// the tests give it 20 s, and a deadline would answer 200, not a refusal.
+// app (the bus: at once), by revocation from the CLI (no bus of its own: its NOTIFY in SQL on
+// Postgres, the held keys' recheck on PGlite) or by reaching its expiry (a few seconds after the
+// request is held). None of these requests may end by its own deadline: each waits 30-60 s, the
+// tests give it 20 s, and a deadline would answer 200, not a refusal.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 import { createApiKey, revokeApiKey } from '../../src/auth/api-keys.ts'
 import { dbKinds, makeUser, type TestApp, testApp, until, uuid } from '../helpers.ts'
 import { fixture, nextQuestion } from './hooks-fixture.ts'
+
+const EXPIRES_IN_MS = 4_000
 
 type ToolResult = {
   structuredContent?: Record<string, unknown>
@@ -46,17 +49,20 @@ for (const kind of dbKinds()) {
         timeout: 60_000,
         resetTimeoutOnProgress: true,
       }) as Promise<ToolResult>
-    /** A key that expires in an hour, of a new user. */
+    /**
+     * A key of a new user that expires a few seconds from now: long enough for its request to be
+     * held first (checked by `heldBeforeExpiry`), short enough not to slow the run much.
+     */
     const expiringKey = async (label: string) => {
       const user = await makeUser(t.database.db, label)
-      const expiresAt = new Date(Date.now() + 3_600_000)
-      return createApiKey(t.database.db, { userId: user.id, name: `${label} expiring`, expiresAt })
+      const expiresAt = new Date(Date.now() + EXPIRES_IN_MS)
+      return {
+        ...(await createApiKey(t.database.db, { userId: user.id, name: label, expiresAt })),
+        expiresAt,
+      }
     }
-    /** The key's expiry time arrives now (instead of the test sleeping until it does). */
-    const expireNow = (keyId: string) =>
-      t.database.query(`update api_keys set expires_at = now() - interval '1 millisecond' where id = $1`, [
-        keyId,
-      ])
+    /** The request was held while its key was still valid: what ends it is the expiry itself. */
+    const heldBeforeExpiry = (expiresAt: Date) => expect(Date.now()).toBeLessThan(expiresAt.getTime())
     const openQuestion = (instanceId: string) =>
       until(async () => {
         const rows = await t.database.query(
@@ -87,7 +93,7 @@ for (const kind of dbKinds()) {
     }
 
     test('MCP approve ends with a tool error, not a decision, when its key expires mid-wait', async () => {
-      const { id: keyId, key } = await expiringKey('carol')
+      const { key, expiresAt } = await expiringKey('carol')
       const client = await mcpClient(key)
       const id = uuid()
       const asked = callTool(client, 'approve', {
@@ -96,7 +102,7 @@ for (const kind of dbKinds()) {
         agent_instance_id: id,
       })
       await openQuestion(id)
-      await expireNow(keyId)
+      heldBeforeExpiry(expiresAt)
       const result = await asked
       expect(result.isError).toBe(true)
       expect(result.structuredContent?.behavior).toBeUndefined()
@@ -133,7 +139,7 @@ for (const kind of dbKinds()) {
     }, 20_000)
 
     test('a held hook ends with 401 when its key expires mid-wait', async () => {
-      const { id: keyId, key } = await expiringKey('erin')
+      const { key, expiresAt } = await expiringKey('erin')
       const sessionId = uuid()
       const asked = nextQuestion(t.bus, sessionId)
       const held = fetch(`${base}/hooks/claude-code?timeout=60`, {
@@ -142,7 +148,7 @@ for (const kind of dbKinds()) {
         body: JSON.stringify({ ...fixture('claude-code', 'permission-request-bash'), session_id: sessionId }),
       })
       await asked
-      await expireNow(keyId)
+      heldBeforeExpiry(expiresAt)
       const res = await held
       expect(res.status).toBe(401)
     }, 20_000)
