@@ -3,8 +3,8 @@
 // a same-origin WebSocket is allowed (the terminal view) and one to another origin is not.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import type { Browser, Page } from 'playwright-core'
-import { makeUser, type TestApp, testApp } from '../helpers.ts'
-import { launchBrowser } from './browser.ts'
+import type { makeUser, TestApp } from '../helpers.ts'
+import { browserApp } from './browser.ts'
 
 /** Every CSP violation and console error a page reports, as text. */
 function watch(page: Page): string[] {
@@ -21,18 +21,11 @@ describe('CSP in Chromium', () => {
   let browser: Browser
   let base: string
   let alice: Awaited<ReturnType<typeof makeUser>>
+  let close = async () => {}
   beforeAll(async () => {
-    t = await testApp('pglite')
-    alice = await makeUser(t.database.db, 'alice')
-    t.app.listen({ port: 0, hostname: '127.0.0.1' })
-    base = `http://127.0.0.1:${t.app.server!.port}`
-    browser = await launchBrowser()
+    ;({ t, browser, base, alice, close } = await browserApp())
   }, 60_000)
-  afterAll(async () => {
-    await browser?.close()
-    await t.app.server?.stop(true)
-    await t.close()
-  })
+  afterAll(() => close())
 
   test('the pages run without a violation; injected inline script is refused; WebSockets only to this origin', async () => {
     const context = await browser.newContext()
