@@ -16,6 +16,7 @@ import { httpErrors } from './http/errors.ts'
 import { health } from './http/health.ts'
 import { metrics } from './http/metrics.ts'
 import { requestObservation } from './http/requests.ts'
+import { securityHeaders } from './http/security-headers.ts'
 import type { RelayOptions } from './relay/hub.ts'
 import { relayRoutes } from './relay/routes.ts'
 import { webApp } from './web/index.ts'
@@ -43,6 +44,7 @@ export function createApp(deps: AppDeps) {
     // 'typebox' validates before it strips unknown fields; the default mirror turned a string given
     // for an object (message_metadata: "x") into {"0":"x"} and let it through.
     new Elysia({ normalize: 'typebox' })
+      .use(securityHeaders(deps.config))
       .use(requestObservation)
       // Before httpErrors: its body parser must not run on a route that verifies the raw body.
       .use(slackEvents(deps.slack))

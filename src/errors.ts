@@ -12,6 +12,7 @@ export type ErrorCode =
   | 'NOT_FOUND'
   | 'CONFLICT'
   | 'PAYLOAD_TOO_LARGE'
+  | 'RATE_LIMITED'
   | 'UNAVAILABLE'
   | 'INTERNAL'
 
@@ -69,6 +70,16 @@ export class Conflict extends AppError {
 export class PayloadTooLarge extends AppError {
   constructor(limit: number) {
     super('PAYLOAD_TOO_LARGE', `Request body is larger than ${limit} bytes`, 'body')
+  }
+}
+
+/** Too many failed tries from one client: it may try again after `retryAfterSeconds`. */
+export class RateLimited extends AppError {
+  constructor(
+    message: string,
+    readonly retryAfterSeconds: number,
+  ) {
+    super('RATE_LIMITED', message)
   }
 }
 

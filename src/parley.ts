@@ -9,7 +9,7 @@ import { createSlackBot, type SlackBot } from '../bots/slack/bot.ts'
 import { createTelegram, type Telegram, type TelegramOptions } from '../bots/telegram/runner.ts'
 import type { McpOptions } from './agents/mcp.ts'
 import { type App, type AppDeps, createApp } from './app.ts'
-import { KeyVerifier } from './auth/api-keys.ts'
+import { HOLD_CHECK_MS, KeyVerifier } from './auth/api-keys.ts'
 import type { Config } from './config.ts'
 import type { Core } from './core/context.ts'
 import { DISCONNECT_AFTER_MS, Presence } from './core/presence.ts'
@@ -78,7 +78,8 @@ export async function createParley(config: Config, opts: ParleyOptions = {}): Pr
   if (applied.length > 0) say(`migrations applied: ${applied.join(', ')}`)
   const bus: EventBus = database.sql ? await PostgresBus.start(database.sql) : new MemoryBus()
   const core: Core = { db: database.db, bus }
-  const keys = new KeyVerifier(database.db, bus)
+  // An in-memory bus cannot hear a revocation made by the CLI: there, held keys are rechecked.
+  const keys = new KeyVerifier(database.db, bus, Date.now, database.sql ? null : HOLD_CHECK_MS)
   const presence = new Presence(core, opts.disconnectAfterMs ?? DISCONNECT_AFTER_MS)
   core.presence = presence
   const stopping = new AbortController()

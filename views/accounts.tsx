@@ -2,7 +2,7 @@
 // detail would tell a stranger which accounts exist.
 import type { Children } from '@kitajs/html'
 import { ErrorBox, TextField } from './forms.tsx'
-import { Layout } from './layout.tsx'
+import { CsrfField, Layout } from './layout.tsx'
 
 /** A narrow page with one account form: its heading, the error if any, and where to go after. */
 function AccountForm(props: {
@@ -10,6 +10,8 @@ function AccountForm(props: {
   heading: string
   action: string
   next: string
+  /** The form's CSRF token (bound to the parley_csrf cookie: there is no session yet). */
+  csrfToken: string
   error?: string | null
   email?: string
   emailAutocomplete: string
@@ -22,6 +24,7 @@ function AccountForm(props: {
         <h1 safe>{props.heading}</h1>
         <ErrorBox message={props.error} />
         <form method="post" action={props.action} class="stack">
+          <CsrfField token={props.csrfToken} />
           <input type="hidden" name="next" value={props.next} />
           <TextField
             label="Email"
@@ -39,7 +42,13 @@ function AccountForm(props: {
   )
 }
 
-export function LoginPage(props: { next: string; email?: string; error?: string | null; signup: boolean }) {
+export function LoginPage(props: {
+  next: string
+  csrfToken: string
+  email?: string
+  error?: string | null
+  signup: boolean
+}) {
   const footer = props.signup ? (
     <p>
       New here? <a href={`/signup?next=${encodeURIComponent(props.next)}`}>Create an account</a>.
@@ -53,6 +62,7 @@ export function LoginPage(props: { next: string; email?: string; error?: string 
       heading="Log in"
       action="/login"
       next={props.next}
+      csrfToken={props.csrfToken}
       error={props.error}
       email={props.email}
       emailAutocomplete="username"
@@ -67,6 +77,7 @@ export function LoginPage(props: { next: string; email?: string; error?: string 
 export function SignupPage(props: {
   enabled: boolean
   next: string
+  csrfToken: string
   email?: string
   displayName?: string
   error?: string | null
@@ -95,6 +106,7 @@ export function SignupPage(props: {
       heading="Create an account"
       action="/signup"
       next={props.next}
+      csrfToken={props.csrfToken}
       error={props.error}
       email={props.email}
       emailAutocomplete="email"

@@ -58,6 +58,7 @@ export function Layout(props: {
             Parser-blocking scripts both run before DOMContentLoaded, when htmx starts. */}
         <script src="/assets/htmx.js"></script>
         <script src="/assets/hx-sse.js"></script>
+        <script src="/assets/parley.js" defer></script>
       </head>
       <body hx-headers:inherited={headers}>
         <a class="skip" href="#main">

@@ -1,5 +1,5 @@
 // A secret shown exactly once (a new API key, a link code) with a copy button. The button needs
-// JavaScript; without it the text is in a read-only field, ready to select and copy.
+// JavaScript (views/parley.js); without it the text is in a read-only field, ready to select and copy.
 
 export const formatTime = (d: Date | string | null | undefined) =>
   d ? `${new Date(d).toISOString().slice(0, 16).replace('T', ' ')} UTC` : 'never'
@@ -31,7 +31,7 @@ export function SecretOnce(props: { id: string; label: string; value: string }) 
           type="button"
           class="secondary"
           aria-label={`Copy ${props.label.toLowerCase()}`}
-          hx-on:click={`navigator.clipboard.writeText(document.getElementById('${props.id}').value).then(() => { document.getElementById('${props.id}-copy').textContent = 'Copied' })`}
+          data-copy={props.id}
         >
           Copy
         </button>

@@ -66,7 +66,8 @@ export const agentHooks = (deps: AgentDeps) => {
             restarting: deps.stopping,
           },
         })
-        if (key.signal.aborted) throw new Unauthorized('API key was revoked while the request waited')
+        if (key.signal.aborted)
+          throw new Unauthorized('API key was revoked or expired while the request waited')
         return output
       } finally {
         key.release()
@@ -74,7 +75,7 @@ export const agentHooks = (deps: AgentDeps) => {
     }
   const detail = (name: string) => ({ summary: `${name} hook events (body: the hook's stdin JSON)` })
   return new Elysia({ name: 'parley.agents.hooks', prefix: '/hooks' })
-    .use(agentAuth(deps.keys))
+    .use(agentAuth(deps.keys, deps.config))
     .post('/claude-code', route(HOOK_AGENTS['claude-code']), {
       body,
       query,

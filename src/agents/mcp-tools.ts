@@ -11,6 +11,7 @@ import { consumeAnswer, questionsAnsweredBy, waitForAnswer } from '../core/pendi
 import { holdPresence } from '../core/presence.ts'
 import { countSteps } from '../core/steps.ts'
 import { canonicalUuid } from '../core/wire.ts'
+import { Unauthorized } from '../errors.ts'
 
 export type McpContext = {
   core: Core
@@ -20,6 +21,8 @@ export type McpContext = {
   instanceHeader: string | null
   stopping: AbortSignal
   requestSignal: AbortSignal
+  /** Aborted when the request's API key is revoked or expires (KeyVerifier.holdWhileValid). */
+  keySignal: AbortSignal
   progressMs: number
   askTimeoutMs: number
   track: (requestId: unknown, controller: AbortController) => () => void
@@ -75,8 +78,9 @@ export function detectAgentType(clientType: string | null, userAgent: string | n
 
 /**
  * Asks a question and blocks until it is answered. Sends progress while waiting, stops on client
- * cancellation or disconnect. If the caller goes away the question stays open: its answer stays
- * queued behind the cursor and reaches the agent with its next log_step, marked late.
+ * cancellation or disconnect, and when the API key dies. If the caller goes away the question
+ * stays open: its answer stays queued behind the cursor and reaches the agent with its next
+ * log_step, marked late.
  */
 export async function askAndWait(
   ctx: McpContext,
@@ -95,7 +99,13 @@ export async function askAndWait(
   const cancelled = new AbortController()
   const untrack = ctx.track(extra.requestId, cancelled)
   const release = holdPresence(ctx.core, userId, input.instanceId)
-  const signal = AbortSignal.any([extra.signal, ctx.requestSignal, ctx.stopping, cancelled.signal])
+  const signal = AbortSignal.any([
+    extra.signal,
+    ctx.requestSignal,
+    ctx.stopping,
+    cancelled.signal,
+    ctx.keySignal,
+  ])
   const started = Date.now()
   const token = extra._meta?.progressToken
   const total = Math.round(ctx.askTimeoutMs / 1000)
@@ -119,6 +129,9 @@ export async function askAndWait(
       },
     })
     if (!found) {
+      // Not a ToolFailure: `approve` must not turn a dead key into a decision (not even "deny").
+      if (ctx.keySignal.aborted)
+        throw new Unauthorized('API key was revoked or expired while the call waited')
       if (ctx.stopping.aborted) {
         throw new ToolFailure(
           'Parley is restarting. Your question stays open; its answer will arrive with your next log_step call.',

@@ -3,13 +3,14 @@
 // ask_question outlives its HTTP request's idle timeout, sends progress, and can be cancelled:
 // `notifications/cancelled` arrives on a *different* request, so in-flight calls are found in a
 // registry (and across machines through the bus). Whatever a request opens (its server, its
-// transport, the bus listener for cancellations) is closed when its response ends.
+// transport, its hold on its key, the bus listener for cancellations) is closed when its
+// response ends.
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
 import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js'
 import { Elysia } from 'elysia'
 import { hasCode, type Unauthorized } from '../errors.ts'
 import type { EventBus } from '../events/bus.ts'
-import { authenticate } from './auth.ts'
+import { authenticate, requestAddress } from './auth.ts'
 import { registerApprove } from './mcp-approve.ts'
 import { type McpContext, registerTools } from './mcp-tools.ts'
 import type { AgentDeps } from './rest.ts'
@@ -121,11 +122,15 @@ export function agentMcp(deps: AgentDeps & { mcp?: McpOptions }) {
   }: {
     request: Request
     body: unknown
-    server: { timeout(r: Request, s: number): void } | null
+    server: { timeout(r: Request, s: number): void; requestIP(r: Request): { address: string } | null } | null
   }) => {
     let principal: Awaited<ReturnType<typeof authenticate>>
     try {
-      principal = await authenticate(deps.keys, request.headers.get('authorization'))
+      principal = await authenticate(
+        deps.keys,
+        request.headers.get('authorization'),
+        requestAddress(request, server, deps.config),
+      )
     } catch (err) {
       if (hasCode(err, 'UNAUTHORIZED')) return mcpAuthError(err)
       throw err
@@ -151,6 +156,8 @@ export function agentMcp(deps: AgentDeps & { mcp?: McpOptions }) {
     }
     // Blocking tools outlive Bun's idle timeout; SSE keep-alives and progress keep bytes flowing.
     server?.timeout(request, 0)
+    // A blocking ask or approve ends when its key is revoked or expires, as a long-poll does.
+    const key = deps.keys.holdWhileValid(principal)
     const ctx: McpContext = {
       core: deps.core,
       principal,
@@ -159,6 +166,7 @@ export function agentMcp(deps: AgentDeps & { mcp?: McpOptions }) {
       instanceHeader: request.headers.get('x-agent-instance-id'),
       stopping: deps.stopping,
       requestSignal: request.signal,
+      keySignal: key.signal,
       progressMs: deps.mcp?.progressMs ?? PROGRESS_MS,
       askTimeoutMs: deps.mcp?.askTimeoutMs ?? ASK_TIMEOUT_MS,
       track: (requestId, controller) => inFlight.add(inFlight.key(principal.keyId, requestId), controller),
@@ -170,7 +178,10 @@ export function agentMcp(deps: AgentDeps & { mcp?: McpOptions }) {
     registerTools(mcp, ctx)
     registerApprove(mcp, ctx)
     const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined })
-    const close = () => void Promise.all([transport.close(), mcp.close()]).catch(() => {})
+    const close = () => {
+      key.release()
+      void Promise.all([transport.close(), mcp.close()]).catch(() => {})
+    }
     try {
       await mcp.connect(transport)
       const response = await transport.handleRequest(request, {

@@ -2,6 +2,7 @@
 // additive extensions: long-poll `wait`, `options`, `timeout_seconds` and `Idempotency-Key`.
 import { Elysia } from 'elysia'
 import type { KeyVerifier } from '../auth/api-keys.ts'
+import type { Config } from '../config.ts'
 import type { Core } from '../core/context.ts'
 import { normalizeGitDiff } from '../core/git-diff.ts'
 import { describeInstance, endSession, heartbeat, registerInstance, updateStatus } from '../core/instances.ts'
@@ -20,7 +21,13 @@ import {
   userMessageBody,
 } from './schemas.ts'
 
-export type AgentDeps = { core: Core; keys: KeyVerifier; stopping: AbortSignal }
+export type AgentDeps = {
+  core: Core
+  keys: KeyVerifier
+  stopping: AbortSignal
+  /** Whether Fly-Client-IP names the client (bad keys are counted per address). */
+  config?: Pick<Config, 'behindFlyProxy'>
+}
 
 export const MAX_WAIT_SECONDS = 60
 
@@ -55,7 +62,7 @@ function waitSeconds(raw: string | undefined): number {
 
 export const agentRest = (deps: AgentDeps) =>
   new Elysia({ name: 'parley.agents.rest', prefix: '/api/v1' })
-    .use(agentAuth(deps.keys))
+    .use(agentAuth(deps.keys, deps.config))
     .post(
       '/messages/agent',
       async ({ body, principal, headers }) => {
@@ -114,7 +121,7 @@ export const agentRest = (deps: AgentDeps) =>
         })
         // What was read has moved the cursor: it is delivered even if the key died meanwhile.
         if (key.signal.aborted && result.messages.length === 0)
-          throw new Unauthorized('API key was revoked while the request waited')
+          throw new Unauthorized('API key was revoked or expired while the request waited')
         if (deps.stopping.aborted && result.status === 'ok' && result.messages.length === 0) {
           throw new Unavailable('Server is restarting; poll again')
         }

@@ -3,16 +3,36 @@
 // (revocation, expiry, a deleted user): a signature would only add length and a second secret
 // to rotate, without saving the lookup. Lookups are cached for at most 5 s and revocations clear
 // the cache at once through the event bus; last_used_at is written in batches.
-import { and, desc, eq, isNull, sql } from 'drizzle-orm'
+//
+// Requests held open with a key (long-polls, held hooks, MCP asks) end when the key dies: at its
+// expiry time (a timer), and at once when it is revoked, through the bus. A revocation by the CLI
+// has no bus of its own: it sends the bus's NOTIFY in SQL, which every server on Postgres hears.
+// On PGlite the server's bus is in memory and cannot hear it, so there (and only there: it costs a
+// query while requests are held) the held keys are looked up again every HOLD_CHECK_MS.
+import { and, desc, eq, gt, inArray, isNull, or, sql } from 'drizzle-orm'
 import type { Db } from '../db/client.ts'
 import { apiKeys, users } from '../db/schema.ts'
 import { NotFound } from '../errors.ts'
 import type { EventBus } from '../events/bus.ts'
+import { notifyFromOutside } from '../events/postgres.ts'
 import { log } from '../log.ts'
+import { FailureThrottle } from './login-throttle.ts'
 
 const KEY_PREFIX = 'prl_'
 export const CACHE_MS = 5_000
 const FLUSH_MS = 10_000
+/** With an in-memory bus, how often held requests' keys are looked up again (a dead key ends them within 5 s). */
+export const HOLD_CHECK_MS = 2_500
+/** setTimeout's limit; a key expiring later than this outlives any held request anyway. */
+const MAX_TIMER_MS = 2 ** 31 - 1
+/**
+ * Bad keys one client address may present before it is slowed down (src/agents/auth.ts). Keys
+ * are 256 random bits, so this bounds load and noise rather than odds; the lock is capped at a
+ * minute because an agent left running with a revoked key shares its address with good ones.
+ */
+export const BAD_KEYS_PER_ADDRESS = 30
+const BAD_KEY_WINDOW_MS = 15 * 60_000
+const BAD_KEY_MAX_LOCK_MS = 60_000
 
 export const sha256 = (text: string) => new Bun.CryptoHasher('sha256').update(text).digest('hex')
 
@@ -63,7 +83,13 @@ export async function revokeApiKey(db: Db, bus: EventBus | null, keyId: string, 
     .where(and(eq(apiKeys.id, keyId), userId ? eq(apiKeys.userId, userId) : undefined))
     .returning({ keyHash: apiKeys.keyHash })
   if (!row) throw new NotFound('API key not found')
-  await bus?.publish({ type: 'key.revoked', keyHash: row.keyHash })
+  const event = { type: 'key.revoked' as const, keyHash: row.keyHash }
+  if (bus) await bus.publish(event)
+  else
+    await notifyFromOutside(
+      (channel, payload) => db.execute(sql`select pg_notify(${channel}, ${payload})`),
+      [event],
+    )
 }
 
 export type KeyPrincipal = {
@@ -73,8 +99,10 @@ export type KeyPrincipal = {
   keyHash: string
   email: string
   displayName: string | null
+  /** When the key expires (ms since the epoch); null when it never does. */
+  expiresAt: number | null
 }
-type CacheEntry = { principal: KeyPrincipal | null; expiresAt: number | null; until: number }
+type CacheEntry = { principal: KeyPrincipal | null; until: number }
 
 export class KeyVerifier {
   private readonly cache = new Map<string, CacheEntry>()
@@ -83,36 +111,93 @@ export class KeyVerifier {
   private readonly unsubscribe: () => void
   /** Requests held open with a key (long-polls): aborted when that key is revoked. */
   private readonly held = new Map<string, Set<AbortController>>()
+  /** Per held key with an expiry: ends its requests when it expires. */
+  private readonly expiryTimers = new Map<string, ReturnType<typeof setTimeout>>()
+  private holdTimer: ReturnType<typeof setInterval> | null = null
+  /** Bad keys by client address: guessing is answered 429 after BAD_KEYS_PER_ADDRESS. */
+  readonly badKeys: FailureThrottle
 
   constructor(
     private readonly db: Db,
     bus: EventBus,
     private readonly now: () => number = Date.now,
+    /** Recheck held keys this often (only where the bus cannot carry another process's revocation). */
+    private readonly recheckHeldMs: number | null = null,
   ) {
+    this.badKeys = new FailureThrottle({ windowMs: BAD_KEY_WINDOW_MS, maxLockMs: BAD_KEY_MAX_LOCK_MS }, now)
     this.unsubscribe = bus.subscribe('all', (e) => {
-      if (e.type !== 'key.revoked') return
-      this.cache.delete(e.keyHash)
-      for (const c of this.held.get(e.keyHash) ?? []) c.abort()
-      this.held.delete(e.keyHash)
+      if (e.type === 'key.revoked') this.ended(e.keyHash)
     })
+  }
+
+  /** A key is dead: forget it and end every request held open with it. */
+  private ended(keyHash: string): void {
+    this.cache.delete(keyHash)
+    for (const c of this.held.get(keyHash) ?? []) c.abort()
+    this.unheld(keyHash)
+  }
+
+  /** No request is held with this key any more. */
+  private unheld(keyHash: string): void {
+    this.held.delete(keyHash)
+    clearTimeout(this.expiryTimers.get(keyHash))
+    this.expiryTimers.delete(keyHash)
+    this.stopHoldChecksIfIdle()
+  }
+
+  private stopHoldChecksIfIdle(): void {
+    if (this.held.size > 0 || !this.holdTimer) return
+    clearInterval(this.holdTimer)
+    this.holdTimer = null
+  }
+
+  /** Looks up the keys of held requests (one query) and ends those revoked, expired or gone. */
+  async recheckHeld(): Promise<void> {
+    const hashes = [...this.held.keys()]
+    if (hashes.length === 0) return
+    const live = await this.db
+      .select({ keyHash: apiKeys.keyHash })
+      .from(apiKeys)
+      .where(
+        and(
+          inArray(apiKeys.keyHash, hashes),
+          isNull(apiKeys.revokedAt),
+          or(isNull(apiKeys.expiresAt), gt(apiKeys.expiresAt, sql`now()`)),
+        ),
+      )
+    const alive = new Set(live.map((r) => r.keyHash))
+    for (const hash of hashes) if (!alive.has(hash)) this.ended(hash)
   }
 
   /**
    * For a request held open with this key: a signal aborted when the key is revoked (on any
-   * machine, through the bus), so the wait ends at once instead of outliving the key.
+   * machine, through the bus: at once) or expires, so the wait does not outlive the key.
    * Call `release` when the request ends.
    */
   holdWhileValid(principal: KeyPrincipal): { signal: AbortSignal; release(): void } {
     const controller = new AbortController()
-    const set = this.held.get(principal.keyHash) ?? new Set<AbortController>()
-    this.held.set(principal.keyHash, set)
+    const { keyHash, expiresAt } = principal
+    const set = this.held.get(keyHash) ?? new Set<AbortController>()
+    this.held.set(keyHash, set)
     set.add(controller)
+    const untilExpiry = expiresAt === null ? null : Math.max(0, expiresAt - this.now())
+    if (untilExpiry !== null && untilExpiry < MAX_TIMER_MS && !this.expiryTimers.has(keyHash))
+      this.expiryTimers.set(
+        keyHash,
+        setTimeout(() => this.ended(keyHash), untilExpiry),
+      )
+    if (this.recheckHeldMs !== null && !this.holdTimer) {
+      this.holdTimer = setInterval(() => {
+        this.recheckHeld().catch((err) => console.error('held API keys recheck failed', err))
+      }, this.recheckHeldMs)
+      this.holdTimer.unref?.()
+    }
     return {
       signal: controller.signal,
       release: () => {
-        const current = this.held.get(principal.keyHash)
+        const current = this.held.get(keyHash)
         current?.delete(controller)
-        if (current?.size === 0) this.held.delete(principal.keyHash)
+        if (current?.size === 0) this.unheld(keyHash)
       },
     }
   }
@@ -127,7 +212,8 @@ export class KeyVerifier {
       this.cache.set(hash, entry)
       if (this.cache.size > 10_000) this.cache.delete(this.cache.keys().next().value!)
     }
-    if (!entry.principal || (entry.expiresAt !== null && entry.expiresAt <= now)) return null
+    const expiresAt = entry.principal?.expiresAt ?? null
+    if (!entry.principal || (expiresAt !== null && expiresAt <= now)) return null
     this.markUsed(entry.principal.keyId, now)
     return entry.principal
   }
@@ -145,10 +231,9 @@ export class KeyVerifier {
       .innerJoin(users, eq(users.id, apiKeys.userId))
       .where(and(eq(apiKeys.keyHash, hash), isNull(apiKeys.revokedAt)))
     const until = now + CACHE_MS
-    if (!row) return { principal: null, expiresAt: null, until }
-    const { expiresAt, ...rest } = row
-    const principal = { ...rest, keyHash: hash }
-    return { principal, expiresAt: expiresAt?.getTime() ?? null, until }
+    if (!row) return { principal: null, until }
+    const principal = { ...row, keyHash: hash, expiresAt: row.expiresAt?.getTime() ?? null }
+    return { principal, until }
   }
 
   private markUsed(keyId: string, now: number) {
@@ -176,6 +261,10 @@ export class KeyVerifier {
 
   async close(): Promise<void> {
     if (this.flushTimer) clearTimeout(this.flushTimer)
+    if (this.holdTimer) clearInterval(this.holdTimer)
+    this.holdTimer = null
+    for (const timer of this.expiryTimers.values()) clearTimeout(timer)
+    this.expiryTimers.clear()
     this.unsubscribe()
     await this.flush()
   }

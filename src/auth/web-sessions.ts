@@ -73,13 +73,25 @@ export function listWebSessions(db: Db, userId: string) {
     .orderBy(desc(webSessions.createdAt))
 }
 
-/** The Set-Cookie value that stores a session token (or clears it when `token` is null). */
-export function sessionCookie(token: string | null, opts: { secure: boolean; expiresAt?: Date }): string {
-  const parts = [`${SESSION_COOKIE}=${token ?? ''}`, 'Path=/', 'HttpOnly', 'SameSite=Lax']
+/**
+ * A Set-Cookie value for one of our cookies (cleared when `value` is null): always HttpOnly and
+ * SameSite=Lax, Secure when served over https, a browser-session cookie unless `expiresAt` is given.
+ */
+export function cookieHeader(
+  name: string,
+  value: string | null,
+  opts: { secure: boolean; expiresAt?: Date },
+): string {
+  const parts = [`${name}=${value ?? ''}`, 'Path=/', 'HttpOnly', 'SameSite=Lax']
   if (opts.secure) parts.push('Secure')
-  if (token === null) parts.push('Max-Age=0')
+  if (value === null) parts.push('Max-Age=0')
   else if (opts.expiresAt) parts.push(`Expires=${opts.expiresAt.toUTCString()}`)
   return parts.join('; ')
+}
+
+/** The Set-Cookie value that stores a session token (or clears it when `token` is null). */
+export function sessionCookie(token: string | null, opts: { secure: boolean; expiresAt?: Date }): string {
+  return cookieHeader(SESSION_COOKIE, token, opts)
 }
 
 /** One cookie's value from a Cookie header. */

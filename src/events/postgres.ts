@@ -16,6 +16,17 @@ const MAX_PAYLOAD = 7000
 /** Origin process, events, and when they were published (ms since the epoch) for the delay metric. */
 type Payload = { o: string; e: BusEvent[]; t?: number }
 
+/**
+ * Publishes events to every PostgresBus from a process that has no bus of its own (the CLI),
+ * through any connection to the database: a NOTIFY in SQL, with an origin no bus has.
+ */
+export async function notifyFromOutside(
+  execute: (channel: string, payload: string) => Promise<unknown>,
+  events: BusEvent[],
+): Promise<void> {
+  await execute(CHANNEL, JSON.stringify({ o: 'outside', e: events } satisfies Payload))
+}
+
 export class PostgresBus extends LocalFanout implements EventBus {
   private readonly origin = crypto.randomUUID().slice(0, 8)
   private listening: { unlisten(): Promise<void> } | null = null

@@ -4,7 +4,15 @@
 // /api/v1 the body also carries Omnara's `detail` string, which its SDK and n8n node show to people.
 import { Elysia } from 'elysia'
 import { checkStorable } from '../core/storable.ts'
-import { AppError, type ErrorCode, errorBody, InvalidInput, PayloadTooLarge, Unavailable } from '../errors.ts'
+import {
+  AppError,
+  type ErrorCode,
+  errorBody,
+  InvalidInput,
+  PayloadTooLarge,
+  RateLimited,
+  Unavailable,
+} from '../errors.ts'
 import { log } from '../log.ts'
 
 export const MAX_BODY_BYTES = 1024 * 1024
@@ -16,6 +24,7 @@ const STATUS: Record<ErrorCode, number> = {
   NOT_FOUND: 404,
   CONFLICT: 409,
   PAYLOAD_TOO_LARGE: 413,
+  RATE_LIMITED: 429,
   INVALID_INPUT: 422,
   INTERNAL: 500,
   UNAVAILABLE: 503,
@@ -54,7 +63,8 @@ export function toJsonError(err: AppError, path: string): Response {
   if (path.startsWith('/api/')) body.detail = err.message
   const headers: Record<string, string> = { 'content-type': 'application/json' }
   if (err.code === 'UNAUTHORIZED') headers['www-authenticate'] = 'Bearer'
-  if (err instanceof Unavailable) headers['retry-after'] = String(err.retryAfterSeconds)
+  if (err instanceof Unavailable || err instanceof RateLimited)
+    headers['retry-after'] = String(err.retryAfterSeconds)
   return new Response(JSON.stringify(body), { status: statusOf(err), headers })
 }
 

@@ -1,6 +1,7 @@
 // Static files of the dashboard, served by us: htmx 4 and its SSE extension, xterm.js and its fit
 // add-on straight from node_modules (no CDN, so the dashboard works offline and behind strict
-// networks), our CSS, and the terminal's client script, bundled from TypeScript. These tables are
+// networks), our CSS and script, and the terminal's client script, bundled from TypeScript (every
+// bit of the dashboard's JavaScript is a file here: the CSP allows no inline script). These tables are
 // the one list of them: `bun run build` embeds every file named here (and each bundle, built
 // ahead) into the executable, which then serves each from there (embedded-assets.ts).
 import { Elysia } from 'elysia'
@@ -23,6 +24,7 @@ export const ASSET_FILES: Record<string, { path: string; type: string }> = {
   'xterm.css': { path: fromPackage('@xterm/xterm/css/xterm.css'), type: CSS },
   'addon-fit.js': { path: fromPackage('@xterm/addon-fit/lib/addon-fit.js'), type: JS },
   'parley.css': { path: projectFile('views/parley.css'), type: CSS },
+  'parley.js': { path: projectFile('views/parley.js'), type: JS },
 }
 
 /** Browser scripts written in TypeScript (they import src/): name -> entry point from the project root. */

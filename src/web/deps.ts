@@ -3,6 +3,7 @@ import type { KeyVerifier } from '../auth/api-keys.ts'
 import type { LoginThrottle } from '../auth/login-throttle.ts'
 import type { Config } from '../config.ts'
 import type { Core } from '../core/context.ts'
+import { servedOverHttps } from '../http/security-headers.ts'
 
 export type WebDeps = {
   config: Config
@@ -16,5 +17,5 @@ export type WebDeps = {
   stopping?: AbortSignal
 }
 
-/** Cookies are Secure when the dashboard is served over https. */
-export const secureCookies = (config: Config) => config.publicUrl?.startsWith('https:') ?? false
+/** Cookies are Secure when the dashboard is served over https (PUBLIC_URL, or the proxy says so). */
+export const secureCookies = (config: Config, request: Request) => servedOverHttps(request, config)

@@ -3,8 +3,10 @@
 // check that keeps `next` redirects on this site, and own-key lookups of request values.
 import type { Children } from '@kitajs/html'
 
-export function seeOther(location: string, headers: Record<string, string> = {}): Response {
-  return new Response(null, { status: 303, headers: { location, ...headers } })
+export function seeOther(location: string, headers: HeadersInit = {}): Response {
+  const all = new Headers(headers)
+  all.set('location', location)
+  return new Response(null, { status: 303, headers: all })
 }
 
 export async function htmlResponse(

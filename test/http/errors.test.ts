@@ -11,6 +11,7 @@ test('every code has one status, picked at the edge', () => {
     NOT_FOUND: 404,
     CONFLICT: 409,
     PAYLOAD_TOO_LARGE: 413,
+    RATE_LIMITED: 429,
     INVALID_INPUT: 422,
     INTERNAL: 500,
     UNAVAILABLE: 503,

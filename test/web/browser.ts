@@ -3,7 +3,7 @@
 import { type Browser, chromium } from 'playwright-core'
 import { loadConfig } from '../../src/config.ts'
 import { startParley } from '../../src/main.ts'
-import { type DbKind, freshDatabase, makeUser } from '../helpers.ts'
+import { type DbKind, freshDatabase, makeUser, type TestApp, testApp } from '../helpers.ts'
 
 export const CHROMIUM_ARGS = [
   '--headless',
@@ -40,6 +40,31 @@ export async function liveServer(kind: DbKind) {
     close: async () => {
       await parley.stop()
       await db.drop()
+    },
+  }
+}
+
+/** Parley (PGlite) listening on a free port, a user of it, and a Chromium to drive against it. */
+export async function browserApp(): Promise<{
+  t: TestApp
+  base: string
+  browser: Browser
+  alice: Awaited<ReturnType<typeof makeUser>>
+  close(): Promise<void>
+}> {
+  const t = await testApp('pglite')
+  const alice = await makeUser(t.database.db, 'alice')
+  t.app.listen({ port: 0, hostname: '127.0.0.1' })
+  const browser = await launchBrowser()
+  return {
+    t,
+    base: `http://127.0.0.1:${t.app.server!.port}`,
+    browser,
+    alice,
+    close: async () => {
+      await browser.close()
+      await t.app.server?.stop(true)
+      await t.close()
     },
   }
 }

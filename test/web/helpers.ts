@@ -1,5 +1,6 @@
 // Browser-like requests to the dashboard: log in through the real /login form, keep the session
-// cookie, and post forms with the page's CSRF token, as a person with a browser would.
+// cookie, and post forms with the page's CSRF token, as a person with a browser would (the log-in
+// and sign-up forms are fetched first, for the token bound to their parley_csrf cookie).
 import { readCookie, SESSION_COOKIE } from '../../src/auth/web-sessions.ts'
 
 type Handler = { handle(r: Request): Promise<Response> }
@@ -23,6 +24,21 @@ export function csrfFrom(html: string): string | null {
   return html.match(/<meta name="csrf-token" content="([^"]+)"/)?.[1] ?? null
 }
 
+/** The hidden `_csrf` field of a form page. */
+export function csrfFieldFrom(html: string): string | null {
+  return html.match(/<input type="hidden" name="_csrf" value="([^"]+)"/)?.[1] ?? null
+}
+
+/** What a browser holds after opening the log-in or sign-up page: its cookie and its form's token. */
+export async function formToken(app: Handler, path: '/login' | '/signup'): Promise<WebSessionCookies> {
+  const res = await app.handle(new Request(`${BASE}${path}`))
+  // A page without the form (sign-up turned off) gives no token: the post is sent without one.
+  return {
+    cookie: res.headers.get('set-cookie')?.split(';')[0] ?? '',
+    csrf: csrfFieldFrom(await res.text()) ?? '',
+  }
+}
+
 /** The `name=value` pair of the session cookie a response sets, or null. */
 export function sessionCookieFrom(res: { headers: Headers }): string | null {
   const set = res.headers.get('set-cookie')
@@ -43,7 +59,8 @@ export async function webGet(
 
 /**
  * A urlencoded form post. With a session the page's CSRF token is sent as `_csrf` unless the
- * fields set `_csrf` themselves (or `csrf: false` leaves it out).
+ * fields set `_csrf` themselves (or `csrf: false` leaves it out). Without a session, a post to
+ * /login or /signup first opens that page, as a browser would, for its cookie and token.
  */
 export async function postForm(
   app: Handler,
@@ -52,6 +69,8 @@ export async function postForm(
   session?: Partial<WebSessionCookies> | null,
   opts: { csrf?: boolean; headers?: Record<string, string> } = {},
 ): Promise<WebResponse> {
+  if (!session && (path === '/login' || path === '/signup') && opts.csrf !== false && !('_csrf' in fields))
+    session = await formToken(app, path)
   const form = new URLSearchParams()
   for (const [k, v] of Object.entries(fields))
     for (const one of Array.isArray(v) ? v : [v]) form.append(k, one)

@@ -1,31 +1,19 @@
 // A real Chromium against a real server: logging in with the keyboard, landing where `next`
 // pointed, visible focus, no sideways scrolling at phone width, htmx loaded, and logging out.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { type Browser, chromium } from 'playwright-core'
-import { makeUser, type TestApp, testApp } from '../helpers.ts'
-
-const CHROMIUM = '/usr/bin/chromium'
+import type { Browser } from 'playwright-core'
+import type { makeUser } from '../helpers.ts'
+import { browserApp } from './browser.ts'
 
 describe('log-in in a real browser', () => {
-  let t: TestApp
   let browser: Browser
   let base: string
   let alice: Awaited<ReturnType<typeof makeUser>>
+  let close = async () => {}
   beforeAll(async () => {
-    t = await testApp('pglite')
-    alice = await makeUser(t.database.db, 'alice')
-    t.app.listen({ port: 0, hostname: '127.0.0.1' })
-    base = `http://127.0.0.1:${t.app.server!.port}`
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-    })
+    ;({ browser, base, alice, close } = await browserApp())
   }, 60_000)
-  afterAll(async () => {
-    await browser?.close()
-    await t.app.server?.stop(true)
-    await t.close()
-  })
+  afterAll(() => close())
 
   test('keyboard log-in lands on next, focus is visible, the page fits a phone, log-out ends it', async () => {
     const context = await browser.newContext({ viewport: { width: 360, height: 740 } })

@@ -2,7 +2,7 @@
 // /relay/agent, the instance page shows it in xterm.js (replay and live), typing into the page
 // reaches the agent as INPUT, the state says when the session ended, and at phone width the
 // terminal starts read-only. Screenshots land in /tmp for a person to look at.
-import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { afterAll, afterEach, beforeAll, describe, expect, test } from 'bun:test'
 import type { Browser, BrowserContext } from 'playwright-core'
 import { createWebSession, SESSION_COOKIE } from '../../src/auth/web-sessions.ts'
 import { FrameType } from '../../src/relay/frames.ts'
@@ -23,11 +23,17 @@ describe('dashboard terminal in Chromium', () => {
     await server?.close()
   })
 
+  /** What the page's Content-Security-Policy refused: the terminal must work under it, whole. */
+  const cspViolations: string[] = []
+  afterEach(() => expect(cspViolations.splice(0)).toEqual([]))
   /** The instance page, logged in, at this viewport. */
   const instancePage = async (id: string, viewport: { width: number; height: number }) => {
     const context: BrowserContext = await browser.newContext({ viewport })
     await context.addCookies([{ name: SESSION_COOKIE, value: token, url: server.base }])
     const page = await context.newPage()
+    page.on('console', (m) => {
+      if (m.text().includes('Content Security Policy')) cspViolations.push(m.text())
+    })
     await page.goto(`${server.base}/instances/${id}`)
     return { context, page }
   }
