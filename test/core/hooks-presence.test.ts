@@ -9,7 +9,9 @@ import { MemoryBus, nextEvent } from '../../src/events/bus.ts'
 import { fixture } from '../agents/hooks-fixture.ts'
 import { dbKinds, freshDatabase, makeUser, type TestDb } from '../helpers.ts'
 
-const AFTER_MS = 300
+// Short, so the test is quick; long enough that a loaded machine (2 cores, test files side by side)
+// does not starve the refresh timer past it.
+const AFTER_MS = 1500
 
 for (const kind of dbKinds()) {
   describe(`held hooks keep their session live (${kind})`, () => {
