@@ -16,6 +16,7 @@ import { httpErrors } from './http/errors.ts'
 import { health } from './http/health.ts'
 import { metrics } from './http/metrics.ts'
 import { webApp } from './web/index.ts'
+import type { PushDeps } from './web/push.ts'
 
 export type AppDeps = {
   config: Config
@@ -31,6 +32,8 @@ export type AppDeps = {
   telegram?: Telegram | null
   /** The Telegram bot's username, for t.me deep links on the settings page (default: the bot's). */
   telegramBotUsername?: string
+  /** Web push (GET /push/key, subscriptions, answer links); absent in apps built without it. */
+  push?: PushDeps
 }
 
 export function createApp(deps: AppDeps) {

@@ -19,6 +19,7 @@ import { type EventBus, MemoryBus } from './events/bus.ts'
 import { PostgresBus } from './events/postgres.ts'
 import type { ChannelAdapter } from './notify/channel.ts'
 import { Outbox, type OutboxOptions } from './notify/outbox.ts'
+import { createPush, type Push } from './notify/push/index.ts'
 import { describeChatChannels } from './notify/registry.ts'
 import { WebhookAdapter } from './notify/webhook.ts'
 
@@ -50,6 +51,8 @@ export type Parley = {
   outbox: Outbox
   slack: SlackBot | null
   telegram: Telegram | null
+  /** Web push: its public key, answer links and outbox adapter. */
+  push: Push
   /** The HTTP app; `app.handle(request)` serves a request without a listening server. */
   app: App
   /** Aborted when stop() begins: waiting requests answer (retryably) and finish. */
@@ -83,6 +86,7 @@ export async function createParley(config: Config, opts: ParleyOptions = {}): Pr
   const baseUrl = () => parley.url
   const slack = createSlackBot({ config, core, baseUrl })
   const telegram = await createTelegram({ config, core, database, baseUrl }, opts.telegram)
+  const push = await createPush({ config, db: database.db, baseUrl })
   const app = createApp({
     config,
     database,
@@ -93,9 +97,14 @@ export async function createParley(config: Config, opts: ParleyOptions = {}): Pr
     slack,
     telegram,
     telegramBotUsername: opts.telegramBotUsername,
+    push,
     ...opts.extend?.(core),
   })
-  const adapters: ChannelAdapter[] = [new WebhookAdapter(config.webhookAllow), ...(opts.adapters ?? [])]
+  const adapters: ChannelAdapter[] = [
+    new WebhookAdapter(config.webhookAllow),
+    push.adapter,
+    ...(opts.adapters ?? []),
+  ]
   if (slack) adapters.push(slack.adapter)
   if (telegram) adapters.push(telegram.adapter)
   // The outbox reads its base URL per job: it is known for sure only once the server listens.
@@ -179,6 +188,7 @@ export async function createParley(config: Config, opts: ParleyOptions = {}): Pr
     outbox,
     slack,
     telegram,
+    push,
     app,
     stopping: stopping.signal,
     url: config.publicUrl ?? `http://localhost:${config.port}`,

@@ -73,12 +73,15 @@ export async function enqueueProgress(
   )
 }
 
-const inQuietHours = sql`coalesce((
-  select case when (r.prefs->'quiet'->>'start')::time <= (r.prefs->'quiet'->>'end')::time
-    then (now() at time zone 'utc')::time between (r.prefs->'quiet'->>'start')::time and (r.prefs->'quiet'->>'end')::time
-    else (now() at time zone 'utc')::time >= (r.prefs->'quiet'->>'start')::time
-      or (now() at time zone 'utc')::time < (r.prefs->'quiet'->>'end')::time end
-  where r.prefs->'quiet'->>'start' is not null and r.prefs->'quiet'->>'end' is not null), false)`
+/** Whether now (UTC) falls in the quiet hours of the notification prefs jsonb `prefs`. */
+export const quietNowSql = (prefs: SQL) => sql`coalesce((
+  select case when (${prefs}->'quiet'->>'start')::time <= (${prefs}->'quiet'->>'end')::time
+    then (now() at time zone 'utc')::time between (${prefs}->'quiet'->>'start')::time and (${prefs}->'quiet'->>'end')::time
+    else (now() at time zone 'utc')::time >= (${prefs}->'quiet'->>'start')::time
+      or (now() at time zone 'utc')::time < (${prefs}->'quiet'->>'end')::time end
+  where ${prefs}->'quiet'->>'start' is not null and ${prefs}->'quiet'->>'end' is not null), false)`
+
+const inQuietHours = quietNowSql(sql`r.prefs`)
 
 /**
  * After questions are answered: copies not yet sent are never sent; every sent copy gets a

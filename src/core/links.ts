@@ -66,22 +66,30 @@ export async function linkChat(db: Db, code: string, chat: ChatAddress): Promise
   return db.transaction(async (tx) => {
     const userId = await consumeLinkCode(tx, code, chat.channel)
     if (!userId) return null
-    const [previous] = await tx
-      .delete(channelLinks)
-      .where(isChat(chat))
-      .returning({ userId: channelLinks.userId })
-    if (previous && previous.userId !== userId) {
-      await dropPendingDeliveries(tx, { ...chat, reason: 'linked to another user' })
-    }
-    await tx.insert(channelLinks).values({
-      userId,
-      channel: chat.channel,
-      target: chat.target,
-      chatId: chat.chatId ?? null,
-      teamId: chat.teamId ?? null,
-      externalUserId: chat.externalUserId ?? null,
-    })
+    await attachChat(tx, userId, chat)
     return userId
+  })
+}
+
+/**
+ * Links the chat to a user already known to own it (a browser subscribing from a logged-in page),
+ * moving it from anyone it was linked to before; what was on its way to them is dropped.
+ */
+export async function attachChat(tx: Tx, userId: string, chat: ChatAddress): Promise<void> {
+  const [previous] = await tx
+    .delete(channelLinks)
+    .where(isChat(chat))
+    .returning({ userId: channelLinks.userId })
+  if (previous && previous.userId !== userId) {
+    await dropPendingDeliveries(tx, { ...chat, reason: 'linked to another user' })
+  }
+  await tx.insert(channelLinks).values({
+    userId,
+    channel: chat.channel,
+    target: chat.target,
+    chatId: chat.chatId ?? null,
+    teamId: chat.teamId ?? null,
+    externalUserId: chat.externalUserId ?? null,
   })
 }
 

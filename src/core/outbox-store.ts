@@ -25,7 +25,14 @@ export type StoredDelivery = {
   payload: unknown
   /** `ended`: the status is one of ENDED_STATUSES (core/statuses.ts). */
   instance: { id: string; name: string | null; agentType: string; status: string; ended: boolean }
-  message: { id: string; content: string; options: string[] | null; createdAt: string }
+  message: {
+    id: string
+    content: string
+    options: string[] | null
+    createdAt: string
+    /** When the question stops being open (its timeout); null when it never does. */
+    timeoutAt?: string | null
+  }
   answer: { messageId: string; content: string; by: string | null; via: string | null; at: string } | null
   /** How an answered or closed question reads on every copy (answerSummary); null while open. */
   summary: string | null
@@ -97,6 +104,7 @@ type Row = {
   content: string
   options: string[] | null
   created_at: string | Date
+  timeout_at: string | Date | null
   instance_id: string
   instance_name: string | null
   agent_type: string
@@ -118,7 +126,7 @@ export async function readPendingDelivery(db: Db, id: string): Promise<StoredDel
   const [r] = resultRows<Row>(
     await db.execute(sql`
       select d.id, d.kind, d.channel, d.target, d.user_id, d.attempts, d.external_ref, d.payload,
-        m.id as message_id, m.content, m.options, m.created_at,
+        m.id as message_id, m.content, m.options, m.created_at, m.timeout_at,
         i.id as instance_id, i.name as instance_name, t.name as agent_type, i.status, ${endedSql('i.status')} as ended,
         a.id as answer_id, a.content as answer_content, a.metadata ? 'option' as answer_pressed, coalesce(u.display_name, u.email) as answered_by,
         m.answered_via, m.answered_at, m.metadata->>'closed_reason' as closed_reason
@@ -147,7 +155,13 @@ export async function readPendingDelivery(db: Db, id: string): Promise<StoredDel
       status: r.status,
       ended: r.ended,
     },
-    message: { id: r.message_id, content: r.content, options: r.options, createdAt: iso(r.created_at) },
+    message: {
+      id: r.message_id,
+      content: r.content,
+      options: r.options,
+      createdAt: iso(r.created_at),
+      timeoutAt: r.timeout_at ? iso(r.timeout_at) : null,
+    },
     answer:
       r.answered_at && r.answer_id
         ? {

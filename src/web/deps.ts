@@ -3,6 +3,7 @@ import type { KeyVerifier } from '../auth/api-keys.ts'
 import type { LoginThrottle } from '../auth/login-throttle.ts'
 import type { Config } from '../config.ts'
 import type { Core } from '../core/context.ts'
+import type { PushDeps } from './push.ts'
 
 export type WebDeps = {
   config: Config
@@ -14,6 +15,8 @@ export type WebDeps = {
   loginThrottle?: LoginThrottle
   /** Aborted when the process stops: live dashboard streams close. */
   stopping?: AbortSignal
+  /** Web push: the VAPID public key and the answer links' signer. */
+  push?: PushDeps
 }
 
 /** Cookies are Secure when the dashboard is served over https. */

@@ -10,6 +10,7 @@ import { webInbox } from './inbox.ts'
 import { webInstance } from './instance.ts'
 import { webInstanceLive } from './instance-live.ts'
 import { LiveHub } from './live-hub.ts'
+import { webPush } from './push.ts'
 import { webSession } from './session.ts'
 import { webSettings } from './settings.ts'
 import { webStart } from './start.ts'
@@ -25,6 +26,7 @@ export const webApp = (deps: WebDeps) => {
     .use(webSession(deps))
     .use(webAccounts(deps))
     .use(webSettings(deps))
+    .use(webPush(deps))
     .use(webStart(deps))
     .use(webDocs(deps))
     .use(webInbox(deps, hub))

@@ -1,0 +1,164 @@
+// Web push end to end against a local push service that checks VAPID and decrypts the payload:
+// subscribing from a logged-in page, a question reaching each device with its first options as
+// actions, an action answering the waiting agent through its single-use link, the notification
+// replaced by the answer's wording, a 410 removing the subscription, and quiet hours.
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { setNotificationPrefs } from '../../src/core/notification-prefs.ts'
+import { listPushSubscriptions } from '../../src/core/push-subscriptions.ts'
+import { FakePushService, type Received } from '../fakes/push.ts'
+import { call, dbKinds, makeUser, type TestApp, testApp, until, uuid } from '../helpers.ts'
+import { webLogin } from '../web/helpers.ts'
+
+for (const kind of dbKinds()) {
+  describe(`web push (${kind})`, () => {
+    let t: TestApp
+    let push: FakePushService
+    let user: Awaited<ReturnType<typeof makeUser>>
+    let session: { cookie: string; csrf: string }
+
+    const subscribe = (subscription: unknown, csrf = session.csrf) =>
+      call(t.app, 'POST', '/push/subscriptions', {
+        body: subscription,
+        headers: {
+          cookie: session.cookie,
+          'x-csrf-token': csrf,
+          'user-agent': 'Mozilla/5.0 (Linux; Android 14) Chrome/131.0',
+        },
+      })
+
+    const ask = (instanceId: string, content: string, options?: string[]) =>
+      call(t.app, 'POST', '/api/v1/messages/agent', {
+        key: user.key,
+        body: {
+          agent_instance_id: instanceId,
+          agent_type: 'claude code',
+          content,
+          requires_user_input: true,
+          options,
+        },
+      })
+
+    const forQuestion = (id: string) => (r: Received) => r.payload.tag === `q-${id}`
+
+    beforeAll(async () => {
+      push = new FakePushService()
+      t = await testApp(kind, { env: { PARLEY_WEBHOOK_ALLOW: '127.0.0.1' } })
+      user = await makeUser(t.core.db, 'pusher')
+      session = await webLogin(t.app, user.email, 'correct horse battery')
+    }, 60_000)
+    afterAll(async () => {
+      await t.close()
+      await push.stop()
+    })
+
+    test('GET /push/key gives the VAPID public key; subscribing checks the session token and the keys', async () => {
+      const key = await call(t.app, 'GET', '/push/key')
+      expect(key.status).toBe(200)
+      expect(Buffer.from(key.json.publicKey, 'base64url').length).toBe(65)
+      const { subscription } = push.device()
+      expect((await subscribe(subscription, 'wrong')).status).toBe(403)
+      const bad = await subscribe({ ...subscription, keys: { ...subscription.keys, auth: 'short' } })
+      expect(bad.status).toBe(422)
+      expect(bad.json.error).toMatchObject({ code: 'INVALID_INPUT', field: 'keys.auth' })
+      expect(await listPushSubscriptions(t.core.db, user.id)).toHaveLength(0)
+      const ok = await subscribe(subscription)
+      expect(ok.status).toBe(201)
+      const devices = await listPushSubscriptions(t.core.db, user.id)
+      expect(devices.map((d) => d.device)).toEqual(['Chrome on Android'])
+      const gone = await call(t.app, 'DELETE', '/push/subscriptions', {
+        body: { endpoint: subscription.endpoint },
+        headers: { cookie: session.cookie, 'x-csrf-token': session.csrf },
+      })
+      expect(gone.status).toBe(200)
+      expect(await listPushSubscriptions(t.core.db, user.id)).toHaveLength(0)
+    })
+
+    test('an action answers the waiting agent once; the notification then says who answered and how', async () => {
+      const phone = push.device()
+      const laptop = push.device()
+      expect((await subscribe(phone.subscription)).status).toBe(201)
+      expect((await subscribe(laptop.subscription)).status).toBe(201)
+      const instanceId = uuid()
+      const asked = await ask(instanceId, 'Run `rm -rf build`?', ['Allow', 'Deny', 'Always allow'])
+      expect(asked.status).toBe(200)
+      const questionId = asked.json.message_id as string
+      const [first, second] = await push.waitFor(2, forQuestion(questionId))
+      expect(new Set([first!.device, second!.device])).toEqual(new Set([phone.id, laptop.id]))
+      expect(first!.payload).toMatchObject({
+        title: expect.stringContaining('claude code'),
+        body: 'Run rm -rf build?',
+        url: expect.stringContaining(`/instances/${instanceId}#`),
+        actions: [
+          { action: '0', title: 'Allow' },
+          { action: '1', title: 'Deny' },
+        ],
+      })
+      expect(first!.headers.get('urgency')).toBe('high')
+      // The agent waits for the answer.
+      const waiting = call(
+        t.app,
+        'GET',
+        `/api/v1/messages/pending?agent_instance_id=${instanceId}&last_read_message_id=${questionId}&wait=20`,
+        { key: user.key },
+      )
+      const answerPath = new URL(first!.payload.answer_url as string).pathname
+      const bogus = await call(t.app, 'POST', answerPath, { body: { action: 'yes' } })
+      expect(bogus.status).toBe(422)
+      expect(bogus.json.error.field).toBe('action')
+      const answered = await call(t.app, 'POST', answerPath, { body: { action: '0' } })
+      expect(answered.status).toBe(200)
+      const pending = await waiting
+      expect(pending.json.messages.map((m: { content: string }) => m.content)).toEqual(['Allow'])
+      // Single use: the same link (or the other device's) is refused once the question is answered.
+      const again = await call(t.app, 'POST', answerPath, { body: { action: '1' } })
+      expect(again.status).toBe(409)
+      expect(again.json.error.message).toMatch(/^Already answered by pusher via Web push/)
+      const other = new URL(second!.payload.answer_url as string).pathname
+      expect((await call(t.app, 'POST', other, { body: { action: '1' } })).status).toBe(409)
+      // Both notifications are replaced, same tag, with the one wording of the answer.
+      const after = await push.waitFor(4, forQuestion(questionId))
+      const replaced = after.filter((r) => r.payload.answer_url === null)
+      expect(replaced).toHaveLength(2)
+      expect(replaced[0]!.payload).toMatchObject({
+        actions: [],
+        body: expect.stringMatching(/^Answered by pusher via Web push/),
+      })
+    })
+
+    test('a forged or foreign answer link is refused', async () => {
+      const forged = await call(t.app, 'POST', '/push/answer/eyJhbGciOiJIUzI1NiJ9.e30.x', {
+        body: { action: '0' },
+      })
+      expect(forged.status).toBe(403)
+      expect(forged.json.error.code).toBe('FORBIDDEN')
+    })
+
+    test('a push service answering 410 removes the subscription', async () => {
+      const old = push.device()
+      expect((await subscribe(old.subscription)).status).toBe(201)
+      push.answer(old.id, 410)
+      const before = (await listPushSubscriptions(t.core.db, user.id)).length
+      await ask(uuid(), 'Still there?')
+      await until(
+        async () => (await listPushSubscriptions(t.core.db, user.id)).length === before - 1,
+        5000,
+        'subscription removed',
+      )
+      const left = await listPushSubscriptions(t.core.db, user.id)
+      expect(left.map((d) => d.endpoint)).not.toContain(old.subscription.endpoint)
+    })
+
+    test('in quiet hours a question still arrives, silently', async () => {
+      const hhmm = (d: Date) => d.toISOString().slice(11, 16)
+      const now = Date.now()
+      await setNotificationPrefs(t.core.db, user.id, {
+        questions: {},
+        progress: {},
+        quiet: { start: hhmm(new Date(now - 3600_000)), end: hhmm(new Date(now + 3600_000)) },
+      })
+      const asked = await ask(uuid(), 'Quietly?')
+      const [got] = await push.waitFor(1, forQuestion(asked.json.message_id))
+      expect(got!.payload.silent).toBe(true)
+    })
+  })
+}
