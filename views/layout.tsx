@@ -2,6 +2,7 @@
 // from our own /assets (never a CDN), the session's CSRF token for htmx requests, and the nav.
 // Text from users and agents is rendered with `safe` everywhere below this shell too.
 import type { Children } from '@kitajs/html'
+import { THEME_COLOR } from '../src/web/icons.ts'
 
 export type LayoutUser = { email: string; displayName: string | null }
 
@@ -52,9 +53,14 @@ export function Layout(props: {
         <meta name="viewport" content="width=device-width, initial-scale=1" />
         <title safe>{`${props.title} · Parley`}</title>
         {props.csrfToken ? <meta name="csrf-token" content={props.csrfToken} /> : ''}
+        <meta name="theme-color" content={THEME_COLOR} />
+        <link rel="manifest" href="/manifest.webmanifest" />
+        <link rel="icon" href="/favicon.svg" type="image/svg+xml" />
+        <link rel="apple-touch-icon" href="/apple-touch-icon.png" />
         <link rel="stylesheet" href="/assets/parley.css" />
         <script src="/assets/htmx.js" defer></script>
         <script src="/assets/hx-sse.js" defer></script>
+        <script src="/assets/app.js" defer></script>
       </head>
       <body hx-headers:inherited={headers}>
         <a class="skip" href="#main">

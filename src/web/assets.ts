@@ -8,6 +8,7 @@ const fromPackage = (spec: string) => Bun.resolveSync(spec, import.meta.dir)
 const FILES: Record<string, { path: string; type: string }> = {
   'htmx.js': { path: fromPackage('htmx.org/dist/htmx.js'), type: 'text/javascript; charset=utf-8' },
   'hx-sse.js': { path: fromPackage('htmx.org/dist/ext/hx-sse.js'), type: 'text/javascript; charset=utf-8' },
+  'app.js': { path: join(import.meta.dir, '../../views/app.js'), type: 'text/javascript; charset=utf-8' },
   'parley.css': { path: join(import.meta.dir, '../../views/parley.css'), type: 'text/css; charset=utf-8' },
 }
 

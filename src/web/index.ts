@@ -3,6 +3,7 @@
 import { html } from '@elysiajs/html'
 import { Elysia } from 'elysia'
 import { webAccounts } from './accounts.ts'
+import { webAppShell } from './app-shell.ts'
 import { webAssets } from './assets.ts'
 import type { WebDeps } from './deps.ts'
 import { webDocs } from './docs.ts'
@@ -27,6 +28,7 @@ export const webApp = (deps: WebDeps) => {
     .use(webAccounts(deps))
     .use(webSettings(deps))
     .use(webPush(deps))
+    .use(webAppShell(deps, hub))
     .use(webStart(deps))
     .use(webDocs(deps))
     .use(webInbox(deps, hub))

@@ -1,0 +1,119 @@
+// The installable dashboard in real Chromium: the manifest and its icons, the service worker
+// registered at the root and showing "You are offline" when the network is gone, the title
+// counting waiting questions live, and a notification from the open tab when it is hidden
+// (Notification stubbed: headless Chromium cannot show one). Screenshots at phone and desktop
+// sizes go to /tmp for a person to look at.
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import type { Browser, BrowserContext } from 'playwright-core'
+import { launchBrowser, liveServer, PASSWORD } from './browser.ts'
+
+describe('installable dashboard in Chromium', () => {
+  let browser: Browser
+  let server: Awaited<ReturnType<typeof liveServer>>
+  let session: Awaited<ReturnType<BrowserContext['storageState']>>
+  beforeAll(async () => {
+    ;[browser, server] = await Promise.all([launchBrowser(), liveServer('pglite')])
+    const login = await browser.newContext()
+    const first = await login.newPage()
+    await first.goto(`${server.base}/login`)
+    await first.getByLabel('Email').fill(server.user.email)
+    await first.getByLabel('Password').fill(PASSWORD)
+    await first.getByRole('button', { name: /log in/i }).click()
+    await first.waitForURL(`${server.base}/`)
+    session = await login.storageState()
+    await login.close()
+  }, 60_000)
+  afterAll(async () => {
+    await browser?.close()
+    await server?.close()
+  })
+
+  const ask = (instanceId: string, content: string) =>
+    server.agent('POST', '/api/v1/messages/agent', {
+      agent_instance_id: instanceId,
+      agent_type: 'claude',
+      content,
+      requires_user_input: true,
+      options: ['Allow', 'Deny'],
+    })
+
+  test('manifest, icons and service worker; offline shows "You are offline"', async () => {
+    const context = await browser.newContext({ storageState: session, viewport: { width: 390, height: 844 } })
+    const page = await context.newPage()
+    await page.goto(`${server.base}/`)
+    const manifest = await page.evaluate(async () => {
+      const href = document.querySelector('link[rel="manifest"]')?.getAttribute('href')
+      return href ? (await fetch(href)).json() : null
+    })
+    expect(manifest).toMatchObject({ name: 'Parley', display: 'standalone', theme_color: expect.any(String) })
+    const icons = manifest.icons as { src: string; sizes: string; purpose: string }[]
+    for (const [sizes, purpose] of [
+      ['192x192', 'any'],
+      ['512x512', 'any'],
+      ['192x192', 'maskable'],
+      ['512x512', 'maskable'],
+    ]) {
+      const icon = icons.find((i) => i.sizes === sizes && i.purpose === purpose)!
+      const res = await fetch(server.base + icon.src)
+      expect(res.headers.get('content-type')).toBe('image/png')
+      const png = Buffer.from(await res.arrayBuffer())
+      expect(png.readUInt32BE(16)).toBe(Number(sizes!.split('x')[0]))
+    }
+    for (const rel of ['icon', 'apple-touch-icon']) {
+      const href = await page.locator(`link[rel="${rel}"]`).getAttribute('href')
+      expect((await fetch(server.base + href)).status).toBe(200)
+    }
+    const scope = await page.evaluate(async () => {
+      const reg = await navigator.serviceWorker.ready
+      return { script: reg.active?.scriptURL, scope: reg.scope }
+    })
+    expect(scope).toEqual({ script: `${server.base}/sw.js`, scope: `${server.base}/` })
+    await page.reload() // the worker now controls the page
+    await page.screenshot({ path: '/tmp/parley-push-inbox-390.png' })
+    await context.setOffline(true)
+    await page.goto(`${server.base}/settings`).catch(() => {})
+    await expect(page.locator('h1').textContent()).resolves.toBe('You are offline')
+    await page.screenshot({ path: '/tmp/parley-push-offline-390.png' })
+    await context.close()
+  }, 30_000)
+
+  test('the title counts waiting questions live; a hidden tab gets a notification', async () => {
+    const context = await browser.newContext({ storageState: session, viewport: { width: 1280, height: 800 } })
+    const page = await context.newPage()
+    await page.addInitScript(() => {
+      const w = window as unknown as { __shown: { title: string; body: string }[] }
+      w.__shown = []
+      Object.defineProperty(document, 'hidden', { get: () => true })
+      class FakeNotification {
+        static permission = 'granted'
+        onclick: (() => void) | null = null
+        constructor(title: string, options: { body: string }) {
+          w.__shown.push({ title, body: options.body })
+        }
+      }
+      Object.defineProperty(window, 'Notification', { value: FakeNotification })
+    })
+    await page.goto(`${server.base}/settings`)
+    await page.waitForFunction(() => document.documentElement.dataset.waiting !== undefined)
+    const ids = [crypto.randomUUID(), crypto.randomUUID(), crypto.randomUUID()]
+    const questions: string[] = []
+    for (const [i, id] of ids.entries()) {
+      questions.push((await ask(id, `Delete **branch ${i}**?`)).json.message_id)
+    }
+    await page.waitForFunction(() => document.title.startsWith('(3) '), null, { timeout: 5000 })
+    expect(await page.title()).toBe('(3) Settings · Parley')
+    const shown = await page.evaluate(() => (window as unknown as { __shown: unknown[] }).__shown)
+    expect(shown.at(-1)).toEqual({ title: expect.stringContaining('claude'), body: 'Delete branch 2?' })
+    const answered = await server.agent('POST', '/api/v1/messages/user', {
+      agent_instance_id: ids[0],
+      content: 'Deny',
+    })
+    expect(answered.status).toBe(200)
+    await page.waitForFunction(() => document.title.startsWith('(2) '), null, { timeout: 5000 })
+    await page.screenshot({ path: '/tmp/parley-push-settings-1280.png', fullPage: true })
+    await page.setViewportSize({ width: 390, height: 844 })
+    await page.screenshot({ path: '/tmp/parley-push-settings-390.png', fullPage: true })
+    await expect(page.getByRole('button', { name: 'Notify this device' }).isVisible()).resolves.toBe(true)
+    await context.close()
+  }, 30_000)
+})
