@@ -5,7 +5,7 @@
 // sizes go to /tmp for a person to look at.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import type { Browser, BrowserContext } from 'playwright-core'
-import { launchBrowser, liveServer, PASSWORD } from './browser.ts'
+import { launchBrowser, liveServer, loggedInState } from './browser.ts'
 
 describe('installable dashboard in Chromium', () => {
   let browser: Browser
@@ -13,15 +13,7 @@ describe('installable dashboard in Chromium', () => {
   let session: Awaited<ReturnType<BrowserContext['storageState']>>
   beforeAll(async () => {
     ;[browser, server] = await Promise.all([launchBrowser(), liveServer('pglite')])
-    const login = await browser.newContext()
-    const first = await login.newPage()
-    await first.goto(`${server.base}/login`)
-    await first.getByLabel('Email').fill(server.user.email)
-    await first.getByLabel('Password').fill(PASSWORD)
-    await first.getByRole('button', { name: /log in/i }).click()
-    await first.waitForURL(`${server.base}/`)
-    session = await login.storageState()
-    await login.close()
+    session = await loggedInState(browser, server)
   }, 60_000)
   afterAll(async () => {
     await browser?.close()
@@ -78,7 +70,10 @@ describe('installable dashboard in Chromium', () => {
   }, 30_000)
 
   test('the title counts waiting questions live; a hidden tab gets a notification', async () => {
-    const context = await browser.newContext({ storageState: session, viewport: { width: 1280, height: 800 } })
+    const context = await browser.newContext({
+      storageState: session,
+      viewport: { width: 1280, height: 800 },
+    })
     const page = await context.newPage()
     await page.addInitScript(() => {
       const w = window as unknown as { __shown: { title: string; body: string }[] }
