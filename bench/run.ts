@@ -8,6 +8,7 @@ import { heldHooks, hookAnswerLatency } from './hooks.ts'
 import { idleWaiters } from './idle-waiters.ts'
 import { ingest } from './ingest.ts'
 import { type BenchDb, createBenchDatabase, machine, type Section, startInProcess } from './lib.ts'
+import { pushDelivery } from './push-delivery.ts'
 import { slackAnswer } from './slack-answer.ts'
 import { telegramDelivery } from './telegram-delivery.ts'
 
@@ -84,6 +85,9 @@ async function main() {
     print(sections.at(-1)!)
     console.log('\nbench: telegram delivery (about 45 s)…')
     sections.push(await telegramDelivery(db.url))
+    print(sections.at(-1)!)
+    console.log('\nbench: web push delivery (about 10 s)…')
+    sections.push(await pushDelivery(db.url))
     print(sections.at(-1)!)
     const dash = await startInProcess(db.url)
     try {

@@ -50,8 +50,13 @@ export function decryptAes128gcm(
   return padded.subarray(0, end)
 }
 
+/** Authorization headers already verified, with their JWT's expiry (push services cache them too). */
+const verified = new Map<string, number>()
+
 /** Checks `Authorization: vapid t=<jwt>, k=<public key>`; returns why it is wrong, or null. */
 async function vapidProblem(header: string | null, audience: string): Promise<string | null> {
+  const until = verified.get(`${audience} ${header}`)
+  if (until !== undefined && until > Date.now() / 1000) return null
   const m = /^vapid t=([^,\s]+),\s*k=([A-Za-z0-9_-]+)$/.exec(header ?? '')
   if (!m) return 'missing vapid authorization'
   const [, token, k] = m
@@ -67,6 +72,8 @@ async function vapidProblem(header: string | null, audience: string): Promise<st
     const { payload } = await jwtVerify(token!, key, { audience })
     if (typeof payload.sub !== 'string' || !/^(mailto:|https:)/.test(payload.sub)) return 'bad sub'
     if (typeof payload.exp !== 'number') return 'no exp'
+    if (payload.exp > Date.now() / 1000 + 24 * 3600) return 'exp more than 24 hours ahead'
+    verified.set(`${audience} ${header}`, payload.exp)
   } catch (err) {
     return `bad VAPID JWT: ${(err as Error).message}`
   }

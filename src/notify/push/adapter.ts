@@ -53,6 +53,8 @@ export type PushAdapterOptions = {
 
 /** Notification buttons: most platforms show two. */
 const MAX_ACTIONS = 2
+/** A VAPID JWT lives 12 hours (push services accept at most 24). */
+const VAPID_LIFETIME_S = 12 * 3600
 /** How long a push service keeps an undelivered question (seconds): a day. */
 const QUESTION_TTL_S = 24 * 3600
 
@@ -68,6 +70,7 @@ export class PushAdapter implements ChatChannel {
   /** Every target is a different device; push services take thousands a second. */
   readonly pacing = { perTargetMs: 0, perSecond: 5000 }
   private readonly policy: WebhookPolicy
+  private readonly vapidHeaders = new Map<string, { header: string; expires: number }>()
 
   constructor(private readonly opts: PushAdapterOptions) {
     this.policy = new WebhookPolicy(opts.allow ?? [])
@@ -138,6 +141,29 @@ export class PushAdapter implements ChatChannel {
     }))
   }
 
+  /**
+   * The VAPID Authorization header for a push service (its origin is the JWT's audience), signed
+   * once and reused until an hour before it expires: an ES256 signature per push would cost more
+   * CPU than the encryption itself.
+   */
+  private vapidAuthorization(audience: string): string {
+    const now = Math.floor(Date.now() / 1000)
+    const cached = this.vapidHeaders.get(audience)
+    if (cached && cached.expires - now > 3600) return cached.header
+    const expires = now + VAPID_LIFETIME_S
+    const { subject, vapid } = this.opts
+    const { Authorization: header } = webpush.getVapidHeaders(
+      audience,
+      subject,
+      vapid.publicKey,
+      vapid.privateKey,
+      'aes128gcm',
+      expires,
+    )
+    this.vapidHeaders.set(audience, { header, expires })
+    return header
+  }
+
   /** Encrypts and sends one payload to the job's subscription, and sorts the push service's answer. */
   private async push(
     job: DeliveryJob,
@@ -153,7 +179,7 @@ export class PushAdapter implements ChatChannel {
       { endpoint: target.endpoint, keys: target.keys },
       JSON.stringify(payload),
       {
-        vapidDetails: { subject: this.opts.subject, ...this.opts.vapid },
+        headers: { Authorization: this.vapidAuthorization(new URL(target.endpoint).origin) },
         TTL: ttl,
         urgency,
         contentEncoding: 'aes128gcm',
