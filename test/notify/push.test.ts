@@ -3,11 +3,34 @@
 // actions, an action answering the waiting agent through its single-use link, the notification
 // replaced by the answer's wording, a 410 removing the subscription, and quiet hours.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { eq } from 'drizzle-orm'
 import { setNotificationPrefs } from '../../src/core/notification-prefs.ts'
 import { listPushSubscriptions } from '../../src/core/push-subscriptions.ts'
+import { deliveries } from '../../src/db/schema.ts'
+import type { DeliveryJob } from '../../src/notify/channel.ts'
+import { PushAdapter } from '../../src/notify/push/adapter.ts'
+import { AnswerLinks } from '../../src/notify/push/answer-links.ts'
+import { vapidKeys } from '../../src/notify/push/index.ts'
 import { FakePushService, type Received } from '../fakes/push.ts'
 import { call, dbKinds, makeUser, type TestApp, testApp, until, uuid } from '../helpers.ts'
-import { webLogin } from '../web/helpers.ts'
+import { postForm, webGet, webLogin } from '../web/helpers.ts'
+
+describe('push answer links', () => {
+  const links = new AnswerLinks('a signing secret of at least 32 characters')
+  const claims = { subscriptionId: crypto.randomUUID(), questionId: crypto.randomUUID() }
+  test('carry the subscription and the question, signed', async () => {
+    const token = await links.sign(claims)
+    expect(await links.verify(token)).toEqual(claims)
+    expect(await new AnswerLinks('another secret, also 32 characters long').verify(token)).toBeNull()
+    expect(await links.verify(`${token.slice(0, -2)}xx`)).toBeNull()
+  })
+  test('expire with the question', async () => {
+    const past = new Date(Date.now() - 1000).toISOString()
+    expect(await links.verify(await links.sign(claims, past))).toBeNull()
+    const soon = new Date(Date.now() + 60_000).toISOString()
+    expect(await links.verify(await links.sign(claims, soon))).toEqual(claims)
+  })
+})
 
 for (const kind of dbKinds()) {
   describe(`web push (${kind})`, () => {
@@ -125,6 +148,56 @@ for (const kind of dbKinds()) {
       })
     })
 
+    test('the VAPID key pair is generated once and kept', async () => {
+      const first = await vapidKeys(t.core.db, null)
+      expect(await vapidKeys(t.core.db, null)).toEqual(first)
+      expect((await call(t.app, 'GET', '/push/key')).json.publicKey).toBe(first.publicKey)
+    })
+
+    test('the settings page lists devices and removes one', async () => {
+      const { subscription } = push.device()
+      const id = (await subscribe(subscription)).json.id as string
+      const page = await webGet(t.app, '/settings', session)
+      expect(page.text).toContain(`data-endpoint="${subscription.endpoint}"`)
+      expect(page.text).toContain(`/settings/push/${id}/remove`)
+      // Subscribed browsers are devices, not linked chats.
+      expect(page.text).not.toContain('Slack user ?')
+      const removed = await postForm(t.app, `/settings/push/${id}/remove`, {}, session)
+      expect(removed.status).toBe(303)
+      expect((await listPushSubscriptions(t.core.db, user.id)).map((d) => d.id)).not.toContain(id)
+      expect((await postForm(t.app, `/settings/push/${id}/remove`, {}, session)).status).toBe(404)
+    })
+
+    test('a push endpoint on a private address is refused unless PARLEY_WEBHOOK_ALLOW lists it', async () => {
+      const { subscription } = push.device()
+      const id = (await subscribe(subscription)).json.id as string
+      const adapter = new PushAdapter({
+        db: t.core.db,
+        vapid: await vapidKeys(t.core.db, null),
+        subject: 'mailto:push@parley.invalid',
+        links: new AnswerLinks('a signing secret of at least 32 characters'),
+        baseUrl: () => 'http://parley.test',
+      })
+      const before = push.received.length
+      const job = {
+        kind: 'question',
+        target: id,
+        instance: { id: uuid(), name: null, agentType: 'x', status: 'AWAITING_INPUT', ended: false, url: '' },
+        message: { id: uuid(), content: 'Hi?', options: null, createdAt: new Date().toISOString() },
+      } as unknown as DeliveryJob
+      const result = await adapter.send(job)
+      expect(result).toMatchObject({
+        ok: false,
+        retry: false,
+        error: expect.stringContaining('private address'),
+      })
+      expect(push.received.length).toBe(before)
+      await call(t.app, 'DELETE', '/push/subscriptions', {
+        body: { endpoint: subscription.endpoint },
+        headers: { cookie: session.cookie, 'x-csrf-token': session.csrf },
+      })
+    })
+
     test('a forged or foreign answer link is refused', async () => {
       const forged = await call(t.app, 'POST', '/push/answer/eyJhbGciOiJIUzI1NiJ9.e30.x', {
         body: { action: '0' },
@@ -146,6 +219,15 @@ for (const kind of dbKinds()) {
       )
       const left = await listPushSubscriptions(t.core.db, user.id)
       expect(left.map((d) => d.endpoint)).not.toContain(old.subscription.endpoint)
+      const errors = async () =>
+        (await t.core.db.select().from(deliveries).where(eq(deliveries.channel, 'push')))
+          .filter((d) => d.state === 'failed')
+          .map((d) => d.lastError)
+      await until(
+        async () => (await errors()).includes('push service answered 410: subscription gone'),
+        5000,
+        'the delivery failed with the 410',
+      )
     })
 
     test('in quiet hours a question still arrives, silently', async () => {
