@@ -13,10 +13,12 @@
   if (!csrf) return // not logged in: nothing waits
 
   const baseTitle = document.title.replace(/^\(\d+\) /, '')
+  // Question ids are UUIDv7, ordered by time: only a newer one than any seen is news.
   let seen = null
   const notifyIfHidden = (newest) => {
-    const fresh = newest && seen !== null && newest.id !== seen
-    seen = newest ? newest.id : ''
+    const fresh = newest && seen !== null && newest.id > seen
+    if (newest && (seen === null || newest.id > seen)) seen = newest.id
+    if (seen === null) seen = ''
     if (!fresh || !document.hidden || !('Notification' in window) || Notification.permission !== 'granted')
       return
     const n = new Notification(newest.title, {

@@ -1,12 +1,11 @@
 // Browsers subscribed to web push, per user and device. A subscription is a chat like any other to
 // the outbox: saving one links the channel 'push' with the subscription's id as target, so
 // deliveries, prefs and the answered-copy edits work unchanged; removing one unlinks it.
-import { and, asc, eq, sql } from 'drizzle-orm'
-import { type Db, resultRows } from '../db/client.ts'
+import { and, asc, eq } from 'drizzle-orm'
+import type { Db } from '../db/client.ts'
 import { pushSubscriptions } from '../db/schema.ts'
 import { InvalidInput } from '../errors.ts'
-import { quietNowSql } from './deliveries.ts'
-import { attachChat, unlink } from './links.ts'
+import { attachChat, unlinkChat } from './links.ts'
 
 /** The channel name of web push: answered_via, deliveries.channel, links and prefs. */
 export const PUSH = 'push'
@@ -44,8 +43,10 @@ export function parsePushSubscription(body: unknown): PushSubscriptionInput {
 }
 
 /**
- * Saves the browser's subscription for the user (a browser that subscribed before, maybe for
- * someone else, is moved to this user with its new keys) and links it for delivery. Returns its id.
+ * Saves the browser's subscription for the user and links it for delivery; returns its id. A
+ * browser subscribing again with the same keys keeps its id; with new keys, or for someone else,
+ * it is a new subscription (the old one and what was waiting for it are dropped), so an id always
+ * names the same keys and the adapter may keep them in memory.
  */
 export async function savePushSubscription(
   db: Db,
@@ -53,15 +54,37 @@ export async function savePushSubscription(
   sub: PushSubscriptionInput,
   device: string,
 ): Promise<string> {
-  const values = { userId, endpoint: sub.endpoint, p256dh: sub.keys.p256dh, auth: sub.keys.auth, device }
+  const { endpoint, keys } = sub
   return db.transaction(async (tx) => {
-    const [row] = await tx
-      .insert(pushSubscriptions)
-      .values(values)
-      .onConflictDoUpdate({ target: pushSubscriptions.endpoint, set: values })
+    const [same] = await tx
+      .update(pushSubscriptions)
+      .set({ device })
+      .where(
+        and(
+          eq(pushSubscriptions.endpoint, endpoint),
+          eq(pushSubscriptions.userId, userId),
+          eq(pushSubscriptions.p256dh, keys.p256dh),
+          eq(pushSubscriptions.auth, keys.auth),
+        ),
+      )
       .returning({ id: pushSubscriptions.id })
-    await attachChat(tx, userId, { channel: PUSH, target: row!.id })
-    return row!.id
+    if (!same) {
+      const old = await tx
+        .delete(pushSubscriptions)
+        .where(eq(pushSubscriptions.endpoint, endpoint))
+        .returning({ id: pushSubscriptions.id })
+      for (const o of old) await unlinkChat(tx, { channel: PUSH, target: o.id })
+    }
+    const id =
+      same?.id ??
+      (
+        await tx
+          .insert(pushSubscriptions)
+          .values({ userId, endpoint, p256dh: keys.p256dh, auth: keys.auth, device })
+          .returning({ id: pushSubscriptions.id })
+      )[0]!.id
+    await attachChat(tx, userId, { channel: PUSH, target: id })
+    return id
   })
 }
 
@@ -79,9 +102,11 @@ export async function removePushSubscription(
     which.endpoint ? eq(pushSubscriptions.endpoint, which.endpoint) : undefined,
   )
   if (!which.id && !which.endpoint) return false
-  const gone = await db.delete(pushSubscriptions).where(where).returning({ id: pushSubscriptions.id })
-  for (const g of gone) await unlink(db, { channel: PUSH, target: g.id })
-  return gone.length > 0
+  return db.transaction(async (tx) => {
+    const gone = await tx.delete(pushSubscriptions).where(where).returning({ id: pushSubscriptions.id })
+    for (const g of gone) await unlinkChat(tx, { channel: PUSH, target: g.id })
+    return gone.length > 0
+  })
 }
 
 /** A person's subscribed devices, oldest first, for the settings page. */
@@ -98,29 +123,11 @@ export function listPushSubscriptions(db: Db, userId: string) {
     .orderBy(asc(pushSubscriptions.createdAt))
 }
 
-/** What sending to a subscription needs: its keys, its user, and whether their quiet hours are on now. */
-export type PushTarget = PushSubscriptionInput & { id: string; userId: string; quiet: boolean }
+/** What sending to a subscription needs: its keys and its user. An id always names the same keys. */
+export type PushTarget = PushSubscriptionInput & { id: string; userId: string }
 
 export async function pushTarget(db: Db, id: string): Promise<PushTarget | null> {
-  const [r] = resultRows<{
-    id: string
-    user_id: string
-    endpoint: string
-    p256dh: string
-    auth: string
-    quiet: boolean
-  }>(
-    await db.execute(sql`
-      select s.id, s.user_id, s.endpoint, s.p256dh, s.auth, ${quietNowSql(sql`u.notification_prefs`)} as quiet
-      from push_subscriptions s join users u on u.id = s.user_id
-      where s.id = ${id}`),
-  )
+  const [r] = await db.select().from(pushSubscriptions).where(eq(pushSubscriptions.id, id))
   if (!r) return null
-  return {
-    id: r.id,
-    userId: r.user_id,
-    endpoint: r.endpoint,
-    keys: { p256dh: r.p256dh, auth: r.auth },
-    quiet: r.quiet,
-  }
+  return { id: r.id, userId: r.userId, endpoint: r.endpoint, keys: { p256dh: r.p256dh, auth: r.auth } }
 }

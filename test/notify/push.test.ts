@@ -146,7 +146,7 @@ for (const kind of dbKinds()) {
         actions: [],
         body: expect.stringMatching(/^Answered by pusher via Web push/),
       })
-    })
+    }, 20_000)
 
     test('the VAPID key pair is generated once and kept', async () => {
       const first = await vapidKeys(t.core.db, null)
@@ -228,7 +228,7 @@ for (const kind of dbKinds()) {
         5000,
         'the delivery failed with the 410',
       )
-    })
+    }, 20_000)
 
     test('in quiet hours a question still arrives, silently', async () => {
       const hhmm = (d: Date) => d.toISOString().slice(11, 16)
@@ -241,6 +241,6 @@ for (const kind of dbKinds()) {
       const asked = await ask(uuid(), 'Quietly?')
       const [got] = await push.waitFor(1, forQuestion(asked.json.message_id))
       expect(got!.payload.silent).toBe(true)
-    })
+    }, 20_000)
   })
 }

@@ -71,6 +71,8 @@ export class PushAdapter implements ChatChannel {
   readonly pacing = { perTargetMs: 0, perSecond: 5000 }
   private readonly policy: WebhookPolicy
   private readonly vapidHeaders = new Map<string, { header: string; expires: number }>()
+  /** Subscriptions read before: an id always names the same keys (savePushSubscription). */
+  private readonly targets = new Map<string, PushTarget>()
 
   constructor(private readonly opts: PushAdapterOptions) {
     this.policy = new WebhookPolicy(opts.allow ?? [])
@@ -141,6 +143,16 @@ export class PushAdapter implements ChatChannel {
     }))
   }
 
+  private async target(id: string): Promise<PushTarget | null> {
+    const cached = this.targets.get(id)
+    if (cached) return cached
+    const target = await pushTarget(this.opts.db, id)
+    if (!target) return null
+    if (this.targets.size >= 10_000) this.targets.clear()
+    this.targets.set(id, target)
+    return target
+  }
+
   /**
    * The VAPID Authorization header for a push service (its origin is the JWT's audience), signed
    * once and reused until an hour before it expires: an ES256 signature per push would cost more
@@ -171,10 +183,11 @@ export class PushAdapter implements ChatChannel {
       target: PushTarget,
     ) => Promise<{ payload: PushPayload; ttl: number; urgency: 'low' | 'normal' | 'high' }>,
   ): Promise<SendResult> {
-    const target = await pushTarget(this.opts.db, job.target)
+    const target = await this.target(job.target)
     if (!target) return { ok: false, retry: false, error: 'push subscription removed', deactivateLink: true }
     const { payload, ttl, urgency } = await build(target)
-    if (target.quiet) payload.silent = true
+    // Asked in the person's quiet hours (core/deliveries.ts): shown without sound or vibration.
+    if ((job.payload as { quiet?: boolean } | null)?.quiet) payload.silent = true
     const request = webpush.generateRequestDetails(
       { endpoint: target.endpoint, keys: target.keys },
       JSON.stringify(payload),
@@ -195,6 +208,7 @@ export class PushAdapter implements ChatChannel {
     const { status } = sent.res
     if (sent.res.ok) return { ok: true, externalRef: { tag: payload.tag, status } }
     if (status === 404 || status === 410) {
+      this.targets.delete(target.id)
       await removePushSubscription(this.opts.db, { id: target.id })
       return { ok: false, retry: false, error: `push service answered ${status}: subscription gone` }
     }
