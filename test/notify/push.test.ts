@@ -4,6 +4,7 @@
 // replaced by the answer's wording, a 410 removing the subscription, and quiet hours.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { eq } from 'drizzle-orm'
+import { APPROVAL_OPTIONS } from '../../src/core/hooks/approval-text.ts'
 import { setNotificationPrefs } from '../../src/core/notification-prefs.ts'
 import { listPushSubscriptions } from '../../src/core/push-subscriptions.ts'
 import { deliveries } from '../../src/db/schema.ts'
@@ -146,6 +147,29 @@ for (const kind of dbKinds()) {
         actions: [],
         body: expect.stringMatching(/^Answered by pusher via Web push/),
       })
+    }, 20_000)
+
+    test('an approval offers Allow and Deny; Deny from the notification denies', async () => {
+      const phone = push.device()
+      expect((await subscribe(phone.subscription)).status).toBe(201)
+      const asked = await ask(uuid(), 'Allow Bash: `git push --force`?', [...APPROVAL_OPTIONS])
+      const [got] = await push.waitFor(
+        1,
+        (r) => forQuestion(asked.json.message_id)(r) && r.device === phone.id,
+      )
+      expect(got!.payload.actions).toEqual([
+        { action: '0', title: 'Allow' },
+        { action: '2', title: 'Deny' },
+      ])
+      const path = new URL(got!.payload.answer_url as string).pathname
+      const denied = await call(t.app, 'POST', path, { body: { action: '2' } })
+      expect(denied.json).toEqual({ answered: true, answer: 'Deny' })
+      const [replaced] = await push.waitFor(
+        1,
+        (r) =>
+          forQuestion(asked.json.message_id)(r) && r.device === phone.id && r.payload.answer_url === null,
+      )
+      expect(replaced!.payload.body).toMatch(/^Denied by pusher via Web push/)
     }, 20_000)
 
     test('the VAPID key pair is generated once and kept', async () => {

@@ -7,6 +7,7 @@
 // answering 404 or 410 has forgotten the subscription, so it is removed here too.
 import webpush from 'web-push'
 import { renderWithin } from '../../../bots/markdown.ts'
+import { isApproval } from '../../core/hooks/approval-text.ts'
 import { PUSH, type PushTarget, pushTarget, removePushSubscription } from '../../core/push-subscriptions.ts'
 import { parseQuestion } from '../../core/questions.ts'
 import type { Db } from '../../db/client.ts'
@@ -61,6 +62,16 @@ const QUESTION_TTL_S = 24 * 3600
 /** Markdown to plain text for a notification, at most `max` characters. */
 const plain = (text: string, max: number) => renderWithin(text, max, (part) => part.text)
 
+/**
+ * The buttons of a question's notification: its first options, the action naming the option's
+ * index; an approval offers Allow and Deny (a session-wide allow is for the dashboard).
+ */
+export function notificationActions(options: readonly string[] | null): PushPayload['actions'] {
+  const all = (options ?? []).map((title, i) => ({ action: String(i), title }))
+  if (isApproval(options)) return all.filter((a) => a.title === 'Allow' || a.title === 'Deny')
+  return all.slice(0, MAX_ACTIONS)
+}
+
 /** The notification tag of a question: its answered copy replaces it. */
 export const questionTag = (questionId: string) => `q-${questionId}`
 
@@ -90,7 +101,7 @@ export class PushAdapter implements ChatChannel {
   async sendQuestion(job: DeliveryJob): Promise<SendResult> {
     return this.push(job, async (target) => {
       const { text, options } = parseQuestion(job.message.content, job.message.options)
-      const actions = (options ?? []).slice(0, MAX_ACTIONS).map((title, i) => ({ action: String(i), title }))
+      const actions = notificationActions(options)
       const token = await this.opts.links.sign(
         { subscriptionId: target.id, questionId: job.message.id },
         job.message.timeoutAt,
