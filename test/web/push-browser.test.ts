@@ -5,6 +5,8 @@
 // sizes go to /tmp for a person to look at.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import type { Browser, BrowserContext } from 'playwright-core'
+import { savePushSubscription } from '../../src/core/push-subscriptions.ts'
+import { FakePushService } from '../fakes/push.ts'
 import { launchBrowser, liveServer, loggedInState } from './browser.ts'
 
 describe('installable dashboard in Chromium', () => {
@@ -109,6 +111,63 @@ describe('installable dashboard in Chromium', () => {
     await page.setViewportSize({ width: 390, height: 844 })
     await page.screenshot({ path: '/tmp/parley-push-settings-390.png', fullPage: true })
     await expect(page.getByRole('button', { name: 'Notify this device' }).isVisible()).resolves.toBe(true)
+    await context.close()
+  }, 30_000)
+
+  test('the service worker shows a push and its button answers the waiting agent', async () => {
+    const context = await browser.newContext({ storageState: session })
+    await context.grantPermissions(['notifications'], { origin: server.base })
+    const page = await context.newPage()
+    await page.goto(`${server.base}/settings`)
+    await page.evaluate(() => navigator.serviceWorker.ready)
+    const worker = context.serviceWorkers()[0] ?? (await context.waitForEvent('serviceworker'))
+    const instanceId = crypto.randomUUID()
+    const questionId = (await ask(instanceId, 'Push to main?')).json.message_id as string
+    const db = server.parley.database.db
+    const fake = new FakePushService()
+    const subscriptionId = await savePushSubscription(db, server.user.id, fake.device().subscription, 'test')
+    await fake.stop()
+    const token = await server.parley.push.links.sign({ subscriptionId, questionId })
+    const payload = {
+      title: 'claude',
+      body: 'Push to main?',
+      url: `/instances/${instanceId}`,
+      tag: `q-${questionId}`,
+      actions: [
+        { action: '0', title: 'Allow' },
+        { action: '1', title: 'Deny' },
+      ],
+      answer_url: `${server.base}/push/answer/${token}`,
+    }
+    const waiting = server.agent(
+      'GET',
+      `/api/v1/messages/pending?agent_instance_id=${instanceId}&last_read_message_id=${questionId}&wait=20`,
+    )
+    const shown = await worker.evaluate(async (data) => {
+      // Inside the service worker (its types are not in this project's DOM lib).
+      type Shown = { title: string; body: string; actions: { title: string }[] }
+      const sw = self as unknown as {
+        registration: { getNotifications(filter: { tag: string }): Promise<Shown[]> }
+        dispatchEvent(event: Event): boolean
+        PushEvent: new (type: string, init: { data: string }) => Event
+        NotificationEvent: new (type: string, init: { notification: Shown; action: string }) => Event
+      }
+      const done: Promise<unknown>[] = []
+      const fire = (event: Event) => {
+        Object.defineProperty(event, 'waitUntil', { value: (p: Promise<unknown>) => done.push(p) })
+        sw.dispatchEvent(event)
+        return Promise.all(done)
+      }
+      await fire(new sw.PushEvent('push', { data: JSON.stringify(data) }))
+      const [n] = await sw.registration.getNotifications({ tag: data.tag })
+      if (!n) return null
+      await fire(new sw.NotificationEvent('notificationclick', { notification: n, action: '0' }))
+      const [after] = await sw.registration.getNotifications({ tag: data.tag })
+      return { title: n.title, actions: n.actions.map((a) => a.title), after: after?.body ?? null }
+    }, payload)
+    expect(shown).toEqual({ title: 'claude', actions: ['Allow', 'Deny'], after: 'Answered: Allow' })
+    const pending = await waiting
+    expect(pending.json.messages.map((m: { content: string }) => m.content)).toEqual(['Allow'])
     await context.close()
   }, 30_000)
 })
