@@ -104,7 +104,7 @@ export function InboxPage(props: {
   const filtered = Boolean(query.q || query.status || query.type)
   const live = !props.paged && !props.error
   return (
-    <Layout title="Inbox" user={props.user} csrfToken={props.csrfToken}>
+    <Layout title="" user={props.user} csrfToken={props.csrfToken}>
       <h1>Inbox</h1>
       <form method="get" action="/" class="row filters" aria-label="Search and filter">
         <div class="field grow">

@@ -39,7 +39,10 @@ function Nav({ user, csrfToken }: { user?: LayoutUser | null; csrfToken?: string
   )
 }
 
+const pageTitle = (title: string): string => (title ? `${title} · Parley` : 'Parley')
+
 export function Layout(props: {
+  /** The page's name, before "· Parley"; empty on the home page (the inbox), which is "Parley". */
   title: string
   user?: LayoutUser | null
   csrfToken?: string | null
@@ -51,7 +54,7 @@ export function Layout(props: {
       <head>
         <meta charset="utf-8" />
         <meta name="viewport" content="width=device-width, initial-scale=1" />
-        <title safe>{`${props.title} · Parley`}</title>
+        <title safe>{pageTitle(props.title)}</title>
         {props.csrfToken ? <meta name="csrf-token" content={props.csrfToken} /> : ''}
         <meta name="theme-color" content={THEME_COLOR} />
         <link rel="manifest" href="/manifest.webmanifest" />
