@@ -46,6 +46,7 @@ export async function pushDelivery(databaseUrl: string): Promise<Section> {
     let total = 0
     const all: number[] = []
     const last: number[] = []
+    const cpu = process.cpuUsage()
     for (let q = 0; q < QUESTIONS; q++) {
       const start = performance.timeOrigin + performance.now()
       const id = await agent.ask(crypto.randomUUID(), `Bench question ${q}? [YES/NO]`)
@@ -63,6 +64,8 @@ export async function pushDelivery(databaseUrl: string): Promise<Section> {
       if (new Set(got.map((r) => r.device)).size !== got.length)
         failures.push(`question ${q}: a device got it twice`)
     }
+    const used = process.cpuUsage(cpu)
+    const cpuPerQuestionMs = (used.user + used.system) / 1000 / QUESTIONS
     all.sort((a, b) => a - b)
     last.sort((a, b) => a - b)
     const rejected = (await (await fetch(`${control}/rejected`)).json()) as string[]
@@ -86,6 +89,10 @@ export async function pushDelivery(databaseUrl: string): Promise<Section> {
         },
         { what: `asked -> last of ${DEVICES} devices, p50`, value: ms(percentile(last, 50)) },
         { what: `asked -> last of ${DEVICES} devices, p99`, value: ms(percentile(last, 99)) },
+        {
+          what: `Parley's CPU per question (${DEVICES} pushes; agent and server share the process)`,
+          value: ms(cpuPerQuestionMs),
+        },
         {
           what: 'pushes received',
           value: String(total),

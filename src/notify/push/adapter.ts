@@ -78,8 +78,12 @@ export const questionTag = (questionId: string) => `q-${questionId}`
 export class PushAdapter implements ChatChannel {
   readonly channel = PUSH_CHANNEL.channel
   readonly label = PUSH_CHANNEL.label
-  /** Every target is a different device; push services take thousands a second. */
-  readonly pacing = { perTargetMs: 0, perSecond: 5000 }
+  /**
+   * Each target is one device at a push service that takes thousands of requests a second from
+   * an application server: paced per device (a question's copy and its answered edit stay apart),
+   * with no overall cap, which would only queue a burst (100 devices) behind timer ticks.
+   */
+  readonly pacing = { perTargetMs: 250, perSecond: 0 }
   private readonly policy: WebhookPolicy
   private readonly vapidHeaders = new Map<string, { header: string; expires: number }>()
   /** Subscriptions read before: an id always names the same keys (savePushSubscription). */
