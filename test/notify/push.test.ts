@@ -254,6 +254,22 @@ for (const kind of dbKinds()) {
       )
     }, 20_000)
 
+    test('a push service failing for now (503) is retried by the outbox', async () => {
+      const flaky = push.device()
+      expect((await subscribe(flaky.subscription)).status).toBe(201)
+      push.answer(flaky.id, 503)
+      const asked = await ask(uuid(), 'Try again?')
+      const questionId = asked.json.message_id as string
+      const attempts = async () =>
+        (await t.core.db.select().from(deliveries).where(eq(deliveries.messageId, questionId))).filter(
+          (d) => d.lastError === 'push service answered HTTP 503',
+        )
+      await until(async () => (await attempts()).length > 0, 5000, 'the first attempt failed')
+      expect((await attempts())[0]!.state).toBe('pending')
+      push.answer(flaky.id, 201)
+      await push.waitFor(1, (r) => forQuestion(questionId)(r) && r.device === flaky.id, 10_000)
+    }, 20_000)
+
     test('in quiet hours a question still arrives, silently', async () => {
       const hhmm = (d: Date) => d.toISOString().slice(11, 16)
       const now = Date.now()
