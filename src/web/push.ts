@@ -89,8 +89,10 @@ export function webPush(deps: WebDeps) {
       const target = UUID.test(claims.subscriptionId) ? await pushTarget(db, claims.subscriptionId) : null
       if (!target) throw new Forbidden('This device no longer receives notifications')
       const action = (body as { action?: unknown } | null)?.action
-      if (typeof action !== 'string' || !/^\d{1,2}$/.test(action))
-        throw new InvalidInput('action', 'action must be one of the notification’s actions ("0", "1")')
+      if (typeof action !== 'string' || !claims.actions.includes(action)) {
+        const offered = claims.actions.map((a) => JSON.stringify(a)).join(', ') || 'none'
+        throw new InvalidInput('action', `action must be one of the notification’s actions (${offered})`)
+      }
       const outcome = await answerQuestion(deps.core, {
         actorUserId: target.userId,
         questionId: claims.questionId,

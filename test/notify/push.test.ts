@@ -18,7 +18,7 @@ import { postForm, webGet, webLogin } from '../web/helpers.ts'
 
 describe('push answer links', () => {
   const links = new AnswerLinks('a signing secret of at least 32 characters')
-  const claims = { subscriptionId: crypto.randomUUID(), questionId: crypto.randomUUID() }
+  const claims = { subscriptionId: crypto.randomUUID(), questionId: crypto.randomUUID(), actions: ['0', '2'] }
   test('carry the subscription and the question, signed', async () => {
     const token = await links.sign(claims)
     expect(await links.verify(token)).toEqual(claims)
@@ -162,6 +162,12 @@ for (const kind of dbKinds()) {
         { action: '2', title: 'Deny' },
       ])
       const path = new URL(got!.payload.answer_url as string).pathname
+      // "Allow for this session" was not offered: the link cannot give it.
+      const notOffered = await call(t.app, 'POST', path, { body: { action: '1' } })
+      expect(notOffered.status).toBe(422)
+      expect(notOffered.json.error.message).toBe(
+        'action must be one of the notification’s actions ("0", "2")',
+      )
       const denied = await call(t.app, 'POST', path, { body: { action: '2' } })
       expect(denied.json).toEqual({ answered: true, answer: 'Deny' })
       const [replaced] = await push.waitFor(
@@ -193,7 +199,8 @@ for (const kind of dbKinds()) {
     })
 
     test('a push endpoint on a private address is refused unless PARLEY_WEBHOOK_ALLOW lists it', async () => {
-      const { subscription } = push.device()
+      const device = push.device()
+      const { subscription } = device
       const id = (await subscribe(subscription)).json.id as string
       const adapter = new PushAdapter({
         db: t.core.db,
@@ -202,7 +209,6 @@ for (const kind of dbKinds()) {
         links: new AnswerLinks('a signing secret of at least 32 characters'),
         baseUrl: () => 'http://parley.test',
       })
-      const before = push.received.length
       const job = {
         kind: 'question',
         target: id,
@@ -215,7 +221,7 @@ for (const kind of dbKinds()) {
         retry: false,
         error: expect.stringContaining('private address'),
       })
-      expect(push.received.length).toBe(before)
+      expect(push.received.filter((r) => r.device === device.id)).toEqual([])
       await call(t.app, 'DELETE', '/push/subscriptions', {
         body: { endpoint: subscription.endpoint },
         headers: { cookie: session.cookie, 'x-csrf-token': session.csrf },

@@ -131,7 +131,7 @@ describe('installable dashboard in Chromium', () => {
     const fake = new FakePushService()
     const subscriptionId = await savePushSubscription(db, server.user.id, fake.device().subscription, 'test')
     await fake.stop()
-    const token = await server.parley.push.links.sign({ subscriptionId, questionId })
+    const token = await server.parley.push.links.sign({ subscriptionId, questionId, actions: ['0', '1'] })
     const payload = {
       title: 'claude',
       body: 'Push to main?',

@@ -107,7 +107,7 @@ export class PushAdapter implements ChatChannel {
       const { text, options } = parseQuestion(job.message.content, job.message.options)
       const actions = notificationActions(options)
       const token = await this.opts.links.sign(
-        { subscriptionId: target.id, questionId: job.message.id },
+        { subscriptionId: target.id, questionId: job.message.id, actions: actions.map((a) => a.action) },
         job.message.timeoutAt,
       )
       return {
