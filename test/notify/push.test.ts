@@ -276,6 +276,28 @@ for (const kind of dbKinds()) {
       await push.waitFor(1, (r) => forQuestion(questionId)(r) && r.device === flaky.id, 10_000)
     }, 20_000)
 
+    test('progress, when opted in, is one quiet notification per instance', async () => {
+      await setNotificationPrefs(t.core.db, user.id, { questions: {}, progress: { push: true }, quiet: null })
+      const instanceId = uuid()
+      const said = await call(t.app, 'POST', '/api/v1/messages/agent', {
+        key: user.key,
+        body: { agent_instance_id: instanceId, agent_type: 'claude code', content: 'Built **3** packages' },
+      })
+      expect(said.status).toBe(200)
+      const [got] = await push.waitFor(1, (r) => r.payload.tag === `progress-${instanceId}`)
+      expect(got!.payload).toMatchObject({
+        body: 'Built 3 packages',
+        silent: true,
+        actions: [],
+        answer_url: null,
+      })
+      await setNotificationPrefs(t.core.db, user.id, {
+        questions: {},
+        progress: { push: false },
+        quiet: null,
+      })
+    }, 20_000)
+
     test('in quiet hours a question still arrives, silently', async () => {
       const hhmm = (d: Date) => d.toISOString().slice(11, 16)
       const now = Date.now()
