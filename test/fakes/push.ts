@@ -121,7 +121,11 @@ export class FakePushService {
   }
 
   /** Resolves once `count` pushes matching `where` were received. */
-  async waitFor(count: number, where: (r: Received) => boolean = () => true, ms = 5000): Promise<Received[]> {
+  async waitFor(
+    count: number,
+    where: (r: Received) => boolean = () => true,
+    ms = 15_000,
+  ): Promise<Received[]> {
     const end = Date.now() + ms
     for (;;) {
       const hits = this.received.filter(where)

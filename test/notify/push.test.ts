@@ -95,7 +95,7 @@ for (const kind of dbKinds()) {
       })
       expect(gone.status).toBe(200)
       expect(await listPushSubscriptions(t.core.db, user.id)).toHaveLength(0)
-    })
+    }, 20_000)
 
     test('an action answers the waiting agent once; the notification then says who answered and how', async () => {
       const phone = push.device()
@@ -244,7 +244,7 @@ for (const kind of dbKinds()) {
       await ask(uuid(), 'Still there?')
       await until(
         async () => (await listPushSubscriptions(t.core.db, user.id)).length === before - 1,
-        5000,
+        15_000,
         'subscription removed',
       )
       const left = await listPushSubscriptions(t.core.db, user.id)
@@ -255,7 +255,7 @@ for (const kind of dbKinds()) {
           .map((d) => d.lastError)
       await until(
         async () => (await errors()).includes('push service answered 410: subscription gone'),
-        5000,
+        15_000,
         'the delivery failed with the 410',
       )
     }, 20_000)
@@ -270,7 +270,7 @@ for (const kind of dbKinds()) {
         (await t.core.db.select().from(deliveries).where(eq(deliveries.messageId, questionId))).filter(
           (d) => d.lastError === 'push service answered HTTP 503',
         )
-      await until(async () => (await attempts()).length > 0, 5000, 'the first attempt failed')
+      await until(async () => (await attempts()).length > 0, 15_000, 'the first attempt failed')
       expect((await attempts())[0]!.state).toBe('pending')
       push.answer(flaky.id, 201)
       await push.waitFor(1, (r) => forQuestion(questionId)(r) && r.device === flaky.id, 10_000)
