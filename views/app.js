@@ -1,5 +1,5 @@
 // Parley in the open tab: installs the service worker, keeps the title's count of waiting
-// questions live ("(3) Inbox · Parley") from /events/waiting, shows a browser notification when a
+// questions live ("(3) Parley") from /events/waiting, shows a browser notification when a
 // question arrives while the tab is hidden, and runs the settings page's "Notify this device" and
 // "Notify me in this tab" buttons. Permission is only ever asked from one of those buttons.
 ;(() => {
@@ -31,13 +31,33 @@
       window.location.href = newest.url
     }
   }
-  const events = new EventSource('/events/waiting')
-  events.onmessage = (e) => {
-    const state = JSON.parse(e.data)
+  const apply = (state) => {
     document.title = state.count > 0 ? `(${state.count}) ${baseTitle}` : baseTitle
     document.documentElement.dataset.waiting = String(state.count)
     notifyIfHidden(state.newest)
   }
+  // One stream per browser, not per tab (browsers allow six connections to a host over HTTP/1.1):
+  // the tab holding the lock listens and tells the others; a new tab asks it for the last state.
+  const tabs = 'BroadcastChannel' in window ? new BroadcastChannel('parley-waiting') : null
+  let last = null
+  tabs?.addEventListener('message', (e) => {
+    if (e.data === 'hello') {
+      if (last) tabs.postMessage(last)
+    } else apply(e.data)
+  })
+  const listen = () =>
+    new Promise(() => {
+      const events = new EventSource('/events/waiting')
+      events.onmessage = (e) => {
+        last = JSON.parse(e.data)
+        apply(last)
+        tabs?.postMessage(last)
+      }
+    })
+  if (navigator.locks && tabs) {
+    navigator.locks.request('parley-waiting', listen)
+    tabs.postMessage('hello')
+  } else listen()
 
   const tabButton = document.getElementById('tab-notify')
   if (tabButton && 'Notification' in window && Notification.permission !== 'granted') {

@@ -109,6 +109,16 @@ describe('installable dashboard in Chromium', () => {
     await page.waitForFunction(() => document.title.startsWith('(2) '), null, { timeout: 5000 })
     await page.goto(`${server.base}/`)
     await page.waitForFunction(() => document.title === '(2) Parley', null, { timeout: 5000 })
+    // A second tab shows the count too, from the first tab's stream (one per browser).
+    const second = await context.newPage()
+    const streams: string[] = []
+    second.on('request', (r) => {
+      if (r.url().endsWith('/events/waiting')) streams.push(r.url())
+    })
+    await second.goto(`${server.base}/settings`)
+    await second.waitForFunction(() => document.title === '(2) Settings · Parley', null, { timeout: 5000 })
+    expect(streams).toEqual([])
+    await second.close()
     await page.screenshot({ path: '/tmp/parley-push-inbox-1280.png' })
     await page.goto(`${server.base}/settings`)
     await page.screenshot({ path: '/tmp/parley-push-settings-1280.png', fullPage: true })
