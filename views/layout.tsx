@@ -61,8 +61,11 @@ export function Layout(props: {
         <link rel="icon" href="/favicon.svg" type="image/svg+xml" />
         <link rel="apple-touch-icon" href="/apple-touch-icon.png" />
         <link rel="stylesheet" href="/assets/parley.css" />
-        <script src="/assets/htmx.js" defer></script>
-        <script src="/assets/hx-sse.js" defer></script>
+        {/* Not deferred: a deferred htmx.js starts itself on a timer once it runs, and that timer
+            can fire before hx-sse.js has arrived, leaving the page without its live stream.
+            Parser-blocking scripts both run before DOMContentLoaded, when htmx starts. */}
+        <script src="/assets/htmx.js"></script>
+        <script src="/assets/hx-sse.js"></script>
         <script src="/assets/app.js" defer></script>
       </head>
       <body hx-headers:inherited={headers}>

@@ -277,13 +277,12 @@ describe.skipIf(!binary)('the real Claude Code CLI attached by parley hook insta
       oneToolPerPrompt([{ tool: 'Bash', input: { command: PYTHON_OK, description: 'Print ok' } }]),
       'http://127.0.0.1:9', // nothing listens there
     )
-    const started = Date.now()
     session.prompt('print ok with python')
+    // Failing open means Claude Code's own prompt comes, not a wait for the hook's timeout.
     const prompt = await session.waitFor((m) => m.request?.subtype === 'can_use_tool', 15_000, 'can_use_tool')
     session.answer(prompt.request_id, { behavior: 'allow', updatedInput: prompt.request.input })
     expect((await session.result()).subtype).toBe('success')
     expect(fake.toolResults().map((r) => r.text)).toEqual(['ok'])
-    expect(Date.now() - started).toBeLessThan(15_000)
     const start = session.messages.find(
       (m) => m.subtype === 'hook_response' && m.hook_event === 'SessionStart',
     )

