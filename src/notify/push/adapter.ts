@@ -80,10 +80,11 @@ export class PushAdapter implements ChatChannel {
   readonly label = PUSH_CHANNEL.label
   /**
    * Each target is one device at a push service that takes thousands of requests a second from
-   * an application server: paced per device (a question's copy and its answered edit stay apart),
-   * with no overall cap, which would only queue a burst (100 devices) behind timer ticks.
+   * an application server: at most one push per device per 50 ms (a 429's Retry-After holds that
+   * device longer), and no overall cap, which would only queue a burst (100 devices) behind timer
+   * ticks.
    */
-  readonly pacing = { perTargetMs: 250, perSecond: 0 }
+  readonly pacing = { perTargetMs: 50, perSecond: 0 }
   private readonly policy: WebhookPolicy
   private readonly vapidHeaders = new Map<string, { header: string; expires: number }>()
   /** Subscriptions read before: an id always names the same keys (savePushSubscription). */
