@@ -219,12 +219,20 @@ export async function recordSent(
       last_error = null, next_attempt_at = now()
     where id = ${d.id}`)
   if (d.kind !== 'question') return false
+  // An answer whose lock statement ran before the update above committed saw this copy as
+  // pending and queued no lock for it. That answer has already written the question row: locking
+  // the row waits for it to commit and then reads it as answered (a locking read returns the
+  // newest version), so the lock is queued here instead of being lost.
   const locks = resultRows(
     await db.execute(sql`
+      with q as (
+        select m.id, m.answered_at from messages m
+        where m.id = (select message_id from deliveries where id = ${d.id})
+        for share)
       insert into deliveries (user_id, message_id, instance_id, channel, target, kind, external_ref)
       select d.user_id, d.message_id, d.instance_id, d.channel, d.target, 'lock', d.external_ref
-      from deliveries d join messages m on m.id = d.message_id
-      where d.id = ${d.id} and m.answered_at is not null
+      from deliveries d join q on q.id = d.message_id
+      where d.id = ${d.id} and q.answered_at is not null
       on conflict do nothing
       returning id`),
   )
