@@ -6,7 +6,7 @@ import type { Row } from './lib.ts'
 import { rssKiB, sleep } from './lib.ts'
 
 /** Reads a child's stdout one line at a time. */
-function lineReader(stream: ReadableStream<Uint8Array>) {
+export function lineReader(stream: ReadableStream<Uint8Array>) {
   const reader = stream.getReader()
   const decoder = new TextDecoder()
   let buffered = ''

@@ -11,6 +11,7 @@ import { hostileInput } from './hostile.ts'
 import { idleWaiters } from './idle-waiters.ts'
 import { ingest } from './ingest.ts'
 import { type BenchDb, createBenchDatabase, machine, type Section, startInProcess } from './lib.ts'
+import { pushDelivery } from './push-delivery.ts'
 import { relayFanout } from './relay.ts'
 import { slackAnswer } from './slack-answer.ts'
 import { telegramDelivery } from './telegram-delivery.ts'
@@ -101,6 +102,9 @@ async function main() {
     const seed = Number(process.env.HOSTILE_SEED ?? Math.floor(Math.random() * 2 ** 31))
     console.log(`\nbench: hostile input, seed ${seed} (about 3 min)…`)
     sections.push(await hostileInput(db.url, seed))
+    print(sections.at(-1)!)
+    console.log('\nbench: web push delivery (about 10 s)…')
+    sections.push(await pushDelivery(db.url))
     print(sections.at(-1)!)
     const dash = await startInProcess(db.url)
     try {

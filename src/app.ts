@@ -20,6 +20,7 @@ import { securityHeaders } from './http/security-headers.ts'
 import type { RelayOptions } from './relay/hub.ts'
 import { relayRoutes } from './relay/routes.ts'
 import { webApp } from './web/index.ts'
+import type { PushDeps } from './web/push.ts'
 
 export type AppDeps = {
   config: Config
@@ -37,6 +38,8 @@ export type AppDeps = {
   telegramBotUsername?: string
   /** Relay tuning (tests use small bounds); the defaults are in src/relay/hub.ts. */
   relay?: Partial<RelayOptions>
+  /** Web push (GET /push/key, subscriptions, answer links); absent in apps built without it. */
+  push?: PushDeps
 }
 
 export function createApp(deps: AppDeps) {

@@ -19,6 +19,8 @@ export type Config = {
   metricsToken: string | null
   signup: boolean
   webhookAllow: string[]
+  /** VAPID keys for web push (base64url); null: generated once and stored in the database. */
+  vapid: { publicKey: string; privateKey: string } | null
   /** On Fly.io (FLY_APP_NAME is set by the platform), the client's address is in Fly-Client-IP. */
   behindFlyProxy: boolean
   /** This machine's id on Fly.io (FLY_MACHINE_ID): relay viewers are replayed to the agent's machine. */
@@ -96,6 +98,7 @@ export function loadConfig(env: Env = process.env): Config {
       'is required with SLACK_BOT_TOKEN (or set SLACK_APP_TOKEN for Socket Mode)',
     )
   }
+  const vapid = vapidKeys(env)
   return {
     port,
     databaseUrl: url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
@@ -122,6 +125,7 @@ export function loadConfig(env: Env = process.env): Config {
       .filter(Boolean),
     behindFlyProxy: opt(env, 'FLY_APP_NAME') !== null,
     machineId: machineId(env),
+    vapid,
   }
 }
 
@@ -137,7 +141,27 @@ export function configSecrets(config: Config): string[] {
     config.slack.signingSecret,
     config.slack.appToken,
     dbPassword,
+    config.vapid?.privateKey,
   ].filter((s): s is string => Boolean(s))
+}
+
+/** Both VAPID keys or neither: a P-256 public key (65 bytes) and private key (32 bytes), base64url. */
+function vapidKeys(env: Env): Config['vapid'] {
+  const publicKey = opt(env, 'PARLEY_VAPID_PUBLIC_KEY')
+  const privateKey = opt(env, 'PARLEY_VAPID_PRIVATE_KEY')
+  if (publicKey === null && privateKey === null) return null
+  if (publicKey === null)
+    throw new ConfigError('PARLEY_VAPID_PUBLIC_KEY', 'is required with PARLEY_VAPID_PRIVATE_KEY')
+  if (privateKey === null)
+    throw new ConfigError('PARLEY_VAPID_PRIVATE_KEY', 'is required with PARLEY_VAPID_PUBLIC_KEY')
+  const bytes = (v: string) => (/^[A-Za-z0-9_-]+$/.test(v) ? Buffer.from(v, 'base64url').length : -1)
+  if (bytes(publicKey) !== 65) {
+    throw new ConfigError('PARLEY_VAPID_PUBLIC_KEY', 'must be a base64url P-256 public key (65 bytes)')
+  }
+  if (bytes(privateKey) !== 32) {
+    throw new ConfigError('PARLEY_VAPID_PRIVATE_KEY', 'must be a base64url P-256 private key (32 bytes)')
+  }
+  return { publicKey, privateKey }
 }
 
 /** Settings for the command-line client, which talks to a running server. */

@@ -21,6 +21,7 @@ import { PostgresBus } from './events/postgres.ts'
 import { log } from './log.ts'
 import type { ChannelAdapter } from './notify/channel.ts'
 import { Outbox, type OutboxOptions } from './notify/outbox.ts'
+import { createPush, type Push } from './notify/push/index.ts'
 import { describeChatChannels } from './notify/registry.ts'
 import { WebhookAdapter } from './notify/webhook.ts'
 
@@ -52,6 +53,8 @@ export type Parley = {
   outbox: Outbox
   slack: SlackBot | null
   telegram: Telegram | null
+  /** Web push: its public key, answer links and outbox adapter. */
+  push: Push
   /** The HTTP app; `app.handle(request)` serves a request without a listening server. */
   app: App
   /** Aborted when stop() begins: waiting requests answer (retryably) and finish. */
@@ -86,6 +89,7 @@ export async function createParley(config: Config, opts: ParleyOptions = {}): Pr
   const baseUrl = () => parley.url
   const slack = createSlackBot({ config, core, baseUrl })
   const telegram = await createTelegram({ config, core, database, baseUrl }, opts.telegram)
+  const push = await createPush({ config, db: database.db, baseUrl })
   const app = createApp({
     config,
     database,
@@ -96,9 +100,14 @@ export async function createParley(config: Config, opts: ParleyOptions = {}): Pr
     slack,
     telegram,
     telegramBotUsername: opts.telegramBotUsername,
+    push,
     ...opts.extend?.(core),
   })
-  const adapters: ChannelAdapter[] = [new WebhookAdapter(config.webhookAllow), ...(opts.adapters ?? [])]
+  const adapters: ChannelAdapter[] = [
+    new WebhookAdapter(config.webhookAllow),
+    push.adapter,
+    ...(opts.adapters ?? []),
+  ]
   if (slack) adapters.push(slack.adapter)
   if (telegram) adapters.push(telegram.adapter)
   // The outbox reads its base URL per job: it is known for sure only once the server listens.
@@ -184,6 +193,7 @@ export async function createParley(config: Config, opts: ParleyOptions = {}): Pr
     outbox,
     slack,
     telegram,
+    push,
     app,
     stopping: stopping.signal,
     url: config.publicUrl ?? `http://localhost:${config.port}`,

@@ -16,4 +16,24 @@ describe('config', () => {
       '10.0.0.0/8',
     ])
   })
+  test('PARLEY_VAPID_PUBLIC_KEY and PARLEY_VAPID_PRIVATE_KEY come together and are P-256 keys', () => {
+    const publicKey = Buffer.concat([Buffer.from([4]), Buffer.alloc(64, 1)]).toString('base64url')
+    const privateKey = Buffer.alloc(32, 2).toString('base64url')
+    expect(loadConfig({}).vapid).toBeNull()
+    expect(
+      loadConfig({ PARLEY_VAPID_PUBLIC_KEY: publicKey, PARLEY_VAPID_PRIVATE_KEY: privateKey }).vapid,
+    ).toEqual({ publicKey, privateKey })
+    expect(() => loadConfig({ PARLEY_VAPID_PUBLIC_KEY: publicKey })).toThrow(
+      /^PARLEY_VAPID_PRIVATE_KEY: is required/,
+    )
+    expect(() => loadConfig({ PARLEY_VAPID_PRIVATE_KEY: privateKey })).toThrow(
+      /^PARLEY_VAPID_PUBLIC_KEY: is required/,
+    )
+    expect(() =>
+      loadConfig({ PARLEY_VAPID_PUBLIC_KEY: privateKey, PARLEY_VAPID_PRIVATE_KEY: privateKey }),
+    ).toThrow(/^PARLEY_VAPID_PUBLIC_KEY: must be a base64url P-256 public key/)
+    expect(() =>
+      loadConfig({ PARLEY_VAPID_PUBLIC_KEY: publicKey, PARLEY_VAPID_PRIVATE_KEY: 'not+base64url' }),
+    ).toThrow(/^PARLEY_VAPID_PRIVATE_KEY:/)
+  })
 })

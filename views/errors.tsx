@@ -23,3 +23,13 @@ export function NotFoundPage(props: {
     </Layout>
   )
 }
+
+/** What the service worker shows when a page cannot load: no network, not a broken server. */
+export function OfflinePage() {
+  return (
+    <Layout title="Offline">
+      <h1>You are offline</h1>
+      <p>Parley cannot be reached from this device right now. Check the connection and reload.</p>
+    </Layout>
+  )
+}

@@ -143,7 +143,7 @@ export function InboxPage(props: {
   // No agent at all yet: a short way to connect one instead of a filter bar over nothing.
   const empty = !filtered && !props.paged && !props.error && props.rows.length === 0
   return (
-    <Layout title="Inbox" user={props.user} csrfToken={props.csrfToken}>
+    <Layout title="" user={props.user} csrfToken={props.csrfToken}>
       <h1>Inbox</h1>
       {empty ? (
         <Onboarding />

@@ -2,6 +2,7 @@
 // from our own /assets (never a CDN), the session's CSRF token for htmx requests, and the nav.
 // Text from users and agents is rendered with `safe` everywhere below this shell too.
 import type { Children } from '@kitajs/html'
+import { THEME_COLOR } from '../src/web/icons.ts'
 
 export type LayoutUser = { email: string; displayName: string | null }
 
@@ -38,7 +39,10 @@ function Nav({ user, csrfToken }: { user?: LayoutUser | null; csrfToken?: string
   )
 }
 
+const pageTitle = (title: string): string => (title ? `${title} · Parley` : 'Parley')
+
 export function Layout(props: {
+  /** The page's name, before "· Parley"; empty on the home page (the inbox), which is "Parley". */
   title: string
   user?: LayoutUser | null
   csrfToken?: string | null
@@ -50,8 +54,12 @@ export function Layout(props: {
       <head>
         <meta charset="utf-8" />
         <meta name="viewport" content="width=device-width, initial-scale=1" />
-        <title safe>{`${props.title} · Parley`}</title>
+        <title safe>{pageTitle(props.title)}</title>
         {props.csrfToken ? <meta name="csrf-token" content={props.csrfToken} /> : ''}
+        <meta name="theme-color" content={THEME_COLOR} />
+        <link rel="manifest" href="/manifest.webmanifest" />
+        <link rel="icon" href="/favicon.svg" type="image/svg+xml" />
+        <link rel="apple-touch-icon" href="/apple-touch-icon.png" />
         <link rel="stylesheet" href="/assets/parley.css" />
         {/* Not deferred: a deferred htmx.js starts itself on a timer once it runs, and that timer
             can fire before hx-sse.js has arrived, leaving the page without its live stream.

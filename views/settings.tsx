@@ -5,12 +5,14 @@ import type { listWebSessions } from '../src/auth/web-sessions.ts'
 import type { ChatChannelInfo } from '../src/core/chat-channels.ts'
 import type { LinkedChannel } from '../src/core/links.ts'
 import type { NotificationPrefs } from '../src/core/notification-prefs.ts'
+import type { listPushSubscriptions } from '../src/core/push-subscriptions.ts'
 import { ErrorBox, Notice, TextField } from './forms.tsx'
 import { CsrfField, Layout, type LayoutUser } from './layout.tsx'
 import { SecretOnce, TimeText } from './secret.tsx'
 
 type ApiKeyRow = Awaited<ReturnType<typeof listApiKeys>>[number]
 type SessionRow = Awaited<ReturnType<typeof listWebSessions>>[number]
+type DeviceRow = Awaited<ReturnType<typeof listPushSubscriptions>>[number]
 
 export type JustCreated =
   | { kind: 'key'; name: string; key: string }
@@ -21,6 +23,8 @@ export type SettingsProps = {
   csrfToken: string
   keys: ApiKeyRow[]
   links: LinkedChannel[]
+  /** Browsers subscribed to web push. */
+  devices?: DeviceRow[]
   prefs: NotificationPrefs
   /** The chat channels with a notification toggle each (every described channel). */
   channels: readonly ChatChannelInfo[]
@@ -212,6 +216,50 @@ function ChannelsSection(props: SettingsProps) {
   )
 }
 
+/**
+ * Devices that get web push, and the buttons that subscribe this browser or let this tab show
+ * notifications (both run /assets/parley.js: permission is asked only when one is pressed).
+ */
+function DevicesSection(props: SettingsProps) {
+  const devices = props.devices ?? []
+  return (
+    <section aria-labelledby="devices-h" id="devices">
+      <h2 id="devices-h">Devices</h2>
+      <p class="muted">Notifications on this phone or computer, with buttons that answer approvals.</p>
+      {devices.length === 0 ? (
+        <p>No device gets notifications yet.</p>
+      ) : (
+        <ul class="stack" id="device-list">
+          {devices.map((d) => (
+            <li class="card" data-endpoint={d.endpoint}>
+              <strong safe>{d.device || 'Browser'}</strong>{' '}
+              <span class="muted">
+                since <TimeText value={d.createdAt} />
+              </span>{' '}
+              <PostButton
+                action={`/settings/push/${d.id}/remove`}
+                csrfToken={props.csrfToken}
+                label="Remove"
+                name={`Remove ${d.device || 'device'}`}
+                danger
+              />
+            </li>
+          ))}
+        </ul>
+      )}
+      <div class="row">
+        <button type="button" id="push-subscribe" hidden>
+          Notify this device
+        </button>
+        <button type="button" id="tab-notify" class="secondary" hidden>
+          Notify me in this tab
+        </button>
+      </div>
+      <p id="push-status" class="muted" role="status"></p>
+    </section>
+  )
+}
+
 function Check(props: { name: string; label: string; checked: boolean }) {
   return (
     <label class="check">
@@ -339,6 +387,7 @@ export function SettingsPage(props: SettingsProps) {
       {props.created ? <Created created={props.created} /> : ''}
       <KeysSection {...props} />
       <ChannelsSection {...props} />
+      <DevicesSection {...props} />
       <NotificationsSection {...props} />
       <ProfileSection {...props} />
       <SessionsSection {...props} />

@@ -3,7 +3,7 @@
 // limit. Button data is a short opaque code: Telegram allows 64 bytes of callback_data.
 import { parseQuestion } from '../../src/core/questions.ts'
 import type { DeliveryJob } from '../../src/notify/channel.ts'
-import { messageAnchor } from '../../views/thread.tsx'
+import { clip, instanceLabel, instanceName, questionLink } from '../../src/notify/jobs.ts'
 import { type MarkdownPart, renderWithin } from '../markdown.ts'
 
 export const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')
@@ -28,11 +28,7 @@ function htmlPart(part: MarkdownPart): string {
  */
 export const markdownToHtml = (text: string, max: number) => renderWithin(text, max, htmlPart)
 
-const clip = (s: string, max: number) => (s.length > max ? `${s.slice(0, max - 1)}…` : s)
-
-/** A link to the question on its instance page; replies to any message carrying it answer it. */
-export const questionLink = (instanceUrl: string, questionId: string) =>
-  `${instanceUrl}#${messageAnchor(questionId)}`
+export { questionLink }
 
 /**
  * The question id inside a message's links (our question copies and reply prompts carry one).
@@ -46,14 +42,7 @@ export function questionIdFromLinks(urls: readonly string[]): string | null {
   return null
 }
 
-type InstanceName = { id: string; name: string | null; agentType: string }
-
-/** The instance by name, or by the start of its id when it has none (plain text). */
-const instanceName = (instance: InstanceName) => clip(instance.name ?? instance.id.slice(0, 8), 80)
-
-/** "claude_code · repo": how a message names an instance (plain text; escape it for HTML). */
-export const instanceLabel = (instance: InstanceName) =>
-  `${clip(instance.agentType, 60)} · ${instanceName(instance)}`
+export { instanceLabel }
 
 function heading(job: Pick<DeliveryJob, 'instance'>, icon: string) {
   return `${icon} <b>${esc(clip(job.instance.agentType, 60))}</b> · ${esc(instanceName(job.instance))}`

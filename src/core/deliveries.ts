@@ -5,6 +5,7 @@
 //   { questions: { <channel>?: bool },   default: on   (PREF_DEFAULTS in core/notification-prefs.ts)
 //     progress:  { <channel>?: bool },   default: off
 //     quiet: { start: "22:00", end: "07:00" } }       UTC; holds back progress, never questions
+// (a question asked in quiet hours carries payload {"quiet": true}: channels deliver it silently)
 import { type AnyColumn, and, eq, type SQL, sql } from 'drizzle-orm'
 import { type DbOrTx, resultRows, sqlArray, type Tx } from '../db/client.ts'
 import { deliveries } from '../db/schema.ts'
@@ -46,8 +47,9 @@ export async function enqueueQuestion(
   return queued(
     tx,
     sql`
-    insert into deliveries (user_id, message_id, instance_id, channel, target, kind)
-    select r.user_id, ${q.messageId}, ${q.instanceId}, r.channel, r.target, 'question'
+    insert into deliveries (user_id, message_id, instance_id, channel, target, kind, payload)
+    select r.user_id, ${q.messageId}, ${q.instanceId}, r.channel, r.target, 'question',
+      case when ${inQuietHours} then '{"quiet": true}'::jsonb end
     from (${recipients(q.instanceId, q.ownerId)}) r
     where ${prefOnSql(sql`r.prefs`, 'questions', sql`r.channel`)}
     on conflict do nothing`,
@@ -73,12 +75,15 @@ export async function enqueueProgress(
   )
 }
 
-const inQuietHours = sql`coalesce((
-  select case when (r.prefs->'quiet'->>'start')::time <= (r.prefs->'quiet'->>'end')::time
-    then (now() at time zone 'utc')::time between (r.prefs->'quiet'->>'start')::time and (r.prefs->'quiet'->>'end')::time
-    else (now() at time zone 'utc')::time >= (r.prefs->'quiet'->>'start')::time
-      or (now() at time zone 'utc')::time < (r.prefs->'quiet'->>'end')::time end
-  where r.prefs->'quiet'->>'start' is not null and r.prefs->'quiet'->>'end' is not null), false)`
+/** Whether now (UTC) falls in the quiet hours of the notification prefs jsonb `prefs`. */
+const quietNowSql = (prefs: SQL) => sql`coalesce((
+  select case when (${prefs}->'quiet'->>'start')::time <= (${prefs}->'quiet'->>'end')::time
+    then (now() at time zone 'utc')::time between (${prefs}->'quiet'->>'start')::time and (${prefs}->'quiet'->>'end')::time
+    else (now() at time zone 'utc')::time >= (${prefs}->'quiet'->>'start')::time
+      or (now() at time zone 'utc')::time < (${prefs}->'quiet'->>'end')::time end
+  where ${prefs}->'quiet'->>'start' is not null and ${prefs}->'quiet'->>'end' is not null), false)`
+
+const inQuietHours = quietNowSql(sql`r.prefs`)
 
 /**
  * After questions are answered: copies not yet sent are never sent; every sent copy gets a

@@ -7,6 +7,7 @@ import { INSTANCE_STATUSES, type InstanceStatus } from '../db/schema.ts'
 import { InvalidInput } from '../errors.ts'
 import type { Core } from './context.ts'
 import { normalizeAgentType } from './instances.ts'
+import { openQuestionSql } from './open-questions.ts'
 import { onlineSql } from './presence.ts'
 import { decodeCursor, encodeCursor, likePattern, queryRows } from './sql-rows.ts'
 import { canonicalUuid } from './wire.ts'
@@ -197,4 +198,43 @@ export async function agentTypeNames(core: Core, userId: string): Promise<string
           where a.user_id = ${userId}) order by t.name limit 100`,
   )
   return rows.map((r) => r.name)
+}
+
+/** The newest waiting question: its instance and the start of its text. */
+export type NewestQuestion = {
+  id: string
+  instance: { id: string; name: string | null; agentType: string }
+  content: string
+}
+
+/**
+ * How many questions wait for the viewer (open questions on instances they own or that are shared
+ * with them), and the newest one: the title's count and the open tab's notification.
+ */
+export async function waitingQuestions(
+  core: Core,
+  userId: string,
+): Promise<{ count: number; newest: NewestQuestion | null }> {
+  const rows = await queryRows<{
+    count: number
+    id: string
+    instance_id: string
+    agent_type: string
+    name: string | null
+    content: string
+  }>(
+    core.db,
+    sql`
+    select count(*) over ()::int as count, m.id, m.instance_id, t.name as agent_type, v.name,
+      left(m.content, 300) as content
+    from ${visible(userId, sql`v.status = 'AWAITING_INPUT'`, 1000)} v
+    join agent_types t on t.id = v.agent_type_id
+    join messages m on m.instance_id = v.id and ${openQuestionSql('m')}
+    order by m.id desc
+    limit 1`,
+  )
+  const r = rows[0]
+  if (!r) return { count: 0, newest: null }
+  const instance = { id: r.instance_id, name: r.name, agentType: r.agent_type }
+  return { count: r.count, newest: { id: r.id, instance, content: r.content } }
 }

@@ -66,22 +66,30 @@ export async function linkChat(db: Db, code: string, chat: ChatAddress): Promise
   return db.transaction(async (tx) => {
     const userId = await consumeLinkCode(tx, code, chat.channel)
     if (!userId) return null
-    const [previous] = await tx
-      .delete(channelLinks)
-      .where(isChat(chat))
-      .returning({ userId: channelLinks.userId })
-    if (previous && previous.userId !== userId) {
-      await dropPendingDeliveries(tx, { ...chat, reason: 'linked to another user' })
-    }
-    await tx.insert(channelLinks).values({
-      userId,
-      channel: chat.channel,
-      target: chat.target,
-      chatId: chat.chatId ?? null,
-      teamId: chat.teamId ?? null,
-      externalUserId: chat.externalUserId ?? null,
-    })
+    await attachChat(tx, userId, chat)
     return userId
+  })
+}
+
+/**
+ * Links the chat to a user already known to own it (a browser subscribing from a logged-in page),
+ * moving it from anyone it was linked to before; what was on its way to them is dropped.
+ */
+export async function attachChat(tx: Tx, userId: string, chat: ChatAddress): Promise<void> {
+  const [previous] = await tx
+    .delete(channelLinks)
+    .where(isChat(chat))
+    .returning({ userId: channelLinks.userId })
+  if (previous && previous.userId !== userId) {
+    await dropPendingDeliveries(tx, { ...chat, reason: 'linked to another user' })
+  }
+  await tx.insert(channelLinks).values({
+    userId,
+    channel: chat.channel,
+    target: chat.target,
+    chatId: chat.chatId ?? null,
+    teamId: chat.teamId ?? null,
+    externalUserId: chat.externalUserId ?? null,
   })
 }
 
@@ -93,16 +101,24 @@ export async function unlink(
   db: Db,
   link: { channel: string; target: string } | { userId: string; id: string },
 ): Promise<boolean> {
-  return db.transaction(async (tx) => {
-    const where =
-      'id' in link ? and(eq(channelLinks.id, link.id), eq(channelLinks.userId, link.userId)) : isChat(link)
-    const gone = await tx
-      .delete(channelLinks)
-      .where(where)
-      .returning({ channel: channelLinks.channel, target: channelLinks.target })
-    for (const chat of gone) await dropPendingDeliveries(tx, { ...chat, reason: 'unlinked' })
-    return gone.length > 0
-  })
+  return db.transaction((tx) =>
+    removeLinks(
+      tx,
+      'id' in link ? and(eq(channelLinks.id, link.id), eq(channelLinks.userId, link.userId)) : isChat(link),
+    ),
+  )
+}
+
+/** Inside a transaction: removes the chat's link; copies still waiting for it are never sent. */
+export const unlinkChat = (tx: Tx, chat: { channel: string; target: string }) => removeLinks(tx, isChat(chat))
+
+async function removeLinks(tx: Tx, where: SQL | undefined): Promise<boolean> {
+  const gone = await tx
+    .delete(channelLinks)
+    .where(where)
+    .returning({ channel: channelLinks.channel, target: channelLinks.target })
+  for (const chat of gone) await dropPendingDeliveries(tx, { ...chat, reason: 'unlinked' })
+  return gone.length > 0
 }
 
 /** The chat is gone or blocked the bot: stop using its link and drop what was waiting for it. */

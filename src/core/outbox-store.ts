@@ -25,7 +25,14 @@ export type StoredDelivery = {
   payload: unknown
   /** `ended`: the status is one of ENDED_STATUSES (core/statuses.ts). */
   instance: { id: string; name: string | null; agentType: string; status: string; ended: boolean }
-  message: { id: string; content: string; options: string[] | null; createdAt: string }
+  message: {
+    id: string
+    content: string
+    options: string[] | null
+    createdAt: string
+    /** When the question stops being open (its timeout); null when it never does. */
+    timeoutAt?: string | null
+  }
   answer: { messageId: string; content: string; by: string | null; via: string | null; at: string } | null
   /** How an answered or closed question reads on every copy (answerSummary); null while open. */
   summary: string | null
@@ -97,6 +104,7 @@ type Row = {
   content: string
   options: string[] | null
   created_at: string | Date
+  timeout_at: string | Date | null
   instance_id: string
   instance_name: string | null
   agent_type: string
@@ -118,7 +126,7 @@ export async function readPendingDelivery(db: Db, id: string): Promise<StoredDel
   const [r] = resultRows<Row>(
     await db.execute(sql`
       select d.id, d.kind, d.channel, d.target, d.user_id, d.attempts, d.external_ref, d.payload,
-        m.id as message_id, m.content, m.options, m.created_at,
+        m.id as message_id, m.content, m.options, m.created_at, m.timeout_at,
         i.id as instance_id, i.name as instance_name, t.name as agent_type, i.status, ${endedSql('i.status')} as ended,
         a.id as answer_id, a.content as answer_content, a.metadata ? 'option' as answer_pressed, coalesce(u.display_name, u.email) as answered_by,
         m.answered_via, m.answered_at, m.metadata->>'closed_reason' as closed_reason
@@ -147,7 +155,13 @@ export async function readPendingDelivery(db: Db, id: string): Promise<StoredDel
       status: r.status,
       ended: r.ended,
     },
-    message: { id: r.message_id, content: r.content, options: r.options, createdAt: iso(r.created_at) },
+    message: {
+      id: r.message_id,
+      content: r.content,
+      options: r.options,
+      createdAt: iso(r.created_at),
+      timeoutAt: r.timeout_at ? iso(r.timeout_at) : null,
+    },
     answer:
       r.answered_at && r.answer_id
         ? {
@@ -205,12 +219,20 @@ export async function recordSent(
       last_error = null, next_attempt_at = now()
     where id = ${d.id}`)
   if (d.kind !== 'question') return false
+  // An answer whose lock statement ran before the update above committed saw this copy as
+  // pending and queued no lock for it. That answer has already written the question row: locking
+  // the row waits for it to commit and then reads it as answered (a locking read returns the
+  // newest version), so the lock is queued here instead of being lost.
   const locks = resultRows(
     await db.execute(sql`
+      with q as (
+        select m.id, m.answered_at from messages m
+        where m.id = (select message_id from deliveries where id = ${d.id})
+        for share)
       insert into deliveries (user_id, message_id, instance_id, channel, target, kind, external_ref)
       select d.user_id, d.message_id, d.instance_id, d.channel, d.target, 'lock', d.external_ref
-      from deliveries d join messages m on m.id = d.message_id
-      where d.id = ${d.id} and m.answered_at is not null
+      from deliveries d join q on q.id = d.message_id
+      where d.id = ${d.id} and q.answered_at is not null
       on conflict do nothing
       returning id`),
   )

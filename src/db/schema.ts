@@ -245,6 +245,27 @@ export const instanceAccess = pgTable(
   ],
 )
 
+// Browsers that receive web push, one row per user and device. Each has a channel link
+// ('push', target = this id), so the outbox delivers to it like to any chat.
+export const pushSubscriptions = pgTable(
+  'push_subscriptions',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    userId: uuid('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    /** The push service's URL for this browser (unique: a browser subscribes once). */
+    endpoint: text('endpoint').notNull().unique(),
+    /** The browser's P-256 public key and auth secret (base64url), for RFC 8291 encryption. */
+    p256dh: text('p256dh').notNull(),
+    auth: text('auth').notNull(),
+    /** How the settings page names the device (from its User-Agent). */
+    device: text('device').notNull().default(''),
+    createdAt: createdAt(),
+  },
+  (t) => [index('push_subscriptions_user_idx').on(t.userId)],
+)
+
 // Process-wide settings that must survive restarts (e.g. the generated session secret).
 export const settings = pgTable('settings', {
   key: text('key').primaryKey(),

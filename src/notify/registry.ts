@@ -5,9 +5,10 @@ import { SLACK_CHANNEL } from '../../bots/slack/adapter.ts'
 import { TELEGRAM_CHANNEL } from '../../bots/telegram/adapter.ts'
 import { type ChatChannelInfo, describeChatChannel } from '../core/chat-channels.ts'
 import type { ChannelAdapter } from './channel.ts'
+import { PUSH_CHANNEL } from './push/adapter.ts'
 
 /** Every chat channel Parley has, configured or not: adding one is one adapter folder and a line here. */
-export const CHAT_CHANNELS: readonly ChatChannelInfo[] = [TELEGRAM_CHANNEL, SLACK_CHANNEL]
+export const CHAT_CHANNELS: readonly ChatChannelInfo[] = [TELEGRAM_CHANNEL, SLACK_CHANNEL, PUSH_CHANNEL]
 
 /** Tells core about every chat channel (names, labels, settings toggles); the wiring calls it. */
 export function describeChatChannels(): void {

@@ -4,6 +4,7 @@ import type { LoginThrottle } from '../auth/login-throttle.ts'
 import type { Config } from '../config.ts'
 import type { Core } from '../core/context.ts'
 import { servedOverHttps } from '../http/security-headers.ts'
+import type { PushDeps } from './push.ts'
 
 export type WebDeps = {
   config: Config
@@ -15,6 +16,8 @@ export type WebDeps = {
   loginThrottle?: LoginThrottle
   /** Aborted when the process stops: live dashboard streams close. */
   stopping?: AbortSignal
+  /** Web push: the VAPID public key and the answer links' signer. */
+  push?: PushDeps
 }
 
 /** Cookies are Secure when the dashboard is served over https (PUBLIC_URL, or the proxy says so). */

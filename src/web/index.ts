@@ -3,6 +3,7 @@
 import { html } from '@elysiajs/html'
 import { Elysia } from 'elysia'
 import { webAccounts } from './accounts.ts'
+import { webAppShell } from './app-shell.ts'
 import { webAssets } from './assets.ts'
 import type { WebDeps } from './deps.ts'
 import { webDocs } from './docs.ts'
@@ -10,6 +11,7 @@ import { webInbox } from './inbox.ts'
 import { webInstance } from './instance.ts'
 import { webInstanceLive } from './instance-live.ts'
 import { LiveHub } from './live-hub.ts'
+import { webPush } from './push.ts'
 import { webSession } from './session.ts'
 import { webSettings } from './settings.ts'
 import { webStart } from './start.ts'
@@ -25,6 +27,8 @@ export const webApp = (deps: WebDeps) => {
     .use(webSession(deps))
     .use(webAccounts(deps))
     .use(webSettings(deps))
+    .use(webPush(deps))
+    .use(webAppShell(deps, hub))
     .use(webStart(deps))
     .use(webDocs(deps))
     .use(webInbox(deps, hub))

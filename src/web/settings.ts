@@ -21,6 +21,7 @@ import {
   setNotificationPrefs,
 } from '../core/notification-prefs.ts'
 import { setDisplayName } from '../core/profile.ts'
+import { listPushSubscriptions, PUSH } from '../core/push-subscriptions.ts'
 import { AppError, InvalidInput, NotFound } from '../errors.ts'
 import { statusOf } from '../http/errors.ts'
 import type { WebDeps } from './deps.ts'
@@ -36,6 +37,7 @@ const DONE: Record<string, string> = {
   'notifications-saved': 'Notification settings saved.',
   'profile-saved': 'Display name saved.',
   'session-ended': 'Session ended. That browser has to log in again.',
+  'device-removed': 'Device removed. Parley sends it no more notifications.',
 }
 
 /** A checkbox: present as "on" or absent; anything else is a bad request naming the field. */
@@ -67,11 +69,12 @@ export function webSettings(deps: WebDeps) {
     extra: { notice?: string | null; error?: string | null; created?: JustCreated } = {},
     status = 200,
   ) => {
-    const [keys, links, prefs, sessions] = await Promise.all([
+    const [keys, links, prefs, sessions, devices] = await Promise.all([
       listApiKeys(db, ctx.user.id),
       listLinks(db, ctx.user.id),
       getNotificationPrefs(db, ctx.user.id),
       listWebSessions(db, ctx.user.id),
+      listPushSubscriptions(db, ctx.user.id),
     ])
     const { user, csrfToken } = ctx
     const current = ctx.session.id
@@ -80,7 +83,9 @@ export function webSettings(deps: WebDeps) {
         user,
         csrfToken,
         keys,
-        links,
+        // Subscribed browsers are listed as devices, not as chats.
+        links: links.filter((l) => l.channel !== PUSH),
+        devices,
         prefs,
         channels: chatChannels(),
         sessions,

@@ -11,6 +11,7 @@ import { csrfTokenFor } from '../../src/auth/csrf.ts'
 import { createWebSession, SESSION_COOKIE } from '../../src/auth/web-sessions.ts'
 import { createLinkCode, linkChat } from '../../src/core/links.ts'
 import { postAgentMessage } from '../../src/core/messages.ts'
+import { savePushSubscription } from '../../src/core/push-subscriptions.ts'
 import type { Parley } from '../../src/parley.ts'
 import { OWNER_ACTIONS } from '../../src/web/instance.ts'
 import {
@@ -47,6 +48,8 @@ type Fixture = {
   keyId: string
   sessionId: string
   linkId: string
+  pushId: string
+  pushEndpoint: string
 }
 
 /**
@@ -236,6 +239,28 @@ const MATRIX: Record<string, (f: Fixture) => Try[]> = {
   'WS /relay/agent': (f) =>
     instancePaths(f).map((id) => ({ path: `/relay/agent?session_id=${id}`, expect: 404, creates: true })),
   'WS /relay/view/:id': (f) => instancePaths(f).map((id) => ({ path: `/relay/view/${id}`, expect: 404 })),
+  // Web push: bob's own devices only; alice's subscription can be neither removed nor replaced.
+  'GET /push/key': () => [{ path: '/push/key', expect: 'own' }],
+  'POST /push/subscriptions': () => [
+    { path: '/push/subscriptions', body: { endpoint: 'https://push.example.com/bob' }, expect: 'own' },
+  ],
+  'DELETE /push/subscriptions': (f) => [
+    { method: 'DELETE', path: '/push/subscriptions', body: { endpoint: f.pushEndpoint }, expect: 'own' },
+  ],
+  'POST /settings/push/:id/remove': (f) => [
+    { path: `/settings/push/${f.pushId}/remove`, body: {}, expect: 404 },
+  ],
+  'POST /push/answer/:token': () => [
+    { path: '/push/answer/not-a-token', body: { action: '0' }, expect: 403 },
+  ],
+  'GET /manifest.webmanifest': () => [{ path: '/manifest.webmanifest', expect: 'own' }],
+  'GET /sw.js': () => [{ path: '/sw.js', expect: 'own' }],
+  'GET /offline': () => [{ path: '/offline', expect: 'own' }],
+  'GET /favicon.svg': () => [{ path: '/favicon.svg', expect: 'own' }],
+  'GET /favicon.ico': () => [{ path: '/favicon.ico', expect: 'own' }],
+  'GET /apple-touch-icon.png': () => [{ path: '/apple-touch-icon.png', expect: 'own' }],
+  'GET /icons/:file': () => [{ path: '/icons/icon-192.png', expect: 'own' }],
+  'GET /events/waiting': () => [{ path: '/events/waiting', expect: 'own' }],
 }
 
 /** Each MCP tool, called by bob on alice's instance: a not-found tool error at once. */
@@ -383,7 +408,16 @@ for (const kind of dbKinds()) {
         'select id from channel_links where user_id = $1',
         [alice.id],
       )
+      const pushEndpoint = `https://push.example.com/alice-${MARK}`
+      const pushId = await savePushSubscription(
+        t.database.db,
+        alice.id,
+        { endpoint: pushEndpoint, keys: { p256dh: 'BAlice', auth: 'alice-auth' } },
+        `alice phone ${MARK}`,
+      )
       f = {
+        pushId,
+        pushEndpoint,
         instanceId,
         stepId: step.json.message_id,
         webhookQuestionId: hook.json.message_id,

@@ -34,9 +34,11 @@ describe('which channel: answer sources in core, chat channels as their adapters
     expect(CHAT_CHANNELS).toEqual([
       { channel: 'telegram', label: 'Telegram' },
       { channel: 'slack', label: 'Slack' },
+      { channel: 'push', label: 'Web push' },
     ])
     describeChatChannels()
     expect(answerSummary({ by: 'Ann', via: 'telegram' })).toBe('Answered by Ann via Telegram')
+    expect(answerSummary({ by: 'Ann', via: 'push' })).toBe('Answered by Ann via Web push')
   })
   test('a chat channel added later reads by the label its adapter gave, with no edit in core', () => {
     const forget = describeChatChannel({ channel: 'owl', label: 'Owl post' })

@@ -1,6 +1,6 @@
 // Browser fixtures: the system Chromium driven by playwright-core (never a downloaded browser),
 // and a real Parley server on a free port with a user who has an API key.
-import { type Browser, chromium } from 'playwright-core'
+import { type Browser, type BrowserContext, chromium } from 'playwright-core'
 import { loadConfig } from '../../src/config.ts'
 import { startParley } from '../../src/main.ts'
 import { type DbKind, freshDatabase, makeUser, type TestApp, testApp } from '../helpers.ts'
@@ -67,4 +67,21 @@ export async function browserApp(): Promise<{
       await t.close()
     },
   }
+}
+
+/** Logs the server's user in through the /login form; returns the storage state for new contexts. */
+export async function loggedInState(
+  browser: Browser,
+  server: { base: string; user: { email: string } },
+): Promise<Awaited<ReturnType<BrowserContext['storageState']>>> {
+  const login = await browser.newContext()
+  const first = await login.newPage()
+  await first.goto(`${server.base}/login`)
+  await first.getByLabel('Email').fill(server.user.email)
+  await first.getByLabel('Password').fill(PASSWORD)
+  await first.getByRole('button', { name: /log in/i }).click()
+  await first.waitForURL(`${server.base}/`)
+  const state = await login.storageState()
+  await login.close()
+  return state
 }

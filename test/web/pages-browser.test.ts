@@ -3,7 +3,7 @@
 // waiting long-poll gets the answer. Then hostile agent text: nothing it carries may run.
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from 'bun:test'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
-import { launchBrowser, liveServer, PASSWORD } from './browser.ts'
+import { launchBrowser, liveServer, loggedInState } from './browser.ts'
 
 describe('dashboard in Chromium', () => {
   let browser: Browser
@@ -14,15 +14,7 @@ describe('dashboard in Chromium', () => {
   const dialogs: string[] = []
   beforeAll(async () => {
     ;[browser, server] = await Promise.all([launchBrowser(), liveServer('pglite')])
-    const login = await browser.newContext()
-    const first = await login.newPage()
-    await first.goto(`${server.base}/login`)
-    await first.getByLabel('Email').fill(server.user.email)
-    await first.getByLabel('Password').fill(PASSWORD)
-    await first.getByRole('button', { name: /log in/i }).click()
-    await first.waitForURL(`${server.base}/`)
-    session = await login.storageState()
-    await login.close()
+    session = await loggedInState(browser, server)
   }, 60_000)
   // A fresh logged-in tab per test, so one test's open streams cannot disturb the next. Waits
   // inside a test are bounded well below its timeout: bun test kills the file's child processes

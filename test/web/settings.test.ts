@@ -171,8 +171,8 @@ for (const kind of dbKinds()) {
       expect(ok.status).toBe(303)
       const [row] = await t.database.db.select().from(users).where(eq(users.id, alice.id))
       expect(row!.notificationPrefs).toEqual({
-        questions: { telegram: false, slack: true },
-        progress: { telegram: true, slack: false },
+        questions: { telegram: false, slack: true, push: false },
+        progress: { telegram: true, slack: false, push: false },
         quiet: { start: '22:00', end: '07:30' },
       })
       const page = await webGet(t.app, '/settings', s)
@@ -212,7 +212,7 @@ for (const kind of dbKinds()) {
         expect(outsideAttributes(page.text)).toContain('Owl post')
         await postForm(t.app, '/settings/notifications', { questions_owl: 'on' }, s)
         const prefs = await getNotificationPrefs(t.database.db, alice.id)
-        expect(prefs.questions).toEqual({ telegram: false, slack: false, owl: true })
+        expect(prefs.questions).toEqual({ telegram: false, slack: false, push: false, owl: true })
       } finally {
         forget()
       }
@@ -270,8 +270,8 @@ for (const kind of dbKinds()) {
       const ids = [...html.matchAll(/<input id="([^"]+)"/g)].map((m) => m[1])
       for (const id of ids) expect(html).toContain(`for="${id}"`)
       // Checkboxes are wrapped in their label.
-      expect(html.match(/type="checkbox"/g)?.length).toBe(4)
-      expect(html.match(/<label class="check"><input type="checkbox"/g)?.length).toBe(4)
+      expect(html.match(/type="checkbox"/g)?.length).toBe(6)
+      expect(html.match(/<label class="check"><input type="checkbox"/g)?.length).toBe(6)
     }, 30_000)
   })
 }

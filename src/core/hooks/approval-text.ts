@@ -17,6 +17,10 @@ export function pickedOption(answer: string): ApprovalOption | null {
   return APPROVAL_OPTIONS.find((o) => o === text) ?? null
 }
 
+/** An approval is a question with exactly the approval options, in order. */
+export const isApproval = (options: readonly string[] | null | undefined): boolean =>
+  options?.length === APPROVAL_OPTIONS.length && options.every((o, i) => o === APPROVAL_OPTIONS[i])
+
 /**
  * How an answered approval reads ("Allowed", "Allowed for this session", "Denied"); null for any
  * other question. An approval is a question with exactly the approval options.
@@ -27,8 +31,7 @@ export function approvalVerb(
   /** Whether the answer was a button press: typed words deny, even when they read "Allow". */
   pressed: boolean,
 ) {
-  if (!options || options.length !== APPROVAL_OPTIONS.length) return null
-  if (options.some((o, i) => o !== APPROVAL_OPTIONS[i])) return null
+  if (!isApproval(options)) return null
   if (!pressed) return 'Denied'
   const picked = pickedOption(answer ?? '')
   if (picked === 'Allow') return 'Allowed'
