@@ -147,16 +147,28 @@ export class Outbox {
     const now = Date.now()
     const horizon = now + this.windowMs
     const cooling: string[] = []
+    const open: string[] = []
     let coolingUntil = Number.POSITIVE_INFINITY
     for (const [channel, pacer] of this.pacers) {
+      const held = pacer.heldPast(horizon)
+      if (held !== null) {
+        // The whole channel waits (a per-bot 429): none of its rows are claimed before then.
+        coolingUntil = Math.min(coolingUntil, held - this.windowMs)
+        continue
+      }
+      open.push(channel)
       for (const [target, at] of pacer.coolingTargets(horizon)) {
         cooling.push(`${channel}:${target}`)
         coolingUntil = Math.min(coolingUntil, at - this.windowMs)
       }
     }
+    if (open.length === 0) {
+      if (Number.isFinite(coolingUntil)) this.wakeAt(Math.max(coolingUntil, Date.now() + 1))
+      return
+    }
     const picked: { id: string; at: number }[] = []
     let heldUntil = Number.POSITIVE_INFINITY
-    const query = { channels: this.channels, cooling, batch: this.batch, leaseMs: this.leaseMs }
+    const query = { channels: open, cooling, batch: this.batch, leaseMs: this.leaseMs }
     const seen = await claimDue(this.core.db, query, (candidates) => {
       for (const c of candidates) {
         const pacer = this.pacers.get(c.channel)!
@@ -173,7 +185,7 @@ export class Outbox {
       this.again = true
       return
     }
-    const dueIn = await msUntilNextDue(this.core.db, this.channels, cooling)
+    const dueIn = await msUntilNextDue(this.core.db, open, cooling)
     // Cooling targets are left out above: their rows are due, but wait for `coolingUntil`.
     const wake = Math.min(heldUntil, coolingUntil, Date.now() + Math.max(0, dueIn))
     if (Number.isFinite(wake)) this.wakeAt(Math.max(wake, Date.now() + 1))
@@ -236,7 +248,10 @@ export class Outbox {
     }
     const delay = result.retryAfterMs ?? backoffDelay(this.backoff, job.attempts + 1)
     if (result.retryAfterMs !== undefined) {
-      this.pacers.get(job.channel)?.holdTarget(job.target, Date.now() + result.retryAfterMs)
+      const pacer = this.pacers.get(job.channel)!
+      const until = Date.now() + result.retryAfterMs
+      if (result.holdChannel) pacer.holdChannel(until)
+      else pacer.holdTarget(job.target, until)
     }
     await recordRetry(db, { id, error: result.error, delayMs: delay })
     this.wakeAt(Date.now() + delay)
