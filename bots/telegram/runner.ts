@@ -6,7 +6,6 @@ import { createHmac, timingSafeEqual } from 'node:crypto'
 import type { Config } from '../../src/config.ts'
 import type { Core } from '../../src/core/context.ts'
 import { type LockDatabase, ProcessLock } from '../../src/core/process-lock.ts'
-import { pruneProcessedUpdates } from '../../src/core/processed-updates.ts'
 import { TELEGRAM_PACING, TelegramAdapter } from './adapter.ts'
 import { createBot } from './bot.ts'
 
@@ -80,7 +79,6 @@ export async function createTelegram(
       bot.handleUpdate(update).catch((err) => log(`telegram update ${update.update_id} failed`, err)),
     async start(): Promise<void> {
       await bot.api.setMyCommands(COMMANDS).catch((err) => log('setMyCommands failed', err))
-      await pruneProcessedUpdates(deps.core.db, 'telegram').catch((err) => log('pruning updates failed', err))
       if (mode === 'webhook') {
         // If Telegram cannot be reached now, the webhook registered earlier usually still holds.
         await bot.api
