@@ -2,6 +2,9 @@
 // POST /telegram/webhook, registered with setWebhook and a secret token. Without it: long polling,
 // which Telegram allows one process at a time, so the poller holds a Postgres advisory lock and
 // other processes wait on it (blocked in Postgres, no retry loop) and take over when it goes away.
+// The lock goes with its connection: a poller whose lock connection dies stops polling within two
+// checks (ProcessLock.watch), and a process that just took the lock waits three checks before it
+// polls, so two processes never poll at once; the one that lost it goes back to waiting.
 import { createHmac, timingSafeEqual } from 'node:crypto'
 import type { Config } from '../../src/config.ts'
 import type { Core } from '../../src/core/context.ts'
@@ -23,6 +26,8 @@ export type TelegramOptions = {
   /** Pacing for tests; the default is Telegram's limits. */
   pacing?: { perTargetMs: number; perSecond: number }
   log?: (message: string, err?: unknown) => void
+  /** How often the poller checks it still holds the polling lock (default 1.5 s). */
+  lockCheckMs?: number
 }
 
 export type Telegram = Awaited<ReturnType<typeof createTelegram>>
@@ -89,7 +94,7 @@ export async function createTelegram(
           .catch((err) => log('setWebhook failed', err))
         return
       }
-      poller = new Poller(bot, new ProcessLock(deps.database, POLLER_LOCK), log)
+      poller = new Poller(bot, new ProcessLock(deps.database, POLLER_LOCK), log, opts.lockCheckMs ?? 1500)
       poller.start()
     },
     async stop(): Promise<void> {
@@ -101,11 +106,13 @@ export async function createTelegram(
 class Poller {
   private stopped = false
   private running: Promise<void> | null = null
+  private wakeUp: (() => void) | null = null
 
   constructor(
     private readonly bot: ReturnType<typeof createBot>,
     private readonly lock: ProcessLock,
     private readonly log: (message: string, err?: unknown) => void,
+    private readonly checkMs: number,
   ) {}
 
   start(): void {
@@ -115,13 +122,46 @@ class Poller {
   }
 
   private async run(): Promise<void> {
-    // Waits here (in Postgres) until this process is the poller.
-    if (!(await this.lock.acquire()) || this.stopped) return
-    await this.bot.start({ allowed_updates: [...ALLOWED_UPDATES] })
+    while (!this.stopped) {
+      // Waits here (in Postgres) until this process is the poller.
+      if (!(await this.lock.acquire()) || this.stopped) return
+      let lost = false
+      const unwatch = this.lock.watch(this.checkMs, () => {
+        lost = true
+        this.log(
+          'the polling lock was lost with its database connection; polling stops until it is held again',
+        )
+        this.wakeUp?.()
+        if (this.bot.isRunning()) void this.bot.stop().catch((err) => this.log('stopping long polling', err))
+      })
+      try {
+        // A poller that lost this lock stops within two checks: wait longer than that first.
+        await this.pause(3 * this.checkMs)
+        if (!lost && !this.stopped) await this.bot.start({ allowed_updates: [...ALLOWED_UPDATES] })
+      } finally {
+        unwatch()
+      }
+      if (!lost) return
+      await this.lock.release()
+    }
+  }
+
+  private pause(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(done, ms)
+      function done() {
+        clearTimeout(timer)
+        resolve()
+      }
+      this.wakeUp = done
+    }).finally(() => {
+      this.wakeUp = null
+    })
   }
 
   async stop(): Promise<void> {
     this.stopped = true
+    this.wakeUp?.()
     if (this.bot.isRunning()) await this.bot.stop().catch((err) => this.log('stopping long polling', err))
     else await this.lock.cancel() // still waiting for the lock
     await this.running
