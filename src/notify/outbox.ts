@@ -3,6 +3,10 @@
 // past the send), so two processes never send the same row; results are written back by id.
 // Nothing polls: the outbox wakes on the bus's `delivery.queued` event and on one timer set for
 // the next due row, so rows left pending by a restart (or a crash, after their lease) are sent.
+// Delivery is at least once: a result that cannot be written at first is written again while the
+// row's lease holds (recordUntilStored), so only a crash between the channel accepting a send and
+// that write sends a copy twice. Edits (lock, progress) are idempotent; webhooks carry the row id
+// as Idempotency-Key so a receiver can drop the repeat; a chat copy can appear twice.
 import type { Core } from '../core/context.ts'
 import {
   claimDue,
@@ -216,10 +220,31 @@ export class Outbox {
       } catch (err) {
         result = { ok: false, retry: true, error: errorText(err) }
       }
-      await this.record(job, result)
+      await this.recordUntilStored(job, result)
     } catch (err) {
       this.log(`delivery ${id} failed`, err)
       this.wakeAt(Date.now() + this.backoff.baseMs)
+    }
+  }
+
+  /**
+   * Writes a send's result back, retrying a failed write (the database restarting, a connection
+   * killed) for up to a third of the lease, while the row is still hidden from other processes:
+   * giving up would leave it pending, and it would be sent a second time once its lease ran out.
+   * What remains is a crash between the channel's answer and this write, which resends the copy.
+   */
+  private async recordUntilStored(job: DeliveryJob, result: SendResult): Promise<void> {
+    const deadline = Date.now() + this.leaseMs / 3
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.record(job, result)
+        return
+      } catch (err) {
+        const delay = Math.min(backoffDelay(this.backoff, attempt), 5000)
+        if (Date.now() + delay > deadline) throw err
+        this.log(`recording delivery ${job.id} failed; trying again`, err)
+        await Bun.sleep(delay)
+      }
     }
   }
 

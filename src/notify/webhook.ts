@@ -1,7 +1,8 @@
 // The webhook channel: when a question with `message_metadata.webhook_url` is answered, the outbox
 // POSTs the answer there once (n8n's "resume" URL), with Omnara's body and X-Omnara-Webhook header
 // so n8n's Omnara node accepts it. Only public addresses are called (see ssrf.ts); redirects are
-// not followed, since a public URL could redirect into the private network.
+// not followed, since a public URL could redirect into the private network. Every attempt carries
+// the delivery's id as Idempotency-Key: a call repeated after a crash (see outbox.ts) can be dropped.
 import type { ChannelAdapter, DeliveryJob, SendResult } from './channel.ts'
 import { WebhookPolicy } from './ssrf.ts'
 
@@ -55,6 +56,7 @@ export class WebhookAdapter implements ChannelAdapter {
       'content-type': 'application/json',
       'x-omnara-webhook': 'true',
       'user-agent': 'parley-webhook',
+      'idempotency-key': job.id,
     }
     if (url.protocol === 'http:') {
       target.hostname = resolved.address.includes(':') ? `[${resolved.address}]` : resolved.address

@@ -123,6 +123,12 @@ for (const kind of dbKinds()) {
       const hit = hits[0]!
       expect(hit.headers.get('x-omnara-webhook')).toBe('true')
       expect(hit.headers.get('content-type')).toBe('application/json')
+      // The same key on every attempt of this call, so a receiver can drop a repeat.
+      const [d] = await t.database.query<{ id: string }>(
+        `select id from deliveries where message_id = $1 and kind = 'webhook'`,
+        [q.messageId],
+      )
+      expect(hit.headers.get('idempotency-key')).toBe(d!.id)
       expect(Object.keys(hit.body)).toEqual([
         'user_message',
         'user_id',
