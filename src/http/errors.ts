@@ -2,6 +2,7 @@
 // (the one map from an error's code to HTTP lives here), and that enforces the 1 MiB body limit before anything is parsed. Under /api/v1 the body also
 // carries Omnara's `detail` string, which its SDK and n8n node show to people.
 import { Elysia } from 'elysia'
+import { isDatabaseUnavailable } from '../core/context.ts'
 import { AppError, type ErrorCode, errorBody, InvalidInput, PayloadTooLarge, Unavailable } from '../errors.ts'
 
 export const MAX_BODY_BYTES = 1024 * 1024
@@ -55,6 +56,13 @@ export function toJsonError(err: AppError, path: string): Response {
   return new Response(JSON.stringify(body), { status: statusOf(err), headers })
 }
 
+/** The innermost cause's message (drizzle wraps the driver's error in one that lists the query). */
+function rootMessage(err: unknown): string {
+  let e = err as { message?: unknown; cause?: unknown }
+  while (e.cause && typeof e.cause === 'object') e = e.cause as typeof e
+  return String(e.message ?? e)
+}
+
 export const httpErrors = new Elysia({ name: 'parley.http-errors' })
   .onRequest(({ request }) => {
     const length = Number(request.headers.get('content-length') ?? 0)
@@ -85,6 +93,11 @@ export const httpErrors = new Elysia({ name: 'parley.http-errors' })
     if (code === 'NOT_FOUND') return toJsonError(new AppError('NOT_FOUND', 'Not Found'), path)
     if (code === 'INVALID_COOKIE_SIGNATURE')
       return toJsonError(new AppError('BAD_REQUEST', 'Bad cookie'), path)
+    if (isDatabaseUnavailable(error)) {
+      // A connection killed or the database restarting: the client retries; no stack to log.
+      console.error(`database unavailable: ${request.method} ${path}: ${rootMessage(error)}`)
+      return toJsonError(new Unavailable('The database is unavailable for a moment; try again'), path)
+    }
     console.error('unhandled error', request.method, path, error)
     return toJsonError(new AppError('INTERNAL', 'Internal server error'), path)
   })
