@@ -2,6 +2,7 @@
 // complete, delete, share), the thread with live updates, the diff, and the reply box. Every
 // form posts and redirects without JavaScript; with htmx the reply box swaps itself for a fresh
 // one and the new message arrives over the page's SSE stream.
+import type { FailedDelivery } from '../src/core/deliveries.ts'
 import type { DiffFile } from '../src/core/diff-parse.ts'
 import type { InstanceView, ThreadMessage } from '../src/core/thread.ts'
 import { Presence, StatusBadge } from './badges.tsx'
@@ -161,6 +162,8 @@ export function InstancePage(props: {
   paged: boolean
   diff: DiffFile[]
   shared: { email: string | null; access: string }[]
+  /** Deliveries that gave up (owner only): webhooks that stayed down, chats that refused. */
+  failed?: FailedDelivery[]
   notice?: string | null
   warning?: string | null
   error?: string | null
@@ -181,6 +184,7 @@ export function InstancePage(props: {
       ) : (
         ''
       )}
+      <FailedDeliveries failed={props.failed ?? []} />
       <section class="thread-wrap" aria-label="Conversation" hx-sse:connect={live} hx-swap="none">
         <div id="thread" class="thread">
           <OlderLoader instanceId={inst.id} before={props.olderCursor} />
@@ -194,6 +198,24 @@ export function InstancePage(props: {
       <ReplyForm inst={inst} csrfToken={props.csrfToken} error={props.error} draft={props.draft} />
       <DiffView files={props.diff} />
     </Layout>
+  )
+}
+
+function FailedDeliveries(props: { failed: FailedDelivery[] }) {
+  if (props.failed.length === 0) return ''
+  return (
+    <section aria-labelledby="failed-h" class="card">
+      <h2 id="failed-h">Deliveries that failed</h2>
+      <ul>
+        {props.failed.map((d) => (
+          <li>
+            <strong safe>{d.kind === 'webhook' ? `Webhook ${d.target}` : `${d.channel} ${d.kind}`}</strong>
+            {` gave up after ${d.attempts} attempts: `}
+            <span safe>{d.lastError ?? 'unknown error'}</span>
+          </li>
+        ))}
+      </ul>
+    </section>
   )
 }
 

@@ -6,6 +6,7 @@ import { Outbox } from '../../src/notify/outbox.ts'
 import { WebhookPolicy } from '../../src/notify/ssrf.ts'
 import { WebhookAdapter } from '../../src/notify/webhook.ts'
 import { dbKinds, makeUser, type TestApp, testApp, until, uuid } from '../helpers.ts'
+import { webGet, webLogin } from '../web/helpers.ts'
 
 describe('webhook address policy', () => {
   const policy = new WebhookPolicy()
@@ -49,7 +50,7 @@ describe('webhook address policy', () => {
   })
 })
 
-type Hit = { headers: Headers; body: Record<string, unknown> }
+type Hit = { headers: Headers; body: Record<string, unknown>; at: number }
 
 for (const kind of dbKinds()) {
   describe(`webhook delivery (${kind})`, () => {
@@ -65,7 +66,11 @@ for (const kind of dbKinds()) {
         hostname: '127.0.0.1',
         port: 0,
         fetch: async (req) => {
-          hits.push({ headers: req.headers, body: (await req.json()) as Record<string, unknown> })
+          hits.push({
+            headers: req.headers,
+            body: (await req.json()) as Record<string, unknown>,
+            at: performance.now(),
+          })
           return new Response('{}', { status: statuses.shift() ?? 200 })
         },
       })
@@ -111,6 +116,28 @@ for (const kind of dbKinds()) {
           [messageId],
         )
       )[0]
+
+    test('a target that stays down is retried with growing backoff, then marked failed and shown to the owner', async () => {
+      await start(['127.0.0.1'])
+      statuses.push(503, 503, 503, 503, 503)
+      const { u, instanceId, q } = await askAndAnswer(`http://127.0.0.1:${server.port}/resume/down`)
+      await until(async () => (await row(q.messageId))?.state === 'failed')
+      const at = hits.map((h) => h.at)
+      expect(await row(q.messageId)).toEqual({
+        state: 'failed',
+        attempts: 5,
+        last_error: 'webhook answered HTTP 503',
+      })
+      expect(hits).toHaveLength(5)
+      // Backoff doubles (±20 % jitter): each wait is longer than the one before.
+      const gaps = at.slice(1).map((t, i) => t - at[i]!)
+      for (let i = 1; i < gaps.length - 1; i++) expect(gaps[i]!).toBeGreaterThan(gaps[i - 1]!)
+      const s = await webLogin(t.app, u.email, 'correct horse battery')
+      const page = await webGet(t.app, `/instances/${instanceId}`, s)
+      expect(page.text).toContain('Deliveries that failed')
+      expect(page.text).toContain(`Webhook http://127.0.0.1:${server.port}/resume/down`)
+      expect(page.text).toContain('gave up after 5 attempts: <span>webhook answered HTTP 503</span>')
+    })
 
     test('an allowed hook gets one POST with Omnara’s body, and later messages do not call it again', async () => {
       await start(['127.0.0.1'])
