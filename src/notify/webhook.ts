@@ -36,7 +36,11 @@ export class WebhookAdapter implements ChannelAdapter {
   readonly pacing = { perTargetMs: 0, perSecond: 50 }
   private readonly policy: WebhookPolicy
 
-  constructor(allow: readonly string[] = []) {
+  constructor(
+    allow: readonly string[] = [],
+    /** How long a call may take before it is abandoned and retried later. */
+    private readonly timeoutMs = TIMEOUT_MS,
+  ) {
     this.policy = new WebhookPolicy(allow)
   }
 
@@ -69,7 +73,7 @@ export class WebhookAdapter implements ChannelAdapter {
         headers,
         body: JSON.stringify(webhookBody(job)),
         redirect: 'manual',
-        signal: AbortSignal.timeout(TIMEOUT_MS),
+        signal: AbortSignal.timeout(this.timeoutMs),
       })
       await res.arrayBuffer().catch(() => {})
     } catch (err) {

@@ -58,6 +58,7 @@ for (const kind of dbKinds()) {
     let server: ReturnType<typeof Bun.serve>
     const hits: Hit[] = []
     const statuses: number[] = []
+    let hang = 0
     beforeAll(async () => {
       t = await testApp(kind)
       // Each test runs an outbox of its own with its own allow list: the app's would race it.
@@ -66,6 +67,12 @@ for (const kind of dbKinds()) {
         hostname: '127.0.0.1',
         port: 0,
         fetch: async (req) => {
+          if (hang > 0) {
+            // Times out: holds the call until the client gives up, and so never takes it in.
+            hang--
+            await new Promise((resolve) => req.signal.addEventListener('abort', resolve))
+            return new Response('late', { status: 200 })
+          }
           hits.push({
             headers: req.headers,
             body: (await req.json()) as Record<string, unknown>,
@@ -85,8 +92,8 @@ for (const kind of dbKinds()) {
       hits.length = 0
       statuses.length = 0
     })
-    const start = async (allow: string[]) => {
-      outbox = new Outbox(t.core, [new WebhookAdapter(allow)], {
+    const start = async (allow: string[], timeoutMs?: number) => {
+      outbox = new Outbox(t.core, [new WebhookAdapter(allow, timeoutMs)], {
         baseUrl: 'http://parley.test',
         backoff: { baseMs: 20, maxMs: 100, maxAttempts: 5 },
         log: () => {},
@@ -116,6 +123,19 @@ for (const kind of dbKinds()) {
           [messageId],
         )
       )[0]
+
+    test('a target that times out, then answers 429 with Retry-After, then 500, gets the answer exactly once', async () => {
+      await start(['127.0.0.1'], 200)
+      hang = 1
+      statuses.push(429, 500)
+      const { q } = await askAndAnswer(`http://127.0.0.1:${server.port}/resume/flaky`)
+      await until(async () => (await row(q.messageId))?.state === 'sent')
+      expect(await row(q.messageId)).toEqual({ state: 'sent', attempts: 3, last_error: null })
+      // Three attempts reached it (429, 500, 200) after the one that timed out; one was taken in.
+      expect(hits).toHaveLength(3)
+      expect(new Set(hits.map((h) => h.headers.get('idempotency-key'))).size).toBe(1)
+      expect(hits.at(-1)!.body.user_message).toBe('approved')
+    })
 
     test('a target that stays down is retried with growing backoff, then marked failed and shown to the owner', async () => {
       await start(['127.0.0.1'])
