@@ -212,7 +212,8 @@ export async function main(argv: string[]): Promise<number> {
     switch (command) {
       case 'serve':
         await import('./main.ts').then((m) => m.serve())
-        return 0
+        // Serves until SIGTERM/SIGINT (main.ts exits then): returning would exit at once.
+        return await new Promise<number>(() => {})
       case 'migrate': {
         const applied = await withMigratedDb(loadConfig(), async (_db, applied) => applied)
         console.log(applied.length ? `applied ${applied.join(', ')}` : 'database is up to date')

@@ -8,7 +8,7 @@ import { postUserMessage } from '../../src/core/messages.ts'
 import { createParley, type Parley } from '../../src/parley.ts'
 import { freshDatabase, hasPostgres, makeUser, type TestDb, until, uuid } from '../helpers.ts'
 
-const main = `${import.meta.dir}/../../src/main.ts`
+const cli = `${import.meta.dir}/../../src/cli.ts`
 
 function freePort(): number {
   const s = Bun.serve({ hostname: '127.0.0.1', port: 0, fetch: () => new Response() })
@@ -33,7 +33,7 @@ describe.skipIf(!hasPostgres())('faults: kill -9 while agents wait (postgres)', 
   }, 30_000)
 
   const serve = async (port: number) => {
-    const child = Bun.spawn(['bun', main], {
+    const child = Bun.spawn(['bun', cli, 'serve'], {
       env: { ...process.env, DATABASE_URL: db.url!, PORT: String(port) },
       stdout: 'ignore',
       stderr: 'ignore',
