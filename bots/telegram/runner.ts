@@ -26,6 +26,8 @@ export type TelegramOptions = {
   /** Pacing for tests; the default is Telegram's limits. */
   pacing?: { perTargetMs: number; perSecond: number }
   log?: (message: string, err?: unknown) => void
+  /** How long one Bot API call may take (default 30 s). */
+  apiTimeoutSeconds?: number
   /** How often the poller checks it still holds the polling lock (default 1.5 s). */
   lockCheckMs?: number
 }
@@ -59,7 +61,7 @@ export async function createTelegram(
   if (!token) return null
   const log = opts.log ?? ((m: string, err?: unknown) => console.error(`telegram: ${m}`, err ?? ''))
   const bot = createBot(
-    { token, apiRoot: config.telegram.apiRoot },
+    { token, apiRoot: config.telegram.apiRoot, timeoutSeconds: opts.apiTimeoutSeconds },
     { core: deps.core, baseUrl: deps.baseUrl, log },
   )
   try {

@@ -33,7 +33,7 @@ for (const kind of dbKinds()) {
         {
           database: testDb.database,
           quiet: true,
-          telegram: { pacing: { perTargetMs: 20, perSecond: 500 }, log: () => {} },
+          telegram: { pacing: { perTargetMs: 20, perSecond: 500 }, log: () => {}, apiTimeoutSeconds: 1 },
           housekeeping: { expireEveryMs: 100 },
           outbox: {
             backoff: { baseMs: 30, maxMs: 200, maxAttempts: 5 },
@@ -477,21 +477,37 @@ for (const kind of dbKinds()) {
       expect(lastBotText(chat)).toContain('not linked')
     })
 
+    /** The question's delivery row once it is sent: its state and how many attempts failed. */
+    const deliveredRow = async (messageId: string) => {
+      const row = async () =>
+        (
+          await db().query<{ state: string; attempts: number }>(
+            'select state, attempts from deliveries where message_id = $1',
+            [messageId],
+          )
+        )[0]
+      await until(async () => (await row())?.state === 'sent')
+      return row()
+    }
+
     test('a 500 is retried, then the question is delivered once', async () => {
       const { user, chat } = await linked()
       fake.fail('sendMessage', { status: 500, description: 'Internal Server Error' }, 2)
       const q = await ask(user.id, uuid(), 'Retry me?')
       await question(chat, q.messageId)
-      const row = async () =>
-        (
-          await db().query<{ state: string; attempts: number }>(
-            'select state, attempts from deliveries where message_id = $1',
-            [q.messageId],
-          )
-        )[0]
-      await until(async () => (await row())?.state === 'sent')
-      expect(await row()).toEqual({ state: 'sent', attempts: 2 })
+      expect(await deliveredRow(q.messageId)).toEqual({ state: 'sent', attempts: 2 })
       expect(fake.chat(chat).filter((m) => m.text.includes(`#msg-${q.messageId}`))).toHaveLength(1)
+    })
+
+    test('a call that times out is retried, then the question is delivered once', async () => {
+      const { user, chat } = await linked()
+      fake.hang('sendMessage')
+      const q = await ask(user.id, uuid(), 'Still there after a timeout?')
+      await question(chat, q.messageId)
+      const calls = fake.callsOf('sendMessage').filter((c) => String(c.body.text).includes(q.messageId))
+      expect(calls).toHaveLength(2) // the one that hung, then the one that worked
+      expect(fake.chat(chat).filter((m) => m.text.includes(`#msg-${q.messageId}`))).toHaveLength(1)
+      expect(await deliveredRow(q.messageId)).toEqual({ state: 'sent', attempts: 1 })
     })
 
     test('429 retry_after is waited out', async () => {
