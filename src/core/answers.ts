@@ -458,3 +458,14 @@ export async function closeExpiredQuestions(core: Core, batch = 100): Promise<nu
   }
   return closed
 }
+
+/** Milliseconds until the next open question with chat copies times out; null when none will. */
+export async function msUntilNextTimeout(core: Core): Promise<number | null> {
+  const [next] = resultRows<{ ms: number | string | null }>(
+    await core.db.execute(sql`
+      select extract(epoch from min(m.timeout_at) - now()) * 1000 as ms from messages m
+      where m.requires_user_input and m.answered_at is null and m.timeout_at is not null
+        and exists (select 1 from deliveries d where d.message_id = m.id and d.kind = 'question')`),
+  )
+  return next?.ms == null ? null : Number(next.ms)
+}

@@ -14,7 +14,7 @@ for (const kind of dbKinds()) {
     let hk: Housekeeping
     beforeAll(async () => {
       t = await testApp(kind)
-      hk = new Housekeeping(t.core, { expireEveryMs: 50, pruneEveryMs: 50, log: () => {} })
+      hk = new Housekeeping(t.core, { pruneEveryMs: 50, log: () => {} })
       await hk.start()
     }, 60_000)
     afterAll(async () => {

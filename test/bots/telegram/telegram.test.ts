@@ -34,7 +34,6 @@ for (const kind of dbKinds()) {
           database: testDb.database,
           quiet: true,
           telegram: { pacing: { perTargetMs: 20, perSecond: 500 }, log: () => {}, apiTimeoutSeconds: 1 },
-          housekeeping: { expireEveryMs: 100 },
           outbox: {
             backoff: { baseMs: 30, maxMs: 200, maxAttempts: 5 },
             progressIntervalMs: 200,
