@@ -11,13 +11,14 @@ import { hostileInput } from './hostile.ts'
 import { idleWaiters } from './idle-waiters.ts'
 import { ingest } from './ingest.ts'
 import { type BenchDb, createBenchDatabase, machine, type Section, startInProcess } from './lib.ts'
+import { load } from './load.ts'
 import { pushDelivery } from './push-delivery.ts'
 import { relayFanout } from './relay.ts'
 import { slackAnswer } from './slack-answer.ts'
 import { telegramDelivery } from './telegram-delivery.ts'
 
 /** The whole run must stay bounded; past this it stops, drops the database and fails. */
-const BUDGET_MS = 12 * 60_000
+const BUDGET_MS = 14 * 60_000
 
 function render(sections: Section[], seconds: number): string {
   const m = machine()
@@ -105,6 +106,9 @@ async function main() {
     print(sections.at(-1)!)
     console.log('\nbench: web push delivery (about 10 s)…')
     sections.push(await pushDelivery(db.url))
+    print(sections.at(-1)!)
+    console.log('\nbench: load, 200 agents (about 70 s)…')
+    sections.push(await load(db.url))
     print(sections.at(-1)!)
     const dash = await startInProcess(db.url)
     try {

@@ -12,6 +12,7 @@ import { type App, type AppDeps, createApp } from './app.ts'
 import { HOLD_CHECK_MS, KeyVerifier } from './auth/api-keys.ts'
 import type { Config } from './config.ts'
 import type { Core } from './core/context.ts'
+import { Housekeeping, type HousekeepingOptions } from './core/housekeeping.ts'
 import { DISCONNECT_AFTER_MS, Presence } from './core/presence.ts'
 import { releaseMachine } from './core/relay-sessions.ts'
 import { connectPostgres, type Database, openPglite, pgliteSocketPath } from './db/client.ts'
@@ -37,6 +38,7 @@ export type ParleyOptions = {
   adapters?: ChannelAdapter[]
   outbox?: Partial<OutboxOptions>
   telegram?: TelegramOptions
+  housekeeping?: HousekeepingOptions
   /** The Telegram bot's username for t.me links on the settings page (default: the bot's own). */
   telegramBotUsername?: string
   /** Replaces parts of the HTTP app's dependencies, e.g. a bot built against a fake service. */
@@ -51,6 +53,7 @@ export type Parley = {
   keys: KeyVerifier
   presence: Presence
   outbox: Outbox
+  housekeeping: Housekeeping
   slack: SlackBot | null
   telegram: Telegram | null
   /** Web push: its public key, answer links and outbox adapter. */
@@ -119,6 +122,11 @@ export async function createParley(config: Config, opts: ParleyOptions = {}): Pr
     },
   })
 
+  const housekeeping = new Housekeeping(core, {
+    ...(opts.quiet ? { log: () => {} } : {}),
+    ...opts.housekeeping,
+  })
+
   let server: ReturnType<typeof Bun.serve> | null = null
   let socketServer: PGLiteSocketServer | null = null
 
@@ -129,6 +137,7 @@ export async function createParley(config: Config, opts: ParleyOptions = {}): Pr
       if (config.machineId) await releaseMachine(core, config.machineId)
       await presence.start()
       await outbox.start()
+      await housekeeping.start()
       await telegram?.start()
       await slack?.start()
       if (telegram) say(`Telegram bot @${telegram.bot.botInfo.username} (${telegram.mode})`)
@@ -173,6 +182,7 @@ export async function createParley(config: Config, opts: ParleyOptions = {}): Pr
         await telegram?.stop()
         await slack?.stop()
       }
+      await housekeeping.stop()
       await outbox.stop()
       presence.stop()
       await keys.close()
@@ -191,6 +201,7 @@ export async function createParley(config: Config, opts: ParleyOptions = {}): Pr
     keys,
     presence,
     outbox,
+    housekeeping,
     slack,
     telegram,
     push,

@@ -2,6 +2,7 @@
 // complete, delete, share), the thread with live updates, the diff, and the reply box. Every
 // form posts and redirects without JavaScript; with htmx the reply box swaps itself for a fresh
 // one and the new message arrives over the page's SSE stream.
+import type { FailedDelivery } from '../src/core/deliveries.ts'
 import type { DiffFile } from '../src/core/diff-parse.ts'
 import { isLive } from '../src/core/statuses.ts'
 import type { InstanceView, ThreadMessage } from '../src/core/thread.ts'
@@ -209,6 +210,8 @@ export function InstancePage(props: {
   paged: boolean
   diff: DiffFile[]
   shared: { email: string | null; access: string }[]
+  /** Deliveries that gave up (owner only): webhooks that stayed down, chats that refused. */
+  failed?: FailedDelivery[]
   notice?: string | null
   warning?: string | null
   error?: string | null
@@ -230,6 +233,7 @@ export function InstancePage(props: {
         ''
       )}
       <TerminalPanel inst={inst} />
+      <FailedDeliveries failed={props.failed ?? []} />
       {/* The changes come before the thread: a summary line, each file folded. */}
       <DiffView files={props.diff} instanceId={inst.id} />
       <section class="thread-wrap" aria-label="Conversation" hx-sse:connect={live} hx-swap="none">
@@ -244,6 +248,24 @@ export function InstancePage(props: {
       <AnswerNotice message={props.warning} />
       <ReplyForm inst={inst} csrfToken={props.csrfToken} error={props.error} draft={props.draft} />
     </Layout>
+  )
+}
+
+function FailedDeliveries(props: { failed: FailedDelivery[] }) {
+  if (props.failed.length === 0) return ''
+  return (
+    <section aria-labelledby="failed-h" class="card">
+      <h2 id="failed-h">Deliveries that failed</h2>
+      <ul>
+        {props.failed.map((d) => (
+          <li>
+            <strong safe>{d.kind === 'webhook' ? `Webhook ${d.target}` : `${d.channel} ${d.kind}`}</strong>
+            {` gave up after ${d.attempts} attempts: `}
+            <span safe>{d.lastError ?? 'unknown error'}</span>
+          </li>
+        ))}
+      </ul>
+    </section>
   )
 }
 

@@ -189,6 +189,16 @@ function ChannelsSection(props: SettingsProps) {
               ) : (
                 ''
               )}
+              {l.active ? (
+                ''
+              ) : (
+                <PostButton
+                  action={`/settings/links/${l.id}/reactivate`}
+                  csrfToken={props.csrfToken}
+                  label="Reactivate"
+                  name={`Reactivate ${linkTarget(l)}`}
+                />
+              )}
               <PostButton
                 action={`/settings/links/${l.id}/unlink`}
                 csrfToken={props.csrfToken}

@@ -4,7 +4,7 @@
 import { App, LogLevel, webApi } from '@slack/bolt'
 import type { Config } from '../../src/config.ts'
 import type { Core } from '../../src/core/context.ts'
-import { firstTimeSeen, pruneProcessedUpdates } from '../../src/core/processed-updates.ts'
+import { firstTimeSeen } from '../../src/core/processed-updates.ts'
 import { logError } from '../../src/log.ts'
 import { SlackAdapter } from './adapter.ts'
 import { registerAnswering } from './answering.ts'
@@ -83,8 +83,6 @@ export function createSlackBot(deps: SlackDeps): SlackBot | null {
     receiver,
     adapter: new SlackAdapter(client),
     start: async () => {
-      // Slack stops retrying an event within the hour; a week of ids is plenty to recognise one.
-      await pruneProcessedUpdates(deps.core.db, 'slack').catch((err) => log('pruning events failed', err))
       if (!receiver) await app.start()
     },
     stop: async () => {

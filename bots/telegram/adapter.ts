@@ -37,7 +37,9 @@ export function classify(err: unknown): SendResult {
   if (err instanceof GrammyError) {
     const error = `${err.error_code} ${err.description}`
     if (err.error_code === 429) {
-      return { ok: false, retry: true, error, retryAfterMs: (err.parameters.retry_after ?? 1) * 1000 }
+      // Flood control counts per bot: every chat waits, not only the one that was refused.
+      const retryAfterMs = (err.parameters.retry_after ?? 1) * 1000
+      return { ok: false, retry: true, error, retryAfterMs, holdChannel: true }
     }
     if (err.error_code >= 500) return { ok: false, retry: true, error }
     const gone =

@@ -6,11 +6,16 @@ import { answers } from './answers.ts'
 import type { BotContext, BotDeps } from './context.ts'
 import { linking } from './linking.ts'
 
-export type BotOptions = { token: string; apiRoot: string | null }
+export type BotOptions = {
+  token: string
+  apiRoot: string | null
+  /** How long one Bot API call may take before it fails (and the outbox retries); default 30 s. */
+  timeoutSeconds?: number
+}
 
 export function createBot(opts: BotOptions, deps: BotDeps): Bot<BotContext> {
   const bot = new Bot<BotContext>(opts.token, {
-    client: { ...(opts.apiRoot ? { apiRoot: opts.apiRoot } : {}), timeoutSeconds: 30 },
+    client: { ...(opts.apiRoot ? { apiRoot: opts.apiRoot } : {}), timeoutSeconds: opts.timeoutSeconds ?? 30 },
   })
   bot.use(async (ctx, next) => {
     ctx.deps = deps

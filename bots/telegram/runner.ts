@@ -2,11 +2,13 @@
 // POST /telegram/webhook, registered with setWebhook and a secret token. Without it: long polling,
 // which Telegram allows one process at a time, so the poller holds a Postgres advisory lock and
 // other processes wait on it (blocked in Postgres, no retry loop) and take over when it goes away.
+// The lock goes with its connection: a poller whose lock connection dies stops polling within two
+// checks (ProcessLock.watch), and a process that just took the lock waits three checks before it
+// polls, so two processes never poll at once; the one that lost it goes back to waiting.
 import { createHmac, timingSafeEqual } from 'node:crypto'
 import type { Config } from '../../src/config.ts'
 import type { Core } from '../../src/core/context.ts'
 import { type LockDatabase, ProcessLock } from '../../src/core/process-lock.ts'
-import { pruneProcessedUpdates } from '../../src/core/processed-updates.ts'
 import { log, logError } from '../../src/log.ts'
 import { TELEGRAM_PACING, TelegramAdapter } from './adapter.ts'
 import { createBot } from './bot.ts'
@@ -25,6 +27,10 @@ export type TelegramOptions = {
   /** Pacing for tests; the default is Telegram's limits. */
   pacing?: { perTargetMs: number; perSecond: number }
   log?: (message: string, err?: unknown) => void
+  /** How long one Bot API call may take (default 30 s). */
+  apiTimeoutSeconds?: number
+  /** How often the poller checks it still holds the polling lock (default 1.5 s). */
+  lockCheckMs?: number
 }
 
 export type Telegram = Awaited<ReturnType<typeof createTelegram>>
@@ -56,7 +62,7 @@ export async function createTelegram(
   if (!token) return null
   const log = opts.log ?? logError('telegram')
   const bot = createBot(
-    { token, apiRoot: config.telegram.apiRoot },
+    { token, apiRoot: config.telegram.apiRoot, timeoutSeconds: opts.apiTimeoutSeconds },
     { core: deps.core, baseUrl: deps.baseUrl, log },
   )
   try {
@@ -81,7 +87,6 @@ export async function createTelegram(
       bot.handleUpdate(update).catch((err) => log(`telegram update ${update.update_id} failed`, err)),
     async start(): Promise<void> {
       await bot.api.setMyCommands(COMMANDS).catch((err) => log('setMyCommands failed', err))
-      await pruneProcessedUpdates(deps.core.db, 'telegram').catch((err) => log('pruning updates failed', err))
       if (mode === 'webhook') {
         // If Telegram cannot be reached now, the webhook registered earlier usually still holds.
         await bot.api
@@ -92,7 +97,7 @@ export async function createTelegram(
           .catch((err) => log('setWebhook failed', err))
         return
       }
-      poller = new Poller(bot, new ProcessLock(deps.database, POLLER_LOCK), log)
+      poller = new Poller(bot, new ProcessLock(deps.database, POLLER_LOCK), log, opts.lockCheckMs ?? 1500)
       poller.start()
     },
     async stop(): Promise<void> {
@@ -104,11 +109,13 @@ export async function createTelegram(
 class Poller {
   private stopped = false
   private running: Promise<void> | null = null
+  private wakeUp: (() => void) | null = null
 
   constructor(
     private readonly bot: ReturnType<typeof createBot>,
     private readonly lock: ProcessLock,
     private readonly log: (message: string, err?: unknown) => void,
+    private readonly checkMs: number,
   ) {}
 
   start(): void {
@@ -118,14 +125,49 @@ class Poller {
   }
 
   private async run(): Promise<void> {
-    // Waits here (in Postgres) until this process is the poller.
-    if (!(await this.lock.acquire()) || this.stopped) return
-    log.info('Telegram: long polling from this process')
-    await this.bot.start({ allowed_updates: [...ALLOWED_UPDATES] })
+    while (!this.stopped) {
+      // Waits here (in Postgres) until this process is the poller.
+      if (!(await this.lock.acquire()) || this.stopped) return
+      let lost = false
+      const unwatch = this.lock.watch(this.checkMs, () => {
+        lost = true
+        this.log(
+          'the polling lock was lost with its database connection; polling stops until it is held again',
+        )
+        this.wakeUp?.()
+        if (this.bot.isRunning()) void this.bot.stop().catch((err) => this.log('stopping long polling', err))
+      })
+      try {
+        // A poller that lost this lock stops within two checks: wait longer than that first.
+        await this.pause(3 * this.checkMs)
+        if (!lost && !this.stopped) {
+          log.info('Telegram: long polling from this process')
+          await this.bot.start({ allowed_updates: [...ALLOWED_UPDATES] })
+        }
+      } finally {
+        unwatch()
+      }
+      if (!lost) return
+      await this.lock.release()
+    }
+  }
+
+  private pause(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(done, ms)
+      function done() {
+        clearTimeout(timer)
+        resolve()
+      }
+      this.wakeUp = done
+    }).finally(() => {
+      this.wakeUp = null
+    })
   }
 
   async stop(): Promise<void> {
     this.stopped = true
+    this.wakeUp?.()
     if (this.bot.isRunning()) await this.bot.stop().catch((err) => this.log('stopping long polling', err))
     else await this.lock.cancel() // still waiting for the lock
     await this.running

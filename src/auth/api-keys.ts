@@ -188,7 +188,7 @@ export class KeyVerifier {
       )
     if (this.recheckHeldMs !== null && !this.holdTimer) {
       this.holdTimer = setInterval(() => {
-        this.recheckHeld().catch((err) => console.error('held API keys recheck failed', err))
+        this.recheckHeld().catch((err) => log.error({ err }, 'held API keys recheck failed'))
       }, this.recheckHeldMs)
       this.holdTimer.unref?.()
     }

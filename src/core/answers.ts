@@ -7,7 +7,7 @@
 // answer reads is answer-wording.ts.
 import { and, eq, isNull, sql } from 'drizzle-orm'
 import { alias } from 'drizzle-orm/pg-core'
-import type { Tx } from '../db/client.ts'
+import { resultRows, type Tx } from '../db/client.ts'
 import { agentInstances, deliveries, instanceAccess, messages, users } from '../db/schema.ts'
 import { type AppError, Forbidden, InvalidInput, NotFound } from '../errors.ts'
 import { type BusEvent, publishAll } from '../events/bus.ts'
@@ -441,4 +441,38 @@ export async function closeQuestion(
   if (!events) return false
   await publishAll(core.bus, events)
   return true
+}
+
+/**
+ * Closes questions whose `timeout_seconds` passed with no answer and that have chat copies, with
+ * the TIMED_OUT wording: their copies are edited to say so instead of keeping live buttons. A
+ * question without copies needs nothing (the open-question rule already reads it as closed).
+ * Several processes may sweep at once: closeQuestion closes each question once. Returns how many.
+ */
+export async function closeExpiredQuestions(core: Core, batch = 100): Promise<number> {
+  const expired = resultRows<{ id: string; user_id: string }>(
+    await core.db.execute(sql`
+      select m.id, m.user_id from messages m
+      where m.requires_user_input and m.answered_at is null and m.timeout_at is not null
+        and m.timeout_at <= now() and m.sender = 'AGENT'
+        and exists (select 1 from deliveries d where d.message_id = m.id and d.kind = 'question')
+      order by m.timeout_at
+      limit ${batch}`),
+  )
+  let closed = 0
+  for (const q of expired) {
+    if (await closeQuestion(core, { userId: q.user_id, questionId: q.id, reason: TIMED_OUT })) closed++
+  }
+  return closed
+}
+
+/** Milliseconds until the next open question with chat copies times out; null when none will. */
+export async function msUntilNextTimeout(core: Core): Promise<number | null> {
+  const [next] = resultRows<{ ms: number | string | null }>(
+    await core.db.execute(sql`
+      select extract(epoch from min(m.timeout_at) - now()) * 1000 as ms from messages m
+      where m.requires_user_input and m.answered_at is null and m.timeout_at is not null
+        and exists (select 1 from deliveries d where d.message_id = m.id and d.kind = 'question')`),
+  )
+  return next?.ms == null ? null : Number(next.ms)
 }

@@ -37,3 +37,36 @@ export function pgErrorCode(err: unknown): string | undefined {
   }
   return undefined
 }
+
+/** The driver's and the OS's codes for a connection that failed or went away. */
+const CONNECTION_LOST = new Set([
+  'CONNECTION_CLOSED',
+  'CONNECTION_ENDED',
+  'CONNECTION_DESTROYED',
+  'CONNECT_TIMEOUT',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+])
+
+/**
+ * Whether a failure means the database is out of reach for a moment (a connection killed or
+ * refused, the server shutting down or starting, too many connections), so the same request can
+ * succeed when retried: callers answer 503 with Retry-After, not 500.
+ */
+export function isDatabaseUnavailable(err: unknown): boolean {
+  for (
+    let e = err as { code?: unknown; errno?: unknown; cause?: unknown } | undefined;
+    e;
+    e = e.cause as typeof e
+  ) {
+    for (const code of [e.code, e.errno]) {
+      if (typeof code !== 'string') continue
+      if (CONNECTION_LOST.has(code)) return true
+      // 08: connection exception; 57P01-03: admin or crash shutdown, cannot connect now; 53300: too many connections.
+      if (/^08[0-9A-Z]{3}$/.test(code) || /^57P0[123]$/.test(code) || code === '53300') return true
+    }
+  }
+  return false
+}

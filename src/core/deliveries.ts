@@ -6,7 +6,7 @@
 //     progress:  { <channel>?: bool },   default: off
 //     quiet: { start: "22:00", end: "07:00" } }       UTC; holds back progress, never questions
 // (a question asked in quiet hours carries payload {"quiet": true}: channels deliver it silently)
-import { type AnyColumn, and, eq, type SQL, sql } from 'drizzle-orm'
+import { type AnyColumn, and, desc, eq, type SQL, sql } from 'drizzle-orm'
 import { type DbOrTx, resultRows, sqlArray, type Tx } from '../db/client.ts'
 import { deliveries } from '../db/schema.ts'
 import { type BusEvent, publishAll } from '../events/bus.ts'
@@ -136,4 +136,33 @@ export const deliveryEvents = (channels: Iterable<string>): BusEvent[] =>
 /** After commit: wake the outbox. */
 export function announceDeliveries(core: Core, channels: Iterable<string>): Promise<void> {
   return publishAll(core.bus, deliveryEvents(channels))
+}
+
+/** A delivery of an instance that gave up (a webhook that stayed down, a chat that refused). */
+export type FailedDelivery = {
+  id: string
+  channel: string
+  kind: string
+  target: string
+  attempts: number
+  lastError: string | null
+  createdAt: Date
+}
+
+/** The instance's deliveries that failed for good, newest first, for its owner's page. */
+export function failedDeliveries(db: DbOrTx, instanceId: string, limit = 20): Promise<FailedDelivery[]> {
+  return db
+    .select({
+      id: deliveries.id,
+      channel: deliveries.channel,
+      kind: deliveries.kind,
+      target: deliveries.target,
+      attempts: deliveries.attempts,
+      lastError: deliveries.lastError,
+      createdAt: deliveries.createdAt,
+    })
+    .from(deliveries)
+    .where(and(eq(deliveries.instanceId, instanceId), eq(deliveries.state, 'failed')))
+    .orderBy(desc(deliveries.createdAt))
+    .limit(limit)
 }

@@ -128,6 +128,20 @@ export async function deactivateLink(tx: Tx, chat: { channel: string; target: st
 }
 
 /**
+ * Turns a deactivated link back on (the settings page, once the person unblocked the bot or the
+ * chat is back): new copies go there again; what was dropped while it was off stays dropped.
+ * Only the link's owner can; true when the link exists and is theirs.
+ */
+export async function reactivateLink(db: Db, link: { userId: string; id: string }): Promise<boolean> {
+  const rows = await db
+    .update(channelLinks)
+    .set({ active: true, lastError: null })
+    .where(and(eq(channelLinks.id, link.id), eq(channelLinks.userId, link.userId)))
+    .returning({ id: channelLinks.id })
+  return rows.length > 0
+}
+
+/**
  * Who a chat belongs to, and whether its link still receives messages. An inactive link still
  * says who someone is; a channel decides whether that is enough for what they asked.
  */

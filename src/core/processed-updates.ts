@@ -14,9 +14,11 @@ export async function firstTimeSeen(db: Db, source: string, externalId: string):
   return rows.length > 0
 }
 
-/** Forgets handled updates older than `days`: senders stop retrying long before that. */
-export async function pruneProcessedUpdates(db: Db, source: string, days = 7): Promise<void> {
+/**
+ * Forgets handled updates (of every source) older than `days`: Telegram and Slack stop resending
+ * long before that. Housekeeping runs it at start and periodically.
+ */
+export async function pruneProcessedUpdates(db: Db, days = 7): Promise<void> {
   await db.execute(sql`
-    delete from processed_updates
-    where source = ${source} and created_at < now() - make_interval(days => ${days})`)
+    delete from processed_updates where created_at < now() - make_interval(days => ${days})`)
 }

@@ -153,6 +153,10 @@ export const messages = pgTable(
     index('messages_open_questions_idx')
       .on(t.instanceId)
       .where(sql`${t.requiresUserInput} and ${t.answeredAt} is null`),
+    // Questions that will time out, for the sweep that closes them once they have (housekeeping.ts).
+    index('messages_timeout_idx')
+      .on(t.timeoutAt)
+      .where(sql`${t.requiresUserInput} and ${t.answeredAt} is null and ${t.timeoutAt} is not null`),
     check('messages_sender_ck', sql`${t.sender} in ('AGENT','USER')`),
   ],
 )

@@ -3,6 +3,7 @@
 // anything is parsed, and that refuses unstorable text in any input (src/core/storable.ts). Under
 // /api/v1 the body also carries Omnara's `detail` string, which its SDK and n8n node show to people.
 import { Elysia } from 'elysia'
+import { isDatabaseUnavailable } from '../core/context.ts'
 import { checkStorable } from '../core/storable.ts'
 import {
   AppError,
@@ -68,6 +69,13 @@ export function toJsonError(err: AppError, path: string): Response {
   return new Response(JSON.stringify(body), { status: statusOf(err), headers })
 }
 
+/** The innermost cause's message (drizzle wraps the driver's error in one that lists the query). */
+function rootMessage(err: unknown): string {
+  let e = err as { message?: unknown; cause?: unknown }
+  while (e.cause && typeof e.cause === 'object') e = e.cause as typeof e
+  return String(e.message ?? e)
+}
+
 /** The response for whatever a request threw; logs what no code path expected. */
 function failureResponse(code: unknown, error: unknown, request: Request, route: string): Response {
   const path = new URL(request.url).pathname
@@ -79,6 +87,11 @@ function failureResponse(code: unknown, error: unknown, request: Request, route:
   if (code === 'PARSE') return toJsonError(new InvalidInput('body', 'body: malformed request body'), path)
   if (code === 'NOT_FOUND') return toJsonError(new AppError('NOT_FOUND', 'Not Found'), path)
   if (code === 'INVALID_COOKIE_SIGNATURE') return toJsonError(new AppError('BAD_REQUEST', 'Bad cookie'), path)
+  if (isDatabaseUnavailable(error)) {
+    // A connection killed or the database restarting: the client retries; no stack to log.
+    log.warn({ method: request.method, route, cause: rootMessage(error) }, 'database unavailable')
+    return toJsonError(new Unavailable('The database is unavailable for a moment; try again'), path)
+  }
   log.error({ err: error, method: request.method, route }, 'unhandled error')
   return toJsonError(new AppError('INTERNAL', 'Internal server error'), path)
 }

@@ -19,8 +19,12 @@ export type DeliveryJob = Omit<StoredDelivery, 'instance'> & {
 export type SendResult =
   /** Done; `externalRef` (when given) is stored so later edits can find the copy. */
   | { ok: true; externalRef?: unknown }
-  /** Network error, 5xx or 429: try again later (after `retryAfterMs` when the API said so). */
-  | { ok: false; retry: true; error: string; retryAfterMs?: number }
+  /**
+   * Network error, 5xx or 429: try again later (after `retryAfterMs` when the API said so). The
+   * wait holds this target only, or with `holdChannel` every target of the channel (Telegram's
+   * flood control counts per bot, so one chat's 429 means the whole bot must wait).
+   */
+  | { ok: false; retry: true; error: string; retryAfterMs?: number; holdChannel?: boolean }
   /** Will never work (bot blocked, chat not found, invalid auth): stop; maybe mark the link inactive. */
   | { ok: false; retry: false; error: string; deactivateLink?: boolean }
 

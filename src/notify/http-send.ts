@@ -4,7 +4,8 @@
 import type { SendResult } from './channel.ts'
 import type { WebhookPolicy } from './ssrf.ts'
 
-const TIMEOUT_MS = 10_000
+/** How long an outgoing call may take before it is abandoned (and retried later), by default. */
+export const TIMEOUT_MS = 10_000
 
 /** Seconds or an HTTP date, as Retry-After allows. */
 export function retryAfterMs(header: string | null): number | undefined {
@@ -23,7 +24,7 @@ export function retryAfterMs(header: string | null): number | undefined {
 export async function guardedFetch(
   policy: WebhookPolicy,
   url: URL,
-  init: { method: string; headers: Record<string, string>; body?: BodyInit },
+  init: { method: string; headers: Record<string, string>; body?: BodyInit; timeoutMs?: number },
 ): Promise<{ ok: true; res: Response } | { ok: false; retry: boolean; error: string }> {
   const resolved = await policy.resolve(url)
   if (!resolved.ok) return { ok: false, retry: resolved.retry, error: resolved.reason }
@@ -35,10 +36,11 @@ export async function guardedFetch(
   }
   try {
     const res = await fetch(target, {
-      ...init,
+      method: init.method,
+      body: init.body,
       headers,
       redirect: 'manual',
-      signal: AbortSignal.timeout(TIMEOUT_MS),
+      signal: AbortSignal.timeout(init.timeoutMs ?? TIMEOUT_MS),
     })
     await res.arrayBuffer().catch(() => {})
     return { ok: true, res }

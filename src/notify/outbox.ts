@@ -3,6 +3,10 @@
 // past the send), so two processes never send the same row; results are written back by id.
 // Nothing polls: the outbox wakes on the bus's `delivery.queued` event and on one timer set for
 // the next due row, so rows left pending by a restart (or a crash, after their lease) are sent.
+// Delivery is at least once: a result that cannot be written at first is written again while the
+// row's lease holds (recordUntilStored), so only a crash between the channel accepting a send and
+// that write sends a copy twice. Edits (lock, progress) are idempotent; webhooks carry the row id
+// as Idempotency-Key so a receiver can drop the repeat; a chat copy can appear twice.
 import type { Core } from '../core/context.ts'
 import {
   claimDue,
@@ -149,16 +153,28 @@ export class Outbox {
     const now = Date.now()
     const horizon = now + this.windowMs
     const cooling: string[] = []
+    const open: string[] = []
     let coolingUntil = Number.POSITIVE_INFINITY
     for (const [channel, pacer] of this.pacers) {
+      const held = pacer.heldPast(horizon)
+      if (held !== null) {
+        // The whole channel waits (a per-bot 429): none of its rows are claimed before then.
+        coolingUntil = Math.min(coolingUntil, held - this.windowMs)
+        continue
+      }
+      open.push(channel)
       for (const [target, at] of pacer.coolingTargets(horizon)) {
         cooling.push(`${channel}:${target}`)
         coolingUntil = Math.min(coolingUntil, at - this.windowMs)
       }
     }
+    if (open.length === 0) {
+      if (Number.isFinite(coolingUntil)) this.wakeAt(Math.max(coolingUntil, Date.now() + 1))
+      return
+    }
     const picked: { id: string; at: number }[] = []
     let heldUntil = Number.POSITIVE_INFINITY
-    const query = { channels: this.channels, cooling, batch: this.batch, leaseMs: this.leaseMs }
+    const query = { channels: open, cooling, batch: this.batch, leaseMs: this.leaseMs }
     const seen = await claimDue(this.core.db, query, (candidates) => {
       for (const c of candidates) {
         const pacer = this.pacers.get(c.channel)!
@@ -175,7 +191,7 @@ export class Outbox {
       this.again = true
       return
     }
-    const dueIn = await msUntilNextDue(this.core.db, this.channels, cooling)
+    const dueIn = await msUntilNextDue(this.core.db, open, cooling)
     // Cooling targets are left out above: their rows are due, but wait for `coolingUntil`.
     const wake = Math.min(heldUntil, coolingUntil, Date.now() + Math.max(0, dueIn))
     if (Number.isFinite(wake)) this.wakeAt(Math.max(wake, Date.now() + 1))
@@ -206,10 +222,31 @@ export class Outbox {
       } catch (err) {
         result = { ok: false, retry: true, error: errorText(err) }
       }
-      await this.record(job, result)
+      await this.recordUntilStored(job, result)
     } catch (err) {
       this.log(`delivery ${id} failed`, err)
       this.wakeAt(Date.now() + this.backoff.baseMs)
+    }
+  }
+
+  /**
+   * Writes a send's result back, retrying a failed write (the database restarting, a connection
+   * killed) for up to a third of the lease, while the row is still hidden from other processes:
+   * giving up would leave it pending, and it would be sent a second time once its lease ran out.
+   * What remains is a crash between the channel's answer and this write, which resends the copy.
+   */
+  private async recordUntilStored(job: DeliveryJob, result: SendResult): Promise<void> {
+    const deadline = Date.now() + this.leaseMs / 3
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.record(job, result)
+        return
+      } catch (err) {
+        const delay = Math.min(backoffDelay(this.backoff, attempt), 5000)
+        if (Date.now() + delay > deadline) throw err
+        this.log(`recording delivery ${job.id} failed; trying again`, err)
+        await Bun.sleep(delay)
+      }
     }
   }
 
@@ -240,7 +277,10 @@ export class Outbox {
     countOutboxFailure(job.channel, 'retry')
     const delay = result.retryAfterMs ?? backoffDelay(this.backoff, job.attempts + 1)
     if (result.retryAfterMs !== undefined) {
-      this.pacers.get(job.channel)?.holdTarget(job.target, Date.now() + result.retryAfterMs)
+      const pacer = this.pacers.get(job.channel)!
+      const until = Date.now() + result.retryAfterMs
+      if (result.holdChannel) pacer.holdChannel(until)
+      else pacer.holdTarget(job.target, until)
     }
     await recordRetry(db, { id, error: result.error, delayMs: delay })
     this.wakeAt(Date.now() + delay)

@@ -9,6 +9,8 @@ export class Pacer {
   private readonly targetNext = new Map<string, number>()
   private readonly started = new Map<string, number>()
   private channelStarted = Number.NEGATIVE_INFINITY
+  /** Until when the API asked the whole channel to wait (a per-bot 429). */
+  private channelHeld = 0
   private readonly interval: number
 
   constructor(
@@ -20,7 +22,7 @@ export class Pacer {
 
   /** When a send to `target` could start, if booked now. */
   earliest(target: string): number {
-    return Math.max(this.now(), this.channelNext, this.targetNext.get(target) ?? 0)
+    return Math.max(this.now(), this.channelNext, this.channelHeld, this.targetNext.get(target) ?? 0)
   }
 
   /** Books the earliest slot for `target` and returns it. */
@@ -43,6 +45,7 @@ export class Pacer {
       const at = Math.max(
         (this.started.get(target) ?? Number.NEGATIVE_INFINITY) + this.pacing.perTargetMs,
         this.channelStarted + this.interval,
+        this.channelHeld,
       )
       if (at <= now) break
       await Bun.sleep(at - now)
@@ -54,6 +57,16 @@ export class Pacer {
   /** The API asked us to wait (429 retry_after): nothing more for this target before then. */
   holdTarget(target: string, untilMs: number): void {
     this.targetNext.set(target, Math.max(this.targetNext.get(target) ?? 0, untilMs))
+  }
+
+  /** The API asked the whole channel to wait (a per-bot 429): no send to any target before then. */
+  holdChannel(untilMs: number): void {
+    this.channelHeld = Math.max(this.channelHeld, untilMs)
+  }
+
+  /** When the channel may send again, if it is held past `horizon`; null otherwise. */
+  heldPast(horizon: number): number | null {
+    return this.channelHeld > horizon ? this.channelHeld : null
   }
 
   /** Targets that cannot take a send before `horizon`, with when they can. */

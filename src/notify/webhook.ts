@@ -1,9 +1,10 @@
 // The webhook channel: when a question with `message_metadata.webhook_url` is answered, the outbox
 // POSTs the answer there once (n8n's "resume" URL), with Omnara's body and X-Omnara-Webhook header
 // so n8n's Omnara node accepts it. Only public addresses are called (see ssrf.ts); redirects are
-// not followed, since a public URL could redirect into the private network.
+// not followed, since a public URL could redirect into the private network. Every attempt carries
+// the delivery's id as Idempotency-Key: a call repeated after a crash (see outbox.ts) can be dropped.
 import type { ChannelAdapter, DeliveryJob, SendResult } from './channel.ts'
-import { failureOf, guardedFetch } from './http-send.ts'
+import { failureOf, guardedFetch, TIMEOUT_MS } from './http-send.ts'
 import { WebhookPolicy } from './ssrf.ts'
 
 type WebhookPayload = { answerMessageId?: string; actorUserId?: string }
@@ -25,7 +26,11 @@ export class WebhookAdapter implements ChannelAdapter {
   readonly pacing = { perTargetMs: 0, perSecond: 50 }
   private readonly policy: WebhookPolicy
 
-  constructor(allow: readonly string[] = []) {
+  constructor(
+    allow: readonly string[] = [],
+    /** How long a call may take before it is abandoned and retried later. */
+    private readonly timeoutMs = TIMEOUT_MS,
+  ) {
     this.policy = new WebhookPolicy(allow)
   }
 
@@ -42,7 +47,9 @@ export class WebhookAdapter implements ChannelAdapter {
         'content-type': 'application/json',
         'x-omnara-webhook': 'true',
         'user-agent': 'parley-webhook',
+        'idempotency-key': job.id,
       },
+      timeoutMs: this.timeoutMs,
       body: JSON.stringify(webhookBody(job)),
     })
     if (!sent.ok) return { ok: false, retry: sent.retry, error: sent.error }

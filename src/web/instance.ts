@@ -11,6 +11,7 @@ import type { SessionUser } from '../auth/web-sessions.ts'
 import { answerNotice } from '../core/answer-wording.ts'
 import { answerQuestion, refusalError } from '../core/answers.ts'
 import { type Core, MAX_CONTENT_CHARS } from '../core/context.ts'
+import { failedDeliveries } from '../core/deliveries.ts'
 import { parseDiff } from '../core/diff-parse.ts'
 import {
   completeInstance,
@@ -101,13 +102,15 @@ export function webInstance(deps: WebDeps) {
     const inst = await viewInstance(core.db, ctx.user.id, id)
     const before = opts.before ? canonicalUuid(opts.before) : null
     if (opts.before && !before) throw new InvalidInput('before', 'before must be a message id')
-    const [thread, shared] = await Promise.all([
+    const owner = inst.access === 'OWNER'
+    const [thread, shared, failed] = await Promise.all([
       threadPage(core.db, id, before),
-      inst.access === 'OWNER' ? sharedWith(core, id) : [],
+      owner ? sharedWith(core, id) : [],
+      owner ? failedDeliveries(core.db, id) : [],
     ])
     const last = thread.messages.at(-1)
     if (last && !before) await markSeen(core.db, ctx.user.id, id, last.id)
-    const props = { user: ctx.user, csrfToken: ctx.csrfToken, inst, ...thread, shared, ...opts }
+    const props = { user: ctx.user, csrfToken: ctx.csrfToken, inst, ...thread, shared, failed, ...opts }
     return htmlResponse(
       InstancePage({ ...props, paged: Boolean(before), diff: parseDiff(inst.gitDiff) }),
       status,

@@ -12,7 +12,7 @@ import {
   type WebSession,
 } from '../auth/web-sessions.ts'
 import { chatChannels } from '../core/chat-channels.ts'
-import { createLinkCode, listLinks, unlink } from '../core/links.ts'
+import { createLinkCode, listLinks, reactivateLink, unlink } from '../core/links.ts'
 import {
   getNotificationPrefs,
   type NotificationPrefs,
@@ -34,6 +34,7 @@ export const MAX_KEY_NAME = 100
 const DONE: Record<string, string> = {
   'key-revoked': 'Key revoked. Agents using it are refused from now on.',
   unlinked: 'Chat unlinked. Parley sends nothing more there.',
+  reactivated: 'Chat active again. New questions are sent there.',
   'notifications-saved': 'Notification settings saved.',
   'profile-saved': 'Display name saved.',
   'session-ended': 'Session ended. That browser has to log in again.',
@@ -143,6 +144,17 @@ export function webSettings(deps: WebDeps) {
           if (!UUID.test(ctx.params.id) || !(await unlink(db, { userId: ctx.user.id, id: ctx.params.id })))
             throw new NotFound('Link not found')
           return seeOther('/settings?done=unlinked#channels')
+        }),
+      { auth: true },
+    )
+    .post(
+      '/settings/links/:id/reactivate',
+      (ctx) =>
+        attempt(ctx, async () => {
+          const mine = { userId: ctx.user.id, id: ctx.params.id }
+          if (!UUID.test(ctx.params.id) || !(await reactivateLink(db, mine)))
+            throw new NotFound('Link not found')
+          return seeOther('/settings?done=reactivated#channels')
         }),
       { auth: true },
     )

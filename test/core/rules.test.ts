@@ -197,7 +197,7 @@ for (const kind of dbKinds()) {
       )
       const prefs = withDefaults(
         { questions: { telegram: false }, quiet: { start: '22:00', end: '07:00' } },
-        ['telegram', 'slack'],
+        ['telegram', 'slack', 'push'],
       )
       await setNotificationPrefs(db.database.db, user.id, prefs)
       const [row] = await db.database.query<{ p: Record<string, unknown> }>(
@@ -205,8 +205,8 @@ for (const kind of dbKinds()) {
         [user.id],
       )
       expect(row!.p).toEqual({
-        questions: { pigeon: false, telegram: false, slack: true },
-        progress: { pigeon: true, telegram: false, slack: false },
+        questions: { pigeon: false, telegram: false, slack: true, push: true },
+        progress: { pigeon: true, telegram: false, slack: false, push: false },
         quiet: { start: '22:00', end: '07:00' },
       })
       expect(await getNotificationPrefs(db.database.db, user.id)).toEqual(prefs)

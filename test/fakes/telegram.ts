@@ -1,7 +1,7 @@
 // A fake Telegram Bot API server: real HTTP on 127.0.0.1, so grammY runs unmodified with
 // `apiRoot` pointed here. It keeps the messages the bot sent and edited per chat, queues updates
 // for getUpdates (long polling, 409 when two pollers overlap, like Telegram), and can be told to
-// fail the next calls of a method (500, 429 with retry_after, 403 blocked).
+// fail the next calls of a method (500, 429 with retry_after, 403 blocked) or hang them (timeouts).
 import { loadConfig } from '../../src/config.ts'
 import type { Database } from '../../src/db/client.ts'
 import { type Parley, startParley } from '../../src/parley.ts'
@@ -31,6 +31,7 @@ export class FakeTelegram {
   readonly calls: Call[] = []
   readonly messages = new Map<number, FakeMessage[]>()
   readonly failures = new Map<string, Failure[]>()
+  private readonly hangs = new Map<string, number>()
   webhook: { url: string; secret_token?: string; allowed_updates?: string[] } | null = null
   conflicts = 0
   private server: ReturnType<typeof Bun.serve> | null = null
@@ -54,6 +55,11 @@ export class FakeTelegram {
   stop(): void {
     this.wakePoller?.()
     this.server?.stop(true)
+  }
+
+  /** The next `count` calls of `method` hang until the client gives up, taking nothing in. */
+  hang(method: string, count = 1): void {
+    this.hangs.set(method, (this.hangs.get(method) ?? 0) + count)
   }
 
   /** The next `count` calls of `method` fail like this. */
@@ -163,6 +169,12 @@ export class FakeTelegram {
     const text = await req.text()
     const body = (text ? JSON.parse(text) : {}) as Record<string, unknown>
     this.calls.push({ method, body, at: performance.now() })
+    const hangs = this.hangs.get(method) ?? 0
+    if (hangs > 0) {
+      this.hangs.set(method, hangs - 1)
+      await new Promise((resolve) => req.signal.addEventListener('abort', resolve, { once: true }))
+      return Response.json({ ok: false, error_code: 504, description: 'Gateway Timeout' }, { status: 504 })
+    }
     const failure = this.failures.get(method)?.shift()
     if (failure) {
       return Response.json(

@@ -187,6 +187,39 @@ for (const kind of dbKinds()) {
       await outbox.stop()
     })
 
+    test('a send whose result cannot be written at first is written again, not sent again', async () => {
+      let failWrites = 0
+      const db = new Proxy(t.core.db, {
+        get(target, prop) {
+          const value = Reflect.get(target, prop)
+          if (prop === 'execute' && failWrites > 0) {
+            return () => {
+              failWrites--
+              return Promise.reject(new Error('terminating connection due to administrator command'))
+            }
+          }
+          return typeof value === 'function' ? value.bind(target) : value
+        },
+      })
+      const adapter = new ScriptedAdapter()
+      const send = adapter.send.bind(adapter)
+      adapter.send = async (job) => {
+        const result = await send(job)
+        failWrites = 2 // the database goes away right after the chat accepted the copy
+        return result
+      }
+      const outbox = new Outbox({ ...t.core, db }, [adapter], { ...fast, leaseMs: 300 } as OutboxOptions)
+      running.push(outbox)
+      await outbox.start()
+      const u = await linkedUser(['w1'])
+      const q = await ask(u.id, uuid())
+      await until(async () => (await states(q.messageId))[0]?.state === 'sent')
+      await Bun.sleep(600) // two leases: a row left pending would have been sent again by now
+      expect(adapter.of('question')).toHaveLength(1)
+      expect(failWrites).toBe(0)
+      await outbox.stop()
+    })
+
     test('a permanent error stops retries, deactivates the link and drops its other pending rows', async () => {
       const adapter = new ScriptedAdapter()
       adapter.script.set('p1', [

@@ -6,6 +6,7 @@ import { Outbox } from '../../src/notify/outbox.ts'
 import { WebhookPolicy } from '../../src/notify/ssrf.ts'
 import { WebhookAdapter } from '../../src/notify/webhook.ts'
 import { dbKinds, makeUser, type TestApp, testApp, until, uuid } from '../helpers.ts'
+import { webGet, webLogin } from '../web/helpers.ts'
 
 describe('webhook address policy', () => {
   const policy = new WebhookPolicy()
@@ -49,7 +50,7 @@ describe('webhook address policy', () => {
   })
 })
 
-type Hit = { headers: Headers; body: Record<string, unknown> }
+type Hit = { headers: Headers; body: Record<string, unknown>; at: number }
 
 for (const kind of dbKinds()) {
   describe(`webhook delivery (${kind})`, () => {
@@ -57,6 +58,7 @@ for (const kind of dbKinds()) {
     let server: ReturnType<typeof Bun.serve>
     const hits: Hit[] = []
     const statuses: number[] = []
+    let hang = 0
     beforeAll(async () => {
       t = await testApp(kind)
       // Each test runs an outbox of its own with its own allow list: the app's would race it.
@@ -65,7 +67,17 @@ for (const kind of dbKinds()) {
         hostname: '127.0.0.1',
         port: 0,
         fetch: async (req) => {
-          hits.push({ headers: req.headers, body: (await req.json()) as Record<string, unknown> })
+          if (hang > 0) {
+            // Times out: holds the call until the client gives up, and so never takes it in.
+            hang--
+            await new Promise((resolve) => req.signal.addEventListener('abort', resolve))
+            return new Response('late', { status: 200 })
+          }
+          hits.push({
+            headers: req.headers,
+            body: (await req.json()) as Record<string, unknown>,
+            at: performance.now(),
+          })
           return new Response('{}', { status: statuses.shift() ?? 200 })
         },
       })
@@ -80,8 +92,8 @@ for (const kind of dbKinds()) {
       hits.length = 0
       statuses.length = 0
     })
-    const start = async (allow: string[]) => {
-      outbox = new Outbox(t.core, [new WebhookAdapter(allow)], {
+    const start = async (allow: string[], timeoutMs?: number) => {
+      outbox = new Outbox(t.core, [new WebhookAdapter(allow, timeoutMs)], {
         baseUrl: 'http://parley.test',
         backoff: { baseMs: 20, maxMs: 100, maxAttempts: 5 },
         log: () => {},
@@ -112,6 +124,41 @@ for (const kind of dbKinds()) {
         )
       )[0]
 
+    test('a target that times out, then answers 429 with Retry-After, then 500, gets the answer exactly once', async () => {
+      await start(['127.0.0.1'], 200)
+      hang = 1
+      statuses.push(429, 500)
+      const { q } = await askAndAnswer(`http://127.0.0.1:${server.port}/resume/flaky`)
+      await until(async () => (await row(q.messageId))?.state === 'sent')
+      expect(await row(q.messageId)).toEqual({ state: 'sent', attempts: 3, last_error: null })
+      // Three attempts reached it (429, 500, 200) after the one that timed out; one was taken in.
+      expect(hits).toHaveLength(3)
+      expect(new Set(hits.map((h) => h.headers.get('idempotency-key'))).size).toBe(1)
+      expect(hits.at(-1)!.body.user_message).toBe('approved')
+    })
+
+    test('a target that stays down is retried with growing backoff, then marked failed and shown to the owner', async () => {
+      await start(['127.0.0.1'])
+      statuses.push(503, 503, 503, 503, 503)
+      const { u, instanceId, q } = await askAndAnswer(`http://127.0.0.1:${server.port}/resume/down`)
+      await until(async () => (await row(q.messageId))?.state === 'failed')
+      const at = hits.map((h) => h.at)
+      expect(await row(q.messageId)).toEqual({
+        state: 'failed',
+        attempts: 5,
+        last_error: 'webhook answered HTTP 503',
+      })
+      expect(hits).toHaveLength(5)
+      // Backoff doubles (±20 % jitter): each wait is longer than the one before.
+      const gaps = at.slice(1).map((t, i) => t - at[i]!)
+      for (let i = 1; i < gaps.length - 1; i++) expect(gaps[i]!).toBeGreaterThan(gaps[i - 1]!)
+      const s = await webLogin(t.app, u.email, 'correct horse battery')
+      const page = await webGet(t.app, `/instances/${instanceId}`, s)
+      expect(page.text).toContain('Deliveries that failed')
+      expect(page.text).toContain(`Webhook http://127.0.0.1:${server.port}/resume/down`)
+      expect(page.text).toContain('gave up after 5 attempts: <span>webhook answered HTTP 503</span>')
+    })
+
     test('an allowed hook gets one POST with Omnara’s body, and later messages do not call it again', async () => {
       await start(['127.0.0.1'])
       const { u, instanceId, q, a, answer } = await askAndAnswer(`http://127.0.0.1:${server.port}/resume/abc`)
@@ -123,6 +170,12 @@ for (const kind of dbKinds()) {
       const hit = hits[0]!
       expect(hit.headers.get('x-omnara-webhook')).toBe('true')
       expect(hit.headers.get('content-type')).toBe('application/json')
+      // The same key on every attempt of this call, so a receiver can drop a repeat.
+      const [d] = await t.database.query<{ id: string }>(
+        `select id from deliveries where message_id = $1 and kind = 'webhook'`,
+        [q.messageId],
+      )
+      expect(hit.headers.get('idempotency-key')).toBe(d!.id)
       expect(Object.keys(hit.body)).toEqual([
         'user_message',
         'user_id',

@@ -137,6 +137,45 @@ for (const kind of dbKinds()) {
       expect(left.map((l) => l.id)).toEqual([sl!.id])
     }, 30_000)
 
+    test('a deactivated link is reactivated from settings: its owner only, then it receives copies again', async () => {
+      const dan = await makeUser(t.database.db, 'dan')
+      const ds = await webLogin(t.app, dan.email, 'correct horse battery')
+      const [link] = await t.database.db
+        .insert(channelLinks)
+        .values({
+          userId: dan.id,
+          channel: 'telegram',
+          target: '6161',
+          chatId: '6161',
+          active: false,
+          lastError: '403 Forbidden: bot was blocked by the user',
+        })
+        .returning()
+      const page = await webGet(t.app, '/settings', ds)
+      expect(page.text).toContain(`/settings/links/${link!.id}/reactivate`)
+      // Someone else's session cannot turn it on.
+      expect((await postForm(t.app, `/settings/links/${link!.id}/reactivate`, {}, s)).status).toBe(404)
+      const row = async () =>
+        (await t.database.db.select().from(channelLinks).where(eq(channelLinks.id, link!.id)))[0]!
+      expect((await row()).active).toBe(false)
+      const res = await postForm(t.app, `/settings/links/${link!.id}/reactivate`, {}, ds)
+      expect(res.status).toBe(303)
+      expect(res.location).toBe('/settings?done=reactivated#channels')
+      expect(await row()).toMatchObject({ active: true, lastError: null })
+      expect((await webGet(t.app, '/settings', ds)).text).not.toContain(
+        `/settings/links/${link!.id}/reactivate`,
+      )
+      const q = await postAgentMessage(t.core, {
+        userId: dan.id,
+        instanceId: crypto.randomUUID(),
+        agentType: 'claude',
+        content: 'Back? [YES/NO]',
+        requiresUserInput: true,
+      })
+      const copies = await t.database.query('select 1 from deliveries where message_id = $1', [q.messageId])
+      expect(copies).toHaveLength(1)
+    }, 30_000)
+
     test('unlinking from the settings page drops the copies still waiting for that chat', async () => {
       const carol = await makeUser(t.database.db, 'carol')
       const cs = await webLogin(t.app, carol.email, 'correct horse battery')

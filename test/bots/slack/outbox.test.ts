@@ -86,6 +86,25 @@ for (const kind of dbKinds()) {
       expect(update.args.ts).toBe(copy.ts)
     }, 15_000)
 
+    test('500 twice then success: retried, one message in the DM', async () => {
+      await run()
+      const u = await s.linkedUser('dee')
+      s.fake.fail('chat.postMessage', { status: 500, body: { ok: false, error: 'internal_error' } }, 2)
+      const q = await s.ask(u.id, 'Server trouble?')
+      await copyFor(u.slack.userId)
+      expect(postsTo(u.slack.userId)).toHaveLength(3) // two refused calls, then the one that worked
+      expect([...s.fake.messages.values()].filter((m) => m.channel === `D${u.slack.userId}`)).toHaveLength(1)
+      const row = async () =>
+        (
+          await s.database.query<{ state: string; attempts: number }>(
+            `select state, attempts from deliveries where message_id = $1 and kind = 'question'`,
+            [q.questionId],
+          )
+        )[0]!
+      await until(async () => (await row()).state === 'sent')
+      expect(await row()).toEqual({ state: 'sent', attempts: 2 })
+    }, 15_000)
+
     test('429 then success: one message, sent after Retry-After', async () => {
       await run()
       const u = await s.linkedUser('cal')

@@ -131,18 +131,6 @@ for (const kind of dbKinds()) {
       expect(rows).toHaveLength(1)
     })
 
-    test('starting forgets event ids older than a week and keeps the recent ones', async () => {
-      await s.database.query(
-        `insert into processed_updates (source, external_id, created_at) values
-           ('slack', 'EvOld', now() - interval '8 days'), ('slack', 'EvRecent', now() - interval '1 day')`,
-      )
-      await s.bot.start()
-      const ids = await s.database.query<{ external_id: string }>(
-        `select external_id from processed_updates where external_id in ('EvOld', 'EvRecent')`,
-      )
-      expect(ids.map((r) => r.external_id)).toEqual(['EvRecent'])
-    })
-
     test('an unsigned request when Slack is configured never reaches Bolt; a body that is not Slack gets 400, an oversized one 413', async () => {
       const res = await s.app.handle(
         new Request('http://parley.test/slack/events', {

@@ -24,7 +24,7 @@ for (const kind of dbKinds()) {
       startParley(loadConfig({ PORT: '0', ...env }), {
         database: testDb.database,
         quiet: true,
-        telegram: { pacing: { perTargetMs: 10, perSecond: 500 }, log: () => {} },
+        telegram: { pacing: { perTargetMs: 10, perSecond: 500 }, log: () => {}, lockCheckMs: 100 },
       })
     const polling = () => ({ TELEGRAM_BOT_TOKEN: fake.token, TELEGRAM_API_ROOT: fake.apiRoot })
 
@@ -103,6 +103,39 @@ for (const kind of dbKinds()) {
           )
           expect(fake.chat(5151).filter((m) => m.text.includes('/status'))).toHaveLength(1) // answered once, not by both
           expect(fake.conflicts).toBe(0)
+        } finally {
+          await a.stop()
+          await b.stop()
+        }
+      },
+      30_000,
+    )
+
+    test.skipIf(kind !== 'postgres')(
+      'the poller whose lock connection dies stops polling before the waiting process starts, then waits again',
+      async () => {
+        const a = await start(polling())
+        await until(() => a.telegram!.bot.isRunning(), 5000, 'a polls')
+        const b = await start(polling())
+        try {
+          const conflicts = fake.conflicts
+          // The lock's connection dies under a (a network cut, an admin): a itself lives on.
+          const killed = await testDb.database.query<{ ok: boolean }>(
+            `select pg_terminate_backend(l.pid) as ok from pg_locks l
+             join pg_database d on d.oid = l.database and d.datname = current_database()
+             where l.locktype = 'advisory' and l.granted and l.objid = ${0x7061726c}`,
+          )
+          expect(killed).toEqual([{ ok: true }])
+          await until(() => b.telegram!.bot.isRunning(), 5000, 'b takes over')
+          expect(a.telegram!.bot.isRunning()).toBe(false)
+          fake.push(fake.message(6161, '/help'))
+          await until(() => fake.chat(6161).some((m) => m.text.includes('/status')), 5000, 'help reply')
+          expect(fake.chat(6161).filter((m) => m.text.includes('/status'))).toHaveLength(1)
+          expect(fake.conflicts).toBe(conflicts)
+          // a went back to waiting on the lock: it polls again once b is gone.
+          await b.stop()
+          await until(() => a.telegram!.bot.isRunning(), 5000, 'a polls again')
+          expect(fake.conflicts).toBe(conflicts)
         } finally {
           await a.stop()
           await b.stop()

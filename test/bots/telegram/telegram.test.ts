@@ -2,6 +2,7 @@
 // Bot API with TELEGRAM_API_ROOT, updates POSTed to /telegram/webhook as Telegram would.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { loadConfig } from '../../../src/config.ts'
+import { TIMED_OUT } from '../../../src/core/answer-wording.ts'
 import { closeQuestion } from '../../../src/core/answers.ts'
 import { endSession } from '../../../src/core/instances.ts'
 import { createLinkCode } from '../../../src/core/links.ts'
@@ -32,7 +33,7 @@ for (const kind of dbKinds()) {
         {
           database: testDb.database,
           quiet: true,
-          telegram: { pacing: { perTargetMs: 20, perSecond: 500 }, log: () => {} },
+          telegram: { pacing: { perTargetMs: 20, perSecond: 500 }, log: () => {}, apiTimeoutSeconds: 1 },
           outbox: {
             backoff: { baseMs: 30, maxMs: 200, maxAttempts: 5 },
             progressIntervalMs: 200,
@@ -230,6 +231,24 @@ for (const kind of dbKinds()) {
         'This question is closed: answered at the terminal or timed out. Your choice was not sent.',
       )
       expect(await answerOf(q.messageId)).toEqual({ answered_via: 'closed', content: null })
+    })
+
+    test('a question whose timeout_seconds passed gets its copy edited to say it timed out', async () => {
+      const { user, chat } = await linked('expiring')
+      const q = await postAgentMessage(parley.core, {
+        userId: user.id,
+        instanceId: uuid(),
+        agentType: 'claude',
+        content: 'Quick one? [YES/NO]',
+        requiresUserInput: true,
+        timeoutSeconds: 1,
+      })
+      const copy = await question(chat, q.messageId)
+      expect(copy.reply_markup?.inline_keyboard).toBeDefined()
+      await until(() => (fake.find(chat, copy.message_id)?.edits ?? 0) > 0, 5000, 'timed-out edit')
+      const locked = fake.find(chat, copy.message_id)!
+      expect(locked.text).toContain(`Closed: ${TIMED_OUT}`)
+      expect(locked.reply_markup).toBeUndefined()
     })
 
     test('a reply to the question answers it with the reply text', async () => {
@@ -457,21 +476,37 @@ for (const kind of dbKinds()) {
       expect(lastBotText(chat)).toContain('not linked')
     })
 
+    /** The question's delivery row once it is sent: its state and how many attempts failed. */
+    const deliveredRow = async (messageId: string) => {
+      const row = async () =>
+        (
+          await db().query<{ state: string; attempts: number }>(
+            'select state, attempts from deliveries where message_id = $1',
+            [messageId],
+          )
+        )[0]
+      await until(async () => (await row())?.state === 'sent')
+      return row()
+    }
+
     test('a 500 is retried, then the question is delivered once', async () => {
       const { user, chat } = await linked()
       fake.fail('sendMessage', { status: 500, description: 'Internal Server Error' }, 2)
       const q = await ask(user.id, uuid(), 'Retry me?')
       await question(chat, q.messageId)
-      const row = async () =>
-        (
-          await db().query<{ state: string; attempts: number }>(
-            'select state, attempts from deliveries where message_id = $1',
-            [q.messageId],
-          )
-        )[0]
-      await until(async () => (await row())?.state === 'sent')
-      expect(await row()).toEqual({ state: 'sent', attempts: 2 })
+      expect(await deliveredRow(q.messageId)).toEqual({ state: 'sent', attempts: 2 })
       expect(fake.chat(chat).filter((m) => m.text.includes(`#msg-${q.messageId}`))).toHaveLength(1)
+    })
+
+    test('a call that times out is retried, then the question is delivered once', async () => {
+      const { user, chat } = await linked()
+      fake.hang('sendMessage')
+      const q = await ask(user.id, uuid(), 'Still there after a timeout?')
+      await question(chat, q.messageId)
+      const calls = fake.callsOf('sendMessage').filter((c) => String(c.body.text).includes(q.messageId))
+      expect(calls).toHaveLength(2) // the one that hung, then the one that worked
+      expect(fake.chat(chat).filter((m) => m.text.includes(`#msg-${q.messageId}`))).toHaveLength(1)
+      expect(await deliveredRow(q.messageId)).toEqual({ state: 'sent', attempts: 1 })
     })
 
     test('429 retry_after is waited out', async () => {
@@ -488,6 +523,25 @@ for (const kind of dbKinds()) {
       expect(calls).toHaveLength(2)
       expect(calls[1]!.at - calls[0]!.at).toBeGreaterThanOrEqual(950)
       expect(performance.now() - first).toBeLessThan(4000)
+    })
+
+    test('a 429 in one chat holds the whole bot: no chat gets a message before retry_after', async () => {
+      const a = await linked('flood-a')
+      const b = await linked('flood-b')
+      fake.fail('sendMessage', {
+        status: 429,
+        description: 'Too Many Requests: retry after 1',
+        retryAfter: 1,
+      })
+      const qa = await ask(a.user.id, uuid(), 'First?')
+      await until(() => fake.callsOf('sendMessage').some((c) => String(c.body.text).includes(qa.messageId)))
+      const refused = fake.callsOf('sendMessage').find((c) => String(c.body.text).includes(qa.messageId))!
+      const qb = await ask(b.user.id, uuid(), 'Second, to another chat?')
+      await question(b.chat, qb.messageId)
+      await question(a.chat, qa.messageId)
+      const after = fake.callsOf('sendMessage').filter((c) => c.at > refused.at)
+      expect(after.length).toBeGreaterThanOrEqual(2)
+      for (const c of after) expect(c.at - refused.at).toBeGreaterThanOrEqual(950)
     })
 
     test('a blocked bot stops retries and marks the link inactive', async () => {

@@ -1,0 +1,1 @@
+CREATE INDEX "messages_timeout_idx" ON "messages" USING btree ("timeout_at") WHERE "messages"."requires_user_input" and "messages"."answered_at" is null and "messages"."timeout_at" is not null;
