@@ -5,6 +5,7 @@
 // until every stream has the re-rendered row. One Postgres LISTEN connection serves them all.
 import postgres from 'postgres'
 import { createApiKey } from '../src/auth/api-keys.ts'
+import { createWebSession, SESSION_COOKIE } from '../src/auth/web-sessions.ts'
 import { createUser } from '../src/core/users.ts'
 import { seedDashboard } from './dashboard-seed.ts'
 import { agentClient, ms, percentile, type Running, type Section, sleep } from './lib.ts'
@@ -16,22 +17,12 @@ const STREAMS = 500
 const ROUNDS = 30
 const PASSWORD = 'benchmark password'
 
-async function login(base: string, email: string): Promise<string> {
-  const res = await fetch(`${base}/login`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ email, password: PASSWORD }).toString(),
-    redirect: 'manual',
-  })
-  const cookie = res.headers.get('set-cookie')?.split(';')[0]
-  if (res.status !== 303 || !cookie) throw new Error(`login failed: HTTP ${res.status}`)
-  return cookie
-}
-
-async function webUser(run: Running) {
+export async function webUser(run: Running) {
   const email = `dash-${crypto.randomUUID().slice(0, 8)}@example.com`
   const user = await createUser(run.parley.database.db, { email, password: PASSWORD })
-  return { id: user.id, cookie: await login(run.base, email) }
+  // Logged in as the log-in form would (its CSRF dance is the web tests' business, not the bench's).
+  const { token } = await createWebSession(run.parley.database.db, user.id)
+  return { id: user.id, cookie: `${SESSION_COOKIE}=${token}` }
 }
 
 export async function dashboardInbox(run: Running, databaseUrl: string): Promise<Section> {

@@ -10,6 +10,7 @@ import { heldHooks, hookAnswerLatency } from './hooks.ts'
 import { hostileInput } from './hostile.ts'
 import { idleWaiters } from './idle-waiters.ts'
 import { ingest } from './ingest.ts'
+import { instancePage } from './instance-page.ts'
 import { type BenchDb, createBenchDatabase, machine, type Section, startInProcess } from './lib.ts'
 import { load } from './load.ts'
 import { pushDelivery } from './push-delivery.ts'
@@ -117,6 +118,9 @@ async function main() {
       print(sections.at(-1)!)
       console.log('\nbench: dashboard inbox render (about 80 s, most of it generating the data)…')
       sections.push(await dashboardInbox(dash, db.url))
+      print(sections.at(-1)!)
+      console.log('\nbench: instance page of a long session (about 20 s)…')
+      sections.push(await instancePage(dash))
       print(sections.at(-1)!)
     } finally {
       await dash.parley.stop()
