@@ -64,13 +64,21 @@ export async function makeBenchUser(db: Db): Promise<{ id: string; email: string
  */
 export async function dashboardUser(base: string, db: Db) {
   const { email, key } = await makeBenchUser(db)
+  // As a browser does: open the form for its CSRF cookie and token, then post it.
+  const form = await fetch(`${base}/login`)
+  const formCookie = form.headers.get('set-cookie')?.split(';')[0] ?? ''
+  const formToken = (await form.text()).match(/name="_csrf" value="([^"]+)"/)?.[1] ?? ''
   const login = await fetch(`${base}/login`, {
     method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ email, password: BENCH_PASSWORD }).toString(),
+    headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: formCookie },
+    body: new URLSearchParams({ email, password: BENCH_PASSWORD, _csrf: formToken }).toString(),
     redirect: 'manual',
   })
-  const cookie = login.headers.get('set-cookie')?.split(';')[0]
+  const cookie = login.headers
+    .get('set-cookie')
+    ?.split(', ')
+    .find((c) => c.startsWith('parley_session='))
+    ?.split(';')[0]
   if (login.status !== 303 || !cookie) throw new Error(`bench log-in failed: HTTP ${login.status}`)
   const page = await (await fetch(`${base}/`, { headers: { cookie } })).text()
   const csrf = page.match(/<meta name="csrf-token" content="([^"]+)"/)?.[1]
