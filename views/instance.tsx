@@ -260,7 +260,7 @@ function FailedDeliveries(props: { failed: FailedDelivery[] }) {
         {props.failed.map((d) => (
           <li>
             <strong safe>{d.kind === 'webhook' ? `Webhook ${d.target}` : `${d.channel} ${d.kind}`}</strong>
-            {` gave up after ${d.attempts} attempts: `}
+            <span safe>{` gave up after ${d.attempts} attempts: `}</span>
             <span safe>{d.lastError ?? 'unknown error'}</span>
           </li>
         ))}

@@ -189,6 +189,9 @@ const MATRIX: Record<string, (f: Fixture) => Try[]> = {
   'POST /settings/keys/:id/revoke': (f) => [
     { path: `/settings/keys/${f.keyId}/revoke`, body: {}, expect: 404 },
   ],
+  'POST /settings/links/:id/reactivate': (f) => [
+    { path: `/settings/links/${f.linkId}/reactivate`, body: {}, expect: 404 },
+  ],
   'POST /settings/links/:id/unlink': (f) => [
     { path: `/settings/links/${f.linkId}/unlink`, body: {}, expect: 404 },
   ],
