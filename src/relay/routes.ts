@@ -76,7 +76,32 @@ export function relayRoutes(deps: RelayDeps) {
     return holder && holder !== machineId ? holder : null
   }
   const hub = new RelayHub(deps.relay)
-  deps.stopping.addEventListener('abort', () => hub.closeAll(), { once: true })
+  // Access is checked at open; when the instance changes (shared differently, deleted) each open
+  // viewer is checked again, and one whose access shrank is closed GOING_AWAY: it reconnects and
+  // the handshake checks it afresh.
+  const recheckViewers = async (instanceId: string) => {
+    for (const [peer, viewer] of hub.viewersOf(instanceId)) {
+      const access = await viewInstance(core.db, viewer.userId, instanceId).then(
+        (inst) => inst.access,
+        () => null,
+      )
+      if (!access || viewer.canWrite !== (access !== 'READ')) {
+        peer.close(RELAY_CLOSE.GOING_AWAY, 'access changed; reconnect')
+      }
+    }
+  }
+  const unsubscribe = core.bus.subscribe('all', (e) => {
+    if (e.type !== 'instance.updated' || hub.viewersOf(e.instanceId).length === 0) return
+    recheckViewers(e.instanceId).catch((err) => logRelay('checking viewers again failed', err))
+  })
+  deps.stopping.addEventListener(
+    'abort',
+    () => {
+      unsubscribe()
+      hub.closeAll()
+    },
+    { once: true },
+  )
 
   const agent = new Elysia({ name: 'parley.relay.agent' })
     .resolve(async ({ request, query, set }) => {
@@ -134,7 +159,7 @@ export function relayRoutes(deps: RelayDeps) {
       const instanceId = instanceParam((params as { id?: string }).id, 'id')
       const inst = await viewInstance(core.db, found.user.id, instanceId)
       return {
-        relayViewer: { instanceId, canWrite: inst.access !== 'READ' },
+        relayViewer: { instanceId, userId: found.user.id, canWrite: inst.access !== 'READ' },
         holder: await elsewhere(request, instanceId),
       }
     })
@@ -147,8 +172,8 @@ export function relayRoutes(deps: RelayDeps) {
     })
     .ws('/relay/view/:id', {
       open(ws) {
-        const { instanceId, canWrite } = ws.data.relayViewer
-        hub.attachViewer(instanceId, peerOf(ws), canWrite)
+        const { instanceId, userId, canWrite } = ws.data.relayViewer
+        hub.attachViewer(instanceId, peerOf(ws), { userId, canWrite })
         viewerCounts.set(ws.data.relayViewer, countWebSocket('relay_viewer'))
       },
       message(ws, message) {

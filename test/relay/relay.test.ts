@@ -4,7 +4,7 @@
 // the older one, and revoking the key ends the agent's socket.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { revokeApiKey } from '../../src/auth/api-keys.ts'
-import { shareInstance } from '../../src/core/instance-admin.ts'
+import { deleteInstance, shareInstance } from '../../src/core/instance-admin.ts'
 import { endSession } from '../../src/core/instances.ts'
 import { postAgentMessage } from '../../src/core/messages.ts'
 import { viewInstance } from '../../src/core/thread.ts'
@@ -121,6 +121,33 @@ for (const kind of dbKinds()) {
         rows: 40,
         cols: 120,
       })
+    })
+
+    test('a viewer whose share changes is closed GOING_AWAY and let back in with its new access; deleting shuts it out', async () => {
+      const id = uuid()
+      const agent = await agentOf(id)
+      const writer = await server.user('demoted')
+      const core = server.parley.core
+      await shareInstance(core, owner.id, id, { email: writer.email, access: 'WRITE' })
+      const before = await viewerOf(id, writer.cookie)
+      const mine = await viewerOf(id)
+      before.send(input('a'))
+      await until(() => agent.text() === 'a', 5000, 'WRITE input')
+
+      await shareInstance(core, owner.id, id, { email: writer.email, access: 'READ' })
+      expect(await closedWith(before)).toBe(RELAY_CLOSE.GOING_AWAY)
+      const after = await viewerOf(id, writer.cookie)
+      after.send(input('b'))
+      await until(() => after.events.some((e) => e.event === 'error'), 5000, 'READ refusal')
+      expect(after.events.find((e) => e.event === 'error')).toMatchObject({ code: 'READ_ONLY' })
+      // The owner's access did not change: its viewer stays open.
+      expect(mine.closed).toBeNull()
+
+      await deleteInstance(core, owner.id, id)
+      expect(await closedWith(after)).toBe(RELAY_CLOSE.GOING_AWAY)
+      expect(await closedWith(mine)).toBe(RELAY_CLOSE.GOING_AWAY)
+      expect((await handshake(`${server.ws}/relay/view/${id}`, { cookie: writer.cookie })).status).toBe(404)
+      expect(agent.text()).toBe('a')
     })
 
     test('a viewer that stops reading is cut off with its own code while the others keep up', async () => {
