@@ -136,9 +136,10 @@ describe('parley run', () => {
     rmSync(dir, { recursive: true, force: true })
   })
 
-  const run = (session: string, script: string, extra: string[] = []) =>
+  const run = (session: string, script: string, extra: string[] = [], stdin?: string) =>
     runCli(['run', '--session', session, ...extra, '--', 'bash', '-c', script], {
       env: { PARLEY_URL: relay.url, PARLEY_API_KEY: key },
+      stdin,
     })
 
   const instance = async (id: string) =>
@@ -187,6 +188,14 @@ describe('parley run', () => {
     expect(r.code).toBe(127)
     expect(r.stderr).toContain('no-such-command-here')
     expect(await instance(id)).toMatchObject({ status: 'FAILED', name: 'no-such-command-here' })
+  }, 20_000)
+
+  test('piped input reaches the program and its end ends the program`s input (cat exits)', async () => {
+    const id = crypto.randomUUID()
+    const r = await run(id, 'cat; echo after-eof', [], 'hi from the pipe\nno newline')
+    expect(r.code).toBe(0)
+    expect(relay.output(id)).toContain('after-eof')
+    expect(relay.output(id)).toContain('no newline')
   }, 20_000)
 
   test('input from the relay reaches the program', async () => {
