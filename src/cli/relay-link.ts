@@ -28,6 +28,8 @@ export const OFFLINE_BUFFER_BYTES = 1024 * 1024
 export const SEND_AHEAD_BYTES = 256 * 1024
 /** How soon a lagging connection is looked at again. */
 const LAG_RETRY_MS = 50
+/** How long closing waits for the relay to confirm the close. */
+const CLOSE_WAIT_MS = 1000
 /** Backoff between connection attempts: doubles from the first to the last, then stays. */
 export const BACKOFF_FIRST_MS = 250
 export const BACKOFF_MAX_MS = 15_000
@@ -103,8 +105,17 @@ export class RelayLink {
     // Let queued frames leave before the close frame does.
     while (ws.readyState === WebSocket.OPEN && ws.bufferedAmount > 0 && Date.now() < deadline)
       await Bun.sleep(10)
-    if (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CONNECTING)
-      ws.close(1000, 'command exited')
+    if (ws.readyState === WebSocket.CLOSED) return
+    // Until the relay has seen the close: the session's end must come after the socket's, or the
+    // server could see a live terminal for an ended session.
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const gone = new Promise<void>((resolve) => {
+      ws.onclose = () => resolve() // the link is closed: nothing else to do on this close
+      timer = setTimeout(resolve, CLOSE_WAIT_MS)
+    })
+    ws.close(1000, 'command exited')
+    await gone
+    clearTimeout(timer)
   }
 
   private keep(data: Uint8Array): void {

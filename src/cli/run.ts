@@ -120,7 +120,9 @@ export async function runCommand(args: string[]): Promise<number> {
     warn(e.message)
     status = e.code === 'ENOENT' ? 127 : 126
   }
-  const [problem] = await Promise.all([instance.end(status), link.close()])
+  // The terminal first, then the session: a terminal still open would make it live again.
+  await link.close()
+  const problem = await instance.end(status)
   if (problem) warn(problem)
   return status
 }

@@ -35,6 +35,8 @@ class FakeRelay {
   /** While set, a session's end (PUT …/status) waits for it; `ending` counts the ends that arrived. */
   holdEnds: Promise<void> | null = null
   ending = 0
+  /** What happened, in order: `close <session>` for an agent socket, `end <path>` for a session end. */
+  log: string[] = []
 
   constructor(private readonly app: TestApp['app']) {}
 
@@ -45,6 +47,7 @@ class FakeRelay {
       fetch: (req, server) => {
         const url = new URL(req.url)
         if (url.pathname !== '/relay/agent') {
+          if (req.method === 'PUT') this.log.push(`end ${url.pathname}`)
           if (req.method !== 'PUT' || !this.holdEnds) return this.app.handle(req)
           this.ending++
           return this.holdEnds.then(() => this.app.handle(req))
@@ -70,6 +73,7 @@ class FakeRelay {
           ws.data.frames.push(...decodeFrames(new Uint8Array(message)))
         },
         close: (ws) => {
+          this.log.push(`close ${ws.data.sessionId}`)
           ws.data.closed = true
         },
       },
@@ -164,6 +168,14 @@ describe('parley run', () => {
     })
     expect(socket.frames).toContainEqual({ type: FrameType.RESIZE, rows: 24, cols: 80 })
     expect(await instance(id)).toEqual({ status: 'COMPLETED', name: 'greeter', ended: true })
+  }, 20_000)
+
+  test('the terminal is closed before the session is ended, so nothing makes it live again', async () => {
+    const id = crypto.randomUUID()
+    const r = await run(id, 'echo done')
+    expect(r.code).toBe(0)
+    const mine = relay.log.filter((e) => e.includes(id))
+    expect(mine).toEqual([`close ${id}`, `end /api/v1/agent-instances/${id}/status`])
   }, 20_000)
 
   test('exit status 3 is parley run`s own, and the session ends FAILED', async () => {
