@@ -205,6 +205,9 @@ export class RelayLink {
       }
       if (this.attempt === 0 && this.wasOpen)
         this.opts.warn('lost the relay; reconnecting (output is kept meanwhile)')
+      // Never connected: say so once (a refused key or a wrong URL would otherwise go unnoticed).
+      if (this.attempt === 0 && !this.wasOpen)
+        this.opts.warn(`cannot connect to the relay (${event.code}); trying again in the background`)
       const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_FIRST_MS * 2 ** this.attempt)
       this.attempt++
       // Jitter keeps a fleet of terminals from reconnecting in step after a restart.

@@ -51,7 +51,15 @@ export class RunInstance {
       return false
     }
     const json = (await res.json().catch(() => ({}))) as { detail?: string }
-    if (res.status === 201 || res.status === 409) this.registered = true
+    if (res.status === 409) {
+      // Ours already: unless it was deleted, which nothing brings back (the relay would stream
+      // to a page nobody can open).
+      const found = await this.rest('GET', `/agent-instances/${this.info.id}`).catch(() => null)
+      if (!found) return false
+      const existing = (await found.json().catch(() => ({}))) as { status?: string }
+      if (existing.status === 'DELETED') throw new Refused(`the instance ${this.info.id} was deleted`)
+      this.registered = found.ok
+    } else if (res.status === 201) this.registered = true
     else if (res.status === 401) throw new Refused('the API key was refused (revoked, expired or unknown)')
     else if (res.status < 500) throw new Refused(`${res.status}: ${json.detail ?? res.statusText}`)
     return this.registered

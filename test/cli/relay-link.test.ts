@@ -18,6 +18,7 @@ class StalledSocket {
   }
   close() {
     this.readyState = WebSocket.CLOSED
+    this.onclose?.({ code: 1000, reason: '' })
   }
   open() {
     this.readyState = WebSocket.OPEN
@@ -55,4 +56,31 @@ test('a lagging connection is not handed more than the bound: the newest 1 MiB g
   expect(rest.join('').length).toBe(OFFLINE_BUFFER_BYTES)
   await link.close(0)
   expect(warned).toEqual([])
+})
+
+test('a relay that refuses every attempt is reported once, and tried again', async () => {
+  const sockets: StalledSocket[] = []
+  const warned: string[] = []
+  const link = new RelayLink({
+    url: 'ws://relay.test/relay/agent?session_id=x',
+    apiKey: 'k',
+    metadata: () => ({}),
+    size: () => ({ rows: 24, cols: 80 }),
+    onInput: () => {},
+    onResize: () => {},
+    warn: (line) => warned.push(line),
+    socket: () => {
+      const socket = new StalledSocket()
+      sockets.push(socket)
+      // Refused before the upgrade, as a 401 or 404 is seen by a websocket client.
+      queueMicrotask(() => {
+        socket.readyState = WebSocket.CLOSED
+        socket.onclose?.({ code: 1002, reason: '' })
+      })
+      return socket as unknown as WebSocket
+    },
+  })
+  await until(() => sockets.length >= 3, 5000, 'three attempts')
+  await link.close(0)
+  expect(warned).toEqual(['cannot connect to the relay (1002); trying again in the background'])
 })

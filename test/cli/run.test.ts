@@ -318,6 +318,19 @@ describe('parley run', () => {
     expect(existsSync(join(dir, 'ran'))).toBe(false)
   }, 20_000)
 
+  test('a deleted instance is refused like a bad key: exit 1 before the command runs', async () => {
+    const id = crypto.randomUUID()
+    expect(await new RunInstance(relay.url, key, { id, agentType: 'bash', name: 'gone' }).register()).toBe(
+      true,
+    )
+    await t.database.query(`update agent_instances set status = 'DELETED' where id = $1`, [id])
+    const marker = join(dir, 'ran-deleted')
+    const r = await run(id, `touch ${marker}`)
+    expect(r.code).toBe(1)
+    expect(r.stderr).toContain(`the instance ${id} was deleted`)
+    expect(existsSync(marker)).toBe(false)
+  }, 20_000)
+
   test('no command is a usage error (exit 2)', async () => {
     const r = await runCli(['run'], { env: { PARLEY_URL: relay.url, PARLEY_API_KEY: key } })
     expect(r.code).toBe(2)
