@@ -91,8 +91,14 @@ export function relayRoutes(deps: RelayDeps) {
     }
   }
   const unsubscribe = core.bus.subscribe('all', (e) => {
-    if (e.type !== 'instance.updated' || hub.viewersOf(e.instanceId).length === 0) return
-    recheckViewers(e.instanceId).catch((err) => logRelay('checking viewers again failed', err))
+    if (e.type === 'instance.updated' && hub.viewersOf(e.instanceId).length > 0) {
+      recheckViewers(e.instanceId).catch((err) => logRelay('checking viewers again failed', err))
+    } else if (e.type === 'relay.agent' && e.machineId !== machineId) {
+      // The agent came back on another machine: this one's viewers reconnect, and are replayed there.
+      for (const [peer] of hub.viewersOf(e.instanceId)) {
+        peer.close(RELAY_CLOSE.GOING_AWAY, 'the terminal is on another machine; reconnect')
+      }
+    }
   })
   deps.stopping.addEventListener(
     'abort',
@@ -131,7 +137,10 @@ export function relayRoutes(deps: RelayDeps) {
         })
         if (machineId) {
           const holder = { userId: principal.userId, instanceId, machineId }
-          held.recorded = holdRelay(core, holder).catch((err) => logRelay('recording the holder failed', err))
+          // Recorded first, so a viewer reconnecting on the news is replayed to this machine.
+          held.recorded = holdRelay(core, holder)
+            .then(() => core.bus.publish({ type: 'relay.agent', ...holder }))
+            .catch((err) => logRelay('recording the holder failed', err))
         }
       },
       message(ws, message) {
