@@ -13,6 +13,8 @@ import { log } from '../log.ts'
 const KEY_PREFIX = 'prl_'
 export const CACHE_MS = 5_000
 const FLUSH_MS = 10_000
+/** The longest delay setTimeout takes (2^31 - 1 ms). */
+const MAX_TIMER_MS = 2 ** 31 - 1
 
 export const sha256 = (text: string) => new Bun.CryptoHasher('sha256').update(text).digest('hex')
 
@@ -73,6 +75,8 @@ export type KeyPrincipal = {
   keyHash: string
   email: string
   displayName: string | null
+  /** When the key expires (ms since the epoch), or null for never. */
+  expiresAt: number | null
 }
 type CacheEntry = { principal: KeyPrincipal | null; expiresAt: number | null; until: number }
 
@@ -99,7 +103,7 @@ export class KeyVerifier {
 
   /**
    * For a request held open with this key: a signal aborted when the key is revoked (on any
-   * machine, through the bus), so the wait ends at once instead of outliving the key.
+   * machine, through the bus) or expires, so the wait ends at once instead of outliving the key.
    * Call `release` when the request ends.
    */
   holdWhileValid(principal: KeyPrincipal): { signal: AbortSignal; release(): void } {
@@ -107,9 +111,22 @@ export class KeyVerifier {
     const set = this.held.get(principal.keyHash) ?? new Set<AbortController>()
     this.held.set(principal.keyHash, set)
     set.add(controller)
+    let expiry: ReturnType<typeof setTimeout> | undefined
+    const { expiresAt } = principal
+    if (expiresAt !== null) {
+      // Timers take at most about 24 days: a later expiry is waited for in steps.
+      const arm = () => {
+        const left = expiresAt - this.now()
+        if (left <= 0) return controller.abort()
+        expiry = setTimeout(arm, Math.min(left, MAX_TIMER_MS))
+        expiry.unref?.()
+      }
+      arm()
+    }
     return {
       signal: controller.signal,
       release: () => {
+        clearTimeout(expiry)
         const current = this.held.get(principal.keyHash)
         current?.delete(controller)
         if (current?.size === 0) this.held.delete(principal.keyHash)
@@ -146,9 +163,9 @@ export class KeyVerifier {
       .where(and(eq(apiKeys.keyHash, hash), isNull(apiKeys.revokedAt)))
     const until = now + CACHE_MS
     if (!row) return { principal: null, expiresAt: null, until }
-    const { expiresAt, ...rest } = row
-    const principal = { ...rest, keyHash: hash }
-    return { principal, expiresAt: expiresAt?.getTime() ?? null, until }
+    const expiresAt = row.expiresAt?.getTime() ?? null
+    const principal = { ...row, keyHash: hash, expiresAt }
+    return { principal, expiresAt, until }
   }
 
   private markUsed(keyId: string, now: number) {

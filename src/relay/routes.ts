@@ -126,10 +126,10 @@ export function relayRoutes(deps: RelayDeps) {
         const peer = peerOf(ws)
         hub.attachAgent(instanceId, peer)
         held.release.push(countWebSocket('relay_agent'))
-        // An open terminal is a sign of life; a revoked key ends it at once.
+        // An open terminal is a sign of life; a revoked or expired key ends it at once.
         held.release.push(holdPresence(core, principal.userId, instanceId))
         const watch = keys.holdWhileValid(principal)
-        const revoked = () => peer.close(RELAY_CLOSE.KEY_REVOKED, 'API key revoked')
+        const revoked = () => peer.close(RELAY_CLOSE.KEY_REVOKED, 'API key revoked or expired')
         watch.signal.addEventListener('abort', revoked, { once: true })
         held.release.push(() => {
           watch.signal.removeEventListener('abort', revoked)

@@ -3,7 +3,7 @@
 // viewer is cut off alone, strangers and bad frames are refused, a newer agent socket replaces
 // the older one, and revoking the key ends the agent's socket.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { revokeApiKey } from '../../src/auth/api-keys.ts'
+import { createApiKey, revokeApiKey } from '../../src/auth/api-keys.ts'
 import { deleteInstance, shareInstance } from '../../src/core/instance-admin.ts'
 import { endSession } from '../../src/core/instances.ts'
 import { postAgentMessage } from '../../src/core/messages.ts'
@@ -306,6 +306,14 @@ for (const kind of dbKinds()) {
       await until(() => pings[0]! >= 2 && pings[1]! >= 2, 5000, 'pings')
       expect(agent.closed).toBeNull()
       expect(viewer.closed).toBeNull()
+    })
+
+    test('a key that expires while the socket is open ends it with the revoked code', async () => {
+      const id = uuid()
+      const expiresAt = new Date(Date.now() + 1000)
+      const { key } = await createApiKey(server.db.db, { userId: owner.id, name: 'short-lived', expiresAt })
+      const agent = await agentOf(id, key)
+      expect(await closedWith(agent)).toBe(RELAY_CLOSE.KEY_REVOKED)
     })
 
     test('revoking the key ends the agent socket', async () => {
