@@ -12,12 +12,13 @@ import {
   FrameError,
   FrameType,
   MAX_FRAME_PAYLOAD,
+  RELAY_PROTOCOL,
 } from '../relay/frames.ts'
 
 /** Bun's WebSocket takes request headers (the API key); the DOM typings, which win here, do not. */
 const BunWebSocket = WebSocket as unknown as new (url: string, options: Bun.WebSocketOptions) => WebSocket
 const openSocket = (url: string, headers: Record<string, string>): WebSocket =>
-  new BunWebSocket(url, { headers })
+  new BunWebSocket(url, { headers, protocols: [RELAY_PROTOCOL] })
 
 const send = (ws: WebSocket, frame: Frame) => ws.send(encodeFrame(frame) as Uint8Array<ArrayBuffer>)
 

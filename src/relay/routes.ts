@@ -1,5 +1,6 @@
 // The relay's websockets. /relay/agent?session_id=INSTANCE carries an agent's terminal (API key
-// in Authorization, or the subprotocol `parley-key.<key>` for clients that cannot set headers);
+// in Authorization, or the subprotocol `parley-key.<key>` for clients that cannot set headers,
+// beside `parley.v1`, the only subprotocol the server echoes);
 // /relay/view/INSTANCE lets the owner and the people it is shared with watch it (session cookie,
 // same-site Origin only), and type into it with WRITE access. Every check runs before the upgrade,
 // so a refused socket gets an honest HTTP status and a JSON error; after the upgrade the hub
@@ -22,6 +23,7 @@ import { countWebSocket } from '../metrics.ts'
 import { crossSite } from '../web/http.ts'
 import { sessionOf } from '../web/session.ts'
 import { RELAY_CLOSE } from './close-codes.ts'
+import { RELAY_PROTOCOL } from './frames.ts'
 import { RelayHub, type RelayOptions, type RelayPeer } from './hub.ts'
 
 const logRelay = logError('relay')
@@ -38,13 +40,24 @@ export type RelayDeps = {
   relay?: Partial<RelayOptions>
 }
 
-/** The key an agent socket offers, and the subprotocol to echo when it came as one. */
-function offeredKey(request: Request): { key: string | null; protocol: string | null } {
+const offeredProtocols = (request: Request) =>
+  (request.headers.get('sec-websocket-protocol') ?? '').split(',').map((p) => p.trim())
+
+/** The key an agent socket offers: in Authorization, or as the subprotocol `parley-key.<key>`. */
+function offeredKey(request: Request): string | null {
   const header = bearerToken(request.headers.get('authorization'))
-  if (header) return { key: header, protocol: null }
-  const offered = (request.headers.get('sec-websocket-protocol') ?? '').split(',').map((p) => p.trim())
-  const protocol = offered.find((p) => p.startsWith(KEY_SUBPROTOCOL_PREFIX)) ?? null
-  return { key: protocol?.slice(KEY_SUBPROTOCOL_PREFIX.length) || null, protocol }
+  if (header) return header
+  const protocol = offeredProtocols(request).find((p) => p.startsWith(KEY_SUBPROTOCOL_PREFIX))
+  return protocol?.slice(KEY_SUBPROTOCOL_PREFIX.length) || null
+}
+
+/**
+ * Answers with RELAY_PROTOCOL when the client offered it. Nothing else is ever echoed: the key a
+ * client may offer as a subprotocol must not come back in a response header (logs, proxies).
+ */
+function echoProtocol(request: Request, headers: Record<string, unknown>): void {
+  // Without a value here Bun would echo the first subprotocol offered, whatever it is.
+  headers['sec-websocket-protocol'] = offeredProtocols(request).includes(RELAY_PROTOCOL) ? RELAY_PROTOCOL : ''
 }
 
 function instanceParam(raw: string | undefined, field: string): string {
@@ -111,13 +124,13 @@ export function relayRoutes(deps: RelayDeps) {
 
   const agent = new Elysia({ name: 'parley.relay.agent' })
     .resolve(async ({ request, query, set }) => {
-      const { key, protocol } = offeredKey(request)
+      const key = offeredKey(request)
       if (!key) throw new Unauthorized('Not authenticated')
       const principal: KeyPrincipal | null = await keys.verify(key)
       if (!principal) throw new Unauthorized('Invalid, expired or revoked API key')
       const instanceId = instanceParam(query.session_id, 'session_id')
       await openRelaySession(core, principal.userId, instanceId)
-      if (protocol) set.headers['sec-websocket-protocol'] = protocol
+      echoProtocol(request, set.headers)
       return { relayAgent: { principal, instanceId, held: { release: [] } as Held } }
     })
     .ws('/relay/agent', {
@@ -160,13 +173,14 @@ export function relayRoutes(deps: RelayDeps) {
     })
 
   const viewer = new Elysia({ name: 'parley.relay.viewer' })
-    .resolve(async ({ request, params }) => {
+    .resolve(async ({ request, params, set }) => {
       // A page on another site must not open a socket with this visitor's cookie.
       if (crossSite(request, config.publicUrl)) throw new Forbidden('Cross-site connection refused')
       const found = await sessionOf(core.db, request)
       if (!found) throw new Unauthorized('Log in to watch this terminal')
       const instanceId = instanceParam((params as { id?: string }).id, 'id')
       const inst = await viewInstance(core.db, found.user.id, instanceId)
+      echoProtocol(request, set.headers)
       return {
         relayViewer: { instanceId, userId: found.user.id, canWrite: inst.access !== 'READ' },
         holder: await elsewhere(request, instanceId),

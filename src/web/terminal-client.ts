@@ -9,7 +9,7 @@
 import type { FitAddon as FitAddonType } from '@xterm/addon-fit'
 import type { Terminal as TerminalType } from '@xterm/xterm'
 import { RELAY_CLOSE } from '../relay/close-codes.ts'
-import { decodeFrames, encodeFrame, FrameType } from '../relay/frames.ts'
+import { decodeFrames, encodeFrame, FrameType, RELAY_PROTOCOL } from '../relay/frames.ts'
 import type { ViewerEvent } from '../relay/hub.ts'
 
 declare const Terminal: typeof TerminalType
@@ -63,7 +63,8 @@ function start(panel: HTMLElement) {
 
   const connect = () => {
     const scheme = location.protocol === 'https:' ? 'wss' : 'ws'
-    const ws = new WebSocket(`${scheme}://${location.host}/relay/view/${encodeURIComponent(instanceId)}`)
+    const url = `${scheme}://${location.host}/relay/view/${encodeURIComponent(instanceId)}`
+    const ws = new WebSocket(url, RELAY_PROTOCOL)
     ws.binaryType = 'arraybuffer'
     socket = ws
     ws.onopen = () => {

@@ -10,7 +10,7 @@ import { postAgentMessage } from '../../src/core/messages.ts'
 import { viewInstance } from '../../src/core/thread.ts'
 import { processRegistry } from '../../src/metrics.ts'
 import { RELAY_CLOSE } from '../../src/relay/close-codes.ts'
-import { FrameType } from '../../src/relay/frames.ts'
+import { FrameType, RELAY_PROTOCOL } from '../../src/relay/frames.ts'
 import { dbKinds, until, uuid } from '../helpers.ts'
 import {
   closedWith,
@@ -19,6 +19,7 @@ import {
   output,
   type Peer,
   peer,
+  rawHandshake,
   relayServer,
   stalledViewer,
 } from './helpers.ts'
@@ -210,12 +211,27 @@ for (const kind of dbKinds()) {
       await same.opened
     })
 
-    test('the key may come as the subprotocol parley-key.<key>, which the server echoes', async () => {
+    test('the key may come as the subprotocol parley-key.<key>, which is never echoed: parley.v1 is', async () => {
       const id = uuid()
-      const p = peer(`${server.ws}/relay/agent?session_id=${id}`, { protocols: [`parley-key.${owner.key}`] })
+      const url = `${server.ws}/relay/agent?session_id=${id}`
+      const p = peer(url, { protocols: [RELAY_PROTOCOL, `parley-key.${owner.key}`] })
       open.push(p)
       await p.opened
-      expect(p.socket.protocol).toBe(`parley-key.${owner.key}`)
+      expect(p.socket.protocol).toBe(RELAY_PROTOCOL)
+      // The older form alone is still let in, and answered with no subprotocol at all.
+      const old = await rawHandshake(server.host, `/relay/agent?session_id=${id}`, {
+        'sec-websocket-protocol': `parley-key.${owner.key}`,
+      })
+      expect(old).toStartWith('HTTP/1.1 101')
+      expect(old).not.toContain(owner.key)
+      expect(old.toLowerCase()).not.toContain('sec-websocket-protocol')
+      const viewer = peer(`${server.ws}/relay/view/${id}`, {
+        headers: { cookie: owner.cookie },
+        protocols: [RELAY_PROTOCOL],
+      })
+      open.push(viewer)
+      await viewer.opened
+      expect(viewer.socket.protocol).toBe(RELAY_PROTOCOL)
     })
 
     test('text, malformed and oversized frames close the socket with 1003/1008', async () => {
