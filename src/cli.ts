@@ -7,6 +7,7 @@ import { createApiKey, listApiKeys, revokeApiKey } from './auth/api-keys.ts'
 import { relayHook } from './cli/hook.ts'
 import { installHooks } from './cli/hook-install.ts'
 import { runCommand } from './cli/run.ts'
+import { agentApi, KEY_REFUSED, Refused } from './cli/run-instance.ts'
 import { ConfigError, loadClientConfig, loadConfig } from './config.ts'
 import { withMigratedDb } from './core/admin-db.ts'
 import { createLinkCode } from './core/links.ts'
@@ -38,7 +39,6 @@ class UsageError extends Error {}
 /** `parley ask` got no answer in time: exit 2, so a script can tell it from an error (1). */
 class AskTimedOut extends Error {}
 /** The server refused the request for good (bad or revoked key, unknown instance): no retry. */
-class Refused extends Error {}
 
 /** How long one long-poll of `ask` waits; the server ends it at once if the key is revoked meanwhile. */
 const ASK_POLL_S = 60
@@ -150,11 +150,11 @@ async function ask(rest: string[]): Promise<void> {
   if (!client.apiKey) throw new UsageError('PARLEY_API_KEY is required')
   const timeout = values.timeout ? Number(values.timeout) : 86_400
   if (!(timeout > 0)) throw new UsageError('--timeout must be a positive number of seconds')
-  const headers = { authorization: `Bearer ${client.apiKey}`, 'content-type': 'application/json' }
-  const api = async (path: string, init: RequestInit = {}) => {
-    const res = await fetch(`${client.url}/api/v1${path}`, { ...init, headers })
+  const { apiKey } = client
+  const api = async (path: string, init: { method?: string; body?: unknown } = {}) => {
+    const res = await agentApi({ url: client.url, apiKey }, init.method ?? 'GET', path, init.body)
     const body = (await res.json().catch(() => ({}))) as Record<string, unknown>
-    if (res.status === 401) throw new Refused('the API key was refused (revoked, expired or unknown)')
+    if (res.status === 401) throw new Refused(KEY_REFUSED)
     const detail = `${res.status}: ${(body.detail as string) ?? res.statusText}`
     if (res.status < 500 && !res.ok) throw new Refused(detail)
     if (!res.ok) throw new Error(detail)
@@ -169,14 +169,14 @@ async function ask(rest: string[]): Promise<void> {
     : undefined
   const posted = await api('/messages/agent', {
     method: 'POST',
-    body: JSON.stringify({
+    body: {
       agent_instance_id: instanceId,
       agent_type: 'cli',
       content: question,
       requires_user_input: true,
       options,
       timeout_seconds: Math.ceil(timeout),
-    }),
+    },
   })
   const deadline = Date.now() + timeout * 1000
   while (Date.now() < deadline) {

@@ -7,8 +7,11 @@ import { startParley } from './parley.ts'
 
 export { type Parley, type ParleyOptions as StartOptions, startParley } from './parley.ts'
 
-/** Longest a graceful stop may take before the process exits regardless. */
-const STOP_LIMIT_MS = 20_000
+/**
+ * Longest a graceful stop may take before the process exits regardless: under fly.toml's
+ * kill_timeout (15 s), after which Fly kills the machine without our last log lines.
+ */
+export const STOP_LIMIT_MS = 13_000
 
 /** `bun start` / `parley serve`: run until SIGTERM or SIGINT, then stop gracefully. */
 export async function serve(): Promise<void> {

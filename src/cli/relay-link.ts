@@ -12,12 +12,13 @@ import {
   FrameError,
   FrameType,
   MAX_FRAME_PAYLOAD,
+  RELAY_PROTOCOL,
 } from '../relay/frames.ts'
 
 /** Bun's WebSocket takes request headers (the API key); the DOM typings, which win here, do not. */
 const BunWebSocket = WebSocket as unknown as new (url: string, options: Bun.WebSocketOptions) => WebSocket
 const openSocket = (url: string, headers: Record<string, string>): WebSocket =>
-  new BunWebSocket(url, { headers })
+  new BunWebSocket(url, { headers, protocols: [RELAY_PROTOCOL] })
 
 const send = (ws: WebSocket, frame: Frame) => ws.send(encodeFrame(frame) as Uint8Array<ArrayBuffer>)
 
@@ -28,6 +29,8 @@ export const OFFLINE_BUFFER_BYTES = 1024 * 1024
 export const SEND_AHEAD_BYTES = 256 * 1024
 /** How soon a lagging connection is looked at again. */
 const LAG_RETRY_MS = 50
+/** How long closing waits for the relay to confirm the close. */
+const CLOSE_WAIT_MS = 1000
 /** Backoff between connection attempts: doubles from the first to the last, then stays. */
 export const BACKOFF_FIRST_MS = 250
 export const BACKOFF_MAX_MS = 15_000
@@ -103,8 +106,17 @@ export class RelayLink {
     // Let queued frames leave before the close frame does.
     while (ws.readyState === WebSocket.OPEN && ws.bufferedAmount > 0 && Date.now() < deadline)
       await Bun.sleep(10)
-    if (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CONNECTING)
-      ws.close(1000, 'command exited')
+    if (ws.readyState === WebSocket.CLOSED) return
+    // Until the relay has seen the close: the session's end must come after the socket's, or the
+    // server could see a live terminal for an ended session.
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const gone = new Promise<void>((resolve) => {
+      ws.onclose = () => resolve() // the link is closed: nothing else to do on this close
+      timer = setTimeout(resolve, CLOSE_WAIT_MS)
+    })
+    ws.close(1000, 'command exited')
+    await gone
+    clearTimeout(timer)
   }
 
   private keep(data: Uint8Array): void {
@@ -194,6 +206,9 @@ export class RelayLink {
       }
       if (this.attempt === 0 && this.wasOpen)
         this.opts.warn('lost the relay; reconnecting (output is kept meanwhile)')
+      // Never connected: say so once (a refused key or a wrong URL would otherwise go unnoticed).
+      if (this.attempt === 0 && !this.wasOpen)
+        this.opts.warn(`cannot connect to the relay (${event.code}); trying again in the background`)
       const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_FIRST_MS * 2 ** this.attempt)
       this.attempt++
       // Jitter keeps a fleet of terminals from reconnecting in step after a restart.

@@ -10,8 +10,25 @@ const REST_TIMEOUT_MS = 10_000
 
 /** The server refused the key or the instance: running on would stream nowhere. */
 export class Refused extends Error {}
+export const KEY_REFUSED = 'the API key was refused (revoked, expired or unknown)'
 
 export type InstanceInfo = { id: string; agentType: string; name: string }
+
+/** One call to Parley's agent REST API (`/api/v1…`) with the key, JSON both ways. */
+export function agentApi(
+  client: { url: string; apiKey: string },
+  method: string,
+  path: string,
+  body?: unknown,
+  signal?: AbortSignal,
+): Promise<Response> {
+  return fetch(`${client.url}/api/v1${path}`, {
+    method,
+    headers: { authorization: `Bearer ${client.apiKey}`, 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+    signal,
+  })
+}
 
 export class RunInstance {
   private registered = false
@@ -25,12 +42,8 @@ export class RunInstance {
   ) {}
 
   private rest(method: string, path: string, body?: unknown): Promise<Response> {
-    return fetch(`${this.url}/api/v1${path}`, {
-      method,
-      headers: { authorization: `Bearer ${this.apiKey}`, 'content-type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
-      signal: AbortSignal.timeout(REST_TIMEOUT_MS),
-    })
+    const client = { url: this.url, apiKey: this.apiKey }
+    return agentApi(client, method, path, body, AbortSignal.timeout(REST_TIMEOUT_MS))
   }
 
   /**
@@ -51,8 +64,16 @@ export class RunInstance {
       return false
     }
     const json = (await res.json().catch(() => ({}))) as { detail?: string }
-    if (res.status === 201 || res.status === 409) this.registered = true
-    else if (res.status === 401) throw new Refused('the API key was refused (revoked, expired or unknown)')
+    if (res.status === 409) {
+      // Ours already: unless it was deleted, which nothing brings back (the relay would stream
+      // to a page nobody can open).
+      const found = await this.rest('GET', `/agent-instances/${this.info.id}`).catch(() => null)
+      if (!found) return false
+      const existing = (await found.json().catch(() => ({}))) as { status?: string }
+      if (existing.status === 'DELETED') throw new Refused(`the instance ${this.info.id} was deleted`)
+      this.registered = found.ok
+    } else if (res.status === 201) this.registered = true
+    else if (res.status === 401) throw new Refused(KEY_REFUSED)
     else if (res.status < 500) throw new Refused(`${res.status}: ${json.detail ?? res.statusText}`)
     return this.registered
   }

@@ -6,6 +6,7 @@
 // Parley being down never stops the command: the link reconnects and the REST calls are retried
 // or skipped (run-instance.ts). Only a refusal (bad key, someone else's instance) stops it before
 // CMD starts.
+import { fstatSync } from 'node:fs'
 import { constants } from 'node:os'
 import { basename } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -119,9 +120,24 @@ export async function runCommand(args: string[]): Promise<number> {
     warn(e.message)
     status = e.code === 'ENOENT' ? 127 : 126
   }
-  const [problem] = await Promise.all([instance.end(status), link.close()])
+  // The terminal first, then the session: a terminal still open would make it live again.
+  await link.close()
+  const problem = await instance.end(status)
   if (problem) warn(problem)
   return status
+}
+
+/** Ctrl-D: a terminal's end of file. */
+const EOF = '\x04'
+
+/** Standard input is a pipe or a file: input was given, and its end is CMD's end of input. */
+function inputGiven(): boolean {
+  try {
+    const st = fstatSync(0)
+    return st.isFIFO() || st.isFile()
+  } catch {
+    return false
+  }
 }
 
 const localSize = () =>
@@ -144,10 +160,19 @@ async function attached(
   // CMD's SIGINT, as a terminal would.
   const raw = stdin.isTTY === true
   if (raw) stdin.setRawMode(true)
+  let lastByte = 0x0a
   const onKeys = (data: Buffer) => {
+    if (data.length > 0) lastByte = data[data.length - 1]!
     if (!terminal.closed) terminal.write(data)
   }
   stdin.on('data', onKeys)
+  // Input given through a pipe or a file (`echo hi | parley run -- cat`) ends: CMD gets the end of
+  // file its terminal would give, Ctrl-D (twice after a partial line: the first sends the line).
+  // Not for /dev/null (CI, nohup): nothing was given, and people may still type from the dashboard.
+  const onEnd = () => {
+    if (!terminal.closed) terminal.write(lastByte === 0x0a ? EOF : EOF + EOF)
+  }
+  if (!raw && inputGiven()) stdin.once('end', onEnd)
   const onResize = () => onLocalResize(localSize())
   stdout.on('resize', onResize)
   // Without a terminal (CI), signals reach parley itself: hand them on to CMD.
@@ -163,6 +188,7 @@ async function attached(
     for (const [s, h] of handlers) process.off(s, h)
     stdout.off('resize', onResize)
     stdin.off('data', onKeys)
+    stdin.off('end', onEnd)
     if (raw) stdin.setRawMode(false)
     stdin.pause()
     terminal.close()

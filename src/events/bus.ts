@@ -25,6 +25,8 @@ export type BusEvent =
   | { type: 'delivery.queued'; channel: string }
   /** An MCP client cancelled a blocking call; whichever process holds it stops waiting. */
   | { type: 'mcp.cancelled'; call: string }
+  /** An agent's terminal socket opened on that machine; viewers of it elsewhere reconnect there. */
+  | { type: 'relay.agent'; userId: string; instanceId: string; machineId: string }
 
 export type Listener = (event: BusEvent) => void
 

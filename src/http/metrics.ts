@@ -5,6 +5,7 @@
 // as a Bearer token.
 import { Elysia } from 'elysia'
 import { Gauge, Registry } from 'prom-client'
+import { bearerToken } from '../agents/auth.ts'
 import { constantTimeEqual } from '../auth/csrf.ts'
 import { readBacklog } from '../core/backlog.ts'
 import type { Core } from '../core/context.ts'
@@ -34,7 +35,7 @@ export function metrics(deps: MetricsDeps) {
   const authorized = (header: string | null) => {
     const token = deps.config.metricsToken
     if (token === null) return true
-    const given = header?.match(/^Bearer\s+(.+)$/i)?.[1] ?? ''
+    const given = bearerToken(header) ?? ''
     return constantTimeEqual(given, token)
   }
 

@@ -4,6 +4,9 @@
  * frames back to back; a frame never spans two messages.
  */
 
+/** The websocket subprotocol both sides offer; the server echoes it (and never anything else). */
+export const RELAY_PROTOCOL = 'parley.v1'
+
 export const FrameType = {
   OUTPUT: 0,
   INPUT: 1,

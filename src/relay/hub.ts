@@ -40,9 +40,12 @@ export const RELAY_DEFAULTS: RelayOptions = {
   keepEndedMs: 10 * 60_000,
 }
 
+/** A viewer as it was let in: whose it is and whether it may type (checked again on changes). */
+export type Viewer = { userId: string; canWrite: boolean }
+
 type Terminal = {
   agent: RelayPeer | null
-  viewers: Map<RelayPeer, { canWrite: boolean }>
+  viewers: Map<RelayPeer, Viewer>
   replay: Replay
   size: { rows: number; cols: number } | null
   forget: ReturnType<typeof setTimeout> | null
@@ -134,9 +137,9 @@ export class RelayHub {
   }
 
   /** A viewer: gets the size, the replay and whether the agent is there, then live output. */
-  attachViewer(id: string, peer: RelayPeer, canWrite: boolean): void {
+  attachViewer(id: string, peer: RelayPeer, viewer: Viewer): void {
     const t = this.terminal(id)
-    t.viewers.set(peer, { canWrite })
+    t.viewers.set(peer, viewer)
     if (t.size) peer.send(encodeFrame({ type: FrameType.RESIZE, ...t.size }))
     if (t.replay.length > 0) peer.send(encodeFrame({ type: FrameType.OUTPUT, data: t.replay.bytes() }))
     peer.send(event({ event: t.agent ? 'agent_connected' : 'session_ended' }))
@@ -146,6 +149,11 @@ export class RelayHub {
     const t = this.terminals.get(id)
     if (!t?.viewers.delete(peer)) return
     this.release(id, t)
+  }
+
+  /** The open viewers of an instance, with what they were let in with. */
+  viewersOf(id: string): [RelayPeer, Viewer][] {
+    return [...(this.terminals.get(id)?.viewers ?? [])]
   }
 
   /** A viewer's INPUT and RESIZE go to the agent if it may type; READ viewers get an error event. */

@@ -1,5 +1,6 @@
 // The relay's websockets. /relay/agent?session_id=INSTANCE carries an agent's terminal (API key
-// in Authorization, or the subprotocol `parley-key.<key>` for clients that cannot set headers);
+// in Authorization, or the subprotocol `parley-key.<key>` for clients that cannot set headers,
+// beside `parley.v1`, the only subprotocol the server echoes);
 // /relay/view/INSTANCE lets the owner and the people it is shared with watch it (session cookie,
 // same-site Origin only), and type into it with WRITE access. Every check runs before the upgrade,
 // so a refused socket gets an honest HTTP status and a JSON error; after the upgrade the hub
@@ -22,6 +23,7 @@ import { countWebSocket } from '../metrics.ts'
 import { crossSite } from '../web/http.ts'
 import { sessionOf } from '../web/session.ts'
 import { RELAY_CLOSE } from './close-codes.ts'
+import { RELAY_PROTOCOL } from './frames.ts'
 import { RelayHub, type RelayOptions, type RelayPeer } from './hub.ts'
 
 const logRelay = logError('relay')
@@ -38,13 +40,24 @@ export type RelayDeps = {
   relay?: Partial<RelayOptions>
 }
 
-/** The key an agent socket offers, and the subprotocol to echo when it came as one. */
-function offeredKey(request: Request): { key: string | null; protocol: string | null } {
+const offeredProtocols = (request: Request) =>
+  (request.headers.get('sec-websocket-protocol') ?? '').split(',').map((p) => p.trim())
+
+/** The key an agent socket offers: in Authorization, or as the subprotocol `parley-key.<key>`. */
+function offeredKey(request: Request): string | null {
   const header = bearerToken(request.headers.get('authorization'))
-  if (header) return { key: header, protocol: null }
-  const offered = (request.headers.get('sec-websocket-protocol') ?? '').split(',').map((p) => p.trim())
-  const protocol = offered.find((p) => p.startsWith(KEY_SUBPROTOCOL_PREFIX)) ?? null
-  return { key: protocol?.slice(KEY_SUBPROTOCOL_PREFIX.length) || null, protocol }
+  if (header) return header
+  const protocol = offeredProtocols(request).find((p) => p.startsWith(KEY_SUBPROTOCOL_PREFIX))
+  return protocol?.slice(KEY_SUBPROTOCOL_PREFIX.length) || null
+}
+
+/**
+ * Answers with RELAY_PROTOCOL when the client offered it. Nothing else is ever echoed: the key a
+ * client may offer as a subprotocol must not come back in a response header (logs, proxies).
+ */
+function echoProtocol(request: Request, headers: Record<string, unknown>): void {
+  // Without a value here Bun would echo the first subprotocol offered, whatever it is.
+  headers['sec-websocket-protocol'] = offeredProtocols(request).includes(RELAY_PROTOCOL) ? RELAY_PROTOCOL : ''
 }
 
 function instanceParam(raw: string | undefined, field: string): string {
@@ -76,17 +89,48 @@ export function relayRoutes(deps: RelayDeps) {
     return holder && holder !== machineId ? holder : null
   }
   const hub = new RelayHub(deps.relay)
-  deps.stopping.addEventListener('abort', () => hub.closeAll(), { once: true })
+  // Access is checked at open; when the instance changes (shared differently, deleted) each open
+  // viewer is checked again, and one whose access shrank is closed GOING_AWAY: it reconnects and
+  // the handshake checks it afresh.
+  const recheckViewers = async (instanceId: string) => {
+    for (const [peer, viewer] of hub.viewersOf(instanceId)) {
+      const access = await viewInstance(core.db, viewer.userId, instanceId).then(
+        (inst) => inst.access,
+        () => null,
+      )
+      if (!access || viewer.canWrite !== (access !== 'READ')) {
+        peer.close(RELAY_CLOSE.GOING_AWAY, 'access changed; reconnect')
+      }
+    }
+  }
+  const unsubscribe = core.bus.subscribe('all', (e) => {
+    if (e.type === 'instance.updated' && hub.viewersOf(e.instanceId).length > 0) {
+      recheckViewers(e.instanceId).catch((err) => logRelay('checking viewers again failed', err))
+    } else if (e.type === 'relay.agent' && e.machineId !== machineId) {
+      // The agent came back on another machine: this one's viewers reconnect, and are replayed there.
+      for (const [peer] of hub.viewersOf(e.instanceId)) {
+        peer.close(RELAY_CLOSE.GOING_AWAY, 'the terminal is on another machine; reconnect')
+      }
+    }
+  })
+  deps.stopping.addEventListener(
+    'abort',
+    () => {
+      unsubscribe()
+      hub.closeAll()
+    },
+    { once: true },
+  )
 
   const agent = new Elysia({ name: 'parley.relay.agent' })
     .resolve(async ({ request, query, set }) => {
-      const { key, protocol } = offeredKey(request)
+      const key = offeredKey(request)
       if (!key) throw new Unauthorized('Not authenticated')
       const principal: KeyPrincipal | null = await keys.verify(key)
       if (!principal) throw new Unauthorized('Invalid, expired or revoked API key')
       const instanceId = instanceParam(query.session_id, 'session_id')
       await openRelaySession(core, principal.userId, instanceId)
-      if (protocol) set.headers['sec-websocket-protocol'] = protocol
+      echoProtocol(request, set.headers)
       return { relayAgent: { principal, instanceId, held: { release: [] } as Held } }
     })
     .ws('/relay/agent', {
@@ -95,10 +139,10 @@ export function relayRoutes(deps: RelayDeps) {
         const peer = peerOf(ws)
         hub.attachAgent(instanceId, peer)
         held.release.push(countWebSocket('relay_agent'))
-        // An open terminal is a sign of life; a revoked key ends it at once.
+        // An open terminal is a sign of life; a revoked or expired key ends it at once.
         held.release.push(holdPresence(core, principal.userId, instanceId))
         const watch = keys.holdWhileValid(principal)
-        const revoked = () => peer.close(RELAY_CLOSE.KEY_REVOKED, 'API key revoked')
+        const revoked = () => peer.close(RELAY_CLOSE.KEY_REVOKED, 'API key revoked or expired')
         watch.signal.addEventListener('abort', revoked, { once: true })
         held.release.push(() => {
           watch.signal.removeEventListener('abort', revoked)
@@ -106,7 +150,10 @@ export function relayRoutes(deps: RelayDeps) {
         })
         if (machineId) {
           const holder = { userId: principal.userId, instanceId, machineId }
-          held.recorded = holdRelay(core, holder).catch((err) => logRelay('recording the holder failed', err))
+          // Recorded first, so a viewer reconnecting on the news is replayed to this machine.
+          held.recorded = holdRelay(core, holder)
+            .then(() => core.bus.publish({ type: 'relay.agent', ...holder }))
+            .catch((err) => logRelay('recording the holder failed', err))
         }
       },
       message(ws, message) {
@@ -126,15 +173,16 @@ export function relayRoutes(deps: RelayDeps) {
     })
 
   const viewer = new Elysia({ name: 'parley.relay.viewer' })
-    .resolve(async ({ request, params }) => {
+    .resolve(async ({ request, params, set }) => {
       // A page on another site must not open a socket with this visitor's cookie.
       if (crossSite(request, config.publicUrl)) throw new Forbidden('Cross-site connection refused')
       const found = await sessionOf(core.db, request)
       if (!found) throw new Unauthorized('Log in to watch this terminal')
       const instanceId = instanceParam((params as { id?: string }).id, 'id')
       const inst = await viewInstance(core.db, found.user.id, instanceId)
+      echoProtocol(request, set.headers)
       return {
-        relayViewer: { instanceId, canWrite: inst.access !== 'READ' },
+        relayViewer: { instanceId, userId: found.user.id, canWrite: inst.access !== 'READ' },
         holder: await elsewhere(request, instanceId),
       }
     })
@@ -147,8 +195,8 @@ export function relayRoutes(deps: RelayDeps) {
     })
     .ws('/relay/view/:id', {
       open(ws) {
-        const { instanceId, canWrite } = ws.data.relayViewer
-        hub.attachViewer(instanceId, peerOf(ws), canWrite)
+        const { instanceId, userId, canWrite } = ws.data.relayViewer
+        hub.attachViewer(instanceId, peerOf(ws), { userId, canWrite })
         viewerCounts.set(ws.data.relayViewer, countWebSocket('relay_viewer'))
       },
       message(ws, message) {

@@ -58,6 +58,8 @@ export const webAssets = new Elysia({ name: 'parley.web.assets' }).get(
       if (!built) {
         built = bundleAsset(entry)
         bundled.set(entry, built)
+        // A failed build is not kept: the next request tries again (the file may have been fixed).
+        built.catch(() => bundled.delete(entry))
       }
       return new Response(await built, { headers: headers(type) })
     }

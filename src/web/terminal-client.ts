@@ -9,7 +9,14 @@
 import type { FitAddon as FitAddonType } from '@xterm/addon-fit'
 import type { Terminal as TerminalType } from '@xterm/xterm'
 import { RELAY_CLOSE } from '../relay/close-codes.ts'
-import { decodeFrames, encodeFrame, FrameType } from '../relay/frames.ts'
+import {
+  decodeFrames,
+  encodeFrame,
+  type Frame,
+  FrameError,
+  FrameType,
+  RELAY_PROTOCOL,
+} from '../relay/frames.ts'
 import type { ViewerEvent } from '../relay/hub.ts'
 
 declare const Terminal: typeof TerminalType
@@ -17,6 +24,8 @@ declare const FitAddon: { FitAddon: typeof FitAddonType }
 
 const PHONE = '(max-width: 40rem)'
 const HIDDEN_KEY = 'parley.terminal.hidden'
+/** Attempts in a row that never open before the page gives up (about a minute of backoff). */
+const MAX_UNREACHED = 6
 
 function start(panel: HTMLElement) {
   const instanceId = panel.dataset.instance ?? ''
@@ -35,6 +44,8 @@ function start(panel: HTMLElement) {
 
   let socket: WebSocket | null = null
   let retry = 0
+  /** Attempts in a row that closed without ever opening. */
+  let unreached = 0
   /** The agent's terminal size, as last announced. */
   let agentSize: { rows: number; cols: number } | null = null
   /** Whether this page has typed and so sets the size. */
@@ -63,18 +74,34 @@ function start(panel: HTMLElement) {
 
   const connect = () => {
     const scheme = location.protocol === 'https:' ? 'wss' : 'ws'
-    const ws = new WebSocket(`${scheme}://${location.host}/relay/view/${encodeURIComponent(instanceId)}`)
+    const url = `${scheme}://${location.host}/relay/view/${encodeURIComponent(instanceId)}`
+    const ws = new WebSocket(url, RELAY_PROTOCOL)
     ws.binaryType = 'arraybuffer'
     socket = ws
+    let opened = false
+    let malformed = false
     ws.onopen = () => {
+      opened = true
       retry = 0
+      unreached = 0
       // The replay repaints the screen from scratch.
       term.reset()
       refit()
     }
     ws.onmessage = (m) => {
       if (typeof m.data === 'string') return
-      for (const f of decodeFrames(new Uint8Array(m.data as ArrayBuffer))) {
+      let frames: Frame[]
+      try {
+        frames = decodeFrames(new Uint8Array(m.data as ArrayBuffer))
+      } catch (err) {
+        if (!(err instanceof FrameError)) throw err
+        // It would come again (a page older than the server?): stop, rather than freeze. A browser
+        // may only close with 1000 or 3000-4999, so not with 1008.
+        malformed = true
+        ws.close(RELAY_CLOSE.NORMAL, `malformed frame: ${err.message}`.slice(0, 120))
+        return
+      }
+      for (const f of frames) {
         if (f.type === FrameType.OUTPUT) term.write(f.data)
         else if (f.type === FrameType.RESIZE) {
           // Lines then wrap as on the agent's screen (unless this page sets the size).
@@ -85,9 +112,17 @@ function start(panel: HTMLElement) {
     }
     ws.onclose = (e) => {
       socket = null
+      if (!opened) unreached++
+      if (malformed) return show('unreadable data from the server (reload the page)', 'error')
       show('not connected', 'closed')
       // A protocol refusal would repeat; anything else (restart, too slow) is worth retrying.
       if (e.code === RELAY_CLOSE.POLICY_VIOLATION || e.code === RELAY_CLOSE.UNSUPPORTED_DATA) return
+      // A refused handshake (no longer shared, deleted, logged out) cannot be told from a server
+      // that is down: after this many attempts in a row that never opened, stop and say so.
+      if (unreached >= MAX_UNREACHED) {
+        show('cannot connect (reload the page to try again)', 'closed')
+        return
+      }
       retry = Math.min(retry + 1, 6)
       setTimeout(connect, 500 * 2 ** retry)
     }

@@ -18,6 +18,7 @@ class StalledSocket {
   }
   close() {
     this.readyState = WebSocket.CLOSED
+    this.onclose?.({ code: 1000, reason: '' })
   }
   open() {
     this.readyState = WebSocket.OPEN
@@ -25,13 +26,9 @@ class StalledSocket {
   }
 }
 
-const outputBytes = (frames: Frame[]) =>
-  frames.filter((f) => f.type === FrameType.OUTPUT).map((f) => new TextDecoder().decode(f.data))
-
-test('a lagging connection is not handed more than the bound: the newest 1 MiB goes once it catches up', async () => {
-  const socket = new StalledSocket()
-  const warned: string[] = []
-  const link = new RelayLink({
+/** A link whose sockets come from `next`, its warnings kept in `warned`. */
+const linkOn = (next: () => StalledSocket, warned: string[]) =>
+  new RelayLink({
     url: 'ws://relay.test/relay/agent?session_id=x',
     apiKey: 'k',
     metadata: () => ({}),
@@ -39,8 +36,16 @@ test('a lagging connection is not handed more than the bound: the newest 1 MiB g
     onInput: () => {},
     onResize: () => {},
     warn: (line) => warned.push(line),
-    socket: () => socket as unknown as WebSocket,
+    socket: () => next() as unknown as WebSocket,
   })
+
+const outputBytes = (frames: Frame[]) =>
+  frames.filter((f) => f.type === FrameType.OUTPUT).map((f) => new TextDecoder().decode(f.data))
+
+test('a lagging connection is not handed more than the bound: the newest 1 MiB goes once it catches up', async () => {
+  const socket = new StalledSocket()
+  const warned: string[] = []
+  const link = linkOn(() => socket, warned)
   socket.open()
   socket.bufferedAmount = 10 * 1024 * 1024 // nothing leaves
   const chunk = 'y'.repeat(64 * 1024)
@@ -55,4 +60,22 @@ test('a lagging connection is not handed more than the bound: the newest 1 MiB g
   expect(rest.join('').length).toBe(OFFLINE_BUFFER_BYTES)
   await link.close(0)
   expect(warned).toEqual([])
+})
+
+test('a relay that refuses every attempt is reported once, and tried again', async () => {
+  const sockets: StalledSocket[] = []
+  const warned: string[] = []
+  const link = linkOn(() => {
+    const socket = new StalledSocket()
+    sockets.push(socket)
+    // Refused before the upgrade, as a 401 or 404 is seen by a websocket client.
+    queueMicrotask(() => {
+      socket.readyState = WebSocket.CLOSED
+      socket.onclose?.({ code: 1002, reason: '' })
+    })
+    return socket
+  }, warned)
+  await until(() => sockets.length >= 3, 5000, 'three attempts')
+  await link.close(0)
+  expect(warned).toEqual(['cannot connect to the relay (1002); trying again in the background'])
 })

@@ -35,6 +35,8 @@ class FakeRelay {
   /** While set, a session's end (PUT …/status) waits for it; `ending` counts the ends that arrived. */
   holdEnds: Promise<void> | null = null
   ending = 0
+  /** What happened, in order: `close <session>` for an agent socket, `end <path>` for a session end. */
+  log: string[] = []
 
   constructor(private readonly app: TestApp['app']) {}
 
@@ -45,6 +47,7 @@ class FakeRelay {
       fetch: (req, server) => {
         const url = new URL(req.url)
         if (url.pathname !== '/relay/agent') {
+          if (req.method === 'PUT') this.log.push(`end ${url.pathname}`)
           if (req.method !== 'PUT' || !this.holdEnds) return this.app.handle(req)
           this.ending++
           return this.holdEnds.then(() => this.app.handle(req))
@@ -70,6 +73,7 @@ class FakeRelay {
           ws.data.frames.push(...decodeFrames(new Uint8Array(message)))
         },
         close: (ws) => {
+          this.log.push(`close ${ws.data.sessionId}`)
           ws.data.closed = true
         },
       },
@@ -136,9 +140,10 @@ describe('parley run', () => {
     rmSync(dir, { recursive: true, force: true })
   })
 
-  const run = (session: string, script: string, extra: string[] = []) =>
+  const run = (session: string, script: string, extra: string[] = [], stdin?: string) =>
     runCli(['run', '--session', session, ...extra, '--', 'bash', '-c', script], {
       env: { PARLEY_URL: relay.url, PARLEY_API_KEY: key },
+      stdin,
     })
 
   const instance = async (id: string) =>
@@ -165,6 +170,14 @@ describe('parley run', () => {
     expect(await instance(id)).toEqual({ status: 'COMPLETED', name: 'greeter', ended: true })
   }, 20_000)
 
+  test('the terminal is closed before the session is ended, so nothing makes it live again', async () => {
+    const id = crypto.randomUUID()
+    const r = await run(id, 'echo done')
+    expect(r.code).toBe(0)
+    const mine = relay.log.filter((e) => e.includes(id))
+    expect(mine).toEqual([`close ${id}`, `end /api/v1/agent-instances/${id}/status`])
+  }, 20_000)
+
   test('exit status 3 is parley run`s own, and the session ends FAILED', async () => {
     const id = crypto.randomUUID()
     const r = await run(id, 'echo failing; exit 3')
@@ -187,6 +200,14 @@ describe('parley run', () => {
     expect(r.code).toBe(127)
     expect(r.stderr).toContain('no-such-command-here')
     expect(await instance(id)).toMatchObject({ status: 'FAILED', name: 'no-such-command-here' })
+  }, 20_000)
+
+  test('piped input reaches the program and its end ends the program`s input (cat exits)', async () => {
+    const id = crypto.randomUUID()
+    const r = await run(id, 'cat; echo after-eof', [], 'hi from the pipe\nno newline')
+    expect(r.code).toBe(0)
+    expect(relay.output(id)).toContain('after-eof')
+    expect(relay.output(id)).toContain('no newline')
   }, 20_000)
 
   test('input from the relay reaches the program', async () => {
@@ -295,6 +316,19 @@ describe('parley run', () => {
     expect(r.code).toBe(1)
     expect(r.stderr).toContain('the API key was refused')
     expect(existsSync(join(dir, 'ran'))).toBe(false)
+  }, 20_000)
+
+  test('a deleted instance is refused like a bad key: exit 1 before the command runs', async () => {
+    const id = crypto.randomUUID()
+    expect(await new RunInstance(relay.url, key, { id, agentType: 'bash', name: 'gone' }).register()).toBe(
+      true,
+    )
+    await t.database.query(`update agent_instances set status = 'DELETED' where id = $1`, [id])
+    const marker = join(dir, 'ran-deleted')
+    const r = await run(id, `touch ${marker}`)
+    expect(r.code).toBe(1)
+    expect(r.stderr).toContain(`the instance ${id} was deleted`)
+    expect(existsSync(marker)).toBe(false)
   }, 20_000)
 
   test('no command is a usage error (exit 2)', async () => {

@@ -4,11 +4,13 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { STOP_LIMIT_MS } from '../../src/main.ts'
 import { root } from '../cli/run-cli.ts'
 import { call, dbKinds, type TestApp, testApp } from '../helpers.ts'
 
 type Check = { path?: string; type?: string; port?: number; method?: string }
 type FlyConfig = {
+  kill_timeout?: number | string
   deploy?: { release_command?: string }
   env?: Record<string, string>
   http_service?: {
@@ -57,6 +59,11 @@ describe('fly.toml', () => {
     // Long-polls and websockets hold a connection each: limits in the thousands, not the tens.
     expect(c?.soft_limit).toBeGreaterThanOrEqual(1000)
     expect(c?.hard_limit).toBeGreaterThan(c?.soft_limit ?? Number.POSITIVE_INFINITY)
+  })
+
+  test('a graceful stop gives up before Fly kills the machine (kill_timeout)', () => {
+    const killSeconds = Number.parseInt(String(fly.kill_timeout ?? 5), 10)
+    expect(STOP_LIMIT_MS).toBeLessThan(killSeconds * 1000)
   })
 
   test('memory above the measured idle RSS (about 80 MiB) with room for held connections', () => {

@@ -6,8 +6,9 @@ import { createWebSession } from '../../src/auth/web-sessions.ts'
 import { loadConfig } from '../../src/config.ts'
 import { holdRelay, openRelaySession, relayHolder } from '../../src/core/relay-sessions.ts'
 import { type Parley, startParley } from '../../src/main.ts'
+import { RELAY_CLOSE } from '../../src/relay/close-codes.ts'
 import { dbKinds, freshDatabase, makeUser, type TestDb, until, uuid } from '../helpers.ts'
-import { handshake, peer } from './helpers.ts'
+import { closedWith, handshake, peer } from './helpers.ts'
 
 test('FLY_MACHINE_ID goes into a response header elsewhere: letters and digits only', () => {
   expect(loadConfig({ FLY_MACHINE_ID: '148e1dfb2d5389' }).machineId).toBe('148e1dfb2d5389')
@@ -67,6 +68,27 @@ for (const kind of dbKinds()) {
       await until(async () => (await relayHolder(one.core, id)) === null, 5000, 'holder cleared')
       await upgrades(`${ws(two)}/relay/view/${id}`, { cookie })
     })
+
+    // Machines hear of each other through Postgres LISTEN/NOTIFY; PGlite has one process's bus only.
+    test.skipIf(kind === 'pglite')(
+      'a viewer on a machine without the agent is closed GOING_AWAY when the agent comes back elsewhere',
+      async () => {
+        const id = uuid()
+        await openRelaySession(one.core, userId, id)
+        // No agent anywhere: the viewer stays on the machine it reached.
+        const viewer = peer(`${ws(two)}/relay/view/${id}`, { headers: { cookie } })
+        await viewer.opened
+        const agent = peer(`${ws(one)}/relay/agent?session_id=${id}`, {
+          headers: { authorization: `Bearer ${key}` },
+        })
+        await agent.opened
+        expect(await closedWith(viewer)).toBe(RELAY_CLOSE.GOING_AWAY)
+        // Its reconnect is replayed to the holder.
+        const again = await handshake(`${ws(two)}/relay/view/${id}`, { cookie })
+        expect(again.headers.get('fly-replay')).toBe('instance=m0001')
+        agent.socket.close()
+      },
+    )
 
     test('a machine that starts again forgets the sockets it held before', async () => {
       const id = uuid()

@@ -124,6 +124,23 @@ export async function handshake(url: string, headers: Record<string, string> = {
   return { status: res.status, json, headers: res.headers }
 }
 
+/** The head of the server's answer to a websocket handshake sent by hand, as text. */
+export async function rawHandshake(host: string, path: string, headers: Record<string, string>) {
+  const [hostname, port] = host.split(':') as [string, string]
+  const socket = connect({ host: hostname, port: Number(port) })
+  const extra = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`)
+  socket.write(
+    `GET ${path} HTTP/1.1\r\nHost: ${host}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n` +
+      `Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ${btoa('0123456789abcdef')}\r\n${extra.join('')}\r\n`,
+  )
+  const head = await new Promise<string>((resolve, reject) => {
+    socket.once('data', (chunk) => resolve(String(chunk).split('\r\n\r\n')[0]!))
+    socket.once('error', reject)
+  })
+  socket.destroy()
+  return head
+}
+
 /** A viewer that completes the handshake and then never reads: the server's queue for it grows. */
 export async function stalledViewer(host: string, path: string, cookie: string): Promise<Socket> {
   const [hostname, port] = host.split(':') as [string, string]

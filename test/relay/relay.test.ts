@@ -3,14 +3,14 @@
 // viewer is cut off alone, strangers and bad frames are refused, a newer agent socket replaces
 // the older one, and revoking the key ends the agent's socket.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { revokeApiKey } from '../../src/auth/api-keys.ts'
-import { shareInstance } from '../../src/core/instance-admin.ts'
+import { createApiKey, revokeApiKey } from '../../src/auth/api-keys.ts'
+import { deleteInstance, shareInstance } from '../../src/core/instance-admin.ts'
 import { endSession } from '../../src/core/instances.ts'
 import { postAgentMessage } from '../../src/core/messages.ts'
 import { viewInstance } from '../../src/core/thread.ts'
 import { processRegistry } from '../../src/metrics.ts'
 import { RELAY_CLOSE } from '../../src/relay/close-codes.ts'
-import { FrameType } from '../../src/relay/frames.ts'
+import { FrameType, RELAY_PROTOCOL } from '../../src/relay/frames.ts'
 import { dbKinds, until, uuid } from '../helpers.ts'
 import {
   closedWith,
@@ -19,6 +19,7 @@ import {
   output,
   type Peer,
   peer,
+  rawHandshake,
   relayServer,
   stalledViewer,
 } from './helpers.ts'
@@ -123,6 +124,33 @@ for (const kind of dbKinds()) {
       })
     })
 
+    test('a viewer whose share changes is closed GOING_AWAY and let back in with its new access; deleting shuts it out', async () => {
+      const id = uuid()
+      const agent = await agentOf(id)
+      const writer = await server.user('demoted')
+      const core = server.parley.core
+      await shareInstance(core, owner.id, id, { email: writer.email, access: 'WRITE' })
+      const before = await viewerOf(id, writer.cookie)
+      const mine = await viewerOf(id)
+      before.send(input('a'))
+      await until(() => agent.text() === 'a', 5000, 'WRITE input')
+
+      await shareInstance(core, owner.id, id, { email: writer.email, access: 'READ' })
+      expect(await closedWith(before)).toBe(RELAY_CLOSE.GOING_AWAY)
+      const after = await viewerOf(id, writer.cookie)
+      after.send(input('b'))
+      await until(() => after.events.some((e) => e.event === 'error'), 5000, 'READ refusal')
+      expect(after.events.find((e) => e.event === 'error')).toMatchObject({ code: 'READ_ONLY' })
+      // The owner's access did not change: its viewer stays open.
+      expect(mine.closed).toBeNull()
+
+      await deleteInstance(core, owner.id, id)
+      expect(await closedWith(after)).toBe(RELAY_CLOSE.GOING_AWAY)
+      expect(await closedWith(mine)).toBe(RELAY_CLOSE.GOING_AWAY)
+      expect((await handshake(`${server.ws}/relay/view/${id}`, { cookie: writer.cookie })).status).toBe(404)
+      expect(agent.text()).toBe('a')
+    })
+
     test('a viewer that stops reading is cut off with its own code while the others keep up', async () => {
       const id = uuid()
       const agent = await agentOf(id)
@@ -183,12 +211,27 @@ for (const kind of dbKinds()) {
       await same.opened
     })
 
-    test('the key may come as the subprotocol parley-key.<key>, which the server echoes', async () => {
+    test('the key may come as the subprotocol parley-key.<key>, which is never echoed: parley.v1 is', async () => {
       const id = uuid()
-      const p = peer(`${server.ws}/relay/agent?session_id=${id}`, { protocols: [`parley-key.${owner.key}`] })
+      const url = `${server.ws}/relay/agent?session_id=${id}`
+      const p = peer(url, { protocols: [RELAY_PROTOCOL, `parley-key.${owner.key}`] })
       open.push(p)
       await p.opened
-      expect(p.socket.protocol).toBe(`parley-key.${owner.key}`)
+      expect(p.socket.protocol).toBe(RELAY_PROTOCOL)
+      // The older form alone is still let in, and answered with no subprotocol at all.
+      const old = await rawHandshake(server.host, `/relay/agent?session_id=${id}`, {
+        'sec-websocket-protocol': `parley-key.${owner.key}`,
+      })
+      expect(old).toStartWith('HTTP/1.1 101')
+      expect(old).not.toContain(owner.key)
+      expect(old.toLowerCase()).not.toContain('sec-websocket-protocol')
+      const viewer = peer(`${server.ws}/relay/view/${id}`, {
+        headers: { cookie: owner.cookie },
+        protocols: [RELAY_PROTOCOL],
+      })
+      open.push(viewer)
+      await viewer.opened
+      expect(viewer.socket.protocol).toBe(RELAY_PROTOCOL)
     })
 
     test('text, malformed and oversized frames close the socket with 1003/1008', async () => {
@@ -279,6 +322,14 @@ for (const kind of dbKinds()) {
       await until(() => pings[0]! >= 2 && pings[1]! >= 2, 5000, 'pings')
       expect(agent.closed).toBeNull()
       expect(viewer.closed).toBeNull()
+    })
+
+    test('a key that expires while the socket is open ends it with the revoked code', async () => {
+      const id = uuid()
+      const expiresAt = new Date(Date.now() + 1000)
+      const { key } = await createApiKey(server.db.db, { userId: owner.id, name: 'short-lived', expiresAt })
+      const agent = await agentOf(id, key)
+      expect(await closedWith(agent)).toBe(RELAY_CLOSE.KEY_REVOKED)
     })
 
     test('revoking the key ends the agent socket', async () => {

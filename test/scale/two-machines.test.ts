@@ -122,8 +122,22 @@ describe.skipIf(!hasPostgres())('two machines on one Postgres', () => {
     const text = `deploy now ${uuid().slice(0, 8)}?`
     await agentClient(a.url, user.key).ask(id, text)
     await until(() => fake.chat(8181).some((m) => m.text.includes(text)), 10_000, 'question in Telegram')
-    // Both outboxes were woken by the same event; give the slower one its chance to send twice.
-    await Bun.sleep(1000)
+    // Both outboxes were woken by the same event. Once the question's row is sent and nothing of
+    // this user's is left pending, neither outbox has anything it could still send: count then.
+    const states = () =>
+      db.query<{ kind: string; state: string }>(
+        `select kind, state from deliveries where user_id = $1 and channel = 'telegram'`,
+        [user.id],
+      )
+    await until(
+      async () => {
+        const rows = await states()
+        const question = rows.some((r) => r.kind === 'question' && r.state === 'sent')
+        return question && rows.every((r) => r.state !== 'pending')
+      },
+      10_000,
+      'the question sent and both outboxes idle',
+    )
     expect(fake.chat(8181).filter((m) => m.text.includes(text))).toHaveLength(1)
     const sends = fake.callsOf('sendMessage').filter((c) => String(c.body.text).includes(text))
     expect(sends).toHaveLength(1)

@@ -3,8 +3,9 @@
 // reaches the agent as INPUT, the state says when the session ended, and at phone width the
 // terminal starts read-only. Screenshots land in /tmp for a person to look at.
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'bun:test'
-import type { Browser, BrowserContext } from 'playwright-core'
+import type { Browser, BrowserContext, Page } from 'playwright-core'
 import { createWebSession, SESSION_COOKIE } from '../../src/auth/web-sessions.ts'
+import { deleteInstance } from '../../src/core/instance-admin.ts'
 import { FrameType } from '../../src/relay/frames.ts'
 import { until } from '../helpers.ts'
 import { output, peer } from '../relay/helpers.ts'
@@ -27,13 +28,18 @@ describe('dashboard terminal in Chromium', () => {
   const cspViolations: string[] = []
   afterEach(() => expect(cspViolations.splice(0)).toEqual([]))
   /** The instance page, logged in, at this viewport. */
-  const instancePage = async (id: string, viewport: { width: number; height: number }) => {
+  const instancePage = async (
+    id: string,
+    viewport: { width: number; height: number },
+    before?: (page: Page) => Promise<unknown>,
+  ) => {
     const context: BrowserContext = await browser.newContext({ viewport })
     await context.addCookies([{ name: SESSION_COOKIE, value: token, url: server.base }])
     const page = await context.newPage()
     page.on('console', (m) => {
       if (m.text().includes('Content Security Policy')) cspViolations.push(m.text())
     })
+    await before?.(page)
     await page.goto(`${server.base}/instances/${id}`)
     return { context, page }
   }
@@ -91,6 +97,59 @@ describe('dashboard terminal in Chromium', () => {
     await page.locator('#terminal .xterm-rows', { hasText: 'done' }).waitFor({ timeout: 5000 })
     expect(agent.text()).toBe('')
     await page.screenshot({ path: '/tmp/parley-terminal-390x844.png', fullPage: true })
+    agent.socket.close()
+    await context.close()
+  }, 30_000)
+
+  test('a malformed frame closes the socket and says so instead of freezing the screen', async () => {
+    const id = crypto.randomUUID()
+    const agent = await agentSocket(id)
+    const closes: number[] = []
+    const { context, page } = await instancePage(id, { width: 1280, height: 800 }, async (p) => {
+      // Between the page and the server: after the first server message, a frame of unknown type.
+      await p.routeWebSocket(/\/relay\/view\//, (ws) => {
+        const upstream = ws.connectToServer()
+        let first = true
+        upstream.onMessage((m) => {
+          ws.send(m)
+          if (first) ws.send(Buffer.from([9, 0, 0, 0, 0]))
+          first = false
+        })
+        ws.onClose((code, reason) => {
+          closes.push(code ?? 0)
+          upstream.close({ code, reason })
+        })
+      })
+    })
+    await until(() => closes.length > 0, 5000, 'the page closes the socket')
+    expect(closes[0]).toBe(1000)
+    await page.locator('.terminal-state', { hasText: 'unreadable data' }).waitFor({ timeout: 5000 })
+    agent.socket.close()
+    await context.close()
+  }, 30_000)
+
+  test('after attempts that never connect (access taken away) the page stops and says so', async () => {
+    const id = crypto.randomUUID()
+    const agent = await agentSocket(id)
+    const { context, page } = await instancePage(id, { width: 1280, height: 800 }, (p) => p.clock.install())
+    await page.locator('.terminal-state', { hasText: 'live' }).waitFor({ timeout: 5000 })
+    let attempts = 0
+    page.on('websocket', () => attempts++)
+    await deleteInstance(server.parley.core, server.user.id, id)
+    const state = page.locator('.terminal-state')
+    // Each retry waits on the page's (fake) clock; each refusal is a real handshake.
+    await until(
+      async () => {
+        await page.clock.runFor(60_000)
+        return (await state.textContent())?.includes('cannot connect') === true
+      },
+      20_000,
+      'the page gives up',
+    )
+    const tried = attempts
+    expect(tried).toBe(6)
+    await page.clock.runFor(10 * 60_000)
+    expect(attempts).toBe(tried)
     agent.socket.close()
     await context.close()
   }, 30_000)
