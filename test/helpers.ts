@@ -155,6 +155,14 @@ export async function call(
 
 export const uuid = () => crypto.randomUUID()
 
+/** The headers of a websocket handshake: a plain request to a socket route is not routed to it. */
+export const WEBSOCKET_HANDSHAKE: Readonly<Record<string, string>> = {
+  connection: 'Upgrade',
+  upgrade: 'websocket',
+  'sec-websocket-version': '13',
+  'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==',
+}
+
 /**
  * Waits until `check` holds (polled every 10 ms), or fails after `ms`. The bound only turns a hang
  * into a clear failure, so it is stretched (up to 20 s) for a loaded machine: on 2 cores running

@@ -8,8 +8,8 @@
 // On Fly (FLY_MACHINE_ID set) each agent socket's machine is recorded, and a viewer arriving at
 // another machine is answered, without upgrading, with `fly-replay: instance=<holder>`.
 import { Elysia } from 'elysia'
-import { bearerToken } from '../agents/auth.ts'
-import type { KeyPrincipal, KeyVerifier } from '../auth/api-keys.ts'
+import { authenticate, bearerToken, requestAddress } from '../agents/auth.ts'
+import type { KeyVerifier } from '../auth/api-keys.ts'
 import type { Config } from '../config.ts'
 import type { Core } from '../core/context.ts'
 import { holdPresence } from '../core/presence.ts'
@@ -123,11 +123,11 @@ export function relayRoutes(deps: RelayDeps) {
   )
 
   const agent = new Elysia({ name: 'parley.relay.agent' })
-    .resolve(async ({ request, query, set }) => {
+    .resolve(async ({ request, query, set, server }) => {
       const key = offeredKey(request)
       if (!key) throw new Unauthorized('Not authenticated')
-      const principal: KeyPrincipal | null = await keys.verify(key)
-      if (!principal) throw new Unauthorized('Invalid, expired or revoked API key')
+      // As every agent route: a bad key counts against the address, which is slowed down (429).
+      const principal = await authenticate(keys, `Bearer ${key}`, requestAddress(request, server, config))
       const instanceId = instanceParam(query.session_id, 'session_id')
       await openRelaySession(core, principal.userId, instanceId)
       echoProtocol(request, set.headers)

@@ -1,11 +1,11 @@
 // Guessing API keys is slowed down per client address: past BAD_KEYS_PER_ADDRESS bad keys the
-// address is answered 429 with Retry-After and the {error} body, on REST, MCP and hooks alike.
+// address is answered 429 with Retry-After and the {error} body, on REST, MCP, hooks and the relay.
 // The address is the socket's, or Fly-Client-IP when running on Fly (FLY_APP_NAME set), never a
 // header a client chooses. The counts live in memory, not in the database: one database suffices.
 // Off Fly the test needs a real socket: a request handed to the app without one has no address.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { BAD_KEYS_PER_ADDRESS } from '../../src/auth/api-keys.ts'
-import { call, makeUser, type TestApp, testApp } from '../helpers.ts'
+import { call, makeUser, type TestApp, testApp, WEBSOCKET_HANDSHAKE } from '../helpers.ts'
 
 const guess = (i: number) => `prl_${'A'.repeat(39)}${String(i).padStart(4, '0')}`
 
@@ -48,6 +48,12 @@ describe('API-key guessing behind Fly', () => {
       body: {},
     })
     expect(hook.status).toBe(429)
+    // The relay's agent socket counts too: refused before upgrading.
+    const relay = await call(t.app, 'GET', `/relay/agent?session_id=${crypto.randomUUID()}`, {
+      key: guess(1002),
+      headers: { ...mallory, ...WEBSOCKET_HANDSHAKE },
+    })
+    expect(relay.status).toBe(429)
     expect(hook.headers.get('retry-after')).not.toBeNull()
     // Another client, behind the same proxy, is not held back.
     const other = await call(t.app, 'GET', '/api/v1/auth/verify', {

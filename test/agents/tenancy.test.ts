@@ -33,6 +33,7 @@ import {
   testApp,
   until,
   uuid,
+  WEBSOCKET_HANDSHAKE,
 } from '../helpers.ts'
 import { fixture } from './hooks-fixture.ts'
 
@@ -340,6 +341,8 @@ for (const kind of dbKinds()) {
           body = JSON.stringify(tr.body)
         }
       }
+      // The relay's sockets: a handshake, or the request would not reach the socket route at all.
+      if (tr.path.startsWith('/relay/')) Object.assign(headers, WEBSOCKET_HANDSHAKE)
       const method = tr.method ?? (tr.body ? 'POST' : 'GET')
       const res = await t.app.handle(
         new Request(`http://parley.test${tr.path}`, {
