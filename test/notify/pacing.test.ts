@@ -1,5 +1,5 @@
 import { expect, test } from 'bun:test'
-import { Pacer } from '../../src/notify/pacing'
+import { backoffDelay, Pacer } from '../../src/notify/pacing'
 
 test('booked slots: one per perTargetMs to a target, one per 1/perSecond on the channel', () => {
   let clock = 1000
@@ -26,4 +26,16 @@ test('admit waits for the real start of the previous send', async () => {
   await pacer.admit('a')
   await pacer.admit('a')
   expect(Date.now() - t0).toBeGreaterThanOrEqual(40)
+})
+
+test('backoff doubles from the base up to the cap, each delay within ±20 % jitter', () => {
+  const b = { baseMs: 1000, maxMs: 10_000, maxAttempts: 12 }
+  const nominal = [1000, 1000, 2000, 4000, 8000, 10_000, 10_000]
+  for (let round = 0; round < 200; round++) {
+    for (const [attempts, ms] of nominal.entries()) {
+      const d = backoffDelay(b, attempts)
+      expect(d).toBeGreaterThanOrEqual(0.8 * ms)
+      expect(d).toBeLessThanOrEqual(1.2 * ms)
+    }
+  }
 })

@@ -142,17 +142,14 @@ for (const kind of dbKinds()) {
       statuses.push(503, 503, 503, 503, 503)
       const { u, instanceId, q } = await askAndAnswer(`http://127.0.0.1:${server.port}/resume/down`)
       await until(async () => (await row(q.messageId))?.state === 'failed')
-      const at = hits.map((h) => h.at)
       expect(await row(q.messageId)).toEqual({
         state: 'failed',
         attempts: 5,
         last_error: 'webhook answered HTTP 503',
       })
       expect(hits).toHaveLength(5)
-      // Backoff doubles (±20 % jitter): the fourth wait (about 8 times the first) is far longer. Only
-      // that much is checked: a late timer on a loaded machine can stretch any single wait.
-      const gaps = at.slice(1).map((t, i) => t - at[i]!)
-      expect(gaps.at(-1)!).toBeGreaterThan(2 * gaps[0]!)
+      // The waits between attempts grow as backoffDelay says (test/notify/pacing.test.ts): measured
+      // here they would also hold the machine's timer delays.
       const s = await webLogin(t.app, u.email, 'correct horse battery')
       const page = await webGet(t.app, `/instances/${instanceId}`, s)
       expect(page.text).toContain('Deliveries that failed')
