@@ -51,6 +51,8 @@ export class Housekeeping {
     this.running = false
     this.unsubscribe()
     for (const t of [this.pruneTimer, this.expireTimer]) if (t) clearTimeout(t)
+    // A later start() arms its timers afresh.
+    this.expireAt = Number.POSITIVE_INFINITY
     await Promise.allSettled([...this.inFlight])
   }
 

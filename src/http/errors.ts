@@ -72,7 +72,8 @@ export function toJsonError(err: AppError, path: string): Response {
 /** The innermost cause's message (drizzle wraps the driver's error in one that lists the query). */
 function rootMessage(err: unknown): string {
   let e = err as { message?: unknown; cause?: unknown }
-  while (e.cause && typeof e.cause === 'object') e = e.cause as typeof e
+  // A bounded walk: a cause chain may loop.
+  for (let depth = 0; depth < 10 && e.cause && typeof e.cause === 'object'; depth++) e = e.cause as typeof e
   return String(e.message ?? e)
 }
 

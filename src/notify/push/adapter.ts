@@ -188,6 +188,8 @@ export class PushAdapter implements ChatChannel {
       'aes128gcm',
       expires,
     )
+    // One entry per push service; anyone can subscribe an endpoint on any host, so the map is bounded.
+    if (this.vapidHeaders.size >= 1000) this.vapidHeaders.clear()
     this.vapidHeaders.set(audience, { header, expires })
     return header
   }
