@@ -2,6 +2,7 @@
 // the agent asks, parks on GET /messages/pending?wait=30, and once it is surely parked the answer
 // is posted; we time from just before the answer POST to the long-poll's response. This is the
 // push path (bus wake-up, no polling) that Omnara serves in 0.5-5 s.
+import type { Ceilings } from './ceilings.ts'
 import { agentClient, ms, percentile, type Running, type Section, sleep } from './lib.ts'
 
 export const WARMUP = 20
@@ -46,7 +47,7 @@ export async function timeAnswers(agent: Client, answerer: Client) {
   return { samples, failures }
 }
 
-export async function answerLatency(run: Running): Promise<Section> {
+export async function answerLatency(run: Running, floor?: Ceilings): Promise<Section> {
   const client = agentClient(run.base, run.key)
   const { samples, failures } = await timeAnswers(client, client)
   const p50 = percentile(samples, 50)
@@ -61,6 +62,14 @@ export async function answerLatency(run: Running): Promise<Section> {
       { what: 'p50', value: ms(p50) },
       { what: 'p99', value: ms(p99), target: '< 10 ms', ok: p99 < 10 },
       { what: 'max', value: ms(samples.at(-1) ?? Number.NaN) },
+      ...(floor
+        ? [
+            {
+              what: 'floor: one HTTP + one Postgres round trip (p50, ceilings above)',
+              value: ms(floor.httpRoundTripP50 + floor.pgRoundTripP50),
+            },
+          ]
+        : []),
     ],
     failures,
   }

@@ -152,6 +152,31 @@ export const rssKiB = (pid: number): number =>
   Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? Number.NaN)
 
 export const ms = (v: number) => `${v.toFixed(2)} ms`
+
+/** A throughput next to its physical ceiling (bench/ceilings.ts) when one was measured in the run. */
+export const throughput = (perSecond: number, ceiling?: { httpPerSecond: number }, unit = 'req/s') =>
+  ceiling
+    ? `${perSecond.toFixed(0)} ${unit} (${((perSecond / ceiling.httpPerSecond) * 100).toFixed(1)} % of bare HTTP, ${ceiling.httpPerSecond.toFixed(0)} req/s)`
+    : `${perSecond.toFixed(0)} ${unit}`
+
+/** Runs `step` in `loops` concurrent loops for `seconds`; returns completed steps per second. */
+export async function rate(loops: number, seconds: number, step: (loop: number) => Promise<unknown>) {
+  let done = 0
+  let stop = false
+  const start = performance.now()
+  const workers = Array.from({ length: loops }, async (_, i) => {
+    while (!stop) {
+      await step(i)
+      done++
+    }
+  })
+  await Bun.sleep(seconds * 1000)
+  stop = true
+  const elapsed = (performance.now() - start) / 1000
+  const counted = done
+  await Promise.all(workers)
+  return counted / elapsed
+}
 export const sleep = (millis: number) => Bun.sleep(millis)
 
 export function machine() {

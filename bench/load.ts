@@ -5,8 +5,18 @@
 // read cursor on its last answer. Figures: errors, p50/p99 per operation, the server's RSS at
 // start, middle and end. `bun bench/load.ts [seconds] [agents]` runs it alone (default 60 s, 200).
 import postgres from 'postgres'
+import type { Ceilings } from './ceilings.ts'
 import { startChildServer } from './child-server.ts'
-import { agentClient, createBenchDatabase, machine, ms, percentile, type Row, type Section } from './lib.ts'
+import {
+  agentClient,
+  createBenchDatabase,
+  machine,
+  ms,
+  percentile,
+  type Row,
+  type Section,
+  throughput,
+} from './lib.ts'
 
 const OPS = ['step', 'ask', 'answer', 'receive'] as const
 type Op = (typeof OPS)[number]
@@ -19,7 +29,12 @@ type AgentTally = {
   lastAnswer: string | null
 }
 
-export async function load(databaseUrl: string, seconds = 60, agents = 200): Promise<Section> {
+export async function load(
+  databaseUrl: string,
+  seconds = 60,
+  agents = 200,
+  ceiling?: Ceilings,
+): Promise<Section> {
   const server = await startChildServer(databaseUrl)
   const client = agentClient(server.base, server.key)
   const times: Record<Op, number[]> = { step: [], ask: [], answer: [], receive: [] }
@@ -136,6 +151,10 @@ export async function load(databaseUrl: string, seconds = 60, agents = 200): Pro
   const rows: Row[] = [
     { what: 'errors', value: String(errors.length), target: '0', ok: errors.length === 0 },
     { what: 'steps stored', value: String(total((t) => t.steps)) },
+    {
+      what: 'requests per second (all four kinds)',
+      value: throughput(OPS.reduce((n, op) => n + times[op].length, 0) / elapsed, ceiling),
+    },
     {
       what: 'questions asked / answers delivered',
       value: `${total((t) => t.questions)} / ${total((t) => t.received)}`,

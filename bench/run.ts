@@ -4,6 +4,7 @@
 import { writeFileSync } from 'node:fs'
 import { answerLatency } from './answer-latency.ts'
 import { binaryStartup } from './binary.ts'
+import { type Ceilings, ceilings } from './ceilings.ts'
 import { crossMachineWakeup } from './cross-machine.ts'
 import { dashboardFanout, dashboardInbox } from './dashboard.ts'
 import { heldHooks, hookAnswerLatency } from './hooks.ts'
@@ -73,9 +74,15 @@ async function main() {
     db = await createBenchDatabase()
     const url = db.url
     console.log(`bench: database ${db.name}`)
+    let floor: Ceilings | undefined
+    await step('ceilings: bare HTTP, round trips (about 10 s)', async () => {
+      const measured = await ceilings(url)
+      floor = measured.ceilings
+      return measured.section
+    })
     const run = await startInProcess(url)
     try {
-      await step('answer latency', () => answerLatency(run))
+      await step('answer latency', () => answerLatency(run, floor))
       await step('hook answer latency', () => hookAnswerLatency(run))
       await step('ingest (about 22 s)', () => ingest(run, url))
     } finally {
@@ -91,7 +98,7 @@ async function main() {
     const seed = Number(process.env.HOSTILE_SEED ?? Math.floor(Math.random() * 2 ** 31))
     await step(`hostile input, seed ${seed} (about 3 min)`, () => hostileInput(url, seed))
     await step('web push delivery (about 10 s)', () => pushDelivery(url))
-    await step('load, 200 agents (about 70 s)', () => load(url))
+    await step('load, 200 agents (about 70 s)', () => load(url, 60, 200, floor))
     const dash = await startInProcess(url)
     try {
       await step('dashboard SSE fan-out (about 15 s)', () => dashboardFanout(dash, url))
