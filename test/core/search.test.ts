@@ -70,9 +70,10 @@ for (const kind of dbKinds()) {
     test('ranked: name matches, then more matching messages, then the latest activity', async () => {
       const u = await makeUser(t.database.db, 'rank')
       const [once, thrice, named, older, recent] = [uuid(), uuid(), uuid(), uuid(), uuid()]
+      // The instance with the most matches is the least recently active.
+      for (let i = 0; i < 3; i++) await say(u.id, thrice, `flaky test ${i}`)
       await say(u.id, older, 'flaky test again')
       await say(u.id, once, 'a flaky test')
-      for (let i = 0; i < 3; i++) await say(u.id, thrice, `flaky test ${i}`)
       await say(u.id, named, 'nothing here')
       await renameInstance(t.core, u.id, named, 'Flaky hunt')
       await say(u.id, recent, 'flaky, still')
