@@ -10,12 +10,13 @@ import { dbKinds, makeUser, type TestApp, testApp, uuid } from '../helpers.ts'
 
 test('the words of a search: punctuation separates, the last word is a prefix while typed', () => {
   expect(searchWords('Deploy fai')).toBe(`'Deploy' & 'fai':*`)
-  expect(searchWords('src/module_3.ts')).toBe(`'src' & 'module' & '3' & 'ts':*`)
+  expect(searchWords('src/module_3.ts')).toBe(`'src' & 'module' & '3' & 'ts'`)
+  expect(searchWords('src/module_3.tsx')).toBe(`'src' & 'module' & '3' & 'tsx':*`)
   expect(searchWords('50%')).toBe(`'50'`)
   expect(searchWords('fix.')).toBe(`'fix'`)
   expect(searchWords('x')).toBe(`'x'`)
-  expect(searchWords(`it's a "b" & !c | d:* <-> (e) \\ fo`)).toBe(
-    `'it' & 's' & 'a' & 'b' & 'c' & 'd' & 'e' & 'fo':*`,
+  expect(searchWords(`it's a "b" & !c | d:* <-> (e) \\ foo`)).toBe(
+    `'it' & 's' & 'a' & 'b' & 'c' & 'd' & 'e' & 'foo':*`,
   )
   expect(searchWords('%_%')).toBeNull()
 })
@@ -32,6 +33,17 @@ for (const kind of dbKinds()) {
       postAgentMessage(t.core, { userId, instanceId, agentType: 'claude', content, requiresUserInput: false })
     const ids = async (userId: string, q: string, more: Parameters<typeof normalizeFilters>[0] = {}) =>
       (await inboxPage(t.core, userId, normalizeFilters({ q, ...more }))).rows.map((r) => r.id)
+    /** Every page of a search, `limit` rows at a time, following the cursors. */
+    const everyPage = async (userId: string, q: string, limit: number) => {
+      const seen: string[] = []
+      let cursor: string | null = null
+      do {
+        const p = await inboxPage(t.core, userId, normalizeFilters({ q, limit, cursor }))
+        seen.push(...p.rows.map((r) => r.id))
+        cursor = p.nextCursor
+      } while (cursor)
+      return seen
+    }
 
     test('whole words and the start of the last one, in any case, across punctuation', async () => {
       const u = await makeUser(t.database.db, 'words')
@@ -45,8 +57,10 @@ for (const kind of dbKinds()) {
       expect(await ids(u.id, 'server/app')).toEqual([a])
       expect(await ids(u.id, 'ploy')).toEqual([])
       expect(await ids(u.id, 'café déj')).toEqual([c])
-      // One character is a whole word, not the start of every word beginning with it.
+      // One or two characters are a whole word, not the start of every word beginning with them.
       expect(await ids(u.id, 'd')).toEqual([])
+      expect(await ids(u.id, 'de')).toEqual([])
+      expect((await ids(u.id, 'dep')).sort()).toEqual([a, b].sort())
     })
 
     test('any text is taken literally: operators, quotes and wildcards match nothing by themselves', async () => {
@@ -79,14 +93,7 @@ for (const kind of dbKinds()) {
       await say(u.id, recent, 'flaky, still')
       expect(await ids(u.id, 'flaky')).toEqual([named, thrice, recent, once, older])
       // Pages of the ranking cover every match once, in order.
-      const seen: string[] = []
-      let cursor: string | null = null
-      do {
-        const p = await inboxPage(t.core, u.id, normalizeFilters({ q: 'flaky', limit: 2, cursor }))
-        seen.push(...p.rows.map((r) => r.id))
-        cursor = p.nextCursor
-      } while (cursor)
-      expect(seen).toEqual([named, thrice, recent, once, older])
+      expect(await everyPage(u.id, 'flaky', 2)).toEqual([named, thrice, recent, once, older])
       // A cursor of the plain inbox is not one of the search's.
       const inbox = await inboxPage(t.core, u.id, normalizeFilters({ limit: 1 }))
       expect(() => normalizeFilters({ q: 'flaky', cursor: inbox.nextCursor })).toThrow(/cursor/)
@@ -107,14 +114,7 @@ for (const kind of dbKinds()) {
       await renameInstance(t.core, u.id, named, 'Common room')
       // Counted, `many` would come before `recent`: past the cap, activity decides.
       expect(await ids(u.id, 'common')).toEqual([named, recent, many])
-      const seen: string[] = []
-      let cursor: string | null = null
-      do {
-        const p = await inboxPage(t.core, u.id, normalizeFilters({ q: 'common', limit: 1, cursor }))
-        seen.push(...p.rows.map((r) => r.id))
-        cursor = p.nextCursor
-      } while (cursor)
-      expect(seen).toEqual([named, recent, many])
+      expect(await everyPage(u.id, 'common', 1)).toEqual([named, recent, many])
       // Below the cap the same kind of search is counted.
       expect(await ids(u.id, 'common start')).toEqual([many])
     })
