@@ -6,9 +6,8 @@
 import { type SQL, sql } from 'drizzle-orm'
 import { SEARCH_PUNCTUATION } from '../db/schema.ts'
 
-const escaped = SEARCH_PUNCTUATION.replace(/[\\\]^-]/g, (c) => `\\${c}`)
 /** What separates words: whitespace and the punctuation search_vector replaces with spaces. */
-const SEPARATORS = new RegExp(`[\\s${escaped}]+`, 'u')
+const SEPARATORS = new RegExp(`[\\s${SEARCH_PUNCTUATION}]+`, 'u')
 /**
  * A shorter last word is a whole word: the start of one or two letters matches a large share of
  * all words, and the index reads every one of them (`'ts':*` cost four times `'ts'`).
