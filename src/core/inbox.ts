@@ -9,6 +9,7 @@ import type { Core } from './context.ts'
 import { normalizeAgentType } from './instances.ts'
 import { openQuestionSql } from './open-questions.ts'
 import { onlineSql } from './presence.ts'
+import { messageMatches, searchWords } from './search.ts'
 import { decodeCursor, encodeCursor, likePattern, queryRows } from './sql-rows.ts'
 import { canonicalUuid } from './wire.ts'
 
@@ -41,7 +42,29 @@ export type InboxRow = {
 
 export type InboxPage = { rows: InboxRow[]; nextCursor: string | null }
 
-type Key = [boolean, string, string]
+/**
+ * Where a page ends: the inbox order's key (waiting, last activity, id), or with a search the
+ * ranking's (name matches, matching messages, last activity, id).
+ */
+type Key = [boolean, string, string] | [boolean, number, string, string]
+
+function cursorKey(cursor: string, search: boolean): Key {
+  const key = decodeCursor(cursor) ?? []
+  const [first, ...rest] = key
+  const hits = search ? rest.shift() : 0
+  const [at, id] = rest
+  if (
+    key.length !== (search ? 4 : 3) ||
+    typeof first !== 'boolean' ||
+    !Number.isSafeInteger(hits) ||
+    typeof at !== 'string' ||
+    typeof id !== 'string' ||
+    !canonicalUuid(id)
+  ) {
+    throw new InvalidInput('cursor', 'cursor is not one this server gave out')
+  }
+  return search ? [first, hits as number, at, id] : [first, at, id]
+}
 
 /** Validates filters once, for the page query and for live updates alike. */
 export function normalizeFilters(f: InboxFilters) {
@@ -52,20 +75,7 @@ export function normalizeFilters(f: InboxFilters) {
     throw new InvalidInput('status', `status must be one of ${INSTANCE_STATUSES.slice(0, -1).join(', ')}`)
   }
   const agentType = f.agentType?.trim() ? normalizeAgentType(f.agentType) : null
-  let after: Key | null = null
-  if (f.cursor) {
-    const key = decodeCursor(f.cursor)
-    const [needs, at, id] = key ?? []
-    if (
-      typeof needs !== 'boolean' ||
-      typeof at !== 'string' ||
-      typeof id !== 'string' ||
-      !canonicalUuid(id)
-    ) {
-      throw new InvalidInput('cursor', 'cursor is not one this server gave out')
-    }
-    after = [needs, at, id]
-  }
+  const after = f.cursor ? cursorKey(f.cursor, q !== null) : null
   const limit = Math.min(Math.max(f.limit ?? INBOX_PAGE_SIZE, 1), 200)
   return { q, status: status as InstanceStatus | null, agentType, after, limit }
 }
@@ -76,23 +86,26 @@ const ORDER = sql`(v.status = 'AWAITING_INPUT') desc, v.last_activity_at desc, v
 
 /**
  * Instances `userId` may see (own, and shared to them; never soft-deleted) that pass `where`,
- * first `limit` in inbox order. Each branch is ordered and limited on its own so the owner's
- * branch is a short walk of agent_instances_inbox_idx instead of a sort of every instance.
+ * first `limit` in inbox order (all of them, unordered, when `limit` is null). Each branch is
+ * ordered and limited on its own so the owner's branch is a short walk of
+ * agent_instances_inbox_idx instead of a sort of every instance.
  */
-function visible(userId: string, where: SQL, limit: number) {
+function visible(userId: string, where: SQL, limit: number | null) {
   const columns = sql`v.id, v.agent_type_id, v.name, v.status, v.last_activity_at, v.last_heartbeat_at`
+  const first = limit === null ? sql`` : sql`order by ${ORDER} limit ${limit}`
   return sql`(
     (select ${columns}, null::text as shared_access from agent_instances v
      where v.user_id = ${userId} and v.status <> 'DELETED' and ${where}
-     order by ${ORDER} limit ${limit})
+     ${first})
     union all
     (select ${columns}, a.access as shared_access
      from instance_access a join agent_instances v on v.id = a.instance_id
      where a.user_id = ${userId} and v.user_id <> ${userId} and v.status <> 'DELETED' and ${where}
-     order by ${ORDER} limit ${limit})
+     ${first})
   )`
 }
 
+/** The filters other than the search words and the cursor, on `v` (an agent_instances row). */
 function conditions(f: NormalizedFilters, only: string | null): SQL {
   const parts: SQL[] = [sql`true`]
   if (only) parts.push(sql`v.id = ${only}`)
@@ -102,18 +115,76 @@ function conditions(f: NormalizedFilters, only: string | null): SQL {
       sql`exists (select 1 from agent_types t where t.id = v.agent_type_id and t.name = ${f.agentType})`,
     )
   }
-  if (f.q) {
-    const pattern = likePattern(f.q)
-    parts.push(sql`(v.name ilike ${pattern} or exists (
-      select 1 from messages m where m.instance_id = v.id and m.content ilike ${pattern}))`)
-  }
-  if (f.after) {
-    const [needs, at, id] = f.after
-    parts.push(
-      sql`((v.status = 'AWAITING_INPUT'), v.last_activity_at, v.id) < (${needs}, ${at}::timestamptz, ${id}::uuid)`,
-    )
-  }
   return sql.join(parts, sql` and `)
+}
+
+/** The first `limit` instances in inbox order after the cursor: waiting ones first, then by activity. */
+function inboxOrder(userId: string, f: NormalizedFilters, only: string | null, limit: number): SQL {
+  let where = conditions(f, only)
+  if (f.after?.length === 3) {
+    const [needs, at, id] = f.after
+    where = sql`${where} and ((v.status = 'AWAITING_INPUT'), v.last_activity_at, v.id) < (${needs}, ${at}::timestamptz, ${id}::uuid)`
+  }
+  return sql`
+    select v.*, false as name_hit, 0 as hits
+    from ${visible(userId, where, limit)} v
+    order by ${ORDER}
+    limit ${limit}`
+}
+
+/**
+ * Past this many matching messages a search stops counting them: it shows instances whose name
+ * matches, then the most recently active ones with a matching message, found by walking them in
+ * that order. Counting every match of a word found in nearly every message would read them all.
+ */
+export const SEARCH_COUNT_CAP = 10_000
+
+/**
+ * The first `limit` instances matching the search after the cursor, best first: those whose name
+ * contains the text, then those with more matching messages, then the latest activity. Messages
+ * are found through the search index, at most SEARCH_COUNT_CAP of them (see there); only the
+ * branch the count selects runs (the other one's gate is a one-time filter).
+ */
+function searchOrder(userId: string, f: NormalizedFilters, only: string | null, limit: number): SQL {
+  const q = f.q ?? ''
+  const words = searchWords(q)
+  const pattern = likePattern(q)
+  const nameHit = sql`coalesce(v.name ilike ${pattern}, false)`
+  const all = visible(userId, conditions(f, only), null)
+  const matches = (alias: string, probe = false) => (words ? messageMatches(alias, words, probe) : sql`false`)
+  let after = sql`true`
+  if (f.after?.length === 4) {
+    const [hit, n, at, id] = f.after
+    after = sql`(s.name_hit, s.hits, s.last_activity_at, s.id) < (${hit}, ${n}::int, ${at}::timestamptz, ${id}::uuid)`
+  }
+  const few = sql`(select count(*) from found) < ${SEARCH_COUNT_CAP}`
+  return sql`
+    with found as materialized (
+      select m.instance_id from messages m
+      where ${matches('m')} and (m.user_id = ${userId}
+        or m.instance_id in (select a.instance_id from instance_access a where a.user_id = ${userId}))
+      limit ${SEARCH_COUNT_CAP}
+    )
+    select s.* from (
+      select v.*, ${nameHit} as name_hit, coalesce(h.n, 0) as hits
+      from ${all} v
+      left join (select instance_id, count(*)::int as n from found group by instance_id) h
+        on h.instance_id = v.id
+      where ${few} and (v.name ilike ${pattern} or h.n is not null)
+    ) s
+    where ${after}
+    union all
+    (select s.* from (
+      select v.*, ${nameHit} as name_hit, 0 as hits from ${all} v
+      where not (${few})
+      order by name_hit desc, v.last_activity_at desc, v.id desc
+      offset 0) s
+    left join lateral (select 1 as hit from messages m where m.instance_id = s.id and ${matches('m', true)} limit 1) x
+      on true
+    where (s.name_hit or x.hit is not null) and ${after}
+    limit ${limit})
+    order by name_hit desc, hits desc, last_activity_at desc, id desc
+    limit ${limit}`
 }
 
 type RawRow = {
@@ -124,6 +195,8 @@ type RawRow = {
   needs_input: boolean
   present: boolean
   shared_access: 'READ' | 'WRITE' | null
+  name_hit: boolean
+  hits: number
   activity_key: string
   activity_ms: number
   preview: string | null
@@ -137,11 +210,10 @@ async function select(core: Core, userId: string, f: NormalizedFilters, only: st
     sql`
     with page as (
       select v.*, t.name as agent_type, v.status = 'AWAITING_INPUT' as needs_input
-      from ${visible(userId, conditions(f, only), limit)} v join agent_types t on t.id = v.agent_type_id
-      order by ${ORDER}
-      limit ${limit}
+      from (${(f.q ? searchOrder : inboxOrder)(userId, f, only, limit)}) v
+      join agent_types t on t.id = v.agent_type_id
     )
-    select p.id, p.name, p.agent_type, p.status, p.needs_input, p.shared_access,
+    select p.id, p.name, p.agent_type, p.status, p.needs_input, p.shared_access, p.name_hit, p.hits,
       ${onlineSql('p.last_heartbeat_at', 'p.status')} as present,
       p.last_activity_at::text as activity_key,
       (extract(epoch from p.last_activity_at) * 1000)::float8 as activity_ms,
@@ -156,7 +228,7 @@ async function select(core: Core, userId: string, f: NormalizedFilters, only: st
     left join lateral (
       select left(m.content, 300) as content, m.sender from messages m
       where m.instance_id = p.id order by m.id desc limit 1) last on true
-    order by p.needs_input desc, p.last_activity_at desc, p.id desc`,
+    order by ${f.q ? sql`p.name_hit desc, p.hits desc, ` : sql`p.needs_input desc, `}p.last_activity_at desc, p.id desc`,
   )
 }
 
@@ -179,7 +251,10 @@ export async function inboxPage(core: Core, userId: string, filters: NormalizedF
   const more = raw.length > filters.limit
   const rows = raw.slice(0, filters.limit)
   const last = rows.at(-1)
-  const nextCursor = more && last ? encodeCursor([last.needs_input, last.activity_key, last.id]) : null
+  const key = filters.q
+    ? [last?.name_hit, last?.hits, last?.activity_key, last?.id]
+    : [last?.needs_input, last?.activity_key, last?.id]
+  const nextCursor = more && last ? encodeCursor(key) : null
   return { rows: rows.map(toRow), nextCursor }
 }
 

@@ -1,9 +1,10 @@
 // The Parley data model. Table and column names are public (DESIGN.md): add columns, never rename.
 // Every row that belongs to someone carries user_id so every query can be scoped by owner.
-import { sql } from 'drizzle-orm'
+import { type SQL, sql } from 'drizzle-orm'
 import {
   boolean,
   check,
+  customType,
   index,
   integer,
   jsonb,
@@ -14,6 +15,16 @@ import {
   uniqueIndex,
   uuid,
 } from 'drizzle-orm/pg-core'
+
+/**
+ * ASCII punctuation, which search treats as a space: agents write paths, file names and flags
+ * (`src/module_3.ts`, `--force`) that Postgres's text parser would otherwise keep as one token,
+ * so `module` could not find them. Non-ASCII text is left to the parser as it is. Written as code
+ * point ranges, read the same by Postgres regular expressions and JavaScript's; a regular
+ * expression because `translate` over 32 characters cost six times as much per message.
+ */
+export const SEARCH_PUNCTUATION = '!-/:-@[-`{-~'
+const tsvector = customType<{ data: string }>({ dataType: () => 'tsvector' })
 
 const createdAt = () => timestamp('created_at', { withTimezone: true }).notNull().defaultNow()
 const at = (name: string) => timestamp(name, { withTimezone: true })
@@ -142,9 +153,18 @@ export const messages = pgTable(
     metadata: jsonb('metadata'),
     idempotencyKey: text('idempotency_key'),
     createdAt: timestamp('created_at', { withTimezone: true, mode: 'string' }).notNull().defaultNow(),
+    // The words of content for search (src/core/search.ts), language-neutral ('simple': lower
+    // case, no stemming, no stop words). Stored, so a search that matches many messages reads it
+    // instead of parsing every content again; stripped of positions, which ranking by matching
+    // messages does not need, to keep it small (about a third of the content's size).
+    searchVector: tsvector('search_vector').generatedAlwaysAs(
+      (): SQL =>
+        sql`strip(to_tsvector('simple'::regconfig, regexp_replace(${messages.content}, ${sql.raw(`'[${SEARCH_PUNCTUATION}]'`)}, ' ', 'g')))`,
+    ),
   },
   (t) => [
     index('messages_instance_id_idx').on(t.instanceId, t.id),
+    index('messages_search_idx').using('gin', t.searchVector),
     // Unread counts per inbox row as an index-only scan (who sent it is in the index).
     index('messages_instance_unread_idx').on(t.instanceId, t.id, t.senderUserId),
     uniqueIndex('messages_idempotency_uq')
