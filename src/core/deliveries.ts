@@ -44,16 +44,7 @@ export async function enqueueQuestion(
   tx: Tx,
   q: { ownerId: string; instanceId: string; messageId: string },
 ): Promise<string[]> {
-  return queued(
-    tx,
-    sql`
-    insert into deliveries (user_id, message_id, instance_id, channel, target, kind, payload)
-    select r.user_id, ${q.messageId}, ${q.instanceId}, r.channel, r.target, 'question',
-      case when ${inQuietHours} then '{"quiet": true}'::jsonb end
-    from (${recipients(q.instanceId, q.ownerId)}) r
-    where ${prefOnSql(sql`r.prefs`, 'questions', sql`r.channel`)}
-    on conflict do nothing`,
-  )
+  return queued(tx, questionRowsSql(q))
 }
 
 /** Progress (and the session-ended note): refresh the one status message per instance and chat. */
@@ -61,19 +52,33 @@ export async function enqueueProgress(
   tx: Tx,
   p: { ownerId: string; instanceId: string; messageId: string },
 ): Promise<string[]> {
-  return queued(
-    tx,
-    sql`
+  return queued(tx, progressRowsSql(p))
+}
+
+type Copy = { ownerId: string; instanceId: string; messageId: string }
+
+/**
+ * The outbox insert of enqueueQuestion, without its `returning`, for a statement that writes the
+ * question too; `guard` is a condition the rows also need (e.g. "the message was written").
+ */
+export const questionRowsSql = (q: Copy, guard: SQL = sql`true`) => sql`
+    insert into deliveries (user_id, message_id, instance_id, channel, target, kind, payload)
+    select r.user_id, ${q.messageId}, ${q.instanceId}, r.channel, r.target, 'question',
+      case when ${inQuietHours} then '{"quiet": true}'::jsonb end
+    from (${recipients(q.instanceId, q.ownerId)}) r
+    where ${prefOnSql(sql`r.prefs`, 'questions', sql`r.channel`)} and ${guard}
+    on conflict do nothing`
+
+/** The outbox insert of enqueueProgress, as questionRowsSql. */
+export const progressRowsSql = (p: Copy, guard: SQL = sql`true`) => sql`
     insert into deliveries (user_id, message_id, instance_id, channel, target, kind)
     select r.user_id, ${p.messageId}, ${p.instanceId}, r.channel, r.target, 'progress'
     from (${recipients(p.instanceId, p.ownerId)}) r
     where ${prefOnSql(sql`r.prefs`, 'progress', sql`r.channel`)}
-      and not ${inQuietHours}
+      and not ${inQuietHours} and ${guard}
     on conflict (instance_id, channel, target) where kind = 'progress' do update
       set message_id = excluded.message_id, state = 'pending', attempts = 0,
-          next_attempt_at = greatest(deliveries.next_attempt_at, now())`,
-  )
-}
+          next_attempt_at = greatest(deliveries.next_attempt_at, now())`
 
 /** Whether now (UTC) falls in the quiet hours of the notification prefs jsonb `prefs`. */
 const quietNowSql = (prefs: SQL) => sql`coalesce((

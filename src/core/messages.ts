@@ -2,17 +2,25 @@
 // messages queued since the read cursor and moves the cursor onto itself (Omnara's contract).
 // A user message answers the open question(s) before it: that is answerQuestion (answers.ts).
 import { and, asc, eq, gt, sql } from 'drizzle-orm'
-import type { DbOrTx, Tx } from '../db/client.ts'
+import { type DbOrTx, resultRows, type Tx } from '../db/client.ts'
 import { agentInstances, messages } from '../db/schema.ts'
 import { Conflict, InvalidInput, NotFound } from '../errors.ts'
-import { publishAll } from '../events/bus.ts'
+import { type BusEvent, publishAll } from '../events/bus.ts'
 import { answerQuestion, refusalError } from './answers.ts'
-import { type Core, newMessageIdAfter, pgErrorCode } from './context.ts'
-import { deliveryEvents, enqueueProgress, enqueueQuestion, hasRecipients } from './deliveries.ts'
+import { type Core, newMessageId, newMessageIdAfter, pgErrorCode } from './context.ts'
+import {
+  deliveryEvents,
+  enqueueProgress,
+  enqueueQuestion,
+  hasRecipients,
+  progressRowsSql,
+  questionRowsSql,
+} from './deliveries.ts'
 import { agentTypeId } from './instances.ts'
 import { parseQuestion } from './questions.ts'
 import { statusAfterSql } from './statuses.ts'
 import type { MessageRow } from './wire.ts'
+import { deliverEvents, notifyCall } from './write-events.ts'
 
 export const messageColumns = {
   id: messages.id,
@@ -141,6 +149,145 @@ async function lockOrCreateInstance(tx: Tx, input: AgentMessageInput) {
 }
 
 export async function postAgentMessage(core: Core, input: AgentMessageInput): Promise<AgentMessageResult> {
+  let id = newMessageId()
+  for (let attempt = 0; attempt < ONE_STATEMENT_TRIES; attempt++) {
+    let done: OneStatement
+    try {
+      done = await postInOneStatement(core, input, id)
+    } catch (err) {
+      // Two requests with the same Idempotency-Key raced: the transaction below replays the winner.
+      if (input.idempotencyKey && pgErrorCode(err) === '23505') break
+      throw err
+    }
+    if (done.outcome === 'written') return done.result
+    if (done.outcome === 'not-found') throw new NotFound('Agent instance not found')
+    if (done.outcome === 'id-behind') id = newMessageIdAfter(done.latest)
+    // 'missing' (first message) and 'replay' take the transaction; 'changed' tries again.
+    else if (done.outcome !== 'changed') break
+  }
+  return postInTransaction(core, input)
+}
+
+/** A row changed under the statement again and again is unlikely; then the transaction decides. */
+const ONE_STATEMENT_TRIES = 4
+
+type OneStatement =
+  | { outcome: 'written'; result: AgentMessageResult }
+  | { outcome: 'id-behind'; latest: string }
+  | { outcome: 'missing' | 'not-found' | 'replay' | 'changed' }
+
+/**
+ * The common case in one statement, one round trip: the instance exists and the key (if any) is
+ * new. It locks the instance row, reads the queued user messages, inserts the message, moves the
+ * cursor, queues the outbox rows and sends the NOTIFY; or writes nothing and says why.
+ *
+ * Why the version check: a statement reads one snapshot, taken when it starts. If an answer holds
+ * the instance row then, `for update` waits for it and locks the row's newest version, but the read
+ * of queued user messages still sees the old snapshot: the answer's message would be missed and
+ * the cursor moved past it for good. Every transaction that writes a USER message updates the
+ * instance row (answers.ts, hooks/session.ts; test/core/one-statement.test.ts holds them to it), so
+ * "the version locked is the version in the snapshot" (xmin) means no user message committed
+ * unseen; otherwise nothing is written and the caller runs the statement again, on a new snapshot.
+ * (A PL/pgSQL function would take a new snapshot per statement instead, but would hold a copy of the
+ * status rules and the outbox queries in a migration; this keeps them in one place, in TypeScript.)
+ */
+async function postInOneStatement(core: Core, input: AgentMessageInput, id: string): Promise<OneStatement> {
+  const { userId, instanceId } = input
+  const question = input.requiresUserInput ? parseQuestion(input.content, input.options) : null
+  const cause = input.requiresUserInput ? 'agent-question' : 'agent-message'
+  const copy = { ownerId: userId, instanceId, messageId: id }
+  const guard = sql`exists (select 1 from ok)`
+  const outbox = input.requiresUserInput ? questionRowsSql(copy, guard) : progressRowsSql(copy, guard)
+  const events: BusEvent[] = [
+    { type: 'message.created', userId, instanceId, messageId: id, sender: 'AGENT', question: !!question },
+    { type: 'instance.updated', userId, instanceId, status: '' },
+  ]
+  const notify = notifyCall(
+    core,
+    events,
+    [{ event: 1, field: 'status', value: sql`to_jsonb(u.status)` }],
+    sql`(select coalesce(jsonb_agg(jsonb_build_object('type', 'delivery.queued', 'channel', c.channel)), '[]')
+      from (select distinct channel from outbox) c)`,
+  )
+  const json = (v: unknown) => (v == null ? null : JSON.stringify(v))
+  const key = input.idempotencyKey
+  const priorKey = key ? sql`user_id = ${userId} and idempotency_key = ${key}` : sql`false`
+  const [row] = resultRows<{
+    owner: string | null
+    latest: string | null
+    fresh: boolean | null
+    replay: boolean
+    status: string | null
+    queued: string | null
+    channels: string | null
+  }>(
+    await core.db.execute(sql`
+    with snap as (select xmin::text as version from agent_instances where id = ${instanceId}),
+    locked as (
+      select user_id, last_read_message_id as cursor, xmin::text as version
+      from agent_instances where id = ${instanceId} for update),
+    prior as (select 1 from messages where ${priorKey}),
+    latest as (
+      select (select id from messages where instance_id = ${instanceId} order by id desc limit 1) as id),
+    ok as (
+      select l.cursor from locked l join snap s on s.version = l.version, latest
+      where l.user_id = ${userId} and not exists (select 1 from prior)
+        and coalesce(greatest(l.cursor, latest.id) < ${id}::uuid, true)),
+    queued as (
+      select m.id, m.content, m.sender, m.created_at::text as "createdAt",
+        m.requires_user_input as "requiresUserInput"
+      from messages m, ok
+      where ${input.keepCursor ? sql`false` : sql`m.instance_id = ${instanceId} and m.sender = 'USER'`}
+        and (ok.cursor is null or m.id > ok.cursor)),
+    inserted as (
+      insert into messages (id, instance_id, user_id, sender, content, requires_user_input, options,
+        timeout_at, metadata, idempotency_key)
+      select ${id}::uuid, ${instanceId}::uuid, ${userId}::uuid, 'AGENT', ${input.content}::text,
+        ${input.requiresUserInput}::boolean, ${json(question?.options)}::jsonb,
+        ${input.timeoutSeconds ? sql`now() + make_interval(secs => ${input.timeoutSeconds})` : sql`null::timestamptz`},
+        ${json(input.metadata)}::jsonb, ${key ?? null}::text
+      from ok
+      returning id),
+    updated as (
+      update agent_instances set status = ${statusAfterSql('agent_instances.status', cause)},
+        last_heartbeat_at = now(), last_activity_at = now()
+        ${input.keepCursor ? sql`` : sql`, last_read_message_id = ${id}::uuid`}
+        ${input.gitDiff !== undefined ? sql`, git_diff = ${input.gitDiff}::text` : sql``}
+      from ok where agent_instances.id = ${instanceId}
+      returning agent_instances.status),
+    outbox as (${outbox} returning channel),
+    notified as (select ${notify ?? sql`null`} from updated u)
+    select l.user_id as owner, greatest(l.cursor, (select id from latest)) as latest,
+      s.version = l.version as fresh, exists (select 1 from prior) as replay,
+      (select status from updated) as status,
+      (select json_agg(q order by q.id)::text from queued q) as queued,
+      (select json_agg(distinct channel)::text from outbox) as channels,
+      (select count(*) from notified) as notified
+    from (select 1) one left join locked l on true left join snap s on true`),
+  )
+  if (!row?.owner) return { outcome: 'missing' }
+  if (row.owner !== userId) return { outcome: 'not-found' }
+  if (row.replay) return { outcome: 'replay' }
+  if (!row.fresh) return { outcome: 'changed' }
+  if (!row.status) return { outcome: 'id-behind', latest: row.latest! }
+  const channels: string[] = row.channels ? JSON.parse(row.channels) : []
+  events[1] = { type: 'instance.updated', userId, instanceId, status: row.status }
+  await deliverEvents(core, [...events, ...deliveryEvents(channels)], notify !== null)
+  return {
+    outcome: 'written',
+    result: {
+      instanceId,
+      messageId: id,
+      queued: row.queued ? JSON.parse(row.queued) : [],
+      replayed: false,
+      channels,
+      status: row.status,
+    },
+  }
+}
+
+/** The general case, one transaction: creates the instance on first use, replays a known key. */
+async function postInTransaction(core: Core, input: AgentMessageInput): Promise<AgentMessageResult> {
   const question = input.requiresUserInput ? parseQuestion(input.content, input.options) : null
   const run = () =>
     core.db.transaction(async (tx) => {

@@ -1,0 +1,215 @@
+// An agent message on an existing instance is one statement (one round trip) that also sends its
+// NOTIFY; and it must lose no user message that an answer commits while the statement waits for
+// the instance lock, which a single-snapshot statement would (see postInOneStatement).
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { hookSession, recordPrompt } from '../../src/core/hooks/session.ts'
+import { postAgentMessage, postUserMessage } from '../../src/core/messages.ts'
+import { connectPostgres } from '../../src/db/client.ts'
+import type { BusEvent } from '../../src/events/bus.ts'
+import { PostgresBus } from '../../src/events/postgres.ts'
+import { dbKinds, freshDatabase, makeUser, type TestApp, type TestDb, testApp, uuid } from '../helpers.ts'
+
+for (const kind of dbKinds()) {
+  describe(`agent message in one statement (${kind})`, () => {
+    let t: TestApp
+    let alice: Awaited<ReturnType<typeof makeUser>>
+    beforeAll(async () => {
+      t = await testApp(kind)
+      alice = await makeUser(t.database.db, 'alice')
+    }, 60_000)
+    afterAll(() => t.close())
+
+    const post = (instanceId: string, content: string, extra: { requiresUserInput?: boolean } = {}) =>
+      postAgentMessage(t.core, {
+        userId: alice.id,
+        instanceId,
+        agentType: 'x',
+        content,
+        requiresUserInput: extra.requiresUserInput ?? false,
+      })
+
+    test('one statement returns the queued replies, moves the cursor and publishes its events', async () => {
+      const instanceId = uuid()
+      await post(instanceId, 'first')
+      const reply = await postUserMessage(t.core, {
+        actorUserId: alice.id,
+        instanceId,
+        content: 'also the docs',
+        markAsRead: false,
+        channel: 'web',
+      })
+      const heard: BusEvent[] = []
+      const unsubscribe = t.bus.subscribe({ instanceId }, (e) => heard.push(e))
+      const before = t.database.queryCount()
+      const result = await post(instanceId, 'Which one? [YES/NO]', { requiresUserInput: true })
+      expect(t.database.queryCount() - before).toBe(1)
+      unsubscribe()
+      expect(result.queued.map((m) => [m.id, m.content, m.sender])).toEqual([
+        [reply.messageId, 'also the docs', 'USER'],
+      ])
+      expect(result.status).toBe('AWAITING_INPUT')
+      expect(heard).toEqual([
+        {
+          type: 'message.created',
+          userId: alice.id,
+          instanceId,
+          messageId: result.messageId,
+          sender: 'AGENT',
+          question: true,
+        },
+        { type: 'instance.updated', userId: alice.id, instanceId, status: 'AWAITING_INPUT' },
+      ])
+      expect((await post(instanceId, 'next')).queued).toEqual([])
+    })
+
+    test('every write of a USER message changes the instance row, which the statement relies on', async () => {
+      const instanceId = uuid()
+      await post(instanceId, 'first')
+      const version = async () =>
+        (
+          await t.database.query<{ v: string }>('select xmin::text as v from agent_instances where id = $1', [
+            instanceId,
+          ])
+        )[0]!.v
+      const v0 = await version()
+      await postUserMessage(t.core, {
+        actorUserId: alice.id,
+        instanceId,
+        content: 'a reply',
+        markAsRead: false,
+        channel: 'web',
+      })
+      const v1 = await version()
+      expect(v1).not.toBe(v0)
+      const session = await hookSession(t.core, alice.id, 'claude_code', {
+        sessionId: instanceId,
+        cwd: null,
+        gitBranch: null,
+        event: 'UserPromptSubmit',
+        prompt: 'typed at the terminal',
+      })
+      await recordPrompt(t.core, session, 'typed at the terminal')
+      expect(await version()).not.toBe(v1)
+    })
+  })
+}
+
+// Concurrency needs a server: PGlite has one connection.
+for (const kind of dbKinds().filter((k) => k === 'postgres')) {
+  describe(`agent messages racing answers (${kind})`, () => {
+    let db: TestDb
+    let t: TestApp
+    let alice: Awaited<ReturnType<typeof makeUser>>
+    beforeAll(async () => {
+      db = await freshDatabase(kind)
+      t = await testApp(kind, { db })
+      alice = await makeUser(t.database.db, 'alice')
+    }, 60_000)
+    afterAll(async () => {
+      await t.close()
+      await db.drop()
+    })
+
+    test('every reply reaches the agent exactly once while messages and replies race', async () => {
+      const ROUNDS = 150
+      const instances = [uuid(), uuid(), uuid(), uuid()]
+      const received = new Map<string, string[]>()
+      const sent = new Map<string, string[]>()
+      await Promise.all(
+        instances.map(async (instanceId) => {
+          const got: string[] = []
+          const replies: string[] = []
+          received.set(instanceId, got)
+          sent.set(instanceId, replies)
+          await postAgentMessage(t.core, {
+            userId: alice.id,
+            instanceId,
+            agentType: 'x',
+            content: 'start',
+            requiresUserInput: false,
+          })
+          const agent = async () => {
+            for (let i = 0; i < ROUNDS; i++) {
+              const r = await postAgentMessage(t.core, {
+                userId: alice.id,
+                instanceId,
+                content: `step ${i}`,
+                requiresUserInput: i % 3 === 0,
+              })
+              got.push(...r.queued.map((m) => m.content))
+            }
+          }
+          const person = async () => {
+            for (let i = 0; i < ROUNDS; i++) {
+              replies.push(`reply ${i}`)
+              await postUserMessage(t.core, {
+                actorUserId: alice.id,
+                instanceId,
+                content: `reply ${i}`,
+                markAsRead: false,
+                channel: 'web',
+              })
+            }
+          }
+          await Promise.all([agent(), person()])
+          const last = await postAgentMessage(t.core, {
+            userId: alice.id,
+            instanceId,
+            content: 'done',
+            requiresUserInput: false,
+          })
+          got.push(...last.queued.map((m) => m.content))
+        }),
+      )
+      for (const instanceId of instances) {
+        expect(received.get(instanceId)).toEqual(sent.get(instanceId)!)
+      }
+    }, 120_000)
+
+    test('its NOTIFY reaches another process, after the commit, with the status it set', async () => {
+      const other = connectPostgres(db.url!)
+      const bus = await PostgresBus.start(other.sql!)
+      try {
+        const instanceId = uuid()
+        await postAgentMessage(t.core, {
+          userId: alice.id,
+          instanceId,
+          agentType: 'x',
+          content: 'start',
+          requiresUserInput: false,
+        })
+        const heard: BusEvent[] = []
+        const both = new Promise<void>((resolve) =>
+          bus.subscribe({ instanceId }, (e) => {
+            // The first message's events (sent by the bus, not the statement) may arrive late.
+            if (e.type === 'message.created' && !e.question) return
+            if (e.type === 'instance.updated' && e.status !== 'AWAITING_INPUT') return
+            heard.push(e)
+            if (heard.length === 2) resolve()
+          }),
+        )
+        const result = await postAgentMessage(t.core, {
+          userId: alice.id,
+          instanceId,
+          content: 'Ready? [YES/NO]',
+          requiresUserInput: true,
+        })
+        await Promise.race([both, Bun.sleep(5000)])
+        expect(heard).toEqual([
+          {
+            type: 'message.created',
+            userId: alice.id,
+            instanceId,
+            messageId: result.messageId,
+            sender: 'AGENT',
+            question: true,
+          },
+          { type: 'instance.updated', userId: alice.id, instanceId, status: 'AWAITING_INPUT' },
+        ])
+      } finally {
+        await bus.close()
+        await other.close()
+      }
+    })
+  })
+}
