@@ -96,21 +96,38 @@ const inQuietHours = quietNowSql(sql`r.prefs`)
  */
 export async function enqueueLocks(tx: Tx, questionIds: string[]): Promise<string[]> {
   if (questionIds.length === 0) return []
-  const ids = sqlArray(questionIds, 'uuid')
+  const ids = sql`select unnest(${sqlArray(questionIds, 'uuid')})`
   // One statement (it sits on the answer's path): both parts see the rows as they were, and they
   // touch different states, so pending copies are dropped while sent ones get their lock job.
-  return queued(
-    tx,
-    sql`
-    with unsent as (
-      update deliveries set state = 'locked'
-      where message_id = any(${ids}) and kind = 'question' and state = 'pending')
+  return queued(tx, sql`with unsent as (${dropUnsentSql(ids)}) ${lockJobsSql(ids)}`)
+}
+
+/** enqueueLocks' first half, for the questions `ids` (a query of their ids). */
+export const dropUnsentSql = (ids: SQL) => sql`
+    update deliveries set state = 'locked'
+    where message_id in (${ids}) and kind = 'question' and state = 'pending'`
+
+/** enqueueLocks' second half, without its `returning`. */
+export const lockJobsSql = (ids: SQL) => sql`
     insert into deliveries (user_id, message_id, instance_id, channel, target, kind, external_ref)
     select user_id, message_id, instance_id, channel, target, 'lock', external_ref
-    from deliveries where message_id = any(${ids}) and kind = 'question' and state = 'sent'
-    on conflict do nothing`,
-  )
-}
+    from deliveries where message_id in (${ids}) and kind = 'question' and state = 'sent'
+    on conflict do nothing`
+
+/**
+ * The n8n resume webhooks of answered questions (`answered`: a relation with their `id` and
+ * `metadata`), without its `returning`: one row per question whose metadata names a webhook_url.
+ */
+export const webhookRowsSql = (
+  answered: SQL,
+  a: { ownerId: string | SQL; instanceId: string; answerId: string; by: string },
+) => sql`
+    insert into deliveries (user_id, message_id, instance_id, channel, kind, target, payload)
+    select ${a.ownerId}::uuid, q.id, ${a.instanceId}::uuid, 'webhook', 'webhook', q.metadata->>'webhook_url',
+      jsonb_build_object('answerMessageId', ${a.answerId}::text, 'actorUserId', ${a.by}::text)
+    from (${answered}) q
+    where jsonb_typeof(q.metadata->'webhook_url') = 'string' and q.metadata->>'webhook_url' <> ''
+    on conflict do nothing`
 
 async function queued(tx: Tx, insert: SQL): Promise<string[]> {
   const rows = resultRows<{ channel: string }>(await tx.execute(sql`${insert} returning channel`))

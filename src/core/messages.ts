@@ -20,7 +20,7 @@ import { agentTypeId } from './instances.ts'
 import { parseQuestion } from './questions.ts'
 import { statusAfterSql } from './statuses.ts'
 import type { MessageRow } from './wire.ts'
-import { deliverEvents, notifyCall } from './write-events.ts'
+import { deliverEvents, notifyCte } from './write-events.ts'
 
 export const messageColumns = {
   id: messages.id,
@@ -202,10 +202,11 @@ async function postInOneStatement(core: Core, input: AgentMessageInput, id: stri
     { type: 'message.created', userId, instanceId, messageId: id, sender: 'AGENT', question: !!question },
     { type: 'instance.updated', userId, instanceId, status: '' },
   ]
-  const notify = notifyCall(
+  const notify = notifyCte(
     core,
     events,
-    [{ event: 1, field: 'status', value: sql`to_jsonb(u.status)` }],
+    sql`updated u`,
+    [{ event: 1, path: 'status', value: sql`to_jsonb(u.status)` }],
     sql`(select coalesce(jsonb_agg(jsonb_build_object('type', 'delivery.queued', 'channel', c.channel)), '[]')
       from (select distinct channel from outbox) c)`,
   )
@@ -220,6 +221,7 @@ async function postInOneStatement(core: Core, input: AgentMessageInput, id: stri
     status: string | null
     queued: string | null
     channels: string | null
+    notified: number | string
   }>(
     await core.db.execute(sql`
     with snap as (select xmin::text as version from agent_instances where id = ${instanceId}),
@@ -256,7 +258,7 @@ async function postInOneStatement(core: Core, input: AgentMessageInput, id: stri
       from ok where agent_instances.id = ${instanceId}
       returning agent_instances.status),
     outbox as (${outbox} returning channel),
-    notified as (select ${notify ?? sql`null`} from updated u)
+    notified as (${notify ?? sql`select 1 where false`})
     select l.user_id as owner, greatest(l.cursor, (select id from latest)) as latest,
       s.version = l.version as fresh, exists (select 1 from prior) as replay,
       (select status from updated) as status,
@@ -272,7 +274,7 @@ async function postInOneStatement(core: Core, input: AgentMessageInput, id: stri
   if (!row.status) return { outcome: 'id-behind', latest: row.latest! }
   const channels: string[] = row.channels ? JSON.parse(row.channels) : []
   events[1] = { type: 'instance.updated', userId, instanceId, status: row.status }
-  await deliverEvents(core, [...events, ...deliveryEvents(channels)], notify !== null)
+  await deliverEvents(core, [...events, ...deliveryEvents(channels)], Number(row.notified) > 0)
   return {
     outcome: 'written',
     result: {
