@@ -114,6 +114,16 @@ export const lockJobsSql = (ids: SQL) => sql`
     from deliveries where message_id in (${ids}) and kind = 'question' and state = 'sent'
     on conflict do nothing`
 
+/** Queues webhookRowsSql for answered questions known to the caller. */
+export function enqueueWebhooks(
+  tx: Tx,
+  answered: { id: string; metadata: unknown }[],
+  a: { ownerId: string; instanceId: string; answerId: string; by: string },
+): Promise<string[]> {
+  const rows = sql`select * from jsonb_to_recordset(${JSON.stringify(answered)}::jsonb) as x(id uuid, metadata jsonb)`
+  return queued(tx, webhookRowsSql(rows, a))
+}
+
 /**
  * The n8n resume webhooks of answered questions (`answered`: a relation with their `id` and
  * `metadata`), without its `returning`: one row per question whose metadata names a webhook_url.

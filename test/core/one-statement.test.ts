@@ -62,6 +62,64 @@ for (const kind of dbKinds()) {
       expect((await post(instanceId, 'next')).queued).toEqual([])
     })
 
+    test('a typed answer is one statement: it answers the question and its events carry the answer', async () => {
+      const instanceId = uuid()
+      const asked = await post(instanceId, 'Deploy now? [YES/NO]', { requiresUserInput: true })
+      const heard: BusEvent[] = []
+      const unsubscribe = t.bus.subscribe({ instanceId }, (e) => heard.push(e))
+      const before = t.database.queryCount()
+      const reply = await postUserMessage(t.core, {
+        actorUserId: alice.id,
+        instanceId,
+        content: 'yes, go',
+        markAsRead: false,
+        channel: 'api',
+      })
+      expect(t.database.queryCount() - before).toBe(1)
+      unsubscribe()
+      expect(reply.answered).toEqual([asked.messageId])
+      const [row] = await t.database.query<{ created_at: string }>(
+        'select created_at::text from messages where id = $1',
+        [reply.messageId],
+      )
+      const message = {
+        id: reply.messageId,
+        content: 'yes, go',
+        sender: 'USER',
+        createdAt: row!.created_at,
+        requiresUserInput: false,
+      }
+      const base = { userId: alice.id, instanceId }
+      expect(heard).toEqual([
+        {
+          type: 'message.created',
+          ...base,
+          messageId: reply.messageId,
+          sender: 'USER',
+          question: false,
+          message,
+        },
+        { type: 'instance.updated', ...base, status: 'ACTIVE' },
+        {
+          type: 'question.answered',
+          ...base,
+          questionId: asked.messageId,
+          answerId: reply.messageId,
+          answer: message,
+        },
+      ])
+      // A second answer is late: kept as a message, and told who answered first.
+      const late = await postUserMessage(t.core, {
+        actorUserId: alice.id,
+        instanceId,
+        questionId: asked.messageId,
+        content: 'no, wait',
+        markAsRead: false,
+        channel: 'web',
+      })
+      expect(late.outcome).toMatchObject({ status: 'already', first: { answer: 'yes, go', via: 'api' } })
+    })
+
     test('every write of a USER message changes the instance row, which the statement relies on', async () => {
       const instanceId = uuid()
       await post(instanceId, 'first')
@@ -163,6 +221,15 @@ for (const kind of dbKinds().filter((k) => k === 'postgres')) {
       )
       for (const instanceId of instances) {
         expect(received.get(instanceId)).toEqual(sent.get(instanceId)!)
+        // A reply answers every question before it: none is left open behind a reply.
+        const open = await t.database.query<{ n: number }>(
+          `select count(*)::int as n from messages q
+           where q.instance_id = $1 and q.requires_user_input and q.answered_at is null
+             and exists (select 1 from messages u where u.instance_id = q.instance_id
+               and u.sender = 'USER' and u.id > q.id)`,
+          [instanceId],
+        )
+        expect(open[0]!.n).toBe(0)
       }
     }, 120_000)
 
