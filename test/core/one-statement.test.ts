@@ -85,7 +85,7 @@ for (const kind of dbKinds()) {
       const message = {
         id: reply.messageId,
         content: 'yes, go',
-        sender: 'USER',
+        sender: 'USER' as const,
         createdAt: row!.created_at,
         requiresUserInput: false,
       }
