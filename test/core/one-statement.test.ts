@@ -233,6 +233,43 @@ for (const kind of dbKinds().filter((k) => k === 'postgres')) {
       }
     }, 120_000)
 
+    test("an answer's NOTIFY carries the reply to another process, without it when too large", async () => {
+      const other = connectPostgres(db.url!)
+      const bus = await PostgresBus.start(other.sql!)
+      try {
+        // Small: sent by the statement. 5000: the statement's payload (reply and answer) would not
+        // fit, so the bus sends it. 100,000: no event can carry it; the receiver reads the database.
+        for (const content of ['yes', 'y'.repeat(3000), 'z'.repeat(5000), 'x'.repeat(100_000)]) {
+          const instanceId = uuid()
+          const asked = await postAgentMessage(t.core, {
+            userId: alice.id,
+            instanceId,
+            agentType: 'x',
+            content: 'Go? [YES/NO]',
+            requiresUserInput: true,
+          })
+          const heard = new Promise<BusEvent>((resolve) =>
+            bus.subscribe({ instanceId }, (e) => e.type === 'question.answered' && resolve(e)),
+          )
+          const reply = await postUserMessage(t.core, {
+            actorUserId: alice.id,
+            instanceId,
+            content,
+            markAsRead: false,
+            channel: 'api',
+          })
+          const e = await Promise.race([heard, Bun.sleep(5000).then(() => null)])
+          expect(e).toMatchObject({ questionId: asked.messageId, answerId: reply.messageId })
+          const answer = (e as Extract<BusEvent, { type: 'question.answered' }>).answer
+          if (content.length > 7000) expect(answer).toBeUndefined()
+          else expect(answer).toMatchObject({ id: reply.messageId, content, sender: 'USER' })
+        }
+      } finally {
+        await bus.close()
+        await other.close()
+      }
+    })
+
     test('its NOTIFY reaches another process, after the commit, with the status it set', async () => {
       const other = connectPostgres(db.url!)
       const bus = await PostgresBus.start(other.sql!)
