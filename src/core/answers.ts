@@ -22,12 +22,20 @@ import {
   lockJobsSql,
   webhookRowsSql,
 } from './deliveries.ts'
+import {
+  deliverEvents,
+  instanceCtes,
+  instanceFrom,
+  instanceState,
+  notifyCte,
+  ONE_STATEMENT_TRIES,
+  unchangedAndLast,
+} from './one-statement.ts'
 import { openQuestionSql } from './open-questions.ts'
 import { parseQuestion } from './questions.ts'
 import { statusAfterSql } from './statuses.ts'
 import { unstorableText } from './storable.ts'
 import { type MessageRow, UUID_RE } from './wire.ts'
-import { deliverEvents, notifyCte } from './write-events.ts'
 
 export type AnswerInput = {
   /** The person answering (owner, or a user the instance is shared with for WRITE). */
@@ -381,9 +389,6 @@ export async function answerQuestion(core: Core, input: AnswerInput): Promise<An
   return outcome
 }
 
-/** A row changed under the statement again and again is unlikely; then the transaction decides. */
-const ONE_STATEMENT_TRIES = 4
-
 type OneStatement =
   | { outcome: 'done'; result: AnswerOutcome }
   | { outcome: 'id-behind'; latest: string }
@@ -391,11 +396,8 @@ type OneStatement =
 
 /**
  * A typed answer in one statement, one round trip: what answerInTx does for text, with the same
- * refusals and late outcomes, the outbox rows and the NOTIFY. Like an agent message (messages.ts
- * postInOneStatement, which says why), it writes nothing and is run again when the instance row it
- * locked is not the version its snapshot saw (an agent message, perhaps a new question, committed
- * meanwhile) or when its id is not after the newest message (a question asked after the id was
- * made would stay open behind its answer).
+ * refusals and late outcomes, the outbox rows and the NOTIFY. See one-statement.ts for why it can
+ * write nothing, and what then.
  */
 async function answerInOneStatement(
   core: Core,
@@ -446,10 +448,7 @@ async function answerInOneStatement(
     notified: number | string
   }>(
     await core.db.execute(sql`
-    with snap as (select xmin::text as version from agent_instances where id = ${instanceId}),
-    locked as (
-      select user_id, last_read_message_id as cursor, xmin::text as version
-      from agent_instances where id = ${instanceId} for update),
+    with ${instanceCtes(instanceId)},
     shared as (
       select access from instance_access
       where ${input.allowShared ? sql`instance_id = ${instanceId} and user_id = ${actor}` : sql`false`}),
@@ -461,13 +460,10 @@ async function answerInOneStatement(
       left join messages f on f.id = m.answer_message_id
       where m.id = ${qid}::uuid and m.instance_id = ${instanceId} and m.sender = 'AGENT'
         and m.requires_user_input),
-    latest as (
-      select (select id from messages where instance_id = ${instanceId} order by id desc limit 1) as id),
     ok as (
-      select l.user_id as owner from locked l join snap s on s.version = l.version, latest
+      select l.user_id as owner from locked l, snap s, latest
       where (l.user_id = ${actor} or exists (select 1 from shared where access = 'WRITE'))
-        and (${qid}::uuid is null or exists (select 1 from q))
-        and coalesce(greatest(l.cursor, latest.id) < ${id}::uuid, true)),
+        and (${qid}::uuid is null or exists (select 1 from q)) and ${unchangedAndLast(id)}),
     inserted as (
       insert into messages (id, instance_id, user_id, sender, sender_user_id, content, channel)
       select ${id}::uuid, ${instanceId}::uuid, ok.owner, 'USER', ${actor}::uuid, ${text}::text,
@@ -493,15 +489,14 @@ async function answerInOneStatement(
     unsent as (${dropUnsentSql(sql`select id from answered`)}),
     locks as (${lockJobsSql(sql`select id from answered`)} returning channel),
     notified as (${notify ?? sql`select 1 where false`})
-    select l.user_id as owner, (select access from shared) as access,
+    select ${instanceState}, (select access from shared) as access,
       (select row_to_json(q)::text from q) as question,
-      greatest(l.cursor, (select id from latest)) as latest, s.version = l.version as fresh,
       (select created_at from inserted) as "createdAt", (select status from updated) as status,
       (select json_agg(a.id order by a.id)::text from answered a) as answered,
       (select json_agg(distinct c.channel)::text from (select channel from locks union select channel from hooks) c)
         as channels,
       (select count(*) from notified) as notified
-    from (select 1) one left join locked l on true left join snap s on true`),
+    ${instanceFrom}`),
   )
   const ownerId = row?.owner
   if (!ownerId) return { outcome: 'done', result: refused('NOT_FOUND', notFoundText(input)) }

@@ -17,10 +17,18 @@ import {
   questionRowsSql,
 } from './deliveries.ts'
 import { agentTypeId } from './instances.ts'
+import {
+  deliverEvents,
+  instanceCtes,
+  instanceFrom,
+  instanceState,
+  notifyCte,
+  ONE_STATEMENT_TRIES,
+  unchangedAndLast,
+} from './one-statement.ts'
 import { parseQuestion } from './questions.ts'
 import { statusAfterSql } from './statuses.ts'
 import type { MessageRow } from './wire.ts'
-import { deliverEvents, notifyCte } from './write-events.ts'
 
 export const messageColumns = {
   id: messages.id,
@@ -168,9 +176,6 @@ export async function postAgentMessage(core: Core, input: AgentMessageInput): Pr
   return postInTransaction(core, input)
 }
 
-/** A row changed under the statement again and again is unlikely; then the transaction decides. */
-const ONE_STATEMENT_TRIES = 4
-
 type OneStatement =
   | { outcome: 'written'; result: AgentMessageResult }
   | { outcome: 'id-behind'; latest: string }
@@ -181,15 +186,7 @@ type OneStatement =
  * new. It locks the instance row, reads the queued user messages, inserts the message, moves the
  * cursor, queues the outbox rows and sends the NOTIFY; or writes nothing and says why.
  *
- * Why the version check: a statement reads one snapshot, taken when it starts. If an answer holds
- * the instance row then, `for update` waits for it and locks the row's newest version, but the read
- * of queued user messages still sees the old snapshot: the answer's message would be missed and
- * the cursor moved past it for good. Every transaction that writes a USER message updates the
- * instance row (answers.ts, hooks/session.ts; test/core/one-statement.test.ts holds them to it), so
- * "the version locked is the version in the snapshot" (xmin) means no user message committed
- * unseen; otherwise nothing is written and the caller runs the statement again, on a new snapshot.
- * (A PL/pgSQL function would take a new snapshot per statement instead, but would hold a copy of the
- * status rules and the outbox queries in a migration; this keeps them in one place, in TypeScript.)
+ * See one-statement.ts for why it can write nothing, and what then.
  */
 async function postInOneStatement(core: Core, input: AgentMessageInput, id: string): Promise<OneStatement> {
   const { userId, instanceId } = input
@@ -224,17 +221,11 @@ async function postInOneStatement(core: Core, input: AgentMessageInput, id: stri
     notified: number | string
   }>(
     await core.db.execute(sql`
-    with snap as (select xmin::text as version from agent_instances where id = ${instanceId}),
-    locked as (
-      select user_id, last_read_message_id as cursor, xmin::text as version
-      from agent_instances where id = ${instanceId} for update),
+    with ${instanceCtes(instanceId)},
     prior as (select 1 from messages where ${priorKey}),
-    latest as (
-      select (select id from messages where instance_id = ${instanceId} order by id desc limit 1) as id),
     ok as (
-      select l.cursor from locked l join snap s on s.version = l.version, latest
-      where l.user_id = ${userId} and not exists (select 1 from prior)
-        and coalesce(greatest(l.cursor, latest.id) < ${id}::uuid, true)),
+      select l.cursor from locked l, snap s, latest
+      where l.user_id = ${userId} and not exists (select 1 from prior) and ${unchangedAndLast(id)}),
     queued as (
       select m.id, m.content, m.sender, m.created_at::text as "createdAt",
         m.requires_user_input as "requiresUserInput"
@@ -259,13 +250,12 @@ async function postInOneStatement(core: Core, input: AgentMessageInput, id: stri
       returning agent_instances.status),
     outbox as (${outbox} returning channel),
     notified as (${notify ?? sql`select 1 where false`})
-    select l.user_id as owner, greatest(l.cursor, (select id from latest)) as latest,
-      s.version = l.version as fresh, exists (select 1 from prior) as replay,
+    select ${instanceState}, exists (select 1 from prior) as replay,
       (select status from updated) as status,
       (select json_agg(q order by q.id)::text from queued q) as queued,
       (select json_agg(distinct channel)::text from outbox) as channels,
       (select count(*) from notified) as notified
-    from (select 1) one left join locked l on true left join snap s on true`),
+    ${instanceFrom}`),
   )
   if (!row?.owner) return { outcome: 'missing' }
   if (row.owner !== userId) return { outcome: 'not-found' }

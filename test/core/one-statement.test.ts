@@ -1,6 +1,6 @@
-// An agent message on an existing instance is one statement (one round trip) that also sends its
-// NOTIFY; and it must lose no user message that an answer commits while the statement waits for
-// the instance lock, which a single-snapshot statement would (see postInOneStatement).
+// An agent message on an existing instance, and a typed answer, are one statement (one round trip)
+// that also sends its NOTIFY; and neither may miss what the other commits while it waits for the
+// instance lock, which a single-snapshot statement would (see src/core/one-statement.ts).
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { hookSession, recordPrompt } from '../../src/core/hooks/session.ts'
 import { postAgentMessage, postUserMessage } from '../../src/core/messages.ts'
