@@ -5,7 +5,7 @@ import { and, asc, eq, gt, sql } from 'drizzle-orm'
 import { type DbOrTx, resultRows, type Tx } from '../db/client.ts'
 import { agentInstances, messages } from '../db/schema.ts'
 import { Conflict, InvalidInput, NotFound } from '../errors.ts'
-import { type BusEvent, publishAll } from '../events/bus.ts'
+import { publishAll } from '../events/bus.ts'
 import { answerQuestion, refusalError } from './answers.ts'
 import { type Core, newMessageId, newMessageIdAfter, pgErrorCode } from './context.ts'
 import {
@@ -18,11 +18,9 @@ import {
 } from './deliveries.ts'
 import { agentTypeId } from './instances.ts'
 import {
-  deliverEvents,
   instanceCtes,
   instanceFrom,
   instanceState,
-  notifyCte,
   ONE_STATEMENT_TRIES,
   unchangedAndLast,
 } from './one-statement.ts'
@@ -184,7 +182,7 @@ type OneStatement =
 /**
  * The common case in one statement, one round trip: the instance exists and the key (if any) is
  * new. It locks the instance row, reads the queued user messages, inserts the message, moves the
- * cursor, queues the outbox rows and sends the NOTIFY; or writes nothing and says why.
+ * cursor and queues the outbox rows; or writes nothing and says why.
  *
  * See one-statement.ts for why it can write nothing, and what then.
  */
@@ -195,18 +193,6 @@ async function postInOneStatement(core: Core, input: AgentMessageInput, id: stri
   const copy = { ownerId: userId, instanceId, messageId: id }
   const guard = sql`exists (select 1 from ok)`
   const outbox = input.requiresUserInput ? questionRowsSql(copy, guard) : progressRowsSql(copy, guard)
-  const events: BusEvent[] = [
-    { type: 'message.created', userId, instanceId, messageId: id, sender: 'AGENT', question: !!question },
-    { type: 'instance.updated', userId, instanceId, status: '' },
-  ]
-  const notify = notifyCte(
-    core,
-    events,
-    sql`updated u`,
-    [{ event: 1, path: 'status', value: sql`to_jsonb(u.status)` }],
-    sql`(select coalesce(jsonb_agg(jsonb_build_object('type', 'delivery.queued', 'channel', c.channel)), '[]')
-      from (select distinct channel from outbox) c)`,
-  )
   const json = (v: unknown) => (v == null ? null : JSON.stringify(v))
   const key = input.idempotencyKey
   const priorKey = key ? sql`user_id = ${userId} and idempotency_key = ${key}` : sql`false`
@@ -218,7 +204,6 @@ async function postInOneStatement(core: Core, input: AgentMessageInput, id: stri
     status: string | null
     queued: string | null
     channels: string | null
-    notified: number | string
   }>(
     await core.db.execute(sql`
     with ${instanceCtes(instanceId)},
@@ -248,13 +233,11 @@ async function postInOneStatement(core: Core, input: AgentMessageInput, id: stri
         ${input.gitDiff !== undefined ? sql`, git_diff = ${input.gitDiff}::text` : sql``}
       from ok where agent_instances.id = ${instanceId}
       returning agent_instances.status),
-    outbox as (${outbox} returning channel),
-    notified as (${notify ?? sql`select 1 where false`})
+    outbox as (${outbox} returning channel)
     select ${instanceState}, exists (select 1 from prior) as replay,
       (select status from updated) as status,
       (select json_agg(q order by q.id)::text from queued q) as queued,
-      (select json_agg(distinct channel)::text from outbox) as channels,
-      (select count(*) from notified) as notified
+      (select json_agg(distinct channel)::text from outbox) as channels
     ${instanceFrom}`),
   )
   if (!row?.owner) return { outcome: 'missing' }
@@ -263,8 +246,14 @@ async function postInOneStatement(core: Core, input: AgentMessageInput, id: stri
   if (!row.fresh) return { outcome: 'changed' }
   if (!row.status) return { outcome: 'id-behind', latest: row.latest! }
   const channels: string[] = row.channels ? JSON.parse(row.channels) : []
-  events[1] = { type: 'instance.updated', userId, instanceId, status: row.status }
-  await deliverEvents(core, [...events, ...deliveryEvents(channels)], Number(row.notified) > 0)
+  // Published by the bus, not by a pg_notify in the statement: Postgres serialises the commits of
+  // transactions that notify (a global lock held through the commit's WAL flush), which cut the
+  // rate of 32 agents posting at once to a third; the bus sends one NOTIFY for many messages.
+  await publishAll(core.bus, [
+    { type: 'message.created', userId, instanceId, messageId: id, sender: 'AGENT', question: !!question },
+    { type: 'instance.updated', userId, instanceId, status: row.status },
+    ...deliveryEvents(channels),
+  ])
   return {
     outcome: 'written',
     result: {

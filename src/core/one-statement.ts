@@ -1,6 +1,6 @@
 // Writes on an instance made in one statement (one round trip): an agent message (messages.ts)
-// and a typed answer (answers.ts) in the common case. Each locks the instance row, writes, and
-// sends its NOTIFY in one data-modifying CTE, or writes nothing and says why.
+// and a typed answer (answers.ts) in the common case. Each locks the instance row and writes in
+// one data-modifying CTE, or writes nothing and says why.
 //
 // Why the version check: a statement reads one snapshot, taken when it starts. If another write
 // holds the instance row then, `for update` waits for it and locks the row's newest version, but
@@ -15,11 +15,12 @@
 // snapshot per statement instead, but would keep a copy of the status rules and the outbox queries
 // in a migration; this keeps them in one place, in TypeScript.
 //
-// On Postgres the statement sends the NOTIFY itself (pg_notify, delivered by Postgres at commit,
-// so other processes still hear only committed changes), saving the round trip of a separate
-// NOTIFY; this process's listeners get the events once the statement has returned. Values known
-// only to the statement (the status it set, the channels it queued outbox rows for) are written
-// into the payload in SQL.
+// A typed answer's statement also sends its NOTIFY on Postgres (pg_notify, delivered by Postgres
+// at commit, so other processes still hear only committed changes), saving the round trip of a
+// separate NOTIFY before the answer is acknowledged; this process's listeners get the events once
+// the statement has returned. Values known only to the statement (the status it set, the channels
+// it queued outbox rows for) are written into the payload in SQL. Agent messages leave theirs to
+// the bus, which coalesces them (messages.ts says why).
 import { type SQL, sql } from 'drizzle-orm'
 import { type BusEvent, publishAll } from '../events/bus.ts'
 import type { Core } from './context.ts'
