@@ -1,7 +1,8 @@
 // A question gets answered: the one path every channel takes (dashboard button and reply box, REST,
-// MCP, Slack, Telegram, CLI, hooks). One transaction under the instance's row lock records the
+// MCP, Slack, Telegram, CLI, hooks). One write under the instance's row lock records the
 // answer with who, via which channel and when, locks the copies on every channel through the
-// outbox, and one `question.answered` event per question follows the commit. First answer wins
+// outbox, and one `question.answered` event per question follows the commit (typed words: one
+// statement, one-statement.ts; buttons: a transaction). First answer wins
 // (DESIGN.md "Answering"); what did not count comes back as data, so every channel tells the
 // person the same thing. A question can also be closed without an answer (closeQuestion). How an
 // answer reads is answer-wording.ts.
@@ -368,7 +369,8 @@ async function queueAfterAnswer(
 
 /**
  * Answers a question, or posts a person's message that answers every open question before it.
- * One transaction; events after commit. Refusals and late answers are returned, never thrown.
+ * Typed words take one statement, buttons and replies already written one transaction; events
+ * after commit. Refusals and late answers are returned, never thrown.
  */
 export async function answerQuestion(core: Core, input: AnswerInput): Promise<AnswerOutcome> {
   // Chat bots hand their text straight to core: what the database cannot store is refused here.
