@@ -378,12 +378,17 @@ export async function answerQuestion(core: Core, input: AnswerInput): Promise<An
   if (unstorable) return refused('INVALID', `content: ${unstorable}`, 'content')
   const instanceId = input.instanceId ?? (await instanceOfQuestion(core, input.questionId!))
   if (!instanceId) return refused('NOT_FOUND', notFoundText(input))
-  if ('text' in input.answer) {
+  // Typed words, and a button of a question whose options are stored; the rest takes the transaction.
+  const answer = input.answer
+  const button =
+    'option' in answer && input.questionId && Number.isInteger(answer.option) && answer.option >= 0
+  if ('text' in answer || button) {
     let id = newMessageId()
     for (let attempt = 0; attempt < ONE_STATEMENT_TRIES; attempt++) {
-      const done = await answerInOneStatement(core, input, input.answer.text, instanceId, id)
+      const done = await answerInOneStatement(core, input, answer, instanceId, id)
       if (done.outcome === 'done') return done.result
       if (done.outcome === 'id-behind') id = newMessageIdAfter(done.latest)
+      else if (done.outcome === 'no-options') break
     }
   }
   const { outcome, events } = await core.db.transaction((tx) => answerInTx(tx, input, instanceId))
@@ -394,23 +399,29 @@ export async function answerQuestion(core: Core, input: AnswerInput): Promise<An
 type OneStatement =
   | { outcome: 'done'; result: AnswerOutcome }
   | { outcome: 'id-behind'; latest: string }
-  | { outcome: 'changed' }
+  | { outcome: 'changed' | 'no-options' }
 
 /**
- * A typed answer in one statement, one round trip: what answerInTx does for text, with the same
- * refusals and late outcomes, the outbox rows and the NOTIFY. See one-statement.ts for why it can
- * write nothing, and what then.
+ * A typed answer or a button in one statement, one round trip: what answerInTx does for them, with
+ * the same refusals and late outcomes, the outbox rows and the NOTIFY. See one-statement.ts for
+ * why it can write nothing, and what then. A button names an option by its index: its text is read
+ * from the question's stored options ('no-options' when there are none stored).
  */
 async function answerInOneStatement(
   core: Core,
   input: AnswerInput,
-  text: string,
+  answer: { text: string } | { option: number },
   instanceId: string,
   id: string,
 ): Promise<OneStatement> {
   const actor = input.actorUserId
   const qid = input.questionId ?? null
-  const message: MessageRow = { id, content: text, sender: 'USER', createdAt: '', requiresUserInput: false }
+  const option = 'option' in answer ? answer.option : null
+  // A button's text is the option's, read in the statement; a button on a closed question writes nothing.
+  const text = 'text' in answer ? sql`${answer.text}::text` : sql`(select q.options->>${option}::int from q)`
+  const writes = option === null ? sql`true` : sql`exists (select 1 from q where q.open)`
+  const content = 'text' in answer ? answer.text : ''
+  const message: MessageRow = { id, content, sender: 'USER', createdAt: '', requiresUserInput: false }
   const base = { instanceId, sender: 'USER', userId: '' } as const
   const events: BusEvent[] = [
     { type: 'message.created', ...base, messageId: id, question: false, message },
@@ -424,6 +435,7 @@ async function answerInOneStatement(
     [
       { event: 0, path: 'userId', value: owner },
       { event: 0, path: 'message,createdAt', value: sql`to_jsonb(i.created_at)` },
+      { event: 0, path: 'message,content', value: sql`to_jsonb(i.content)` },
       { event: 1, path: 'userId', value: owner },
       { event: 1, path: 'status', value: sql`to_jsonb(u.status)` },
     ],
@@ -441,6 +453,7 @@ async function answerInOneStatement(
     owner: string | null
     access: string | null
     question: string | null
+    text: string | null
     latest: string | null
     fresh: boolean | null
     createdAt: string | null
@@ -465,13 +478,14 @@ async function answerInOneStatement(
     ok as (
       select l.user_id as owner from locked l, snap s, latest
       where (l.user_id = ${actor} or exists (select 1 from shared where access = 'WRITE'))
-        and (${qid}::uuid is null or exists (select 1 from q)) and ${unchangedAndLast(id)}),
+        and (${qid}::uuid is null or exists (select 1 from q)) and ${text} is not null and ${writes}
+        and ${unchangedAndLast(id)}),
     inserted as (
-      insert into messages (id, instance_id, user_id, sender, sender_user_id, content, channel)
-      select ${id}::uuid, ${instanceId}::uuid, ok.owner, 'USER', ${actor}::uuid, ${text}::text,
-        ${input.channel}::text
+      insert into messages (id, instance_id, user_id, sender, sender_user_id, content, channel, metadata)
+      select ${id}::uuid, ${instanceId}::uuid, ok.owner, 'USER', ${actor}::uuid, ${text},
+        ${input.channel}::text, ${option === null ? null : JSON.stringify({ option })}::jsonb
       from ok
-      returning created_at::text),
+      returning created_at::text, content),
     answered as (
       update messages m set answered_at = now(), answer_message_id = ${id}::uuid,
         answered_via = ${input.channel}::text, answered_by = ${actor}::uuid
@@ -492,7 +506,7 @@ async function answerInOneStatement(
     locks as (${lockJobsSql(sql`select id from answered`)} returning channel),
     notified as (${notify ?? sql`select 1 where false`})
     select ${instanceState}, (select access from shared) as access,
-      (select row_to_json(q)::text from q) as question,
+      (select row_to_json(q)::text from q) as question, ${text} as text,
       (select created_at from inserted) as "createdAt", (select status from updated) as status,
       (select json_agg(a.id order by a.id)::text from answered a) as answered,
       (select json_agg(distinct c.channel)::text from (select channel from locks union select channel from hooks) c)
@@ -513,11 +527,24 @@ async function answerInOneStatement(
   }
   if (!row.fresh) return { outcome: 'changed' }
   if (qid && !row.question) return { outcome: 'done', result: refused('NOT_FOUND', notFoundText(input)) }
+  const q: QuestionRow | null = row.question ? JSON.parse(row.question) : null
+  const late = q ? firstAnswer(q) : null
+  if (option !== null) {
+    if (!q?.options) return { outcome: 'no-options' }
+    if (row.text === null) {
+      return { outcome: 'done', result: refused('INVALID', 'That option does not exist.', 'option') }
+    }
+    // A button on a question that is no longer open would reach the agent as a second,
+    // contradicting instruction: nothing was written.
+    if (late)
+      return { outcome: 'done', result: { ...late, instanceId, ownerId, answer: row.text, messageId: null } }
+  }
   if (!row.createdAt || !row.status) return { outcome: 'id-behind', latest: row.latest! }
+  const chosen = row.text!
   const answered: string[] = row.answered ? JSON.parse(row.answered) : []
   const channels: string[] = row.channels ? JSON.parse(row.channels) : []
-  const written = { instanceId, ownerId, answer: text, messageId: id }
-  const sent = { ...message, createdAt: row.createdAt }
+  const written = { instanceId, ownerId, answer: chosen, messageId: id }
+  const sent = { ...message, content: chosen, createdAt: row.createdAt }
   const userId = ownerId
   await deliverEvents(
     core,
@@ -547,7 +574,6 @@ async function answerInOneStatement(
     ],
     Number(row.notified) > 0,
   )
-  const late = row.question ? firstAnswer(JSON.parse(row.question)) : null
   if (late) return { outcome: 'done', result: { ...late, ...written } }
   return { outcome: 'done', result: { status: 'answered', answered, ...written } }
 }

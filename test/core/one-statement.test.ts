@@ -2,6 +2,7 @@
 // that also sends its NOTIFY; and neither may miss what the other commits while it waits for the
 // instance lock, which a single-snapshot statement would (see src/core/one-statement.ts).
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { answerQuestion } from '../../src/core/answers.ts'
 import { hookSession, recordPrompt } from '../../src/core/hooks/session.ts'
 import { postAgentMessage, postUserMessage } from '../../src/core/messages.ts'
 import { connectPostgres } from '../../src/db/client.ts'
@@ -118,6 +119,28 @@ for (const kind of dbKinds()) {
         channel: 'web',
       })
       expect(late.outcome).toMatchObject({ status: 'already', first: { answer: 'yes, go', via: 'api' } })
+    })
+
+    test('a button is one statement too: its option answers; a late or unknown one writes nothing', async () => {
+      const instanceId = uuid()
+      const asked = await post(instanceId, 'Deploy now? [YES/NO]', { requiresUserInput: true })
+      const press = (option: number) =>
+        answerQuestion(t.core, {
+          actorUserId: alice.id,
+          instanceId,
+          questionId: asked.messageId,
+          channel: 'web',
+          answer: { option },
+        })
+      const count = async () =>
+        (await t.database.query('select id from messages where instance_id = $1', [instanceId])).length
+      expect(await press(5)).toMatchObject({ status: 'refused', code: 'INVALID', field: 'option' })
+      const before = t.database.queryCount()
+      expect(await press(0)).toMatchObject({ status: 'answered', answered: [asked.messageId], answer: 'Yes' })
+      expect(t.database.queryCount() - before).toBe(1)
+      const messages = await count()
+      expect(await press(1)).toMatchObject({ status: 'already', messageId: null, first: { answer: 'Yes' } })
+      expect(await count()).toBe(messages)
     })
 
     test('every write of a USER message changes the instance row, which the statement relies on', async () => {
