@@ -214,9 +214,12 @@ async function postInOneStatement(core: Core, input: AgentMessageInput, id: stri
     queued as (
       select m.id, m.content, m.sender, m.created_at::text as "createdAt",
         m.requires_user_input as "requiresUserInput"
-      from messages m, ok
+      from messages m
       where ${input.keepCursor ? sql`false` : sql`m.instance_id = ${instanceId} and m.sender = 'USER'`}
-        and (ok.cursor is null or m.id > ok.cursor)),
+        and exists (select 1 from ok)
+        -- A value, not a join: the index on (instance_id, id) starts at the cursor instead of
+        -- reading every message of the session.
+        and m.id > coalesce((select cursor from ok), '00000000-0000-0000-0000-000000000000')),
     inserted as (
       insert into messages (id, instance_id, user_id, sender, content, requires_user_input, options,
         timeout_at, metadata, idempotency_key)
