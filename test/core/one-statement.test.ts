@@ -10,6 +10,12 @@ import type { BusEvent } from '../../src/events/bus.ts'
 import { PostgresBus } from '../../src/events/postgres.ts'
 import { dbKinds, freshDatabase, makeUser, type TestApp, type TestDb, testApp, uuid } from '../helpers.ts'
 
+/** The events of an agent's question: the message, and the instance now awaiting input. */
+const questionEvents = (userId: string, instanceId: string, messageId: string): BusEvent[] => [
+  { type: 'message.created', userId, instanceId, messageId, sender: 'AGENT', question: true },
+  { type: 'instance.updated', userId, instanceId, status: 'AWAITING_INPUT' },
+]
+
 for (const kind of dbKinds()) {
   describe(`agent message in one statement (${kind})`, () => {
     let t: TestApp
@@ -49,17 +55,7 @@ for (const kind of dbKinds()) {
         [reply.messageId, 'also the docs', 'USER'],
       ])
       expect(result.status).toBe('AWAITING_INPUT')
-      expect(heard).toEqual([
-        {
-          type: 'message.created',
-          userId: alice.id,
-          instanceId,
-          messageId: result.messageId,
-          sender: 'AGENT',
-          question: true,
-        },
-        { type: 'instance.updated', userId: alice.id, instanceId, status: 'AWAITING_INPUT' },
-      ])
+      expect(heard).toEqual(questionEvents(alice.id, instanceId, result.messageId))
       expect((await post(instanceId, 'next')).queued).toEqual([])
     })
 
@@ -322,17 +318,7 @@ for (const kind of dbKinds().filter((k) => k === 'postgres')) {
           requiresUserInput: true,
         })
         await Promise.race([both, Bun.sleep(5000)])
-        expect(heard).toEqual([
-          {
-            type: 'message.created',
-            userId: alice.id,
-            instanceId,
-            messageId: result.messageId,
-            sender: 'AGENT',
-            question: true,
-          },
-          { type: 'instance.updated', userId: alice.id, instanceId, status: 'AWAITING_INPUT' },
-        ])
+        expect(heard).toEqual(questionEvents(alice.id, instanceId, result.messageId))
       } finally {
         await bus.close()
         await other.close()
