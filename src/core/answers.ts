@@ -1,24 +1,42 @@
 // A question gets answered: the one path every channel takes (dashboard button and reply box, REST,
-// MCP, Slack, Telegram, CLI, hooks). One transaction under the instance's row lock records the
+// MCP, Slack, Telegram, CLI, hooks). One write under the instance's row lock records the
 // answer with who, via which channel and when, locks the copies on every channel through the
-// outbox, and one `question.answered` event per question follows the commit. First answer wins
+// outbox, and one `question.answered` event per question follows the commit (typed words: one
+// statement, one-statement.ts; buttons: a transaction). First answer wins
 // (DESIGN.md "Answering"); what did not count comes back as data, so every channel tells the
 // person the same thing. A question can also be closed without an answer (closeQuestion). How an
 // answer reads is answer-wording.ts.
 import { and, eq, isNull, sql } from 'drizzle-orm'
 import { alias } from 'drizzle-orm/pg-core'
 import { resultRows, type Tx } from '../db/client.ts'
-import { agentInstances, deliveries, instanceAccess, messages, users } from '../db/schema.ts'
+import { agentInstances, instanceAccess, messages, users } from '../db/schema.ts'
 import { type AppError, Forbidden, InvalidInput, NotFound } from '../errors.ts'
 import { type BusEvent, publishAll } from '../events/bus.ts'
 import { CLOSED_AT_TERMINAL, CLOSED_VIA, TIMED_OUT } from './answer-wording.ts'
-import { type Core, newMessageIdAfter } from './context.ts'
-import { deliveryEvents, enqueueLocks, hasCopies } from './deliveries.ts'
+import { type Core, newMessageId, newMessageIdAfter } from './context.ts'
+import {
+  deliveryEvents,
+  dropUnsentSql,
+  enqueueLocks,
+  enqueueWebhooks,
+  hasCopies,
+  lockJobsSql,
+  webhookRowsSql,
+} from './deliveries.ts'
+import {
+  deliverEvents,
+  instanceCtes,
+  instanceFrom,
+  instanceState,
+  notifyCte,
+  ONE_STATEMENT_TRIES,
+  unchangedAndLast,
+} from './one-statement.ts'
 import { openQuestionSql } from './open-questions.ts'
 import { parseQuestion } from './questions.ts'
 import { statusAfterSql } from './statuses.ts'
 import { unstorableText } from './storable.ts'
-import { UUID_RE } from './wire.ts'
+import { type MessageRow, UUID_RE } from './wire.ts'
 
 export type AnswerInput = {
   /** The person answering (owner, or a user the instance is shared with for WRITE). */
@@ -340,37 +358,19 @@ async function queueAfterAnswer(
   a: { ownerId: string; instanceId: string; answerId: string; by: string },
   answered: { id: string; metadata: unknown; hasCopies: boolean }[],
 ): Promise<string[]> {
-  const hooks = answered.flatMap((q) => {
-    const url = (q.metadata as { webhook_url?: unknown } | null)?.webhook_url
-    return typeof url === 'string' && url ? [{ questionId: q.id, url }] : []
-  })
-  if (hooks.length > 0) {
-    await tx
-      .insert(deliveries)
-      .values(
-        hooks.map((h) => ({
-          userId: a.ownerId,
-          messageId: h.questionId,
-          instanceId: a.instanceId,
-          channel: 'webhook',
-          kind: 'webhook' as const,
-          target: h.url,
-          payload: { answerMessageId: a.answerId, actorUserId: a.by },
-        })),
-      )
-      .onConflictDoNothing()
-  }
-  const channels = await enqueueLocks(
+  const withHooks = answered.filter((q) => (q.metadata as { webhook_url?: unknown } | null)?.webhook_url)
+  const hooks = withHooks.length > 0 ? await enqueueWebhooks(tx, withHooks, a) : []
+  const locks = await enqueueLocks(
     tx,
     answered.filter((q) => q.hasCopies).map((q) => q.id),
   )
-  if (hooks.length > 0) channels.push('webhook')
-  return channels
+  return [...locks, ...hooks]
 }
 
 /**
  * Answers a question, or posts a person's message that answers every open question before it.
- * One transaction; events after commit. Refusals and late answers are returned, never thrown.
+ * Typed words take one statement, buttons and replies already written one transaction; events
+ * after commit. Refusals and late answers are returned, never thrown.
  */
 export async function answerQuestion(core: Core, input: AnswerInput): Promise<AnswerOutcome> {
   // Chat bots hand their text straight to core: what the database cannot store is refused here.
@@ -378,9 +378,204 @@ export async function answerQuestion(core: Core, input: AnswerInput): Promise<An
   if (unstorable) return refused('INVALID', `content: ${unstorable}`, 'content')
   const instanceId = input.instanceId ?? (await instanceOfQuestion(core, input.questionId!))
   if (!instanceId) return refused('NOT_FOUND', notFoundText(input))
+  // Typed words, and a button of a question whose options are stored; the rest takes the transaction.
+  const answer = input.answer
+  const button =
+    'option' in answer && input.questionId && Number.isInteger(answer.option) && answer.option >= 0
+  if ('text' in answer || button) {
+    let id = newMessageId()
+    for (let attempt = 0; attempt < ONE_STATEMENT_TRIES; attempt++) {
+      const done = await answerInOneStatement(core, input, answer, instanceId, id)
+      if (done.outcome === 'done') return done.result
+      if (done.outcome === 'id-behind') id = newMessageIdAfter(done.latest)
+      else if (done.outcome === 'no-options') break
+    }
+  }
   const { outcome, events } = await core.db.transaction((tx) => answerInTx(tx, input, instanceId))
   await publishAll(core.bus, events)
   return outcome
+}
+
+type OneStatement =
+  | { outcome: 'done'; result: AnswerOutcome }
+  | { outcome: 'id-behind'; latest: string }
+  | { outcome: 'changed' | 'no-options' }
+
+/**
+ * A typed answer or a button in one statement, one round trip: what answerInTx does for them, with
+ * the same refusals and late outcomes, the outbox rows and the NOTIFY. See one-statement.ts for
+ * why it can write nothing, and what then. A button names an option by its index: its text is read
+ * from the question's stored options ('no-options' when there are none stored).
+ */
+async function answerInOneStatement(
+  core: Core,
+  input: AnswerInput,
+  answer: { text: string } | { option: number },
+  instanceId: string,
+  id: string,
+): Promise<OneStatement> {
+  const actor = input.actorUserId
+  const qid = input.questionId ?? null
+  const option = 'option' in answer ? answer.option : null
+  // A button's text is the option's, read in the statement; a button on a closed question writes nothing.
+  const text = 'text' in answer ? sql`${answer.text}::text` : sql`(select q.options->>${option}::int from q)`
+  const writes = option === null ? sql`true` : sql`exists (select 1 from q where q.open)`
+  const content = 'text' in answer ? answer.text : ''
+  const message: MessageRow = { id, content, sender: 'USER', createdAt: '', requiresUserInput: false }
+  const base = { instanceId, sender: 'USER', userId: '' } as const
+  const events: BusEvent[] = [
+    { type: 'message.created', ...base, messageId: id, question: false, message },
+    { type: 'instance.updated', userId: '', instanceId, status: '' },
+  ]
+  const owner = sql`to_jsonb(ok.owner::text)`
+  const notify = notifyCte(
+    core,
+    events,
+    sql`ok, inserted i, updated u`,
+    [
+      { event: 0, path: 'userId', value: owner },
+      { event: 0, path: 'message,createdAt', value: sql`to_jsonb(i.created_at)` },
+      { event: 0, path: 'message,content', value: sql`to_jsonb(i.content)` },
+      { event: 1, path: 'userId', value: owner },
+      { event: 1, path: 'status', value: sql`to_jsonb(u.status)` },
+    ],
+    sql`(select coalesce(jsonb_agg(e), '[]') from (
+      select jsonb_build_object('type', 'question.answered', 'userId', p.p->'e'->0->'userId',
+        'instanceId', ${instanceId}::text, 'questionId', a.id, 'answerId', ${id}::text)
+        || case when p.p->'e'->0->'message' is null then '{}'
+          else jsonb_build_object('answer', p.p->'e'->0->'message') end as e
+      from answered a
+      union all
+      select jsonb_build_object('type', 'delivery.queued', 'channel', c.channel)
+      from (select distinct channel from (select channel from locks union select channel from hooks) c) c) x)`,
+  )
+  const [row] = resultRows<{
+    owner: string | null
+    access: string | null
+    question: string | null
+    text: string | null
+    latest: string | null
+    fresh: boolean | null
+    createdAt: string | null
+    status: string | null
+    answered: string | null
+    channels: string | null
+    notified: number | string
+  }>(
+    await core.db.execute(sql`
+    with ${instanceCtes(instanceId)},
+    shared as (
+      select access from instance_access
+      where ${input.allowShared ? sql`instance_id = ${instanceId} and user_id = ${actor}` : sql`false`}),
+    q as (
+      select m.id, m.content, m.options, m.answered_at as "answeredAt", m.answered_via as via, m.metadata,
+        ${openQuestionSql('m')} as open, coalesce(u.display_name, u.email) as by, f.content as answer
+      from messages m
+      left join users u on u.id = m.answered_by
+      left join messages f on f.id = m.answer_message_id
+      where m.id = ${qid}::uuid and m.instance_id = ${instanceId} and m.sender = 'AGENT'
+        and m.requires_user_input),
+    ok as (
+      select l.user_id as owner from locked l, snap s, latest
+      where (l.user_id = ${actor} or exists (select 1 from shared where access = 'WRITE'))
+        and (${qid}::uuid is null or exists (select 1 from q)) and ${text} is not null and ${writes}
+        and ${unchangedAndLast(id)}),
+    inserted as (
+      insert into messages (id, instance_id, user_id, sender, sender_user_id, content, channel, metadata)
+      select ${id}::uuid, ${instanceId}::uuid, ok.owner, 'USER', ${actor}::uuid, ${text},
+        ${input.channel}::text, ${option === null ? null : JSON.stringify({ option })}::jsonb
+      from ok
+      returning created_at::text, content),
+    answered as (
+      update messages m set answered_at = now(), answer_message_id = ${id}::uuid,
+        answered_via = ${input.channel}::text, answered_by = ${actor}::uuid
+      from ok
+      where m.instance_id = ${instanceId} and ${openQuestionSql('m')} and m.id < ${id}::uuid
+        and (${qid}::uuid is null or m.id = ${qid}::uuid)
+      returning m.id, m.metadata),
+    updated as (
+      update agent_instances set status = ${statusAfterSql('agent_instances.status', 'user-message')},
+        last_activity_at = now()
+        ${input.markAsRead ? sql`, last_read_message_id = ${id}::uuid` : sql``}
+      from ok where agent_instances.id = ${instanceId}
+      returning agent_instances.status),
+    hooks as (
+      ${webhookRowsSql(sql`select * from answered`, { ownerId: sql`(select owner from ok)`, instanceId, answerId: id, by: actor })}
+      returning channel),
+    unsent as (${dropUnsentSql(sql`select id from answered`)}),
+    locks as (${lockJobsSql(sql`select id from answered`)} returning channel),
+    notified as (${notify ?? sql`select 1 where false`})
+    select ${instanceState}, (select access from shared) as access,
+      (select row_to_json(q)::text from q) as question, ${text} as text,
+      (select created_at from inserted) as "createdAt", (select status from updated) as status,
+      (select json_agg(a.id order by a.id)::text from answered a) as answered,
+      (select json_agg(distinct c.channel)::text from (select channel from locks union select channel from hooks) c)
+        as channels,
+      (select count(*) from notified) as notified
+    ${instanceFrom}`),
+  )
+  const ownerId = row?.owner
+  if (!ownerId) return { outcome: 'done', result: refused('NOT_FOUND', notFoundText(input)) }
+  if (ownerId !== actor && !(input.allowShared && row.access === 'WRITE')) {
+    const forbidden = input.allowShared && row.access !== null
+    return {
+      outcome: 'done',
+      result: forbidden
+        ? refused('FORBIDDEN', 'You can read this agent instance but not reply to it')
+        : refused('NOT_FOUND', notFoundText(input)),
+    }
+  }
+  if (!row.fresh) return { outcome: 'changed' }
+  if (qid && !row.question) return { outcome: 'done', result: refused('NOT_FOUND', notFoundText(input)) }
+  const q: QuestionRow | null = row.question ? JSON.parse(row.question) : null
+  const late = q ? firstAnswer(q) : null
+  if (option !== null) {
+    if (!q?.options) return { outcome: 'no-options' }
+    if (row.text === null) {
+      return { outcome: 'done', result: refused('INVALID', 'That option does not exist.', 'option') }
+    }
+    // A button on a question that is no longer open would reach the agent as a second,
+    // contradicting instruction: nothing was written.
+    if (late)
+      return { outcome: 'done', result: { ...late, instanceId, ownerId, answer: row.text, messageId: null } }
+  }
+  if (!row.createdAt || !row.status) return { outcome: 'id-behind', latest: row.latest! }
+  const chosen = row.text!
+  const answered: string[] = row.answered ? JSON.parse(row.answered) : []
+  const channels: string[] = row.channels ? JSON.parse(row.channels) : []
+  const written = { instanceId, ownerId, answer: chosen, messageId: id }
+  const sent = { ...message, content: chosen, createdAt: row.createdAt }
+  const userId = ownerId
+  await deliverEvents(
+    core,
+    [
+      {
+        type: 'message.created',
+        userId,
+        instanceId,
+        messageId: id,
+        sender: 'USER',
+        question: false,
+        message: sent,
+      },
+      { type: 'instance.updated', userId, instanceId, status: row.status },
+      ...answered.map(
+        (questionId) =>
+          ({
+            type: 'question.answered',
+            userId,
+            instanceId,
+            questionId,
+            answerId: id,
+            answer: sent,
+          }) as const,
+      ),
+      ...deliveryEvents(channels),
+    ],
+    Number(row.notified) > 0,
+  )
+  if (late) return { outcome: 'done', result: { ...late, ...written } }
+  return { outcome: 'done', result: { status: 'answered', answered, ...written } }
 }
 
 /**

@@ -44,16 +44,7 @@ export async function enqueueQuestion(
   tx: Tx,
   q: { ownerId: string; instanceId: string; messageId: string },
 ): Promise<string[]> {
-  return queued(
-    tx,
-    sql`
-    insert into deliveries (user_id, message_id, instance_id, channel, target, kind, payload)
-    select r.user_id, ${q.messageId}, ${q.instanceId}, r.channel, r.target, 'question',
-      case when ${inQuietHours} then '{"quiet": true}'::jsonb end
-    from (${recipients(q.instanceId, q.ownerId)}) r
-    where ${prefOnSql(sql`r.prefs`, 'questions', sql`r.channel`)}
-    on conflict do nothing`,
-  )
+  return queued(tx, questionRowsSql(q))
 }
 
 /** Progress (and the session-ended note): refresh the one status message per instance and chat. */
@@ -61,19 +52,33 @@ export async function enqueueProgress(
   tx: Tx,
   p: { ownerId: string; instanceId: string; messageId: string },
 ): Promise<string[]> {
-  return queued(
-    tx,
-    sql`
+  return queued(tx, progressRowsSql(p))
+}
+
+type Copy = { ownerId: string; instanceId: string; messageId: string }
+
+/**
+ * The outbox insert of enqueueQuestion, without its `returning`, for a statement that writes the
+ * question too; `guard` is a condition the rows also need (e.g. "the message was written").
+ */
+export const questionRowsSql = (q: Copy, guard: SQL = sql`true`) => sql`
+    insert into deliveries (user_id, message_id, instance_id, channel, target, kind, payload)
+    select r.user_id, ${q.messageId}, ${q.instanceId}, r.channel, r.target, 'question',
+      case when ${inQuietHours} then '{"quiet": true}'::jsonb end
+    from (${recipients(q.instanceId, q.ownerId)}) r
+    where ${prefOnSql(sql`r.prefs`, 'questions', sql`r.channel`)} and ${guard}
+    on conflict do nothing`
+
+/** The outbox insert of enqueueProgress, as questionRowsSql. */
+export const progressRowsSql = (p: Copy, guard: SQL = sql`true`) => sql`
     insert into deliveries (user_id, message_id, instance_id, channel, target, kind)
     select r.user_id, ${p.messageId}, ${p.instanceId}, r.channel, r.target, 'progress'
     from (${recipients(p.instanceId, p.ownerId)}) r
     where ${prefOnSql(sql`r.prefs`, 'progress', sql`r.channel`)}
-      and not ${inQuietHours}
+      and not ${inQuietHours} and ${guard}
     on conflict (instance_id, channel, target) where kind = 'progress' do update
       set message_id = excluded.message_id, state = 'pending', attempts = 0,
-          next_attempt_at = greatest(deliveries.next_attempt_at, now())`,
-  )
-}
+          next_attempt_at = greatest(deliveries.next_attempt_at, now())`
 
 /** Whether now (UTC) falls in the quiet hours of the notification prefs jsonb `prefs`. */
 const quietNowSql = (prefs: SQL) => sql`coalesce((
@@ -91,21 +96,48 @@ const inQuietHours = quietNowSql(sql`r.prefs`)
  */
 export async function enqueueLocks(tx: Tx, questionIds: string[]): Promise<string[]> {
   if (questionIds.length === 0) return []
-  const ids = sqlArray(questionIds, 'uuid')
+  const ids = sql`select unnest(${sqlArray(questionIds, 'uuid')})`
   // One statement (it sits on the answer's path): both parts see the rows as they were, and they
   // touch different states, so pending copies are dropped while sent ones get their lock job.
-  return queued(
-    tx,
-    sql`
-    with unsent as (
-      update deliveries set state = 'locked'
-      where message_id = any(${ids}) and kind = 'question' and state = 'pending')
+  return queued(tx, sql`with unsent as (${dropUnsentSql(ids)}) ${lockJobsSql(ids)}`)
+}
+
+/** enqueueLocks' first half, for the questions `ids` (a query of their ids). */
+export const dropUnsentSql = (ids: SQL) => sql`
+    update deliveries set state = 'locked'
+    where message_id in (${ids}) and kind = 'question' and state = 'pending'`
+
+/** enqueueLocks' second half, without its `returning`. */
+export const lockJobsSql = (ids: SQL) => sql`
     insert into deliveries (user_id, message_id, instance_id, channel, target, kind, external_ref)
     select user_id, message_id, instance_id, channel, target, 'lock', external_ref
-    from deliveries where message_id = any(${ids}) and kind = 'question' and state = 'sent'
-    on conflict do nothing`,
-  )
+    from deliveries where message_id in (${ids}) and kind = 'question' and state = 'sent'
+    on conflict do nothing`
+
+/** Queues webhookRowsSql for answered questions known to the caller. */
+export function enqueueWebhooks(
+  tx: Tx,
+  answered: { id: string; metadata: unknown }[],
+  a: { ownerId: string; instanceId: string; answerId: string; by: string },
+): Promise<string[]> {
+  const rows = sql`select * from jsonb_to_recordset(${JSON.stringify(answered)}::jsonb) as x(id uuid, metadata jsonb)`
+  return queued(tx, webhookRowsSql(rows, a))
 }
+
+/**
+ * The n8n resume webhooks of answered questions (`answered`: a relation with their `id` and
+ * `metadata`), without its `returning`: one row per question whose metadata names a webhook_url.
+ */
+export const webhookRowsSql = (
+  answered: SQL,
+  a: { ownerId: string | SQL; instanceId: string; answerId: string; by: string },
+) => sql`
+    insert into deliveries (user_id, message_id, instance_id, channel, kind, target, payload)
+    select ${a.ownerId}::uuid, q.id, ${a.instanceId}::uuid, 'webhook', 'webhook', q.metadata->>'webhook_url',
+      jsonb_build_object('answerMessageId', ${a.answerId}::text, 'actorUserId', ${a.by}::text)
+    from (${answered}) q
+    where jsonb_typeof(q.metadata->'webhook_url') = 'string' and q.metadata->>'webhook_url' <> ''
+    on conflict do nothing`
 
 async function queued(tx: Tx, insert: SQL): Promise<string[]> {
   const rows = resultRows<{ channel: string }>(await tx.execute(sql`${insert} returning channel`))

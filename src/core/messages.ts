@@ -2,14 +2,28 @@
 // messages queued since the read cursor and moves the cursor onto itself (Omnara's contract).
 // A user message answers the open question(s) before it: that is answerQuestion (answers.ts).
 import { and, asc, eq, gt, sql } from 'drizzle-orm'
-import type { DbOrTx, Tx } from '../db/client.ts'
+import { type DbOrTx, resultRows, type Tx } from '../db/client.ts'
 import { agentInstances, messages } from '../db/schema.ts'
 import { Conflict, InvalidInput, NotFound } from '../errors.ts'
 import { publishAll } from '../events/bus.ts'
 import { answerQuestion, refusalError } from './answers.ts'
-import { type Core, newMessageIdAfter, pgErrorCode } from './context.ts'
-import { deliveryEvents, enqueueProgress, enqueueQuestion, hasRecipients } from './deliveries.ts'
+import { type Core, newMessageId, newMessageIdAfter, pgErrorCode } from './context.ts'
+import {
+  deliveryEvents,
+  enqueueProgress,
+  enqueueQuestion,
+  hasRecipients,
+  progressRowsSql,
+  questionRowsSql,
+} from './deliveries.ts'
 import { agentTypeId } from './instances.ts'
+import {
+  instanceCtes,
+  instanceFrom,
+  instanceState,
+  ONE_STATEMENT_TRIES,
+  unchangedAndLast,
+} from './one-statement.ts'
 import { parseQuestion } from './questions.ts'
 import { statusAfterSql } from './statuses.ts'
 import type { MessageRow } from './wire.ts'
@@ -141,6 +155,123 @@ async function lockOrCreateInstance(tx: Tx, input: AgentMessageInput) {
 }
 
 export async function postAgentMessage(core: Core, input: AgentMessageInput): Promise<AgentMessageResult> {
+  let id = newMessageId()
+  for (let attempt = 0; attempt < ONE_STATEMENT_TRIES; attempt++) {
+    let done: OneStatement
+    try {
+      done = await postInOneStatement(core, input, id)
+    } catch (err) {
+      // Two requests with the same Idempotency-Key raced: the transaction below replays the winner.
+      if (input.idempotencyKey && pgErrorCode(err) === '23505') break
+      throw err
+    }
+    if (done.outcome === 'written') return done.result
+    if (done.outcome === 'not-found') throw new NotFound('Agent instance not found')
+    if (done.outcome === 'id-behind') id = newMessageIdAfter(done.latest)
+    // 'missing' (first message) and 'replay' take the transaction; 'changed' tries again.
+    else if (done.outcome !== 'changed') break
+  }
+  return postInTransaction(core, input)
+}
+
+type OneStatement =
+  | { outcome: 'written'; result: AgentMessageResult }
+  | { outcome: 'id-behind'; latest: string }
+  | { outcome: 'missing' | 'not-found' | 'replay' | 'changed' }
+
+/**
+ * The common case in one statement, one round trip: the instance exists and the key (if any) is
+ * new. It locks the instance row, reads the queued user messages, inserts the message, moves the
+ * cursor and queues the outbox rows; or writes nothing and says why.
+ *
+ * See one-statement.ts for why it can write nothing, and what then.
+ */
+async function postInOneStatement(core: Core, input: AgentMessageInput, id: string): Promise<OneStatement> {
+  const { userId, instanceId } = input
+  const question = input.requiresUserInput ? parseQuestion(input.content, input.options) : null
+  const cause = input.requiresUserInput ? 'agent-question' : 'agent-message'
+  const copy = { ownerId: userId, instanceId, messageId: id }
+  const guard = sql`exists (select 1 from ok)`
+  const outbox = input.requiresUserInput ? questionRowsSql(copy, guard) : progressRowsSql(copy, guard)
+  const json = (v: unknown) => (v == null ? null : JSON.stringify(v))
+  const key = input.idempotencyKey
+  const priorKey = key ? sql`user_id = ${userId} and idempotency_key = ${key}` : sql`false`
+  const [row] = resultRows<{
+    owner: string | null
+    latest: string | null
+    fresh: boolean | null
+    replay: boolean
+    status: string | null
+    queued: string | null
+    channels: string | null
+  }>(
+    await core.db.execute(sql`
+    with ${instanceCtes(instanceId)},
+    prior as (select 1 from messages where ${priorKey}),
+    ok as (
+      select l.cursor from locked l, snap s, latest
+      where l.user_id = ${userId} and not exists (select 1 from prior) and ${unchangedAndLast(id)}),
+    queued as (
+      select m.id, m.content, m.sender, m.created_at::text as "createdAt",
+        m.requires_user_input as "requiresUserInput"
+      from messages m
+      where ${input.keepCursor ? sql`false` : sql`m.instance_id = ${instanceId} and m.sender = 'USER'`}
+        and exists (select 1 from ok)
+        -- A value, not a join: the index on (instance_id, id) starts at the cursor instead of
+        -- reading every message of the session.
+        and m.id > coalesce((select cursor from ok), '00000000-0000-0000-0000-000000000000')),
+    inserted as (
+      insert into messages (id, instance_id, user_id, sender, content, requires_user_input, options,
+        timeout_at, metadata, idempotency_key)
+      select ${id}::uuid, ${instanceId}::uuid, ${userId}::uuid, 'AGENT', ${input.content}::text,
+        ${input.requiresUserInput}::boolean, ${json(question?.options)}::jsonb,
+        ${input.timeoutSeconds ? sql`now() + make_interval(secs => ${input.timeoutSeconds})` : sql`null::timestamptz`},
+        ${json(input.metadata)}::jsonb, ${key ?? null}::text
+      from ok
+      returning id),
+    updated as (
+      update agent_instances set status = ${statusAfterSql('agent_instances.status', cause)},
+        last_heartbeat_at = now(), last_activity_at = now()
+        ${input.keepCursor ? sql`` : sql`, last_read_message_id = ${id}::uuid`}
+        ${input.gitDiff !== undefined ? sql`, git_diff = ${input.gitDiff}::text` : sql``}
+      from ok where agent_instances.id = ${instanceId}
+      returning agent_instances.status),
+    outbox as (${outbox} returning channel)
+    select ${instanceState}, exists (select 1 from prior) as replay,
+      (select status from updated) as status,
+      (select json_agg(q order by q.id)::text from queued q) as queued,
+      (select json_agg(distinct channel)::text from outbox) as channels
+    ${instanceFrom}`),
+  )
+  if (!row?.owner) return { outcome: 'missing' }
+  if (row.owner !== userId) return { outcome: 'not-found' }
+  if (row.replay) return { outcome: 'replay' }
+  if (!row.fresh) return { outcome: 'changed' }
+  if (!row.status) return { outcome: 'id-behind', latest: row.latest! }
+  const channels: string[] = row.channels ? JSON.parse(row.channels) : []
+  // Published by the bus, not by a pg_notify in the statement: Postgres serialises the commits of
+  // transactions that notify (a global lock held through the commit's WAL flush), which cut the
+  // rate of 32 agents posting at once to a third; the bus sends one NOTIFY for many messages.
+  await publishAll(core.bus, [
+    { type: 'message.created', userId, instanceId, messageId: id, sender: 'AGENT', question: !!question },
+    { type: 'instance.updated', userId, instanceId, status: row.status },
+    ...deliveryEvents(channels),
+  ])
+  return {
+    outcome: 'written',
+    result: {
+      instanceId,
+      messageId: id,
+      queued: row.queued ? JSON.parse(row.queued) : [],
+      replayed: false,
+      channels,
+      status: row.status,
+    },
+  }
+}
+
+/** The general case, one transaction: creates the instance on first use, replays a known key. */
+async function postInTransaction(core: Core, input: AgentMessageInput): Promise<AgentMessageResult> {
   const question = input.requiresUserInput ? parseQuestion(input.content, input.options) : null
   const run = () =>
     core.db.transaction(async (tx) => {

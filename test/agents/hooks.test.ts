@@ -532,9 +532,10 @@ for (const kind of dbKinds()) {
         await c.send('session-start')
         await reply(c.instanceId, 'do X next')
         // Writing the Stop's message fails (the database refuses, the request dies mid-way).
+        // (A message is written by one statement, `execute`, or by a transaction.)
         const db = new Proxy(t.core.db, {
           get: (target, name) =>
-            name === 'transaction'
+            name === 'transaction' || name === 'execute'
               ? () => Promise.reject(new Error('the write failed'))
               : Reflect.get(target, name, target),
         })

@@ -1,0 +1,328 @@
+// An agent message on an existing instance, and a typed answer, are one statement (one round trip)
+// that also sends its NOTIFY; and neither may miss what the other commits while it waits for the
+// instance lock, which a single-snapshot statement would (see src/core/one-statement.ts).
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { answerQuestion } from '../../src/core/answers.ts'
+import { hookSession, recordPrompt } from '../../src/core/hooks/session.ts'
+import { postAgentMessage, postUserMessage } from '../../src/core/messages.ts'
+import { connectPostgres } from '../../src/db/client.ts'
+import type { BusEvent } from '../../src/events/bus.ts'
+import { PostgresBus } from '../../src/events/postgres.ts'
+import { dbKinds, freshDatabase, makeUser, type TestApp, type TestDb, testApp, uuid } from '../helpers.ts'
+
+/** The events of an agent's question: the message, and the instance now awaiting input. */
+const questionEvents = (userId: string, instanceId: string, messageId: string): BusEvent[] => [
+  { type: 'message.created', userId, instanceId, messageId, sender: 'AGENT', question: true },
+  { type: 'instance.updated', userId, instanceId, status: 'AWAITING_INPUT' },
+]
+
+for (const kind of dbKinds()) {
+  describe(`agent message in one statement (${kind})`, () => {
+    let t: TestApp
+    let alice: Awaited<ReturnType<typeof makeUser>>
+    beforeAll(async () => {
+      t = await testApp(kind)
+      alice = await makeUser(t.database.db, 'alice')
+    }, 60_000)
+    afterAll(() => t.close())
+
+    const post = (instanceId: string, content: string, extra: { requiresUserInput?: boolean } = {}) =>
+      postAgentMessage(t.core, {
+        userId: alice.id,
+        instanceId,
+        agentType: 'x',
+        content,
+        requiresUserInput: extra.requiresUserInput ?? false,
+      })
+
+    test('one statement returns the queued replies, moves the cursor and publishes its events', async () => {
+      const instanceId = uuid()
+      await post(instanceId, 'first')
+      const reply = await postUserMessage(t.core, {
+        actorUserId: alice.id,
+        instanceId,
+        content: 'also the docs',
+        markAsRead: false,
+        channel: 'web',
+      })
+      const heard: BusEvent[] = []
+      const unsubscribe = t.bus.subscribe({ instanceId }, (e) => heard.push(e))
+      const before = t.database.queryCount()
+      const result = await post(instanceId, 'Which one? [YES/NO]', { requiresUserInput: true })
+      expect(t.database.queryCount() - before).toBe(1)
+      unsubscribe()
+      expect(result.queued.map((m) => [m.id, m.content, m.sender])).toEqual([
+        [reply.messageId, 'also the docs', 'USER'],
+      ])
+      expect(result.status).toBe('AWAITING_INPUT')
+      expect(heard).toEqual(questionEvents(alice.id, instanceId, result.messageId))
+      expect((await post(instanceId, 'next')).queued).toEqual([])
+    })
+
+    test('a typed answer is one statement: it answers the question and its events carry the answer', async () => {
+      const instanceId = uuid()
+      const asked = await post(instanceId, 'Deploy now? [YES/NO]', { requiresUserInput: true })
+      const heard: BusEvent[] = []
+      const unsubscribe = t.bus.subscribe({ instanceId }, (e) => heard.push(e))
+      const before = t.database.queryCount()
+      const reply = await postUserMessage(t.core, {
+        actorUserId: alice.id,
+        instanceId,
+        content: 'yes, go',
+        markAsRead: false,
+        channel: 'api',
+      })
+      expect(t.database.queryCount() - before).toBe(1)
+      unsubscribe()
+      expect(reply.answered).toEqual([asked.messageId])
+      const [row] = await t.database.query<{ created_at: string }>(
+        'select created_at::text from messages where id = $1',
+        [reply.messageId],
+      )
+      const message = {
+        id: reply.messageId,
+        content: 'yes, go',
+        sender: 'USER' as const,
+        createdAt: row!.created_at,
+        requiresUserInput: false,
+      }
+      const base = { userId: alice.id, instanceId }
+      expect(heard).toEqual([
+        {
+          type: 'message.created',
+          ...base,
+          messageId: reply.messageId,
+          sender: 'USER',
+          question: false,
+          message,
+        },
+        { type: 'instance.updated', ...base, status: 'ACTIVE' },
+        {
+          type: 'question.answered',
+          ...base,
+          questionId: asked.messageId,
+          answerId: reply.messageId,
+          answer: message,
+        },
+      ])
+      // A second answer is late: kept as a message, and told who answered first.
+      const late = await postUserMessage(t.core, {
+        actorUserId: alice.id,
+        instanceId,
+        questionId: asked.messageId,
+        content: 'no, wait',
+        markAsRead: false,
+        channel: 'web',
+      })
+      expect(late.outcome).toMatchObject({ status: 'already', first: { answer: 'yes, go', via: 'api' } })
+    })
+
+    test('a button is one statement too: its option answers; a late or unknown one writes nothing', async () => {
+      const instanceId = uuid()
+      const asked = await post(instanceId, 'Deploy now? [YES/NO]', { requiresUserInput: true })
+      const press = (option: number) =>
+        answerQuestion(t.core, {
+          actorUserId: alice.id,
+          instanceId,
+          questionId: asked.messageId,
+          channel: 'web',
+          answer: { option },
+        })
+      const count = async () =>
+        (await t.database.query('select id from messages where instance_id = $1', [instanceId])).length
+      expect(await press(5)).toMatchObject({ status: 'refused', code: 'INVALID', field: 'option' })
+      const before = t.database.queryCount()
+      expect(await press(0)).toMatchObject({ status: 'answered', answered: [asked.messageId], answer: 'Yes' })
+      expect(t.database.queryCount() - before).toBe(1)
+      const messages = await count()
+      expect(await press(1)).toMatchObject({ status: 'already', messageId: null, first: { answer: 'Yes' } })
+      expect(await count()).toBe(messages)
+    })
+
+    test('every write of a USER message changes the instance row, which the statement relies on', async () => {
+      const instanceId = uuid()
+      await post(instanceId, 'first')
+      const version = async () =>
+        (
+          await t.database.query<{ v: string }>('select xmin::text as v from agent_instances where id = $1', [
+            instanceId,
+          ])
+        )[0]!.v
+      const v0 = await version()
+      await postUserMessage(t.core, {
+        actorUserId: alice.id,
+        instanceId,
+        content: 'a reply',
+        markAsRead: false,
+        channel: 'web',
+      })
+      const v1 = await version()
+      expect(v1).not.toBe(v0)
+      const session = await hookSession(t.core, alice.id, 'claude_code', {
+        sessionId: instanceId,
+        cwd: null,
+        gitBranch: null,
+        event: 'UserPromptSubmit',
+        prompt: 'typed at the terminal',
+      })
+      await recordPrompt(t.core, session, 'typed at the terminal')
+      expect(await version()).not.toBe(v1)
+    })
+  })
+}
+
+// Concurrency needs a server: PGlite has one connection.
+for (const kind of dbKinds().filter((k) => k === 'postgres')) {
+  describe(`agent messages racing answers (${kind})`, () => {
+    let db: TestDb
+    let t: TestApp
+    let alice: Awaited<ReturnType<typeof makeUser>>
+    beforeAll(async () => {
+      db = await freshDatabase(kind)
+      t = await testApp(kind, { db })
+      alice = await makeUser(t.database.db, 'alice')
+    }, 60_000)
+    afterAll(async () => {
+      await t.close()
+      await db.drop()
+    })
+
+    test('every reply reaches the agent exactly once while messages and replies race', async () => {
+      const ROUNDS = 150
+      const instances = [uuid(), uuid(), uuid(), uuid()]
+      const received = new Map<string, string[]>()
+      const sent = new Map<string, string[]>()
+      await Promise.all(
+        instances.map(async (instanceId) => {
+          const got: string[] = []
+          const replies: string[] = []
+          received.set(instanceId, got)
+          sent.set(instanceId, replies)
+          await postAgentMessage(t.core, {
+            userId: alice.id,
+            instanceId,
+            agentType: 'x',
+            content: 'start',
+            requiresUserInput: false,
+          })
+          const agent = async () => {
+            for (let i = 0; i < ROUNDS; i++) {
+              const r = await postAgentMessage(t.core, {
+                userId: alice.id,
+                instanceId,
+                content: `step ${i}`,
+                requiresUserInput: i % 3 === 0,
+              })
+              got.push(...r.queued.map((m) => m.content))
+            }
+          }
+          const person = async () => {
+            for (let i = 0; i < ROUNDS; i++) {
+              replies.push(`reply ${i}`)
+              await postUserMessage(t.core, {
+                actorUserId: alice.id,
+                instanceId,
+                content: `reply ${i}`,
+                markAsRead: false,
+                channel: 'web',
+              })
+            }
+          }
+          await Promise.all([agent(), person()])
+          const last = await postAgentMessage(t.core, {
+            userId: alice.id,
+            instanceId,
+            content: 'done',
+            requiresUserInput: false,
+          })
+          got.push(...last.queued.map((m) => m.content))
+        }),
+      )
+      for (const instanceId of instances) {
+        expect(received.get(instanceId)).toEqual(sent.get(instanceId)!)
+        // A reply answers every question before it: none is left open behind a reply.
+        const open = await t.database.query<{ n: number }>(
+          `select count(*)::int as n from messages q
+           where q.instance_id = $1 and q.requires_user_input and q.answered_at is null
+             and exists (select 1 from messages u where u.instance_id = q.instance_id
+               and u.sender = 'USER' and u.id > q.id)`,
+          [instanceId],
+        )
+        expect(open[0]!.n).toBe(0)
+      }
+    }, 120_000)
+
+    test("an answer's NOTIFY carries the reply to another process, without it when too large", async () => {
+      const other = connectPostgres(db.url!)
+      const bus = await PostgresBus.start(other.sql!)
+      try {
+        // Small: sent by the statement. 5000: the statement's payload (reply and answer) would not
+        // fit, so the bus sends it. 100,000: no event can carry it; the receiver reads the database.
+        for (const content of ['yes', 'y'.repeat(3000), 'z'.repeat(5000), 'x'.repeat(100_000)]) {
+          const instanceId = uuid()
+          const asked = await postAgentMessage(t.core, {
+            userId: alice.id,
+            instanceId,
+            agentType: 'x',
+            content: 'Go? [YES/NO]',
+            requiresUserInput: true,
+          })
+          const heard = new Promise<BusEvent>((resolve) =>
+            bus.subscribe({ instanceId }, (e) => e.type === 'question.answered' && resolve(e)),
+          )
+          const reply = await postUserMessage(t.core, {
+            actorUserId: alice.id,
+            instanceId,
+            content,
+            markAsRead: false,
+            channel: 'api',
+          })
+          const e = await Promise.race([heard, Bun.sleep(5000).then(() => null)])
+          expect(e).toMatchObject({ questionId: asked.messageId, answerId: reply.messageId })
+          const answer = (e as Extract<BusEvent, { type: 'question.answered' }>).answer
+          if (content.length > 7000) expect(answer).toBeUndefined()
+          else expect(answer).toMatchObject({ id: reply.messageId, content, sender: 'USER' })
+        }
+      } finally {
+        await bus.close()
+        await other.close()
+      }
+    })
+
+    test('its NOTIFY reaches another process, after the commit, with the status it set', async () => {
+      const other = connectPostgres(db.url!)
+      const bus = await PostgresBus.start(other.sql!)
+      try {
+        const instanceId = uuid()
+        await postAgentMessage(t.core, {
+          userId: alice.id,
+          instanceId,
+          agentType: 'x',
+          content: 'start',
+          requiresUserInput: false,
+        })
+        const heard: BusEvent[] = []
+        const both = new Promise<void>((resolve) =>
+          bus.subscribe({ instanceId }, (e) => {
+            // The first message's events (sent by the bus, not the statement) may arrive late.
+            if (e.type === 'message.created' && !e.question) return
+            if (e.type === 'instance.updated' && e.status !== 'AWAITING_INPUT') return
+            heard.push(e)
+            if (heard.length === 2) resolve()
+          }),
+        )
+        const result = await postAgentMessage(t.core, {
+          userId: alice.id,
+          instanceId,
+          content: 'Ready? [YES/NO]',
+          requiresUserInput: true,
+        })
+        await Promise.race([both, Bun.sleep(5000)])
+        expect(heard).toEqual(questionEvents(alice.id, instanceId, result.messageId))
+      } finally {
+        await bus.close()
+        await other.close()
+      }
+    })
+  })
+}
