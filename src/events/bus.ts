@@ -1,6 +1,8 @@
-// The event bus: every state change publishes an event carrying ids only; listeners (waiting
-// agents, long-polls, SSE streams, bots, the outbox) read what they need from the database.
+// The event bus: every state change publishes an event carrying ids; listeners (SSE streams, bots,
+// the outbox) read what they need from the database. A person's message and an answer also carry
+// the message itself when it is small enough, so the agent it wakes is answered from memory.
 // Two implementations share this fan-out: in-process, and Postgres LISTEN/NOTIFY across machines.
+import type { MessageRow } from '../core/wire.ts'
 import { log } from '../log.ts'
 
 export type BusEvent =
@@ -11,6 +13,8 @@ export type BusEvent =
       messageId: string
       sender: 'AGENT' | 'USER'
       question: boolean
+      /** The USER message itself; absent when it was too large to send (read it from the database). */
+      message?: MessageRow
     }
   /** Answered, or closed without an answer (`answerId` null). */
   | {
@@ -19,6 +23,8 @@ export type BusEvent =
       instanceId: string
       questionId: string
       answerId: string | null
+      /** The answering message; absent when closed, or too large to send (read it from the database). */
+      answer?: MessageRow
     }
   | { type: 'instance.updated'; userId: string; instanceId: string; status: string }
   | { type: 'key.revoked'; keyHash: string }

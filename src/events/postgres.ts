@@ -5,12 +5,15 @@
 // Publishing coalesces: events published while a NOTIFY is in flight (or in the same tick) go out
 // together in the next one, so under load a busy process sends one NOTIFY per round trip instead
 // of one per event, and a request that publishes three events waits for one NOTIFY, not three.
+//
+// An event carrying a message (see bus.ts) that would not fit in one NOTIFY goes without it: the
+// other processes read that message from the database instead.
 import type postgres from 'postgres'
 import { observeBusDelay } from '../metrics.ts'
 import { type BusEvent, type EventBus, LocalFanout } from './bus.ts'
 
 const CHANNEL = 'parley_events'
-/** NOTIFY payloads must stay under 8000 bytes; events are ids only, so this holds dozens. */
+/** NOTIFY payloads must stay under 8000 bytes (UTF-8); the rest is room for the envelope. */
 const MAX_PAYLOAD = 7000
 
 /** Origin process, events, and when they were published (ms since the epoch) for the delay metric. */
@@ -82,18 +85,18 @@ export class PostgresBus extends LocalFanout implements EventBus {
     const out: string[] = []
     let chunk: BusEvent[] = []
     let size = 0
+    const push = () => out.push(JSON.stringify({ o: this.origin, e: chunk, t: Date.now() } satisfies Payload))
     for (const event of events) {
-      const n = JSON.stringify(event).length + 1
+      const [fit, n] = fitted(event)
       if (chunk.length > 0 && size + n > MAX_PAYLOAD) {
-        out.push(JSON.stringify({ o: this.origin, e: chunk, t: Date.now() } satisfies Payload))
+        push()
         chunk = []
         size = 0
       }
-      chunk.push(event)
+      chunk.push(fit)
       size += n
     }
-    if (chunk.length > 0)
-      out.push(JSON.stringify({ o: this.origin, e: chunk, t: Date.now() } satisfies Payload))
+    if (chunk.length > 0) push()
     return out
   }
 
@@ -102,4 +105,17 @@ export class PostgresBus extends LocalFanout implements EventBus {
     await this.listening?.unlisten().catch(() => {})
     this.listening = null
   }
+}
+
+/**
+ * The event, without the message it carries when that would not fit in one NOTIFY, and its size
+ * in bytes as JSON (the limit counts bytes, and a character may take up to four).
+ */
+function fitted(event: BusEvent): [BusEvent, number] {
+  const size = (e: BusEvent) => Buffer.byteLength(JSON.stringify(e)) + 1
+  const n = size(event)
+  if (n <= MAX_PAYLOAD) return [event, n]
+  const { message: _m, answer: _a, ...bare } = event as BusEvent & { message?: unknown; answer?: unknown }
+  const stripped = bare as BusEvent
+  return [stripped, size(stripped)]
 }
