@@ -1,10 +1,11 @@
 // A waiter woken by an answer is answered from the event that woke it: a long-poll issues one
-// statement (the cursor's compare-and-set), a blocking ask none, and a message whose event comes
+// statement (the cursor's compare-and-set), a blocking ask none, a held hook one (who answered), and a message whose event comes
 // late is not skipped. Statements are counted on the waiter's own connection (drizzle's logger),
 // so the answering side's statements do not count.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { answerQuestion } from '../../src/core/answers.ts'
 import type { Core } from '../../src/core/context.ts'
+import { awaitHookAnswer } from '../../src/core/hooks/questions.ts'
 import { postAgentMessage } from '../../src/core/messages.ts'
 import { getPending, readPending, waitForAnswer } from '../../src/core/pending.ts'
 import { connectPostgres, type Database, wrapPglite } from '../../src/db/client.ts'
@@ -116,6 +117,18 @@ for (const kind of dbKinds()) {
       expect(waiterDb.queryCount() - since).toBe(0)
       expect(found?.answer.content).toBe('No')
       expect(found?.questionId).toBe(questionId)
+    })
+
+    test('a woken hook request reads only who answered and how', async () => {
+      const id = uuid()
+      const questionId = await ask(id)
+      const session = { userId: alice.id, instanceId: id, agent: 'claude_code' } as const
+      const hold = { deadline: Date.now() + 10_000, signal: new AbortController().signal }
+      const { waiting, since } = await parked(1, () => awaitHookAnswer(waiter, session, questionId, hold))
+      await reply(t.core, id, 'Allow')
+      const answer = await waiting
+      expect(waiterDb.queryCount() - since).toBe(1)
+      expect(answer).toMatchObject({ content: 'Allow', by: 'alice', via: 'api', pressed: false })
     })
   })
 }
