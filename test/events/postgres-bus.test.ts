@@ -108,12 +108,14 @@ describe.skipIf(!hasPostgres())('Postgres event bus', () => {
       await Bun.sleep(50)
       await answerQuestion(here, { actorUserId: alice.id, instanceId: id, answer: { text }, channel: 'api' })
       const result = await waiting
-      await until(() => heard.some((e) => e.type === 'message.created'))
+      await until(() => heard.some(isReply))
       unsubscribe()
       expect(result.status).toBe('ok')
       expect(result.messages.map((m) => m.content)).toEqual([text])
-      const created = heard.find((e) => e.type === 'message.created')
+      const created = heard.find(isReply)
       expect(created?.type === 'message.created' && created.message?.content).toBe(carried ? text : undefined)
     },
   )
 })
+
+const isReply = (e: BusEvent) => e.type === 'message.created' && e.sender === 'USER'
