@@ -249,19 +249,22 @@ async function answerInTx(tx: Tx, input: AnswerInput, instanceId: string): Promi
   const by = source.existing ? (source.existing.by ?? inst.userId) : input.actorUserId
   const via = source.existing ? (source.existing.channel ?? input.channel) : input.channel
   // Independent statements behind the row lock: issued together, they share one round trip.
-  const [, answered, [row]] = await Promise.all([
+  const [inserted, answered, [row]] = await Promise.all([
     source.existing
       ? null
-      : tx.insert(messages).values({
-          id,
-          instanceId,
-          userId: inst.userId,
-          sender: 'USER',
-          senderUserId: input.actorUserId,
-          content: source.text,
-          channel: input.channel,
-          metadata: 'option' in input.answer ? { option: input.answer.option } : null,
-        }),
+      : tx
+          .insert(messages)
+          .values({
+            id,
+            instanceId,
+            userId: inst.userId,
+            sender: 'USER',
+            senderUserId: input.actorUserId,
+            content: source.text,
+            channel: input.channel,
+            metadata: 'option' in input.answer ? { option: input.answer.option } : null,
+          })
+          .returning({ createdAt: messages.createdAt }),
     late
       ? []
       : tx
@@ -294,10 +297,14 @@ async function answerInTx(tx: Tx, input: AnswerInput, instanceId: string): Promi
     answered,
   )
   const userId = inst.userId
+  // The new message rides on its events: the agent they wake needs no read (pending.ts).
+  const createdAt = inserted?.[0]?.createdAt
+  const message: MessageRow | undefined = createdAt
+    ? { id, content: source.text, sender: 'USER', createdAt, requiresUserInput: false }
+    : undefined
   const events: BusEvent[] = [
-    ...(source.existing
-      ? []
-      : [
+    ...(message
+      ? [
           {
             type: 'message.created',
             userId,
@@ -305,10 +312,20 @@ async function answerInTx(tx: Tx, input: AnswerInput, instanceId: string): Promi
             messageId: id,
             sender: 'USER',
             question: false,
+            message,
           } as const,
-        ]),
+        ]
+      : []),
     ...answered.map(
-      (a) => ({ type: 'question.answered', userId, instanceId, questionId: a.id, answerId: id }) as const,
+      (a) =>
+        ({
+          type: 'question.answered',
+          userId,
+          instanceId,
+          questionId: a.id,
+          answerId: id,
+          answer: message,
+        }) as const,
     ),
     ...(row ? [{ type: 'instance.updated', userId, instanceId, status: row.status } as const] : []),
     ...deliveryEvents(channels),

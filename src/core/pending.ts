@@ -1,7 +1,7 @@
 // Reading user messages behind a cursor (GET /messages/pending, PATCH request-input) and waiting
 // for them. The stale check and the cursor move are one compare-and-set, and waiting is woken by
 // the event bus: no loop ever polls the database.
-import { and, asc, eq, sql } from 'drizzle-orm'
+import { and, asc, eq, type SQL, sql } from 'drizzle-orm'
 import { alias } from 'drizzle-orm/pg-core'
 import { agentInstances, messages } from '../db/schema.ts'
 import { BadRequest, NotFound } from '../errors.ts'
@@ -24,10 +24,30 @@ export async function readPending(
   instanceId: string,
   lastRead: string | null,
 ): Promise<PendingResult> {
+  return (await look(core, userId, instanceId, lastRead)).result
+}
+
+/** readPending, and the cursor it read past: what a message announced later must come after. */
+async function look(
+  core: Core,
+  userId: string,
+  instanceId: string,
+  lastRead: string | null,
+): Promise<{ result: PendingResult; since: string | null }> {
   if (lastRead === null) {
     const cursor = await instanceCursor(core.db, userId, instanceId)
-    return { messages: await userMessagesAfter(core.db, instanceId, cursor), status: 'ok' }
+    const found = await userMessagesAfter(core.db, instanceId, cursor)
+    return { result: { messages: found, status: 'ok' }, since: cursor }
   }
+  return { result: await readAndMove(core, userId, instanceId, lastRead), since: lastRead }
+}
+
+async function readAndMove(
+  core: Core,
+  userId: string,
+  instanceId: string,
+  lastRead: string,
+): Promise<PendingResult> {
   // The two reads do not depend on each other: issued together, the answer path waits for one.
   const [cursor, found] = await Promise.all([
     instanceCursor(core.db, userId, instanceId),
@@ -36,12 +56,18 @@ export async function readPending(
   if (cursor !== lastRead) return { messages: [], status: 'stale' }
   const last = found.at(-1)
   if (!last) return { messages: [], status: 'ok' }
+  const moved = await moveCursor(core, instanceId, lastRead, last.id)
+  return moved ? { messages: found, status: 'ok' } : { messages: [], status: 'stale' }
+}
+
+/** Moves the read cursor from `from` to `to` unless it was moved meanwhile (compare-and-set). */
+async function moveCursor(core: Core, instanceId: string, from: string, to: string, also?: SQL) {
   const moved = await core.db
     .update(agentInstances)
-    .set({ lastReadMessageId: last.id })
-    .where(and(eq(agentInstances.id, instanceId), eq(agentInstances.lastReadMessageId, lastRead)))
+    .set({ lastReadMessageId: to })
+    .where(and(eq(agentInstances.id, instanceId), eq(agentInstances.lastReadMessageId, from), also))
     .returning({ id: agentInstances.id })
-  return moved.length === 1 ? { messages: found, status: 'ok' } : { messages: [], status: 'stale' }
+  return moved.length === 1
 }
 
 /**
@@ -49,38 +75,41 @@ export async function readPending(
  * we are reading is not lost. Subscribe first, then read.
  */
 export class Watch {
-  private fired = false
+  private events: BusEvent[] = []
   private wake: (() => void) | null = null
   private readonly unsubscribe: () => void
 
   constructor(bus: EventBus, topic: Topic, accept: (e: BusEvent) => boolean) {
     this.unsubscribe = bus.subscribe(topic, (e) => {
       if (!accept(e)) return
-      this.fired = true
+      this.events.push(e)
       this.wake?.()
     })
   }
 
-  /** Resolves true when an event came (or had come), false at the deadline or on abort. */
-  next(deadline: number, signal?: AbortSignal): Promise<boolean> {
-    if (this.fired) {
-      this.fired = false
-      return Promise.resolve(true)
-    }
-    if (signal?.aborted) return Promise.resolve(false)
+  /**
+   * Resolves with the events that came since the last call (at once if some had come), or with
+   * none at the deadline or on abort.
+   */
+  next(deadline: number, signal?: AbortSignal): Promise<BusEvent[]> {
+    if (this.events.length > 0 || signal?.aborted) return Promise.resolve(this.take())
     return new Promise((resolve) => {
-      const finish = (v: boolean) => {
+      const finish = () => {
         clearTimeout(timer)
-        signal?.removeEventListener('abort', onAbort)
+        signal?.removeEventListener('abort', finish)
         this.wake = null
-        this.fired = false
-        resolve(v)
+        resolve(this.take())
       }
-      const onAbort = () => finish(false)
-      const timer = setTimeout(() => finish(false), Math.max(0, deadline - Date.now()))
-      signal?.addEventListener('abort', onAbort, { once: true })
-      this.wake = () => finish(true)
+      const timer = setTimeout(finish, Math.max(0, deadline - Date.now()))
+      signal?.addEventListener('abort', finish, { once: true })
+      this.wake = finish
     })
+  }
+
+  private take(): BusEvent[] {
+    const taken = this.events
+    this.events = []
+    return taken
   }
 
   close(): void {
@@ -106,17 +135,54 @@ export async function getPending(
   const watch = new Watch(
     core.bus,
     { instanceId: input.instanceId },
-    (e) => e.type === 'message.created' && e.sender === 'USER',
+    (e) => e.type === 'message.created' && e.sender === 'USER' && e.userId === input.userId,
   )
   try {
+    // The first look reads the database; once woken, the events carry what arrived since.
+    let { result, since } = await look(core, input.userId, input.instanceId, input.lastRead)
     for (;;) {
-      const result = await readPending(core, input.userId, input.instanceId, input.lastRead)
       if (result.status === 'stale' || result.messages.length > 0) return result
-      if (!(await watch.next(deadline, input.signal))) return result
+      const events = await watch.next(deadline, input.signal)
+      if (events.length === 0) return result
+      result =
+        (await pendingFromEvents(core, input, since, events)) ??
+        (await readPending(core, input.userId, input.instanceId, input.lastRead))
     }
   } finally {
     watch.close()
   }
+}
+
+/**
+ * The woken path: the messages the events carry, and with a cursor one compare-and-set that moves
+ * it past them. Null sends the caller back to the database: an event came without its message
+ * (too large for NOTIFY), or the cursor did not move, because it was moved elsewhere ('stale') or
+ * because a message before the last one has not had its event yet (another machine announces it
+ * late): readPending tells which, and returns that message too.
+ */
+async function pendingFromEvents(
+  core: Core,
+  input: { userId: string; instanceId: string; lastRead: string | null },
+  since: string | null,
+  events: BusEvent[],
+): Promise<PendingResult | null> {
+  const byId = new Map<string, MessageRow>()
+  for (const e of events) {
+    if (e.type !== 'message.created') continue
+    if (!e.message) return null
+    // An event sent before our look can carry a message the cursor had already passed.
+    if (since === null || e.message.id > since) byId.set(e.message.id, e.message)
+  }
+  const found = [...byId.values()].sort((a, b) => (a.id < b.id ? -1 : 1))
+  const last = found.at(-1)
+  if (!last || input.lastRead === null) return { messages: found, status: 'ok' }
+  // Only if every USER message up to the last one is among those carried, so none is skipped.
+  const complete = sql`${agentInstances.userId} = ${input.userId} and (
+    select count(*) from ${messages} where ${messages.instanceId} = ${input.instanceId}
+      and ${messages.sender} = 'USER' and ${messages.id} > ${input.lastRead} and ${messages.id} <= ${last.id}
+    ) = ${found.length}`
+  const moved = await moveCursor(core, input.instanceId, input.lastRead, last.id, complete)
+  return moved ? { messages: found, status: 'ok' } : null
 }
 
 /** PATCH /messages/{id}/request-input: turn an earlier agent message into a question. */
@@ -210,21 +276,34 @@ export async function waitForAnswer(
   const watch = new Watch(
     core.bus,
     { instanceId: input.instanceId },
-    (e) => e.type === 'question.answered' && e.questionId === input.questionId,
+    (e) => e.type === 'question.answered' && e.questionId === input.questionId && e.userId === input.userId,
   )
   try {
+    let found = await answerOf(core, input.userId, input.questionId)
     for (;;) {
-      const found = await answerOf(core, input.userId, input.questionId)
       if (found === 'closed') return null
       if (found) return found
       if (Date.now() >= input.deadline || input.signal?.aborted) return null
       const tickAt = input.tickMs ? Math.min(input.deadline, Date.now() + input.tickMs) : input.deadline
-      const woke = await watch.next(tickAt, input.signal)
-      if (!woke && input.onTick && Date.now() < input.deadline && !input.signal?.aborted) await input.onTick()
+      const events = await watch.next(tickAt, input.signal)
+      if (events.length === 0 && input.onTick && Date.now() < input.deadline && !input.signal?.aborted)
+        await input.onTick()
+      found =
+        answerFromEvents(input.questionId, events) ?? (await answerOf(core, input.userId, input.questionId))
     }
   } finally {
     watch.close()
   }
+}
+
+/** The answer the waking event carries; null when none came with it (read the database). */
+function answerFromEvents(questionId: string, events: BusEvent[]): Answer | 'closed' | null {
+  for (const e of events) {
+    if (e.type !== 'question.answered') continue
+    if (e.answerId === null) return 'closed'
+    if (e.answer?.id === e.answerId) return { questionId, answer: e.answer }
+  }
+  return null
 }
 
 /** After a blocking ask delivered its answer, move the cursor past it (unless the agent moved on). */

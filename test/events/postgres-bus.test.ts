@@ -1,10 +1,15 @@
 // The cross-process bus coalesces events into few NOTIFYs: a burst must still arrive whole, in
-// order, on another process's bus, even when it is larger than one NOTIFY payload can hold.
+// order, on another process's bus, even when it is larger than one NOTIFY payload can hold. An
+// answer too large for NOTIFY travels without its text, and the agent it wakes reads it instead.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { answerQuestion } from '../../src/core/answers.ts'
+import type { Core } from '../../src/core/context.ts'
+import { postAgentMessage } from '../../src/core/messages.ts'
+import { getPending } from '../../src/core/pending.ts'
 import { connectPostgres, type Database } from '../../src/db/client.ts'
 import type { BusEvent } from '../../src/events/bus.ts'
 import { PostgresBus } from '../../src/events/postgres.ts'
-import { freshDatabase, hasPostgres, type TestDb } from '../helpers.ts'
+import { freshDatabase, hasPostgres, makeUser, type TestDb, until, uuid } from '../helpers.ts'
 
 describe.skipIf(!hasPostgres())('Postgres event bus', () => {
   let testDb: TestDb
@@ -71,4 +76,46 @@ describe.skipIf(!hasPostgres())('Postgres event bus', () => {
     unsubA()
     unsubB()
   })
+
+  test.each([
+    ['100,000 characters', 'x'.repeat(100_000), false],
+    ['3,000 three-byte characters (9,000 bytes)', '€'.repeat(3000), false],
+    ['a short answer', 'Yes', true],
+  ])(
+    'a long-poll on the other process is woken by %s, carried in the event only when it fits',
+    async (_, text, carried) => {
+      const here: Core = { db: testDb.database.db, bus: a }
+      const there: Core = { db: other.db, bus: b }
+      const alice = await makeUser(testDb.database.db, 'alice')
+      const id = uuid()
+      const { messageId } = await postAgentMessage(here, {
+        userId: alice.id,
+        instanceId: id,
+        agentType: 'x',
+        content: 'Ship?',
+        requiresUserInput: true,
+      })
+      const heard: BusEvent[] = []
+      const unsubscribe = b.subscribe({ instanceId: id }, (e) => heard.push(e))
+      const looked = other.queryCount() + 2
+      const waiting = getPending(there, {
+        userId: alice.id,
+        instanceId: id,
+        lastRead: messageId,
+        waitMs: 10_000,
+      })
+      await until(() => other.queryCount() >= looked)
+      await Bun.sleep(50)
+      await answerQuestion(here, { actorUserId: alice.id, instanceId: id, answer: { text }, channel: 'api' })
+      const result = await waiting
+      await until(() => heard.some(isReply))
+      unsubscribe()
+      expect(result.status).toBe('ok')
+      expect(result.messages.map((m) => m.content)).toEqual([text])
+      const created = heard.find(isReply)
+      expect(created?.type === 'message.created' && created.message?.content).toBe(carried ? text : undefined)
+    },
+  )
 })
+
+const isReply = (e: BusEvent) => e.type === 'message.created' && e.sender === 'USER'

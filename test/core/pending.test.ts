@@ -1,0 +1,134 @@
+// A waiter woken by an answer is answered from the event that woke it: a long-poll issues one
+// statement (the cursor's compare-and-set), a blocking ask none, a held hook one (who answered), and a message whose event comes
+// late is not skipped. Statements are counted on the waiter's own connection (drizzle's logger),
+// so the answering side's statements do not count.
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { answerQuestion } from '../../src/core/answers.ts'
+import type { Core } from '../../src/core/context.ts'
+import { awaitHookAnswer } from '../../src/core/hooks/questions.ts'
+import { postAgentMessage } from '../../src/core/messages.ts'
+import { getPending, readPending, waitForAnswer } from '../../src/core/pending.ts'
+import { connectPostgres, type Database, wrapPglite } from '../../src/db/client.ts'
+import { MemoryBus } from '../../src/events/bus.ts'
+import {
+  dbKinds,
+  freshDatabase,
+  makeUser,
+  type TestApp,
+  type TestDb,
+  testApp,
+  until,
+  uuid,
+} from '../helpers.ts'
+
+for (const kind of dbKinds()) {
+  describe(`woken waiters (${kind})`, () => {
+    let db: TestDb
+    let t: TestApp
+    let alice: Awaited<ReturnType<typeof makeUser>>
+    /** The waiter's connection: its own statement count. */
+    let waiterDb: Database
+    let waiter: Core
+    beforeAll(async () => {
+      db = await freshDatabase(kind)
+      t = await testApp(kind, { db })
+      alice = await makeUser(t.database.db, 'alice')
+      waiterDb = db.url ? connectPostgres(db.url) : wrapPglite(db.database.pglite!)
+      waiter = { db: waiterDb.db, bus: t.bus }
+    }, 60_000)
+    afterAll(async () => {
+      if (db.url) await waiterDb.close()
+      await t.close()
+      await db.drop()
+    })
+
+    const ask = async (instanceId: string) =>
+      (
+        await postAgentMessage(t.core, {
+          userId: alice.id,
+          instanceId,
+          agentType: 'x',
+          content: 'Ship? [YES/NO]',
+          requiresUserInput: true,
+        })
+      ).messageId
+    const reply = (core: Core, instanceId: string, text: string) =>
+      answerQuestion(core, { actorUserId: alice.id, instanceId, answer: { text }, channel: 'api' })
+    /** Starts a waiter and resolves once its first look (`statements` of them) is surely done. */
+    const parked = async <T>(statements: number, start: () => Promise<T>) => {
+      const before = waiterDb.queryCount()
+      const waiting = start()
+      await until(() => waiterDb.queryCount() >= before + statements)
+      await Bun.sleep(50)
+      return { waiting, since: waiterDb.queryCount() }
+    }
+
+    test('a woken long-poll returns the reply with one statement, as a read would return it', async () => {
+      const id = uuid()
+      const questionId = await ask(id)
+      const { waiting, since } = await parked(2, () =>
+        getPending(waiter, { userId: alice.id, instanceId: id, lastRead: questionId, waitMs: 10_000 }),
+      )
+      await reply(t.core, id, 'Yes, ship it')
+      const result = await waiting
+      expect(waiterDb.queryCount() - since).toBe(1)
+      expect(result.status).toBe('ok')
+      // The same message, field for field, as the database gives it (the wire's created_at included).
+      expect((await readPending(t.core, alice.id, id, null)).messages).toEqual([])
+      const [row] = await t.database.query<{ last_read_message_id: string }>(
+        'select last_read_message_id from agent_instances where id = $1',
+        [id],
+      )
+      expect(row?.last_read_message_id).toBe(result.messages[0]?.id)
+      const fromDb = await t.database.db.query.messages.findFirst({
+        where: (m, { eq }) => eq(m.id, result.messages[0]!.id),
+        columns: { id: true, content: true, sender: true, createdAt: true, requiresUserInput: true },
+      })
+      expect(result.messages).toEqual([fromDb!])
+    })
+
+    test('a reply whose event has not come yet is not skipped: the long-poll reads it', async () => {
+      const id = uuid()
+      const questionId = await ask(id)
+      const { waiting } = await parked(2, () =>
+        getPending(waiter, { userId: alice.id, instanceId: id, lastRead: questionId, waitMs: 10_000 }),
+      )
+      // The first reply is announced on a bus nobody here listens to: as if its machine were slow.
+      await reply({ db: t.core.db, bus: new MemoryBus() }, id, 'first')
+      await reply(t.core, id, 'second')
+      const result = await waiting
+      expect(result.status).toBe('ok')
+      expect(result.messages.map((m) => m.content)).toEqual(['first', 'second'])
+    })
+
+    test('a woken blocking ask reads nothing: the answer comes with its event', async () => {
+      const id = uuid()
+      const questionId = await ask(id)
+      const { waiting, since } = await parked(1, () =>
+        waitForAnswer(waiter, {
+          userId: alice.id,
+          instanceId: id,
+          questionId,
+          deadline: Date.now() + 10_000,
+        }),
+      )
+      await reply(t.core, id, 'No')
+      const found = await waiting
+      expect(waiterDb.queryCount() - since).toBe(0)
+      expect(found?.answer.content).toBe('No')
+      expect(found?.questionId).toBe(questionId)
+    })
+
+    test('a woken hook request reads only who answered and how', async () => {
+      const id = uuid()
+      const questionId = await ask(id)
+      const session = { userId: alice.id, instanceId: id, agent: 'claude_code' } as const
+      const hold = { deadline: Date.now() + 10_000, signal: new AbortController().signal }
+      const { waiting, since } = await parked(1, () => awaitHookAnswer(waiter, session, questionId, hold))
+      await reply(t.core, id, 'Allow')
+      const answer = await waiting
+      expect(waiterDb.queryCount() - since).toBe(1)
+      expect(answer).toMatchObject({ content: 'Allow', by: 'alice', via: 'api', pressed: false })
+    })
+  })
+}
