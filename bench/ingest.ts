@@ -4,29 +4,11 @@
 // a message costs beyond the one row it must write: HTTP, auth, validation, the instance lock,
 // the cursor, the queued user messages and the event.
 import postgres from 'postgres'
-import { agentClient, type Running, type Section, sleep } from './lib.ts'
+import type { Ceilings } from './ceilings.ts'
+import { agentClient, type Running, rate, type Section, throughput } from './lib.ts'
 
 const AGENTS = 32
 const SECONDS = 10
-
-/** Runs `step` in `loops` concurrent loops for `seconds`; returns completed steps per second. */
-async function rate(loops: number, seconds: number, step: (loop: number) => Promise<void>) {
-  let done = 0
-  let stop = false
-  const start = performance.now()
-  const workers = Array.from({ length: loops }, async (_, i) => {
-    while (!stop) {
-      await step(i)
-      done++
-    }
-  })
-  await sleep(seconds * 1000)
-  stop = true
-  const elapsed = (performance.now() - start) / 1000
-  const counted = done
-  await Promise.all(workers)
-  return counted / elapsed
-}
 
 export async function throughHttp(run: Running): Promise<number> {
   const client = agentClient(run.base, run.key)
@@ -72,7 +54,7 @@ export async function rawInserts(databaseUrl: string): Promise<number> {
   }
 }
 
-export async function ingest(run: Running, databaseUrl: string): Promise<Section> {
+export async function ingest(run: Running, databaseUrl: string, floor?: Ceilings): Promise<Section> {
   const http = await throughHttp(run)
   const ceiling = await rawInserts(databaseUrl)
   const ratio = http / ceiling
@@ -86,7 +68,7 @@ export async function ingest(run: Running, databaseUrl: string): Promise<Section
         'this Postgres can take, with no HTTP, no instance lock, no cursor and no event.',
     ],
     rows: [
-      { what: 'through HTTP', value: `${http.toFixed(0)} msg/s` },
+      { what: 'through HTTP', value: throughput(http, floor, 'msg/s') },
       { what: 'ceiling (raw single-row inserts)', value: `${ceiling.toFixed(0)} msg/s` },
       { what: 'HTTP / ceiling', value: `${(ratio * 100).toFixed(0)} %`, target: '>= 30 %', ok: ratio >= 0.3 },
     ],
