@@ -90,7 +90,8 @@ export async function createParley(config: Config, opts: ParleyOptions = {}): Pr
   core.presence = presence
   const stopping = new AbortController()
   const baseUrl = () => parley.url
-  // Bolt and grammY are loaded only when their bot is configured: unused, they held ~15 MB.
+  // Bolt and grammY are loaded only when their bot is configured: with the MCP SDK, that kept
+  // 10 MiB off an idle server (bench/binary.ts).
   const slack = config.slack.botToken
     ? (await import('../bots/slack/bot.ts')).createSlackBot({ config, core, baseUrl })
     : null

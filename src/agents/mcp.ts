@@ -14,7 +14,7 @@ import type { AgentDeps } from './rest.ts'
 
 /**
  * The MCP SDK (with its JSON-schema and zod dependencies) and the tools, loaded by the first
- * request to /mcp: a server whose agents use REST or hooks never holds them (~10 MB).
+ * request to /mcp: a server whose agents use REST or hooks never holds them.
  */
 let sdk: ReturnType<typeof loadSdk> | null = null
 const loadSdk = async () => {

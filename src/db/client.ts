@@ -133,7 +133,8 @@ export const PGLITE_FILES = {
  * Postgres settings for the embedded database, sized for one process on a small machine. Its
  * shared memory lives in the wasm heap, all of it touched at start: the default 128 MB of shared
  * buffers made a third of Parley's idle memory. Pages not held there are read from the data dir
- * through the OS page cache.
+ * through the OS page cache. One backend serves every connection (the CLI's socket included),
+ * and each connection slot reserves shared memory (process entries, lock tables): 20, not 100.
  */
 export const PGLITE_SETTINGS = { shared_buffers: '8MB', max_connections: '20' } as const
 

@@ -22,7 +22,7 @@ import { instanceLabel, questionLink } from '../jobs.ts'
 import { WebhookPolicy } from '../ssrf.ts'
 import type { AnswerLinks } from './answer-links.ts'
 
-/** web-push, loaded by the first push sent: a server nobody subscribed to never holds it (~5 MB). */
+/** web-push, loaded by the first push sent: a server nobody subscribed to never holds it. */
 let library: Promise<typeof import('web-push')> | null = null
 const loadWebPush = () => (library ??= import('web-push'))
 type WebPush = Awaited<ReturnType<typeof loadWebPush>>
