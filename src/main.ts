@@ -27,6 +27,9 @@ export async function serve(): Promise<void> {
   }
   configureLog({ level: config.logLevel, secrets: configSecrets(config) })
   const parley = await startParley(config)
+  // Start-up leaves garbage (PGlite's wasm and files as read, migrations, bundles) that an idle
+  // process would keep resident until enough allocation triggers a collection.
+  Bun.gc(true)
   log.info(`Dashboard: ${parley.url}/`)
   if ((await countUsers(parley.database.db)) === 0) {
     const cli = Bun.isStandaloneExecutable ? process.execPath : 'bun src/cli.ts'

@@ -5,8 +5,8 @@
 // production runs.
 import { existsSync, rmSync } from 'node:fs'
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket'
-import { createSlackBot, type SlackBot } from '../bots/slack/bot.ts'
-import { createTelegram, type Telegram, type TelegramOptions } from '../bots/telegram/runner.ts'
+import type { SlackBot } from '../bots/slack/bot.ts'
+import type { Telegram, TelegramOptions } from '../bots/telegram/runner.ts'
 import type { McpOptions } from './agents/mcp.ts'
 import { type App, type AppDeps, createApp } from './app.ts'
 import { HOLD_CHECK_MS, KeyVerifier } from './auth/api-keys.ts'
@@ -90,8 +90,17 @@ export async function createParley(config: Config, opts: ParleyOptions = {}): Pr
   core.presence = presence
   const stopping = new AbortController()
   const baseUrl = () => parley.url
-  const slack = createSlackBot({ config, core, baseUrl })
-  const telegram = await createTelegram({ config, core, database, baseUrl }, opts.telegram)
+  // Bolt and grammY are loaded only when their bot is configured: with the MCP SDK, that kept
+  // 10 MiB off an idle server (bench/binary.ts).
+  const slack = config.slack.botToken
+    ? (await import('../bots/slack/bot.ts')).createSlackBot({ config, core, baseUrl })
+    : null
+  const telegram = config.telegram.botToken
+    ? await (await import('../bots/telegram/runner.ts')).createTelegram(
+        { config, core, database, baseUrl },
+        opts.telegram,
+      )
+    : null
   const push = await createPush({ config, db: database.db, baseUrl })
   const app = createApp({
     config,

@@ -2,18 +2,12 @@
 // to the linked user's DM with the bot, locks and progress edit the copy that was sent (its
 // channel + ts is the delivery's external ref). Retrying, pacing and state are the outbox's.
 import type { webApi } from '@slack/bolt'
-import {
-  type ChatChannel,
-  type ChatChannelInfo,
-  type DeliveryJob,
-  type SendResult,
-  sendByKind,
-} from '../../src/notify/channel.ts'
+import { type ChatChannel, type DeliveryJob, type SendResult, sendByKind } from '../../src/notify/channel.ts'
 import { answeredMessage, progressMessage, questionMessage } from './blocks.ts'
+import { SLACK_CHANNEL } from './channel.ts'
 import { platformError, sendFailure } from './web-client.ts'
 
-/** Slack as core and people name it. */
-export const SLACK_CHANNEL = { channel: 'slack', label: 'Slack' } as const satisfies ChatChannelInfo
+export { SLACK_CHANNEL }
 
 export type SlackRef = { channel: string; ts: string }
 type Rendered = ReturnType<typeof questionMessage>

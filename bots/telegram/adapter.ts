@@ -3,18 +3,12 @@
 // are sorted for the outbox: 429 and 5xx and network failures retry, a blocked bot or a missing
 // chat is permanent and deactivates the link.
 import { type Api, GrammyError, HttpError } from 'grammy'
-import {
-  type ChatChannel,
-  type ChatChannelInfo,
-  type DeliveryJob,
-  type SendResult,
-  sendByKind,
-} from '../../src/notify/channel.ts'
+import { type ChatChannel, type DeliveryJob, type SendResult, sendByKind } from '../../src/notify/channel.ts'
+import { TELEGRAM_CHANNEL } from './channel.ts'
 import { optionsKeyboard } from './keyboards.ts'
 import { endedNote, lockedText, progressText, questionText } from './render.ts'
 
-/** Telegram as core and people name it. */
-export const TELEGRAM_CHANNEL = { channel: 'telegram', label: 'Telegram' } as const satisfies ChatChannelInfo
+export { TELEGRAM_CHANNEL }
 
 /** Where a copy lives: the chat and the message id Telegram gave it. */
 export type TelegramRef = { chat_id: string; message_id: number; ended?: boolean }

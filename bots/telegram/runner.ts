@@ -5,15 +5,15 @@
 // The lock goes with its connection: a poller whose lock connection dies stops polling within two
 // checks (ProcessLock.watch), and a process that just took the lock waits three checks before it
 // polls, so two processes never poll at once; the one that lost it goes back to waiting.
-import { createHmac, timingSafeEqual } from 'node:crypto'
 import type { Config } from '../../src/config.ts'
 import type { Core } from '../../src/core/context.ts'
 import { type LockDatabase, ProcessLock } from '../../src/core/process-lock.ts'
 import { log, logError } from '../../src/log.ts'
 import { TELEGRAM_PACING, TelegramAdapter } from './adapter.ts'
 import { createBot } from './bot.ts'
+import { WEBHOOK_PATH, webhookSecret } from './channel.ts'
 
-export const WEBHOOK_PATH = '/telegram/webhook'
+export { secretMatches, WEBHOOK_PATH, webhookSecret } from './channel.ts'
 export const ALLOWED_UPDATES = ['message', 'callback_query'] as const
 export const COMMANDS = [
   { command: 'status', description: 'Open questions and running agents' },
@@ -34,23 +34,6 @@ export type TelegramOptions = {
 }
 
 export type Telegram = Awaited<ReturnType<typeof createTelegram>>
-
-/** The secret Telegram sends back on every webhook call: configured, or derived from the token. */
-export function webhookSecret(config: Config): string {
-  return (
-    config.telegram.webhookSecret ??
-    createHmac('sha256', config.telegram.botToken ?? '')
-      .update('parley telegram webhook')
-      .digest('hex')
-  )
-}
-
-export function secretMatches(expected: string, given: string | null): boolean {
-  if (given === null) return false
-  const a = Buffer.from(expected)
-  const b = Buffer.from(given)
-  return a.length === b.length && timingSafeEqual(a, b)
-}
 
 /** Builds the bot (null without a token); `start` registers the webhook or begins polling. */
 export async function createTelegram(

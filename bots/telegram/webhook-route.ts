@@ -2,7 +2,8 @@
 // constant time before anything is done with the body; a wrong one is refused and changes nothing.
 import { Elysia } from 'elysia'
 import { BadRequest, InvalidInput, Unauthorized } from '../../src/errors.ts'
-import { secretMatches, type Telegram, WEBHOOK_PATH } from './runner.ts'
+import { secretMatches, WEBHOOK_PATH } from './channel.ts'
+import type { Telegram } from './runner.ts'
 
 export const telegramWebhook = (deps: { telegram?: Telegram | null }) => {
   const app = new Elysia({ name: 'parley.telegram' })

@@ -5,15 +5,32 @@
 // registry (and across machines through the bus). Whatever a request opens (its server, its
 // transport, its hold on its key, the bus listener for cancellations) is closed when its
 // response ends.
-import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
-import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js'
 import { Elysia } from 'elysia'
 import { hasCode, type Unauthorized } from '../errors.ts'
 import type { EventBus } from '../events/bus.ts'
 import { authenticate, requestAddress } from './auth.ts'
-import { registerApprove } from './mcp-approve.ts'
-import { type McpContext, registerTools } from './mcp-tools.ts'
+import type { McpContext } from './mcp-tools.ts'
 import type { AgentDeps } from './rest.ts'
+
+/**
+ * The MCP SDK (with its JSON-schema and zod dependencies) and the tools, loaded by the first
+ * request to /mcp: a server whose agents use REST or hooks never holds them.
+ */
+let sdk: ReturnType<typeof loadSdk> | null = null
+const loadSdk = async () => {
+  const [
+    { McpServer },
+    { WebStandardStreamableHTTPServerTransport },
+    { registerTools },
+    { registerApprove },
+  ] = await Promise.all([
+    import('@modelcontextprotocol/sdk/server/mcp.js'),
+    import('@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js'),
+    import('./mcp-tools.ts'),
+    import('./mcp-approve.ts'),
+  ])
+  return { McpServer, WebStandardStreamableHTTPServerTransport, registerTools, registerApprove }
+}
 
 export type McpOptions = {
   /** How often a blocking call sends progress (DESIGN: at most 25 s apart). */
@@ -171,6 +188,8 @@ export function agentMcp(deps: AgentDeps & { mcp?: McpOptions }) {
       askTimeoutMs: deps.mcp?.askTimeoutMs ?? ASK_TIMEOUT_MS,
       track: (requestId, controller) => inFlight.add(inFlight.key(principal.keyId, requestId), controller),
     }
+    sdk ??= loadSdk()
+    const { McpServer, WebStandardStreamableHTTPServerTransport, registerTools, registerApprove } = await sdk
     const mcp = new McpServer(
       { name: 'Parley', version: '1.0.0' },
       { capabilities: { tools: {} }, instructions },

@@ -120,7 +120,8 @@ export function connectPostgres(url: string, opts: { max?: number; path?: string
 
 /**
  * PGlite's own files, which it loads from beside its code. The compiled executable has no such
- * place: `bun run build` embeds these (paths from the project root) and PGlite is handed them.
+ * place: `bun run build` embeds these (paths from the project root, each zstd-compressed under
+ * `<path>.zst`) and PGlite is handed them.
  */
 export const PGLITE_FILES = {
   pgliteWasm: 'node_modules/@electric-sql/pglite/dist/pglite.wasm',
@@ -128,19 +129,67 @@ export const PGLITE_FILES = {
   fsBundle: 'node_modules/@electric-sql/pglite/dist/pglite.data',
 } as const
 
-async function embeddedPgliteFiles() {
+/**
+ * Postgres settings for the embedded database, sized for one process on a small machine. Its
+ * shared memory lives in the wasm heap, all of it touched at start: the default 128 MB of shared
+ * buffers made a third of Parley's idle memory. Pages not held there are read from the data dir
+ * through the OS page cache. One backend serves every connection (the CLI's socket included),
+ * and each connection slot reserves shared memory (process entries, lock tables): 20, not 100.
+ */
+export const PGLITE_SETTINGS = { shared_buffers: '8MB', max_connections: '20' } as const
+
+const pgliteStartParams = () => [
+  ...PGlite.defaultStartParams,
+  ...Object.entries(PGLITE_SETTINGS).flatMap(([name, value]) => ['-c', `${name}=${value}`]),
+]
+
+/** A data dir PGlite has initialised before: opening it needs no initdb. */
+const initialised = (dataDir: string | null) => dataDir !== null && existsSync(join(dataDir, 'PG_VERSION'))
+
+/** Suffix of an embedded PGlite file as `bun run build` stores it. */
+export const EMBEDDED_SUFFIX = '.zst'
+
+/**
+ * An embedded PGlite file, uncompressed. Read from the executable, a file's pages stay in the
+ * process's resident memory: compressed, the wasm and the fs bundle hold 4 MB of it instead of 15.
+ */
+const embedded = async (path: string) =>
+  Bun.zstdDecompress(await Bun.file(projectFile(path + EMBEDDED_SUFFIX)).bytes())
+
+/**
+ * The fs bundle as PGlite reads it (it calls `arrayBuffer()` once, and its files are views into
+ * that buffer). PGlite keeps its options for its lifetime: a real Blob would hold a second copy.
+ */
+const onlyCopy = (bytes: Uint8Array) =>
+  ({
+    arrayBuffer: async () =>
+      bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength
+        ? bytes.buffer
+        : bytes.slice().buffer,
+  }) as Blob
+
+async function embeddedPgliteFiles(dataDir: string | null) {
   if (!Bun.isStandaloneExecutable) return {}
-  const wasm = async (path: string) => WebAssembly.compile(await Bun.file(projectFile(path)).arrayBuffer())
+  const wasm = async (path: string) => WebAssembly.compile(await embedded(path))
+  const [pgliteWasmModule, fsBundle] = await Promise.all([
+    wasm(PGLITE_FILES.pgliteWasm),
+    embedded(PGLITE_FILES.fsBundle).then(onlyCopy),
+  ])
   return {
-    pgliteWasmModule: await wasm(PGLITE_FILES.pgliteWasm),
-    initdbWasmModule: await wasm(PGLITE_FILES.initdbWasm),
-    fsBundle: Bun.file(projectFile(PGLITE_FILES.fsBundle)),
+    pgliteWasmModule,
+    // initdb runs only on the first start; compiled for nothing on every later one.
+    ...(initialised(dataDir) ? {} : { initdbWasmModule: await wasm(PGLITE_FILES.initdbWasm) }),
+    fsBundle,
   }
 }
 
 export async function openPglite(dataDir: string | null): Promise<Database> {
   if (dataDir && !existsSync(dataDir)) mkdirSync(dataDir, { recursive: true })
-  const pg = new PGlite({ ...(dataDir ? { dataDir } : {}), ...(await embeddedPgliteFiles()) })
+  const pg = new PGlite({
+    ...(dataDir ? { dataDir } : {}),
+    ...(await embeddedPgliteFiles(dataDir)),
+    startParams: pgliteStartParams(),
+  })
   await pg.waitReady
   await pg.exec(`set time zone 'UTC'`)
   return wrapPglite(pg)

@@ -1,8 +1,8 @@
 // The chat channels the outbox can deliver to, by name. A channel is one adapter registered here
 // (Telegram, Slack, webhook, or any added later); core and the outbox know a channel only through
 // its name, its links' targets and this interface, so adding one edits neither.
-import { SLACK_CHANNEL } from '../../bots/slack/adapter.ts'
-import { TELEGRAM_CHANNEL } from '../../bots/telegram/adapter.ts'
+import { SLACK_CHANNEL } from '../../bots/slack/channel.ts'
+import { TELEGRAM_CHANNEL } from '../../bots/telegram/channel.ts'
 import { type ChatChannelInfo, describeChatChannel } from '../core/chat-channels.ts'
 import type { ChannelAdapter } from './channel.ts'
 import { PUSH_CHANNEL } from './push/adapter.ts'

@@ -2,7 +2,6 @@
 // @elysiajs/openapi's toOpenAPISchema) and rendered as a plain HTML page by us, so it needs no
 // CDN and no JavaScript. The JSON spec is at /docs/json. Only the agent-facing and operations
 // endpoints are listed; dashboard pages are HTML for people, not API.
-import { toOpenAPISchema } from '@elysiajs/openapi'
 import { Elysia } from 'elysia'
 import { DocsPage } from '../../views/docs.tsx'
 import type { Core } from '../core/context.ts'
@@ -31,7 +30,9 @@ type RouteLike = { method: string; path: string; hooks?: { body?: unknown } }
 /** JSON Schema of a TypeBox schema (drops its Symbol keys). */
 const plain = (schema: unknown) => JSON.parse(JSON.stringify(schema))
 
-export function buildSpec(app: Elysia): OpenApiSpec {
+export async function buildSpec(app: Elysia): Promise<OpenApiSpec> {
+  // Loaded by the first reader of /docs: the generator is not worth its memory in every process.
+  const { toOpenAPISchema } = await import('@elysiajs/openapi')
   const generated = toOpenAPISchema(app as never) as { paths: Record<string, Record<string, Operation>> }
   // Our JSON body parser is a function hook, so the generator cannot tell the content type:
   // fill the request bodies in from the route schemas.
@@ -76,7 +77,7 @@ export function buildSpec(app: Elysia): OpenApiSpec {
 }
 
 export function webDocs(deps: { core: Core }) {
-  let cached: OpenApiSpec | null = null
+  let cached: Promise<OpenApiSpec> | null = null
   const plugin: Elysia = new Elysia({ name: 'parley.web.docs' })
   // Built on first use, when every plugin of the app has registered its routes.
   const spec = () => {
@@ -89,7 +90,9 @@ export function webDocs(deps: { core: Core }) {
       '/docs',
       async ({ request }) => {
         const viewer = await sessionOf(deps.core.db, request)
-        return htmlResponse(DocsPage({ spec: spec(), user: viewer?.user, csrfToken: viewer?.csrfToken }))
+        return htmlResponse(
+          DocsPage({ spec: await spec(), user: viewer?.user, csrfToken: viewer?.csrfToken }),
+        )
       },
       { detail: { hide: true } },
     )

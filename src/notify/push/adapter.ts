@@ -5,7 +5,6 @@
 // RFC 8291 (aes128gcm) and signed with VAPID by the `web-push` library, which only builds the
 // request: it is sent with fetch through the same address policy as webhooks. A push service
 // answering 404 or 410 has forgotten the subscription, so it is removed here too.
-import webpush from 'web-push'
 import { renderWithin } from '../../../bots/markdown.ts'
 import { isApproval } from '../../core/hooks/approval-text.ts'
 import { PUSH, type PushTarget, pushTarget, removePushSubscription } from '../../core/push-subscriptions.ts'
@@ -22,6 +21,11 @@ import { failureOf, guardedFetch } from '../http-send.ts'
 import { instanceLabel, questionLink } from '../jobs.ts'
 import { WebhookPolicy } from '../ssrf.ts'
 import type { AnswerLinks } from './answer-links.ts'
+
+/** web-push, loaded by the first push sent: a server nobody subscribed to never holds it. */
+let library: Promise<typeof import('web-push')> | null = null
+const loadWebPush = () => (library ??= import('web-push'))
+type WebPush = Awaited<ReturnType<typeof loadWebPush>>
 
 /** Web push as core and people name it. */
 export const PUSH_CHANNEL = { channel: PUSH, label: 'Web push' } as const satisfies ChatChannelInfo
@@ -174,7 +178,7 @@ export class PushAdapter implements ChatChannel {
    * once and reused until an hour before it expires: an ES256 signature per push would cost more
    * CPU than the encryption itself.
    */
-  private vapidAuthorization(audience: string): string {
+  private vapidAuthorization(webpush: WebPush, audience: string): string {
     const now = Math.floor(Date.now() / 1000)
     const cached = this.vapidHeaders.get(audience)
     if (cached && cached.expires - now > 3600) return cached.header
@@ -206,11 +210,12 @@ export class PushAdapter implements ChatChannel {
     const { payload, ttl, urgency } = await build(target)
     // Asked in the person's quiet hours (core/deliveries.ts): shown without sound or vibration.
     if ((job.payload as { quiet?: boolean } | null)?.quiet) payload.silent = true
+    const webpush = await loadWebPush()
     const request = webpush.generateRequestDetails(
       { endpoint: target.endpoint, keys: target.keys },
       JSON.stringify(payload),
       {
-        headers: { Authorization: this.vapidAuthorization(new URL(target.endpoint).origin) },
+        headers: { Authorization: this.vapidAuthorization(webpush, new URL(target.endpoint).origin) },
         TTL: ttl,
         urgency,
         contentEncoding: 'aes128gcm',
