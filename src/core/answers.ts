@@ -280,7 +280,14 @@ async function answerInTx(tx: Tx, input: AnswerInput, instanceId: string): Promi
           )
           .returning({ id: messages.id, metadata: messages.metadata, hasCopies: hasCopies() }),
     source.existing
-      ? [null]
+      ? // Nothing new to show, but the row must change: a one-statement answer that read this
+        // question as open before the lock trusts its snapshot only while the row is unchanged
+        // (one-statement.ts).
+        tx
+          .update(agentInstances)
+          .set({ lastActivityAt: sql`${agentInstances.lastActivityAt}` })
+          .where(eq(agentInstances.id, instanceId))
+          .then(() => [null])
       : tx
           .update(agentInstances)
           .set({
@@ -397,8 +404,14 @@ export async function answerQuestion(core: Core, input: AnswerInput): Promise<An
   if (!instanceId) return refused('NOT_FOUND', notFoundText(input))
   // Typed words, and a button of a question whose options are stored; the rest takes the transaction.
   const answer = input.answer
+  // The statement reads the index as an int; a larger one names no option, which the transaction
+  // refuses like any other.
   const button =
-    'option' in answer && input.questionId && Number.isInteger(answer.option) && answer.option >= 0
+    'option' in answer &&
+    input.questionId &&
+    Number.isInteger(answer.option) &&
+    answer.option >= 0 &&
+    answer.option <= 0x7fffffff
   if ('text' in answer || button) {
     let id = newMessageId()
     for (let attempt = 0; attempt < ONE_STATEMENT_TRIES; attempt++) {

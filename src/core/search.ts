@@ -4,10 +4,14 @@
 // "deploy", from three characters on), case does not matter, and punctuation separates words ("module_3.ts" is module, 3,
 // ts). Instance names, a few per person, keep the substring match, "50%" meaning those characters.
 import { type SQL, sql } from 'drizzle-orm'
-import { SEARCH_PUNCTUATION } from '../db/schema.ts'
 
-/** What separates words: whitespace and the punctuation search_vector replaces with spaces. */
-const SEPARATORS = new RegExp(`[\\s${SEARCH_PUNCTUATION}]+`, 'u')
+/**
+ * What separates words: anything but a letter, digit or combining mark. Wider than the ASCII
+ * punctuation search_vector replaces with spaces, as Postgres's parser also splits at "’", "…" or
+ * "—" when it reads the text; a query term holding one would become a phrase, which never matches
+ * the stripped vector.
+ */
+const SEPARATORS = /[^\p{L}\p{N}\p{M}]+/u
 /**
  * A shorter last word is a whole word: the start of one or two letters matches a large share of
  * all words, and the index reads every one of them (`'ts':*` cost four times `'ts'`).

@@ -131,6 +131,7 @@ for (const kind of dbKinds()) {
       const count = async () =>
         (await t.database.query('select id from messages where instance_id = $1', [instanceId])).length
       expect(await press(5)).toMatchObject({ status: 'refused', code: 'INVALID', field: 'option' })
+      expect(await press(2 ** 31)).toMatchObject({ status: 'refused', code: 'INVALID', field: 'option' })
       const before = t.database.queryCount()
       expect(await press(0)).toMatchObject({ status: 'answered', answered: [asked.messageId], answer: 'Yes' })
       expect(t.database.queryCount() - before).toBe(1)
@@ -166,7 +167,29 @@ for (const kind of dbKinds()) {
         prompt: 'typed at the terminal',
       })
       await recordPrompt(t.core, session, 'typed at the terminal')
-      expect(await version()).not.toBe(v1)
+      const v2 = await version()
+      expect(v2).not.toBe(v1)
+      // A reply already written that answers a question flagged afterwards (PATCH request-input)
+      // writes no message, but it answers the question: that changes the row too.
+      const asked = (await post(instanceId, 'Deploy now?')).messageId
+      const reply = await postUserMessage(t.core, {
+        actorUserId: alice.id,
+        instanceId,
+        content: 'yes, before you ask',
+        markAsRead: false,
+        channel: 'web',
+      })
+      await t.database.query('update messages set requires_user_input = true where id = $1', [asked])
+      const v3 = await version()
+      const outcome = await answerQuestion(t.core, {
+        actorUserId: alice.id,
+        instanceId,
+        questionId: asked,
+        answer: { messageId: reply.messageId },
+        channel: 'api',
+      })
+      expect(outcome).toMatchObject({ status: 'answered', answered: [asked] })
+      expect(await version()).not.toBe(v3)
     })
   })
 }

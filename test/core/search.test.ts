@@ -18,6 +18,7 @@ test('the words of a search: punctuation separates, the last word is a prefix wh
   expect(searchWords(`it's a "b" & !c | d:* <-> (e) \\ foo`)).toBe(
     `'it' & 's' & 'a' & 'b' & 'c' & 'd' & 'e' & 'foo':*`,
   )
+  expect(searchWords('don’t stop… now—ok')).toBe(`'don' & 't' & 'stop' & 'now' & 'ok'`)
   expect(searchWords('%_%')).toBeNull()
 })
 
@@ -57,6 +58,11 @@ for (const kind of dbKinds()) {
       expect(await ids(u.id, 'server/app')).toEqual([a])
       expect(await ids(u.id, 'ploy')).toEqual([])
       expect(await ids(u.id, 'café déj')).toEqual([c])
+      // Typographic punctuation (phones type ’ and …) separates words as ASCII punctuation does.
+      const d = uuid()
+      await say(u.id, d, 'Don’t ship… the build—it fails')
+      expect(await ids(u.id, 'don’t ship…')).toEqual([d])
+      expect(await ids(u.id, 'build—it')).toEqual([d])
       // One or two characters are a whole word, not the start of every word beginning with them.
       expect(await ids(u.id, 'd')).toEqual([])
       expect(await ids(u.id, 'de')).toEqual([])
