@@ -65,8 +65,8 @@ export async function answerLatency(run: Running, floor?: Ceilings): Promise<Sec
       ...(floor
         ? [
             {
-              what: 'floor: one HTTP + one Postgres round trip (p50, ceilings above)',
-              value: ms(floor.httpRoundTripP50 + floor.pgRoundTripP50),
+              what: 'floor: one HTTP round trip + one durable commit (p50, ceilings above)',
+              value: ms(floor.httpRoundTripP50 + floor.commitP50),
             },
           ]
         : []),

@@ -3,8 +3,9 @@
 // - bare HTTP: Bun.serve answering a small JSON POST with a small JSON body, driven by the same
 //   keep-alive fetch client and the same 32 concurrent loops as the ingest benchmark, in one
 //   process (as the in-process Parley benchmarks are);
-// - one HTTP round trip and one Postgres round trip (`select 1`, prepared) back to back: the floor
-//   under every latency (an answer's latency is at least two HTTP round trips plus the database's).
+// - one HTTP round trip, one Postgres round trip (`select 1`, prepared) and one durable commit (a
+//   one-row insert, autocommit: the WAL flush every write waits for), back to back: the floor under
+//   every latency (an answer is at least one HTTP round trip and one durable commit).
 import postgres from 'postgres'
 import { ms, percentile, rate, type Section } from './lib.ts'
 
@@ -12,7 +13,12 @@ const LOOPS = 32
 const SECONDS = 5
 const SAMPLES = 2000
 
-export type Ceilings = { httpPerSecond: number; httpRoundTripP50: number; pgRoundTripP50: number }
+export type Ceilings = {
+  httpPerSecond: number
+  httpRoundTripP50: number
+  pgRoundTripP50: number
+  commitP50: number
+}
 
 async function timedLoop(n: number, once: () => Promise<unknown>): Promise<number[]> {
   for (let i = 0; i < 200; i++) await once()
@@ -51,19 +57,28 @@ export async function ceilings(databaseUrl: string): Promise<{ section: Section;
   }
   const sql = postgres(databaseUrl, { max: 1, onnotice: () => {} })
   let pg: number[]
+  let commit: number[]
   try {
     pg = await timedLoop(SAMPLES, () => sql`select 1`)
+    await sql`create table ceiling_commits (id bigserial primary key, v text not null)`
+    commit = await timedLoop(SAMPLES, () => sql`insert into ceiling_commits (v) values (${'a durable row'})`)
+    await sql`drop table ceiling_commits`
   } finally {
     await sql.end({ timeout: 5 })
   }
   return {
-    ceilings: { httpPerSecond, httpRoundTripP50: percentile(http, 50), pgRoundTripP50: percentile(pg, 50) },
+    ceilings: {
+      httpPerSecond,
+      httpRoundTripP50: percentile(http, 50),
+      pgRoundTripP50: percentile(pg, 50),
+      commitP50: percentile(commit, 50),
+    },
     section: {
       title: 'Ceilings (this machine with nothing of Parley in the way, same run)',
       notes: [
         `Bare HTTP: Bun.serve answering a JSON POST, ${LOOPS} keep-alive fetch loops for ${SECONDS} s in ` +
           'the same process (as the in-process benchmarks below). Round trips: one request at a time, ' +
-          `${SAMPLES} samples after 200 warm-up; Postgres \`select 1\` prepared on one connection.`,
+          `${SAMPLES} samples after 200 warm-up; Postgres \`select 1\` prepared and a one-row insert (autocommit) on one connection.`,
       ],
       rows: [
         { what: 'bare HTTP throughput', value: `${httpPerSecond.toFixed(0)} req/s` },
@@ -74,6 +89,10 @@ export async function ceilings(databaseUrl: string): Promise<{ section: Section;
         {
           what: 'Postgres round trip p50 / p99',
           value: `${ms(percentile(pg, 50))} / ${ms(percentile(pg, 99))}`,
+        },
+        {
+          what: 'durable commit (one-row insert) p50 / p99',
+          value: `${ms(percentile(commit, 50))} / ${ms(percentile(commit, 99))}`,
         },
       ],
       failures: [],
