@@ -25,6 +25,7 @@ import {
 } from './deliveries.ts'
 import {
   deliverEvents,
+  idFloorSql,
   instanceCtes,
   instanceFrom,
   instanceState,
@@ -173,7 +174,7 @@ function firstAnswer(q: QuestionRow): { status: 'already' | 'closed'; first: Fir
 /** Locks the instance row; refuses people who may not write to it. */
 async function lockForActor(tx: Tx, instanceId: string, input: AnswerInput) {
   const [inst] = await tx
-    .select({ userId: agentInstances.userId, cursor: agentInstances.lastReadMessageId })
+    .select({ userId: agentInstances.userId, idFloor: idFloorSql })
     .from(agentInstances)
     .where(eq(agentInstances.id, instanceId))
     .for('update')
@@ -243,9 +244,10 @@ async function answerInTx(tx: Tx, input: AnswerInput, instanceId: string): Promi
     return { outcome: { ...late, ...base, messageId: source.existing?.id ?? null }, events: [] }
   }
 
-  // The id is made under the lock, after the read cursor: an agent message that took the lock
-  // first has moved the cursor, and a reply ordered behind it would never reach the agent.
-  const id = source.existing?.id ?? newMessageIdAfter(inst.cursor)
+  // The id is made under the lock, after the read cursor and the newest message: an agent message
+  // that took the lock first has moved the cursor, and a reply ordered behind it would never reach
+  // the agent.
+  const id = source.existing?.id ?? newMessageIdAfter(inst.idFloor)
   const by = source.existing ? (source.existing.by ?? inst.userId) : input.actorUserId
   const via = source.existing ? (source.existing.channel ?? input.channel) : input.channel
   // Independent statements behind the row lock: issued together, they share one round trip.

@@ -18,6 +18,7 @@ import {
 } from './deliveries.ts'
 import { agentTypeId } from './instances.ts'
 import {
+  idFloorSql,
   instanceCtes,
   instanceFrom,
   instanceState,
@@ -130,6 +131,7 @@ export const lockInstance = (db: DbOrTx, instanceId: string) =>
       userId: agentInstances.userId,
       status: agentInstances.status,
       cursor: agentInstances.lastReadMessageId,
+      idFloor: idFloorSql,
       hasRecipients: hasRecipients(agentInstances.id, agentInstances.userId),
     })
     .from(agentInstances)
@@ -278,7 +280,7 @@ async function postInTransaction(core: Core, input: AgentMessageInput): Promise<
       const prior = await replay(tx, input)
       if (prior) return prior
       const inst = await lockOrCreateInstance(tx, input)
-      const id = newMessageIdAfter(inst.cursor)
+      const id = newMessageIdAfter(inst.idFloor)
       // COMPLETED stays completed (Omnara); DELETED stays deleted (statuses.ts).
       const cause = input.requiresUserInput ? 'agent-question' : 'agent-message'
       // Independent statements behind the row lock: issued together, they share one round trip.

@@ -41,6 +41,15 @@ export const instanceCtes = (instanceId: string) => sql`
     latest as (
       select (select id from messages where instance_id = ${instanceId} order by id desc limit 1) as id)`
 
+/**
+ * What a new message's id must come after, read with the instance row (by a transaction holding
+ * its lock): the cursor and the instance's newest message, as `latest` above. A machine whose
+ * clock is behind would otherwise order a reply before a message the agent has already read.
+ * Spelled out: drizzle writes a select's columns unqualified, and "id" in the subquery would be m's.
+ */
+export const idFloorSql = sql<string | null>`greatest(agent_instances.last_read_message_id,
+  (select m.id from messages m where m.instance_id = agent_instances.id order by m.id desc limit 1))`
+
 /** The condition to write: over `locked l join snap s …, latest`, the row is unchanged and `id` comes last. */
 export const unchangedAndLast = (id: string) =>
   sql`s.version = l.version and coalesce(greatest(l.cursor, latest.id) < ${id}::uuid, true)`

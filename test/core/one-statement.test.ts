@@ -140,6 +140,23 @@ for (const kind of dbKinds()) {
       expect(await count()).toBe(messages)
     })
 
+    test('a message written in a transaction comes after the newest message, not only after the cursor', async () => {
+      // Another machine whose clock is an hour ahead wrote the newest message; the cursor is older.
+      const session = await hookSession(t.core, alice.id, 'claude_code', {
+        sessionId: uuid(),
+        cwd: null,
+        gitBranch: null,
+        event: 'UserPromptSubmit',
+        prompt: 'typed at the terminal',
+      })
+      const ahead = Bun.randomUUIDv7('hex', Date.now() + 3_600_000)
+      await t.database.query(
+        `insert into messages (id, instance_id, user_id, sender, content) values ($1, $2, $3, 'USER', 'from the future')`,
+        [ahead, session.instanceId, alice.id],
+      )
+      expect((await recordPrompt(t.core, session, 'typed at the terminal')) > ahead).toBe(true)
+    })
+
     test('every write of a USER message changes the instance row, which the statement relies on', async () => {
       const instanceId = uuid()
       await post(instanceId, 'first')

@@ -7,6 +7,7 @@ import { NotFound } from '../../errors.ts'
 import { publishAll } from '../../events/bus.ts'
 import { type Core, newMessageId, newMessageIdAfter } from '../context.ts'
 import { createInstanceIfNew, reopenSession } from '../instances.ts'
+import { idFloorSql } from '../one-statement.ts'
 import { statusAfterSql } from '../statuses.ts'
 import { canonicalUuid } from '../wire.ts'
 import type { HookAgent, HookPayload } from './payload.ts'
@@ -89,11 +90,11 @@ export async function startSession(core: Core, s: HookSession): Promise<void> {
 export async function recordPrompt(core: Core, s: HookSession, prompt: string): Promise<string> {
   const { id, status } = await core.db.transaction(async (tx) => {
     const [inst] = await tx
-      .select({ cursor: agentInstances.lastReadMessageId })
+      .select({ idFloor: idFloorSql })
       .from(agentInstances)
       .where(eq(agentInstances.id, s.instanceId))
       .for('update')
-    const messageId = newMessageIdAfter(inst?.cursor ?? null)
+    const messageId = newMessageIdAfter(inst?.idFloor ?? null)
     const [, [row]] = await Promise.all([
       tx.insert(messages).values({
         id: messageId,
