@@ -24,7 +24,7 @@ export const dbKinds = (): DbKind[] => (process.env.DATABASE_URL ? ['pglite', 'p
 export const hasPostgres = (): boolean => dbKinds().includes('postgres')
 
 /** A migrated PGlite data dir, made once per migration set and loaded from a tarball after that. */
-async function pgliteTemplate(): Promise<Blob> {
+export async function pgliteTemplate(): Promise<Blob> {
   const tags = pendingMigrations()
     .map((m) => m.tag + m.statements.join(''))
     .join('|')

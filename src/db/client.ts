@@ -3,7 +3,7 @@
 // of the code sees one drizzle `Db` and never asks which one it got.
 import { existsSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
-import { PGlite } from '@electric-sql/pglite'
+import { PGlite, type PGliteOptions } from '@electric-sql/pglite'
 import { type SQL, sql } from 'drizzle-orm'
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core'
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite'
@@ -183,13 +183,18 @@ async function embeddedPgliteFiles(dataDir: string | null) {
   }
 }
 
-export async function openPglite(dataDir: string | null): Promise<Database> {
-  if (dataDir && !existsSync(dataDir)) mkdirSync(dataDir, { recursive: true })
-  const pg = new PGlite({
+/** How Parley opens PGlite on `dataDir` (in memory when null). */
+export async function pgliteOptions(dataDir: string | null): Promise<PGliteOptions> {
+  return {
     ...(dataDir ? { dataDir } : {}),
     ...(await embeddedPgliteFiles(dataDir)),
     startParams: pgliteStartParams(),
-  })
+  }
+}
+
+export async function openPglite(dataDir: string | null): Promise<Database> {
+  if (dataDir && !existsSync(dataDir)) mkdirSync(dataDir, { recursive: true })
+  const pg = new PGlite(await pgliteOptions(dataDir))
   await pg.waitReady
   await pg.exec(`set time zone 'UTC'`)
   return wrapPglite(pg)
