@@ -8,6 +8,7 @@
 import { Elysia } from 'elysia'
 import { hasCode, type Unauthorized } from '../errors.ts'
 import type { EventBus } from '../events/bus.ts'
+import { onFirstUse } from '../first-use.ts'
 import { authenticate, requestAddress } from './auth.ts'
 import type { McpContext } from './mcp-tools.ts'
 import type { AgentDeps } from './rest.ts'
@@ -16,8 +17,7 @@ import type { AgentDeps } from './rest.ts'
  * The MCP SDK (with its JSON-schema and zod dependencies) and the tools, loaded by the first
  * request to /mcp: a server whose agents use REST or hooks never holds them.
  */
-let sdk: ReturnType<typeof loadSdk> | null = null
-const loadSdk = async () => {
+const loadSdk = onFirstUse(async () => {
   const [
     { McpServer },
     { WebStandardStreamableHTTPServerTransport },
@@ -30,7 +30,7 @@ const loadSdk = async () => {
     import('./mcp-approve.ts'),
   ])
   return { McpServer, WebStandardStreamableHTTPServerTransport, registerTools, registerApprove }
-}
+})
 
 export type McpOptions = {
   /** How often a blocking call sends progress (DESIGN: at most 25 s apart). */
@@ -173,6 +173,9 @@ export function agentMcp(deps: AgentDeps & { mcp?: McpOptions }) {
     }
     // Blocking tools outlive Bun's idle timeout; SSE keep-alives and progress keep bytes flowing.
     server?.timeout(request, 0)
+    // Loaded before the key is held: a failure here holds nothing.
+    const { McpServer, WebStandardStreamableHTTPServerTransport, registerTools, registerApprove } =
+      await loadSdk()
     // A blocking ask or approve ends when its key is revoked or expires, as a long-poll does.
     const key = deps.keys.holdWhileValid(principal)
     const ctx: McpContext = {
@@ -188,8 +191,6 @@ export function agentMcp(deps: AgentDeps & { mcp?: McpOptions }) {
       askTimeoutMs: deps.mcp?.askTimeoutMs ?? ASK_TIMEOUT_MS,
       track: (requestId, controller) => inFlight.add(inFlight.key(principal.keyId, requestId), controller),
     }
-    sdk ??= loadSdk()
-    const { McpServer, WebStandardStreamableHTTPServerTransport, registerTools, registerApprove } = await sdk
     const mcp = new McpServer(
       { name: 'Parley', version: '1.0.0' },
       { capabilities: { tools: {} }, instructions },

@@ -157,16 +157,21 @@ const embedded = async (path: string) =>
   Bun.zstdDecompress(await Bun.file(projectFile(path + EMBEDDED_SUFFIX)).bytes())
 
 /**
- * The fs bundle as PGlite reads it (it calls `arrayBuffer()` once, and its files are views into
- * that buffer). PGlite keeps its options for its lifetime: a real Blob would hold a second copy.
+ * The fs bundle as PGlite reads it: its files are views into the buffer `arrayBuffer()` returns,
+ * and PGlite keeps its options for its lifetime, so a real Blob would hold a second copy. The
+ * first call gets the decompressed bytes themselves; a later one (the instance that runs initdb
+ * on a first start) a copy of its own, as its files must not share memory with the server's.
  */
-const onlyCopy = (bytes: Uint8Array) =>
-  ({
-    arrayBuffer: async () =>
-      bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength
-        ? bytes.buffer
-        : bytes.slice().buffer,
-  }) as Blob
+function onlyCopy(bytes: Uint8Array): Blob {
+  let handedOut = bytes.byteOffset !== 0 || bytes.byteLength !== bytes.buffer.byteLength
+  return {
+    arrayBuffer: async () => {
+      if (handedOut) return bytes.slice().buffer
+      handedOut = true
+      return bytes.buffer
+    },
+  } as Blob
+}
 
 async function embeddedPgliteFiles(dataDir: string | null) {
   if (!Bun.isStandaloneExecutable) return {}

@@ -5,6 +5,7 @@
 import { Elysia } from 'elysia'
 import { DocsPage } from '../../views/docs.tsx'
 import type { Core } from '../core/context.ts'
+import { onFirstUse } from '../first-use.ts'
 import { htmlResponse } from './http.ts'
 import { sessionOf } from './session.ts'
 
@@ -77,13 +78,9 @@ export async function buildSpec(app: Elysia): Promise<OpenApiSpec> {
 }
 
 export function webDocs(deps: { core: Core }) {
-  let cached: Promise<OpenApiSpec> | null = null
   const plugin: Elysia = new Elysia({ name: 'parley.web.docs' })
   // Built on first use, when every plugin of the app has registered its routes.
-  const spec = () => {
-    cached ??= buildSpec(plugin)
-    return cached
-  }
+  const spec: () => Promise<OpenApiSpec> = onFirstUse(() => buildSpec(plugin))
   return plugin
     .get('/docs/json', () => spec(), { detail: { hide: true } })
     .get(

@@ -4,7 +4,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 import { loadConfig } from '../../src/config.ts'
 import { type Parley, startParley } from '../../src/main.ts'
-import { dbKinds, freshDatabase, makeUser, type TestDb } from '../helpers.ts'
+import { dbKinds, freshDatabase, makeUser, type TestDb, until } from '../helpers.ts'
 
 type Structured = Record<string, unknown>
 
@@ -152,12 +152,9 @@ for (const kind of dbKinds()) {
       const listenersWhileWaiting = (parley.core.bus as unknown as { size(): number }).size()
       abort.abort()
       expect(await asked).toBeInstanceOf(Error)
-      let listeners = listenersWhileWaiting
-      for (let i = 0; i < 100 && listeners >= listenersWhileWaiting; i++) {
-        await Bun.sleep(20)
-        listeners = (parley.core.bus as unknown as { size(): number }).size()
-      }
-      expect(listeners).toBeLessThan(listenersWhileWaiting)
+      const listeners = () => (parley.core.bus as unknown as { size(): number }).size()
+      await until(() => listeners() < listenersWhileWaiting, 2000, 'the cancelled ask stopped listening')
+      expect(listeners()).toBeLessThan(listenersWhileWaiting)
       await reply(id, 'blue')
       const next = await tool(client, 'log_step', { agent_instance_id: id, step_description: 'continue' })
       expect(next.structuredContent!.user_feedback).toEqual(['[late answer to your question "Color?"] blue'])

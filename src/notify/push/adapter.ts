@@ -10,6 +10,7 @@ import { isApproval } from '../../core/hooks/approval-text.ts'
 import { PUSH, type PushTarget, pushTarget, removePushSubscription } from '../../core/push-subscriptions.ts'
 import { parseQuestion } from '../../core/questions.ts'
 import type { Db } from '../../db/client.ts'
+import { onFirstUse } from '../../first-use.ts'
 import {
   type ChatChannel,
   type ChatChannelInfo,
@@ -23,8 +24,7 @@ import { WebhookPolicy } from '../ssrf.ts'
 import type { AnswerLinks } from './answer-links.ts'
 
 /** web-push, loaded by the first push sent: a server nobody subscribed to never holds it. */
-let library: Promise<typeof import('web-push')> | null = null
-const loadWebPush = () => (library ??= import('web-push'))
+const loadWebPush = onFirstUse(() => import('web-push'))
 type WebPush = Awaited<ReturnType<typeof loadWebPush>>
 
 /** Web push as core and people name it. */
