@@ -16,11 +16,11 @@ import { CLOSED_AT_TERMINAL, CLOSED_VIA, TIMED_OUT } from './answer-wording.ts'
 import { type Core, newMessageId, newMessageIdAfter } from './context.ts'
 import {
   deliveryEvents,
-  dropUnsentSql,
   enqueueLocks,
   enqueueWebhooks,
   hasCopies,
   lockJobsSql,
+  touchCopiesSql,
   webhookRowsSql,
 } from './deliveries.ts'
 import {
@@ -534,8 +534,8 @@ async function answerInOneStatement(
     hooks as (
       ${webhookRowsSql(sql`select * from answered`, { ownerId: sql`(select owner from ok)`, instanceId, answerId: id, by: actor })}
       returning channel),
-    unsent as (${dropUnsentSql(sql`select id from answered`)}),
-    locks as (${lockJobsSql(sql`select id from answered`)} returning channel),
+    copies as (${touchCopiesSql(sql`select id from answered`)}),
+    locks as (${lockJobsSql('copies')} returning channel),
     notified as (${notify ?? sql`select 1 where false`})
     select ${instanceState}, (select access from shared) as access,
       (select row_to_json(q)::text from q) as question, ${text} as text,

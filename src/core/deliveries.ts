@@ -97,21 +97,27 @@ const inQuietHours = quietNowSql(sql`r.prefs`)
 export async function enqueueLocks(tx: Tx, questionIds: string[]): Promise<string[]> {
   if (questionIds.length === 0) return []
   const ids = sql`select unnest(${sqlArray(questionIds, 'uuid')})`
-  // One statement (it sits on the answer's path): both parts see the rows as they were, and they
-  // touch different states, so pending copies are dropped while sent ones get their lock job.
-  return queued(tx, sql`with unsent as (${dropUnsentSql(ids)}) ${lockJobsSql(ids)}`)
+  return queued(tx, sql`with copies as (${touchCopiesSql(ids)}) ${lockJobsSql('copies')}`)
 }
 
-/** enqueueLocks' first half, for the questions `ids` (a query of their ids). */
-export const dropUnsentSql = (ids: SQL) => sql`
-    update deliveries set state = 'locked'
-    where message_id in (${ids}) and kind = 'question' and state = 'pending'`
+/**
+ * enqueueLocks' first half: the question copies of `ids` (a query of their ids), pending ones
+ * marked locked (never to be sent), each returned with its state. An update, not a read: it sees
+ * each copy as it is now, not as the statement's snapshot had it. A copy whose sending finished
+ * after an answer written in one statement began (outbox-store.ts recordSent) is 'sent' here and
+ * gets its lock job; read from the snapshot it would still look pending, and recordSent, which
+ * checked the question before that statement answered it, queues none either.
+ */
+export const touchCopiesSql = (ids: SQL) => sql`
+    update deliveries set state = case when state = 'pending' then 'locked' else state end
+    where message_id in (${ids}) and kind = 'question' and state in ('pending', 'sent')
+    returning user_id, message_id, instance_id, channel, target, external_ref, state`
 
-/** enqueueLocks' second half, without its `returning`. */
-export const lockJobsSql = (ids: SQL) => sql`
+/** enqueueLocks' second half: a lock job per sent copy of `copies` (a CTE of touchCopiesSql), without its `returning`. */
+export const lockJobsSql = (copies: string) => sql`
     insert into deliveries (user_id, message_id, instance_id, channel, target, kind, external_ref)
     select user_id, message_id, instance_id, channel, target, 'lock', external_ref
-    from deliveries where message_id in (${ids}) and kind = 'question' and state = 'sent'
+    from ${sql.raw(copies)} where state = 'sent'
     on conflict do nothing`
 
 /** Queues webhookRowsSql for answered questions known to the caller. */

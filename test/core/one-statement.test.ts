@@ -2,13 +2,24 @@
 // that also sends its NOTIFY; and neither may miss what the other commits while it waits for the
 // instance lock, which a single-snapshot statement would (see src/core/one-statement.ts).
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import postgres from 'postgres'
 import { answerQuestion } from '../../src/core/answers.ts'
 import { hookSession, recordPrompt } from '../../src/core/hooks/session.ts'
 import { postAgentMessage, postUserMessage } from '../../src/core/messages.ts'
+import { recordSent } from '../../src/core/outbox-store.ts'
 import { connectPostgres } from '../../src/db/client.ts'
 import type { BusEvent } from '../../src/events/bus.ts'
 import { PostgresBus } from '../../src/events/postgres.ts'
-import { dbKinds, freshDatabase, makeUser, type TestApp, type TestDb, testApp, uuid } from '../helpers.ts'
+import {
+  dbKinds,
+  freshDatabase,
+  makeUser,
+  type TestApp,
+  type TestDb,
+  testApp,
+  until,
+  uuid,
+} from '../helpers.ts'
 
 /** The events of an agent's question: the message, and the instance now awaiting input. */
 const questionEvents = (userId: string, instanceId: string, messageId: string): BusEvent[] => [
@@ -225,6 +236,56 @@ for (const kind of dbKinds().filter((k) => k === 'postgres')) {
     afterAll(async () => {
       await t.close()
       await db.drop()
+    })
+
+    test('a copy whose sending finishes while a one-statement answer waits for the lock still gets its lock job', async () => {
+      const instanceId = uuid()
+      const question = await postAgentMessage(t.core, {
+        userId: alice.id,
+        instanceId,
+        agentType: 'x',
+        content: 'Ship it?',
+        requiresUserInput: true,
+      })
+      const [copy] = await t.database.query<{ id: string }>(
+        `insert into deliveries (user_id, message_id, instance_id, channel, target, kind)
+         values ($1, $2, $3, 'slack', 'D1', 'question') returning id`,
+        [alice.id, question.messageId, instanceId],
+      )
+      // Another request holds the instance row: the answer's statement has its snapshot and waits.
+      const blocker = postgres(db.url!, { max: 1, onnotice: () => {} })
+      const held = await blocker.reserve()
+      try {
+        await held`begin`
+        await held`select 1 from agent_instances where id = ${instanceId} for update`
+        const answering = postUserMessage(t.core, {
+          actorUserId: alice.id,
+          instanceId,
+          content: 'yes',
+          markAsRead: false,
+          channel: 'web',
+        })
+        await until(async () => {
+          const [w] = await t.database.query<{ n: number }>(
+            `select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`,
+          )
+          return w!.n > 0
+        })
+        // Meanwhile the copy is sent; the question is not answered yet, so recordSent queues no lock.
+        expect(
+          await recordSent(t.core.db, { id: copy!.id, kind: 'question', externalRef: { ts: '1' } }),
+        ).toBe(false)
+        await held`commit`
+        expect((await answering).answered).toEqual([question.messageId])
+      } finally {
+        held.release()
+        await blocker.end()
+      }
+      const locks = await t.database.query(
+        `select id from deliveries where message_id = $1 and kind = 'lock'`,
+        [question.messageId],
+      )
+      expect(locks).toHaveLength(1)
     })
 
     test('every reply reaches the agent exactly once while messages and replies race', async () => {
