@@ -33,13 +33,16 @@ export const ONE_STATEMENT_TRIES = 4
  * the snapshot), `locked` (the row locked: user_id, cursor, version) and `latest` (its newest
  * message id). Followed by the statement's own CTEs.
  */
+/** The newest message of the instance `instance` (an id or a column expression). */
+const newestMessage = (instance: SQL | string) =>
+  sql`(select m.id from messages m where m.instance_id = ${instance} order by m.id desc limit 1)`
+
 export const instanceCtes = (instanceId: string) => sql`
     snap as (select xmin::text as version from agent_instances where id = ${instanceId}),
     locked as (
       select user_id, last_read_message_id as cursor, xmin::text as version
       from agent_instances where id = ${instanceId} for update),
-    latest as (
-      select (select id from messages where instance_id = ${instanceId} order by id desc limit 1) as id)`
+    latest as (select ${newestMessage(instanceId)} as id)`
 
 /**
  * What a new message's id must come after, read with the instance row (by a transaction holding
@@ -48,7 +51,7 @@ export const instanceCtes = (instanceId: string) => sql`
  * Spelled out: drizzle writes a select's columns unqualified, and "id" in the subquery would be m's.
  */
 export const idFloorSql = sql<string | null>`greatest(agent_instances.last_read_message_id,
-  (select m.id from messages m where m.instance_id = agent_instances.id order by m.id desc limit 1))`
+  ${newestMessage(sql.raw('agent_instances.id'))})`
 
 /** The condition to write: over `locked l join snap s …, latest`, the row is unchanged and `id` comes last. */
 export const unchangedAndLast = (id: string) =>
