@@ -10,6 +10,7 @@ import { and, eq, isNull, sql } from 'drizzle-orm'
 import { alias } from 'drizzle-orm/pg-core'
 import { resultRows, type Tx } from '../db/client.ts'
 import { agentInstances, instanceAccess, messages, users } from '../db/schema.ts'
+import { cachedStatement } from '../db/statements.ts'
 import { type AppError, Forbidden, InvalidInput, NotFound } from '../errors.ts'
 import { type BusEvent, publishAll } from '../events/bus.ts'
 import { CLOSED_AT_TERMINAL, CLOSED_VIA, TIMED_OUT } from './answer-wording.ts'
@@ -433,6 +434,120 @@ type OneStatement =
   | { outcome: 'id-behind'; latest: string }
   | { outcome: 'changed' | 'no-options' }
 
+/** What selects the text of the answer's statement; everything else is a bound value. */
+type AnswerShape = { button: boolean; shared: boolean; markAsRead: boolean; notify: boolean }
+
+type AnswerValues = {
+  id: string
+  instanceId: string
+  actor: string
+  questionId: string | null
+  /** Typed words; a button's text is read from the question's options. */
+  text: string | null
+  option: number | null
+  /** The message's metadata: the option pressed. */
+  optionJson: string | null
+  channel: string
+  notifyChannel: string | null
+  notifyPayload: string | null
+}
+
+type AnswerRow = {
+  owner: string | null
+  access: string | null
+  question: string | null
+  text: string | null
+  latest: string | null
+  fresh: boolean | null
+  createdAt: string | null
+  status: string | null
+  answered: string | null
+  channels: string | null
+  notified: number | string
+}
+
+/** The answer's statement (answerInOneStatement), built once per shape. */
+const answerStatement = cachedStatement<AnswerShape, AnswerValues>((s, v) => {
+  // A button's text is the option's, read in the statement; a button on a closed question writes nothing.
+  const text = s.button ? sql`(select q.options->>${v.option}::int from q)` : sql`${v.text}::text`
+  const writes = s.button ? sql`exists (select 1 from q where q.open)` : sql`true`
+  const owner = sql`to_jsonb(ok.owner::text)`
+  // The events' NOTIFY, when the bus lets the statement send it (EventBus.notification).
+  const notify = s.notify
+    ? notifyCte(
+        { channel: v.notifyChannel, payload: v.notifyPayload },
+        sql`ok, inserted i, updated u`,
+        [
+          { event: 0, path: 'userId', value: owner },
+          { event: 0, path: 'message,createdAt', value: sql`to_jsonb(i.created_at)` },
+          { event: 0, path: 'message,content', value: sql`to_jsonb(i.content)` },
+          { event: 1, path: 'userId', value: owner },
+          { event: 1, path: 'status', value: sql`to_jsonb(u.status)` },
+        ],
+        sql`(select coalesce(jsonb_agg(e), '[]') from (
+      select jsonb_build_object('type', 'question.answered', 'userId', p.p->'e'->0->'userId',
+        'instanceId', ${v.instanceId}::text, 'questionId', a.id, 'answerId', ${v.id}::text)
+        || case when p.p->'e'->0->'message' is null then '{}'
+          else jsonb_build_object('answer', p.p->'e'->0->'message') end as e
+      from answered a
+      union all
+      select jsonb_build_object('type', 'delivery.queued', 'channel', c.channel)
+      from (select distinct channel from (select channel from locks union select channel from hooks) c) c) x)`,
+      )
+    : sql`select 1 where false`
+  return sql`
+    with ${instanceCtes(v.instanceId)},
+    shared as (
+      select access from instance_access
+      where ${s.shared ? sql`instance_id = ${v.instanceId} and user_id = ${v.actor}` : sql`false`}),
+    q as (
+      select m.id, m.content, m.options, m.answered_at as "answeredAt", m.answered_via as via, m.metadata,
+        ${openQuestionSql('m')} as open, coalesce(u.display_name, u.email) as by, f.content as answer
+      from messages m
+      left join users u on u.id = m.answered_by
+      left join messages f on f.id = m.answer_message_id
+      where m.id = ${v.questionId}::uuid and m.instance_id = ${v.instanceId} and m.sender = 'AGENT'
+        and m.requires_user_input),
+    ok as (
+      select l.user_id as owner from locked l, snap s, latest
+      where (l.user_id = ${v.actor} or exists (select 1 from shared where access = 'WRITE'))
+        and (${v.questionId}::uuid is null or exists (select 1 from q)) and ${text} is not null and ${writes}
+        and ${unchangedAndLast(v.id)}),
+    inserted as (
+      insert into messages (id, instance_id, user_id, sender, sender_user_id, content, channel, metadata)
+      select ${v.id}::uuid, ${v.instanceId}::uuid, ok.owner, 'USER', ${v.actor}::uuid, ${text},
+        ${v.channel}::text, ${v.optionJson}::jsonb
+      from ok
+      returning created_at::text, content),
+    answered as (
+      update messages m set answered_at = now(), answer_message_id = ${v.id}::uuid,
+        answered_via = ${v.channel}::text, answered_by = ${v.actor}::uuid
+      from ok
+      where m.instance_id = ${v.instanceId} and ${openQuestionSql('m')} and m.id < ${v.id}::uuid
+        and (${v.questionId}::uuid is null or m.id = ${v.questionId}::uuid)
+      returning m.id, m.metadata),
+    updated as (
+      update agent_instances set status = ${statusAfterSql('agent_instances.status', 'user-message')},
+        last_activity_at = now()
+        ${s.markAsRead ? sql`, last_read_message_id = ${v.id}::uuid` : sql``}
+      from ok where agent_instances.id = ${v.instanceId}
+      returning agent_instances.status),
+    hooks as (
+      ${webhookRowsSql(sql`select * from answered`, { ownerId: sql`(select owner from ok)`, instanceId: v.instanceId, answerId: v.id, by: v.actor })}
+      returning channel),
+    copies as (${touchCopiesSql(sql`select id from answered`)}),
+    locks as (${lockJobsSql('copies')} returning channel),
+    notified as (${notify})
+    select ${instanceState}, (select access from shared) as access,
+      (select row_to_json(q)::text from q) as question, ${text} as text,
+      (select created_at from inserted) as "createdAt", (select status from updated) as status,
+      (select json_agg(a.id order by a.id)::text from answered a) as answered,
+      (select json_agg(distinct c.channel)::text from (select channel from locks union select channel from hooks) c)
+        as channels,
+      (select count(*) from notified) as notified
+    ${instanceFrom}`
+})
+
 /**
  * A typed answer or a button in one statement, one round trip: what answerInTx does for them, with
  * the same refusals and late outcomes, the outbox rows and the NOTIFY. See one-statement.ts for
@@ -449,102 +564,30 @@ async function answerInOneStatement(
   const actor = input.actorUserId
   const qid = input.questionId ?? null
   const option = 'option' in answer ? answer.option : null
-  // A button's text is the option's, read in the statement; a button on a closed question writes nothing.
-  const text = 'text' in answer ? sql`${answer.text}::text` : sql`(select q.options->>${option}::int from q)`
-  const writes = option === null ? sql`true` : sql`exists (select 1 from q where q.open)`
   const content = 'text' in answer ? answer.text : ''
   const message: MessageRow = { id, content, sender: 'USER', createdAt: '', requiresUserInput: false }
   const base = { instanceId, sender: 'USER', userId: '' } as const
-  const events: BusEvent[] = [
+  // The statement fills in what only it knows (the owner, the time, the status) and the
+  // `question.answered` and `delivery.queued` events.
+  const note = core.bus.notification?.([
     { type: 'message.created', ...base, messageId: id, question: false, message },
     { type: 'instance.updated', userId: '', instanceId, status: '' },
-  ]
-  const owner = sql`to_jsonb(ok.owner::text)`
-  const notify = notifyCte(
-    core,
-    events,
-    sql`ok, inserted i, updated u`,
-    [
-      { event: 0, path: 'userId', value: owner },
-      { event: 0, path: 'message,createdAt', value: sql`to_jsonb(i.created_at)` },
-      { event: 0, path: 'message,content', value: sql`to_jsonb(i.content)` },
-      { event: 1, path: 'userId', value: owner },
-      { event: 1, path: 'status', value: sql`to_jsonb(u.status)` },
-    ],
-    sql`(select coalesce(jsonb_agg(e), '[]') from (
-      select jsonb_build_object('type', 'question.answered', 'userId', p.p->'e'->0->'userId',
-        'instanceId', ${instanceId}::text, 'questionId', a.id, 'answerId', ${id}::text)
-        || case when p.p->'e'->0->'message' is null then '{}'
-          else jsonb_build_object('answer', p.p->'e'->0->'message') end as e
-      from answered a
-      union all
-      select jsonb_build_object('type', 'delivery.queued', 'channel', c.channel)
-      from (select distinct channel from (select channel from locks union select channel from hooks) c) c) x)`,
-  )
-  const [row] = resultRows<{
-    owner: string | null
-    access: string | null
-    question: string | null
-    text: string | null
-    latest: string | null
-    fresh: boolean | null
-    createdAt: string | null
-    status: string | null
-    answered: string | null
-    channels: string | null
-    notified: number | string
-  }>(
-    await core.db.execute(sql`
-    with ${instanceCtes(instanceId)},
-    shared as (
-      select access from instance_access
-      where ${input.allowShared ? sql`instance_id = ${instanceId} and user_id = ${actor}` : sql`false`}),
-    q as (
-      select m.id, m.content, m.options, m.answered_at as "answeredAt", m.answered_via as via, m.metadata,
-        ${openQuestionSql('m')} as open, coalesce(u.display_name, u.email) as by, f.content as answer
-      from messages m
-      left join users u on u.id = m.answered_by
-      left join messages f on f.id = m.answer_message_id
-      where m.id = ${qid}::uuid and m.instance_id = ${instanceId} and m.sender = 'AGENT'
-        and m.requires_user_input),
-    ok as (
-      select l.user_id as owner from locked l, snap s, latest
-      where (l.user_id = ${actor} or exists (select 1 from shared where access = 'WRITE'))
-        and (${qid}::uuid is null or exists (select 1 from q)) and ${text} is not null and ${writes}
-        and ${unchangedAndLast(id)}),
-    inserted as (
-      insert into messages (id, instance_id, user_id, sender, sender_user_id, content, channel, metadata)
-      select ${id}::uuid, ${instanceId}::uuid, ok.owner, 'USER', ${actor}::uuid, ${text},
-        ${input.channel}::text, ${option === null ? null : JSON.stringify({ option })}::jsonb
-      from ok
-      returning created_at::text, content),
-    answered as (
-      update messages m set answered_at = now(), answer_message_id = ${id}::uuid,
-        answered_via = ${input.channel}::text, answered_by = ${actor}::uuid
-      from ok
-      where m.instance_id = ${instanceId} and ${openQuestionSql('m')} and m.id < ${id}::uuid
-        and (${qid}::uuid is null or m.id = ${qid}::uuid)
-      returning m.id, m.metadata),
-    updated as (
-      update agent_instances set status = ${statusAfterSql('agent_instances.status', 'user-message')},
-        last_activity_at = now()
-        ${input.markAsRead ? sql`, last_read_message_id = ${id}::uuid` : sql``}
-      from ok where agent_instances.id = ${instanceId}
-      returning agent_instances.status),
-    hooks as (
-      ${webhookRowsSql(sql`select * from answered`, { ownerId: sql`(select owner from ok)`, instanceId, answerId: id, by: actor })}
-      returning channel),
-    copies as (${touchCopiesSql(sql`select id from answered`)}),
-    locks as (${lockJobsSql('copies')} returning channel),
-    notified as (${notify ?? sql`select 1 where false`})
-    select ${instanceState}, (select access from shared) as access,
-      (select row_to_json(q)::text from q) as question, ${text} as text,
-      (select created_at from inserted) as "createdAt", (select status from updated) as status,
-      (select json_agg(a.id order by a.id)::text from answered a) as answered,
-      (select json_agg(distinct c.channel)::text from (select channel from locks union select channel from hooks) c)
-        as channels,
-      (select count(*) from notified) as notified
-    ${instanceFrom}`),
+  ])
+  const [row] = await answerStatement<AnswerRow>(
+    core.db,
+    { button: option !== null, shared: !!input.allowShared, markAsRead: !!input.markAsRead, notify: !!note },
+    {
+      id,
+      instanceId,
+      actor,
+      questionId: qid,
+      text: 'text' in answer ? answer.text : null,
+      option,
+      optionJson: option === null ? null : JSON.stringify({ option }),
+      channel: input.channel,
+      notifyChannel: note?.channel ?? null,
+      notifyPayload: note?.payload ?? null,
+    },
   )
   const ownerId = row?.owner
   if (!ownerId) return { outcome: 'done', result: refused('NOT_FOUND', notFoundText(input)) }

@@ -13,13 +13,16 @@ import { type BusEvent, publishAll } from '../events/bus.ts'
 import type { Core } from './context.ts'
 import { prefOnSql } from './notification-prefs.ts'
 
+/** A value, or where a statement built once binds it (db/statements.ts). */
+type Value = string | SQL
+
 /** An active link `l` of the owner or of a user the instance is shared with for WRITE. */
-const linkOfRecipient = (instanceId: string | AnyColumn, ownerId: string | AnyColumn) => sql`
+const linkOfRecipient = (instanceId: Value | AnyColumn, ownerId: Value | AnyColumn) => sql`
   l.active and (l.user_id = ${ownerId} or l.user_id in (
     select a.user_id from instance_access a where a.instance_id = ${instanceId} and a.access = 'WRITE'))`
 
 /** Linked chats of the owner and of users the instance is shared with for WRITE. */
-const recipients = (instanceId: string, ownerId: string) => sql`
+const recipients = (instanceId: Value, ownerId: Value) => sql`
   select l.user_id, l.channel, l.target, u.notification_prefs as prefs
   from channel_links l join users u on u.id = l.user_id
   where ${linkOfRecipient(instanceId, ownerId)}`
@@ -55,7 +58,7 @@ export async function enqueueProgress(
   return queued(tx, progressRowsSql(p))
 }
 
-type Copy = { ownerId: string; instanceId: string; messageId: string }
+type Copy = { ownerId: Value; instanceId: Value; messageId: Value }
 
 /**
  * The outbox insert of enqueueQuestion, without its `returning`, for a statement that writes the
@@ -136,7 +139,7 @@ export function enqueueWebhooks(
  */
 export const webhookRowsSql = (
   answered: SQL,
-  a: { ownerId: string | SQL; instanceId: string; answerId: string; by: string },
+  a: { ownerId: Value; instanceId: Value; answerId: Value; by: Value },
 ) => sql`
     insert into deliveries (user_id, message_id, instance_id, channel, kind, target, payload)
     select ${a.ownerId}::uuid, q.id, ${a.instanceId}::uuid, 'webhook', 'webhook', q.metadata->>'webhook_url',

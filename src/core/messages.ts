@@ -2,8 +2,9 @@
 // messages queued since the read cursor and moves the cursor onto itself (Omnara's contract).
 // A user message answers the open question(s) before it: that is answerQuestion (answers.ts).
 import { and, asc, eq, gt, sql } from 'drizzle-orm'
-import { type DbOrTx, resultRows, type Tx } from '../db/client.ts'
+import type { DbOrTx, Tx } from '../db/client.ts'
 import { agentInstances, messages } from '../db/schema.ts'
+import { cachedStatement } from '../db/statements.ts'
 import { Conflict, InvalidInput, NotFound } from '../errors.ts'
 import { publishAll } from '../events/bus.ts'
 import { answerQuestion, refusalError } from './answers.ts'
@@ -181,6 +182,79 @@ type OneStatement =
   | { outcome: 'id-behind'; latest: string }
   | { outcome: 'missing' | 'not-found' | 'replay' | 'changed' }
 
+/** What selects the text of the agent message's statement; everything else is a bound value. */
+type PostShape = { question: boolean; keepCursor: boolean; key: boolean; timeout: boolean; gitDiff: boolean }
+
+type PostValues = {
+  id: string
+  instanceId: string
+  userId: string
+  content: string
+  options: string | null
+  timeoutSeconds: number | null
+  metadata: string | null
+  key: string | null
+  gitDiff: string | null
+}
+
+type PostRow = {
+  owner: string | null
+  latest: string | null
+  fresh: boolean | null
+  replay: boolean
+  status: string | null
+  queued: string | null
+  channels: string | null
+}
+
+/** The agent message's statement (postInOneStatement), built once per shape. */
+const postStatement = cachedStatement<PostShape, PostValues>((s, v) => {
+  const cause = s.question ? 'agent-question' : 'agent-message'
+  const copy = { ownerId: v.userId, instanceId: v.instanceId, messageId: v.id }
+  const guard = sql`exists (select 1 from ok)`
+  const outbox = s.question ? questionRowsSql(copy, guard) : progressRowsSql(copy, guard)
+  const priorKey = s.key ? sql`user_id = ${v.userId} and idempotency_key = ${v.key}` : sql`false`
+  return sql`
+    with ${instanceCtes(v.instanceId)},
+    prior as (select 1 from messages where ${priorKey}),
+    ok as (
+      select l.cursor from locked l, snap s, latest
+      where l.user_id = ${v.userId} and not exists (select 1 from prior) and ${unchangedAndLast(v.id)}),
+    queued as (
+      select m.id, m.content, m.sender, m.created_at::text as "createdAt",
+        m.requires_user_input as "requiresUserInput"
+      from messages m
+      where ${s.keepCursor ? sql`false` : sql`m.instance_id = ${v.instanceId} and m.sender = 'USER'`}
+        and exists (select 1 from ok)
+        -- A value, not a join: the index on (instance_id, id) starts at the cursor instead of
+        -- reading every message of the session.
+        and m.id > coalesce((select cursor from ok), '00000000-0000-0000-0000-000000000000')),
+    inserted as (
+      insert into messages (id, instance_id, user_id, sender, content, requires_user_input, options,
+        timeout_at, metadata, idempotency_key)
+      select ${v.id}::uuid, ${v.instanceId}::uuid, ${v.userId}::uuid, 'AGENT', ${v.content}::text,
+        ${s.question}::boolean, ${v.options}::jsonb,
+        ${s.timeout ? sql`now() + make_interval(secs => ${v.timeoutSeconds})` : sql`null::timestamptz`},
+        ${v.metadata}::jsonb, ${v.key}::text
+      from ok
+      returning id),
+    updated as (
+      update agent_instances set status = ${statusAfterSql('agent_instances.status', cause)},
+        last_heartbeat_at = now(), last_activity_at = now()
+        ${s.keepCursor ? sql`` : sql`, last_read_message_id = ${v.id}::uuid`}
+        ${s.gitDiff ? sql`, git_diff = ${v.gitDiff}::text` : sql``}
+      from ok where agent_instances.id = ${v.instanceId}
+      returning agent_instances.status),
+    outbox as (${outbox} returning channel)
+    select ${instanceState}, exists (select 1 from prior) as replay,
+      (select status from updated) as status,
+      (select json_agg(q order by q.id)::text from queued q) as queued,
+      (select json_agg(distinct channel)::text from outbox) as channels
+    ${instanceFrom}`
+})
+
+const json = (v: unknown) => (v == null ? null : JSON.stringify(v))
+
 /**
  * The common case in one statement, one round trip: the instance exists and the key (if any) is
  * new. It locks the instance row, reads the queued user messages, inserts the message, moves the
@@ -191,59 +265,26 @@ type OneStatement =
 async function postInOneStatement(core: Core, input: AgentMessageInput, id: string): Promise<OneStatement> {
   const { userId, instanceId } = input
   const question = input.requiresUserInput ? parseQuestion(input.content, input.options) : null
-  const cause = input.requiresUserInput ? 'agent-question' : 'agent-message'
-  const copy = { ownerId: userId, instanceId, messageId: id }
-  const guard = sql`exists (select 1 from ok)`
-  const outbox = input.requiresUserInput ? questionRowsSql(copy, guard) : progressRowsSql(copy, guard)
-  const json = (v: unknown) => (v == null ? null : JSON.stringify(v))
-  const key = input.idempotencyKey
-  const priorKey = key ? sql`user_id = ${userId} and idempotency_key = ${key}` : sql`false`
-  const [row] = resultRows<{
-    owner: string | null
-    latest: string | null
-    fresh: boolean | null
-    replay: boolean
-    status: string | null
-    queued: string | null
-    channels: string | null
-  }>(
-    await core.db.execute(sql`
-    with ${instanceCtes(instanceId)},
-    prior as (select 1 from messages where ${priorKey}),
-    ok as (
-      select l.cursor from locked l, snap s, latest
-      where l.user_id = ${userId} and not exists (select 1 from prior) and ${unchangedAndLast(id)}),
-    queued as (
-      select m.id, m.content, m.sender, m.created_at::text as "createdAt",
-        m.requires_user_input as "requiresUserInput"
-      from messages m
-      where ${input.keepCursor ? sql`false` : sql`m.instance_id = ${instanceId} and m.sender = 'USER'`}
-        and exists (select 1 from ok)
-        -- A value, not a join: the index on (instance_id, id) starts at the cursor instead of
-        -- reading every message of the session.
-        and m.id > coalesce((select cursor from ok), '00000000-0000-0000-0000-000000000000')),
-    inserted as (
-      insert into messages (id, instance_id, user_id, sender, content, requires_user_input, options,
-        timeout_at, metadata, idempotency_key)
-      select ${id}::uuid, ${instanceId}::uuid, ${userId}::uuid, 'AGENT', ${input.content}::text,
-        ${input.requiresUserInput}::boolean, ${json(question?.options)}::jsonb,
-        ${input.timeoutSeconds ? sql`now() + make_interval(secs => ${input.timeoutSeconds})` : sql`null::timestamptz`},
-        ${json(input.metadata)}::jsonb, ${key ?? null}::text
-      from ok
-      returning id),
-    updated as (
-      update agent_instances set status = ${statusAfterSql('agent_instances.status', cause)},
-        last_heartbeat_at = now(), last_activity_at = now()
-        ${input.keepCursor ? sql`` : sql`, last_read_message_id = ${id}::uuid`}
-        ${input.gitDiff !== undefined ? sql`, git_diff = ${input.gitDiff}::text` : sql``}
-      from ok where agent_instances.id = ${instanceId}
-      returning agent_instances.status),
-    outbox as (${outbox} returning channel)
-    select ${instanceState}, exists (select 1 from prior) as replay,
-      (select status from updated) as status,
-      (select json_agg(q order by q.id)::text from queued q) as queued,
-      (select json_agg(distinct channel)::text from outbox) as channels
-    ${instanceFrom}`),
+  const [row] = await postStatement<PostRow>(
+    core.db,
+    {
+      question: input.requiresUserInput,
+      keepCursor: !!input.keepCursor,
+      key: !!input.idempotencyKey,
+      timeout: !!input.timeoutSeconds,
+      gitDiff: input.gitDiff !== undefined,
+    },
+    {
+      id,
+      instanceId,
+      userId,
+      content: input.content,
+      options: json(question?.options),
+      timeoutSeconds: input.timeoutSeconds ?? null,
+      metadata: json(input.metadata),
+      key: input.idempotencyKey ?? null,
+      gitDiff: input.gitDiff ?? null,
+    },
   )
   if (!row?.owner) return { outcome: 'missing' }
   if (row.owner !== userId) return { outcome: 'not-found' }

@@ -37,7 +37,7 @@ export const ONE_STATEMENT_TRIES = 4
 const newestMessage = (instance: SQL | string) =>
   sql`(select m.id from messages m where m.instance_id = ${instance} order by m.id desc limit 1)`
 
-export const instanceCtes = (instanceId: string) => sql`
+export const instanceCtes = (instanceId: SQL) => sql`
     snap as (select xmin::text as version from agent_instances where id = ${instanceId}),
     locked as (
       select user_id, last_read_message_id as cursor, xmin::text as version
@@ -54,7 +54,7 @@ export const idFloorSql = sql<string | null>`greatest(agent_instances.last_read_
   ${newestMessage(sql.raw('agent_instances.id'))})`
 
 /** The condition to write: over `locked l join snap s …, latest`, the row is unchanged and `id` comes last. */
-export const unchangedAndLast = (id: string) =>
+export const unchangedAndLast = (id: SQL) =>
   sql`s.version = l.version and coalesce(greatest(l.cursor, latest.id) < ${id}::uuid, true)`
 
 /** Columns the statement returns (`owner`, `latest`, `fresh`) to say why it wrote nothing; see instanceFrom. */
@@ -71,20 +71,17 @@ export type EventFill = { event: number; path: string; value: SQL }
 const NOTIFY_LIMIT = 8000
 
 /**
- * The body of a CTE that sends `events`, with `fills` applied and the jsonb array `appended`
- * added, once per row of `from`, when the payload fits (else the bus publishes after the commit:
- * the statement returns `(select count(*) from <this cte>)` to say which). Null when the bus
- * publishes them itself (see EventBus.notification).
+ * The body of a CTE that sends a notification (`note`: where its channel and payload are bound)
+ * with `fills` applied and the jsonb array `appended` added, once per row of `from`, when the
+ * payload fits (else the bus publishes after the commit: the statement returns
+ * `(select count(*) from <this cte>)` to say which).
  */
 export function notifyCte(
-  core: Core,
-  events: BusEvent[],
+  note: { channel: SQL; payload: SQL },
   from: SQL,
   fills: EventFill[],
   appended?: SQL,
-): SQL | null {
-  const note = core.bus.notification?.(events)
-  if (!note) return null
+): SQL {
   const base = baseWithFills(note.payload, fills)
   const payload = appended ? sql`jsonb_set(p.p, '{e}', (p.p->'e') || ${appended})` : sql`p.p`
   return sql`
@@ -93,7 +90,7 @@ export function notifyCte(
     where octet_length(n.t) < ${NOTIFY_LIMIT}`
 }
 
-function baseWithFills(payload: string, fills: EventFill[]): SQL {
+function baseWithFills(payload: SQL, fills: EventFill[]): SQL {
   let p = sql`${payload}::jsonb`
   for (const f of fills) p = sql`jsonb_set(${p}, ${`{e,${f.event},${f.path}}`}::text[], ${f.value})`
   return p
