@@ -12,36 +12,47 @@ export const PARK_MS = 20
 type Client = ReturnType<typeof agentClient>
 
 /**
- * The rounds both answer benchmarks run: `agent` asks and parks its long-poll, `answerer` (the
- * same server, or another machine) posts the answer. Sorted samples in ms, after warm-up.
+ * One round: `agent` asks on `instanceId` and parks its long-poll, `answerer` (the same server, or
+ * another machine) posts the answer. The time in ms from the answer POST to the long-poll's
+ * response, or what went wrong.
  */
+export async function answerRound(
+  agent: Client,
+  answerer: Client,
+  instanceId: string,
+  round: number,
+): Promise<{ ms: number } | { failure: string }> {
+  const questionId = await agent.ask(instanceId, `Question ${round}? [YES/NO]`)
+  const waiting = agent.get(
+    `/api/v1/messages/pending?agent_instance_id=${instanceId}&last_read_message_id=${questionId}&wait=30`,
+  )
+  await sleep(PARK_MS)
+  const answer = `answer ${round}`
+  const start = performance.now()
+  const [pending] = await Promise.all([
+    waiting.then((body) => ({ body, at: performance.now() })),
+    answerer.post('/api/v1/messages/user', {
+      agent_instance_id: instanceId,
+      content: answer,
+      mark_as_read: false,
+    }),
+  ])
+  if (pending.body.status !== 'ok' || pending.body.messages?.[0]?.content !== answer)
+    return {
+      failure: `round ${round}: unexpected long-poll answer ${JSON.stringify(pending.body).slice(0, 200)}`,
+    }
+  return { ms: pending.at - start }
+}
+
+/** The rounds both answer benchmarks run (see answerRound). Sorted samples in ms, after warm-up. */
 export async function timeAnswers(agent: Client, answerer: Client) {
   const instanceId = crypto.randomUUID()
   const samples: number[] = []
   const failures: string[] = []
   for (let round = 0; round < WARMUP + ROUNDS; round++) {
-    const questionId = await agent.ask(instanceId, `Question ${round}? [YES/NO]`)
-    const waiting = agent.get(
-      `/api/v1/messages/pending?agent_instance_id=${instanceId}&last_read_message_id=${questionId}&wait=30`,
-    )
-    await sleep(PARK_MS)
-    const answer = `answer ${round}`
-    const start = performance.now()
-    const [pending] = await Promise.all([
-      waiting.then((body) => ({ body, at: performance.now() })),
-      answerer.post('/api/v1/messages/user', {
-        agent_instance_id: instanceId,
-        content: answer,
-        mark_as_read: false,
-      }),
-    ])
-    if (pending.body.status !== 'ok' || pending.body.messages?.[0]?.content !== answer) {
-      failures.push(
-        `round ${round}: unexpected long-poll answer ${JSON.stringify(pending.body).slice(0, 200)}`,
-      )
-      continue
-    }
-    if (round >= WARMUP) samples.push(pending.at - start)
+    const r = await answerRound(agent, answerer, instanceId, round)
+    if ('failure' in r) failures.push(r.failure)
+    else if (round >= WARMUP) samples.push(r.ms)
   }
   samples.sort((a, b) => a - b)
   return { samples, failures }

@@ -3,15 +3,19 @@
 // Then, in core without HTTP, rounds alternate between a long-poll woken by an event that carries
 // the reply (answered from memory) and one whose event does not (it reads the database, as every
 // woken long-poll did before), so the two paths are compared on the same machine at the same time.
-// `bun bench/answer-wake.ts [--hooks]`
+// With `--against <checkout>`, only the long-poll rounds, alternating one by one between this
+// checkout's server and the other's (A B B A ...): on a machine whose load changes from one second
+// to the next, runs one after the other compare the load, not the code.
+// `bun bench/answer-wake.ts [--hooks] [--against <checkout>]`
 import { answerQuestion } from '../src/core/answers.ts'
 import type { Core } from '../src/core/context.ts'
 import { postAgentMessage } from '../src/core/messages.ts'
 import { getPending } from '../src/core/pending.ts'
 import type { BusEvent, EventBus } from '../src/events/bus.ts'
-import { answerLatency, PARK_MS, WARMUP } from './answer-latency.ts'
+import { answerLatency, answerRound, PARK_MS, WARMUP } from './answer-latency.ts'
 import { hookAnswerLatency } from './hooks.ts'
 import {
+  agentClient,
   createBenchDatabase,
   makeBenchUser,
   ms,
@@ -82,6 +86,55 @@ async function wokenPaths(run: Running) {
   for (const path of ['memory', 'read']) {
     console.log(`  ${path}: answer -> result ${show(samples[path]!)}; event -> result ${show(woken[path]!)}`)
   }
+}
+
+/** Long-poll rounds alternating between this checkout's server and `other`'s, each on its own database. */
+async function against(other: string) {
+  const { startInProcess: startOther } = await import(`${other}/bench/lib.ts`)
+  const sides = []
+  for (const [name, start] of [
+    ['this checkout', startInProcess],
+    [other, startOther as typeof startInProcess],
+  ] as const) {
+    const db = await createBenchDatabase()
+    const run = await start(db.url)
+    const client = agentClient(run.base, run.key)
+    sides.push({ name, db, run, client, instanceId: crypto.randomUUID(), samples: [] as number[] })
+  }
+  try {
+    for (let round = 0; round < WARMUP + ROUNDS; round++) {
+      for (const side of round % 2 === 0 ? sides : [...sides].reverse()) {
+        const r = await answerRound(side.client, side.client, side.instanceId, round)
+        if ('failure' in r) throw new Error(`${side.name}: ${r.failure}`)
+        if (round >= WARMUP) side.samples.push(r.ms)
+      }
+    }
+  } finally {
+    for (const side of sides) {
+      await side.run.parley.stop()
+      await side.db.drop()
+    }
+  }
+  console.log(`Answer latency, ${ROUNDS} rounds each after ${WARMUP} warm-up, alternating`)
+  const figures = sides.map((side) => {
+    const s = side.samples.sort((a, b) => a - b)
+    const f = { p50: percentile(s, 50), p90: percentile(s, 90), p99: percentile(s, 99), max: s.at(-1)! }
+    console.log(`  ${side.name}: p50 ${ms(f.p50)}, p90 ${ms(f.p90)}, p99 ${ms(f.p99)}, max ${ms(f.max)}`)
+    return f
+  })
+  const [mine, theirs] = figures as [(typeof figures)[0], (typeof figures)[0]]
+  const ratio = (k: keyof typeof mine) => (mine[k] / theirs[k]).toFixed(2)
+  console.log(
+    `  this / other: p50 ${ratio('p50')}, p90 ${ratio('p90')}, p99 ${ratio('p99')}, max ${ratio('max')}`,
+  )
+}
+
+const otherAt = process.argv.indexOf('--against')
+if (otherAt >= 0) {
+  const other = process.argv[otherAt + 1]
+  if (!other) throw new Error('--against needs the path of another checkout')
+  await against(other)
+  process.exit(0)
 }
 
 const db = await createBenchDatabase()

@@ -2,7 +2,9 @@
 // stored. We chose opaque tokens over signed JWTs because the database decides validity anyway
 // (revocation, expiry, a deleted user): a signature would only add length and a second secret
 // to rotate, without saving the lookup. Lookups are cached for at most 5 s and revocations clear
-// the cache at once through the event bus; last_used_at is written in batches.
+// the cache at once through the event bus; last_used_at is written in batches. A key in use is
+// looked up again in its cache entry's last second, while the entry still answers, so no request
+// waits for the lookup (one lookup per key at a time, however many requests arrive).
 //
 // Requests held open with a key (long-polls, held hooks, MCP asks) end when the key dies: at its
 // expiry time (a timer), and at once when it is revoked, through the bus. A revocation by the CLI
@@ -20,6 +22,8 @@ import { FailureThrottle } from './login-throttle.ts'
 
 const KEY_PREFIX = 'prl_'
 export const CACHE_MS = 5_000
+/** A key used this close to its cache entry's end is looked up again in the background. */
+export const REFRESH_AHEAD_MS = 1_000
 const FLUSH_MS = 10_000
 /** With an in-memory bus, how often held requests' keys are looked up again (a dead key ends them within 5 s). */
 export const HOLD_CHECK_MS = 2_500
@@ -106,6 +110,8 @@ type CacheEntry = { principal: KeyPrincipal | null; until: number }
 
 export class KeyVerifier {
   private readonly cache = new Map<string, CacheEntry>()
+  /** Lookups in flight, by key hash: requests arriving meanwhile share them. */
+  private readonly loading = new Map<string, Promise<CacheEntry>>()
   private readonly used = new Map<string, Date>()
   private flushTimer: ReturnType<typeof setTimeout> | null = null
   private readonly unsubscribe: () => void
@@ -133,6 +139,8 @@ export class KeyVerifier {
   /** A key is dead: forget it and end every request held open with it. */
   private ended(keyHash: string): void {
     this.cache.delete(keyHash)
+    // A lookup in flight may have read the key before it died: its result is not kept.
+    this.loading.delete(keyHash)
     for (const c of this.held.get(keyHash) ?? []) c.abort()
     this.unheld(keyHash)
   }
@@ -207,15 +215,36 @@ export class KeyVerifier {
     const hash = sha256(rawKey)
     const now = this.now()
     let entry = this.cache.get(hash)
-    if (!entry || entry.until <= now) {
-      entry = await this.load(hash, now)
-      this.cache.set(hash, entry)
-      if (this.cache.size > 10_000) this.cache.delete(this.cache.keys().next().value!)
-    }
+    if (!entry || entry.until <= now) entry = await this.lookUp(hash)
+    else if (entry.until - now < REFRESH_AHEAD_MS)
+      this.lookUp(hash).catch((err) => log.warn({ err }, 'API key lookup ahead of expiry failed'))
     const expiresAt = entry.principal?.expiresAt ?? null
     if (!entry.principal || (expiresAt !== null && expiresAt <= now)) return null
     this.markUsed(entry.principal.keyId, now)
     return entry.principal
+  }
+
+  /** Looks the key up and caches the result, or joins the lookup already in flight. */
+  private lookUp(hash: string): Promise<CacheEntry> {
+    const inFlight = this.loading.get(hash)
+    if (inFlight) return inFlight
+    const lookup: Promise<CacheEntry> = this.load(hash, this.now()).then(
+      (entry) => {
+        // Not when the key died meanwhile (ended() forgot this lookup).
+        if (this.loading.get(hash) !== lookup) return entry
+        this.loading.delete(hash)
+        this.cache.delete(hash) // re-inserted last: the oldest entry is the one evicted
+        this.cache.set(hash, entry)
+        if (this.cache.size > 10_000) this.cache.delete(this.cache.keys().next().value!)
+        return entry
+      },
+      (err) => {
+        if (this.loading.get(hash) === lookup) this.loading.delete(hash)
+        throw err
+      },
+    )
+    this.loading.set(hash, lookup)
+    return lookup
   }
 
   private async load(hash: string, now: number): Promise<CacheEntry> {

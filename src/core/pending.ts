@@ -60,12 +60,33 @@ async function readAndMove(
   return moved ? { messages: found, status: 'ok' } : { messages: [], status: 'stale' }
 }
 
+/**
+ * A condition that holds and makes the statement's own transaction commit without waiting for its
+ * WAL flush (`synchronous_commit` off, for that transaction only). Only cursor moves use it: the
+ * reader who moved the cursor is answered right away instead of after a disk flush, which on a
+ * busy database is the slowest step of a woken long-poll (the answer it returns was flushed before
+ * it was announced). The move is visible to every reader at once, like any commit, so the
+ * compare-and-set is unchanged. Only if Postgres itself crashes before its WAL writer flushes the
+ * move (within a second) is the cursor found where it was: what it passed is delivered again (or
+ * the agent is told its cursor is stale), never lost. In the WHERE clause, the setting is made
+ * whenever a row is written. Never inside a transaction that writes anything else: it would cover
+ * that too.
+ */
+const withoutFlushWait = sql`set_config('synchronous_commit', 'off', true) = 'off'`
+
 /** Moves the read cursor from `from` to `to` unless it was moved meanwhile (compare-and-set). */
 async function moveCursor(core: Core, instanceId: string, from: string, to: string, also?: SQL) {
   const moved = await core.db
     .update(agentInstances)
     .set({ lastReadMessageId: to })
-    .where(and(eq(agentInstances.id, instanceId), eq(agentInstances.lastReadMessageId, from), also))
+    .where(
+      and(
+        eq(agentInstances.id, instanceId),
+        eq(agentInstances.lastReadMessageId, from),
+        also,
+        withoutFlushWait,
+      ),
+    )
     .returning({ id: agentInstances.id })
   return moved.length === 1
 }
@@ -308,10 +329,7 @@ function answerFromEvents(questionId: string, events: BusEvent[]): Answer | 'clo
 
 /** After a blocking ask delivered its answer, move the cursor past it (unless the agent moved on). */
 export async function consumeAnswer(core: Core, instanceId: string, questionId: string, answerId: string) {
-  await core.db
-    .update(agentInstances)
-    .set({ lastReadMessageId: answerId })
-    .where(and(eq(agentInstances.id, instanceId), eq(agentInstances.lastReadMessageId, questionId)))
+  await moveCursor(core, instanceId, questionId, answerId)
 }
 
 /** For queued user messages: which of them answered a question (their waiter had gone: "late"). */

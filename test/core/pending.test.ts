@@ -3,12 +3,14 @@
 // late is not skipped. Statements are counted on the waiter's own connection (drizzle's logger),
 // so the answering side's statements do not count.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { sql } from 'drizzle-orm'
 import { answerQuestion } from '../../src/core/answers.ts'
 import type { Core } from '../../src/core/context.ts'
 import { awaitHookAnswer } from '../../src/core/hooks/questions.ts'
 import { postAgentMessage } from '../../src/core/messages.ts'
-import { getPending, readPending, waitForAnswer } from '../../src/core/pending.ts'
-import { connectPostgres, type Database, wrapPglite } from '../../src/db/client.ts'
+import { consumeAnswer, getPending, readPending, waitForAnswer } from '../../src/core/pending.ts'
+import { queryRows } from '../../src/core/sql-rows.ts'
+import { connectPostgres, type Database, type Db, wrapPglite } from '../../src/db/client.ts'
 import { MemoryBus } from '../../src/events/bus.ts'
 import {
   dbKinds,
@@ -129,6 +131,60 @@ for (const kind of dbKinds()) {
       const answer = await waiting
       expect(waiterDb.queryCount() - since).toBe(1)
       expect(answer).toMatchObject({ content: 'Allow', by: 'alice', via: 'api', pressed: false })
+    })
+
+    /**
+     * Runs `move` in a transaction and returns how that transaction will commit. A reader who moves
+     * the cursor is answered without waiting for a disk flush: on a busy database that flush was the
+     * slowest step of a woken long-poll (see withoutFlushWait in src/core/pending.ts).
+     */
+    const commitOf = (move: (core: Core) => Promise<unknown>) =>
+      t.database.db.transaction(async (tx) => {
+        await move({ db: tx as unknown as Db, bus: t.bus })
+        const [row] = await queryRows<{ s: string }>(
+          tx,
+          sql`select current_setting('synchronous_commit') as s`,
+        )
+        return row?.s
+      })
+
+    test('a cursor move does not wait for its flush to disk: woken, read, or after a blocking ask', async () => {
+      const id = uuid()
+      // PGlite has one connection: the reply could not be written while the transaction holds it.
+      if (kind === 'postgres') {
+        const first = await ask(id)
+        const woken = commitOf(async (core) => {
+          const waiting = getPending(core, {
+            userId: alice.id,
+            instanceId: id,
+            lastRead: first,
+            waitMs: 10_000,
+          })
+          await Bun.sleep(100)
+          await reply(t.core, id, 'one')
+          expect((await waiting).messages.map((m) => m.content)).toEqual(['one'])
+        })
+        expect(await woken).toBe('off')
+      }
+      const second = await ask(id)
+      await reply(t.core, id, 'two')
+      const read = commitOf(async (core) => {
+        expect((await readPending(core, alice.id, id, second)).messages.map((m) => m.content)).toEqual([
+          'two',
+        ])
+      })
+      expect(await read).toBe('off')
+      const third = await ask(id)
+      const outcome = await reply(t.core, id, 'three')
+      const answerId = 'messageId' in outcome ? outcome.messageId : null
+      expect(await commitOf((core) => consumeAnswer(core, id, third, answerId!))).toBe('off')
+      const [row] = await t.database.query<{ last_read_message_id: string }>(
+        'select last_read_message_id from agent_instances where id = $1',
+        [id],
+      )
+      expect(row?.last_read_message_id).toBe(answerId!)
+      // A statement that moves no cursor leaves the commit as it was.
+      expect(await commitOf((core) => readPending(core, alice.id, id, null))).toBe('on')
     })
   })
 }
