@@ -84,7 +84,7 @@ async function main() {
     try {
       await step('answer latency', () => answerLatency(run, floor))
       await step('hook answer latency', () => hookAnswerLatency(run))
-      await step('ingest (about 22 s)', () => ingest(run, url, floor))
+      await step('ingest (about 35 s)', () => ingest(run, url, floor))
     } finally {
       await run.parley.stop()
     }
