@@ -49,8 +49,10 @@ export function createApp(deps: AppDeps) {
     new Elysia({ normalize: 'typebox' })
       .use(securityHeaders(deps.config))
       .use(requestObservation)
-      // Before httpErrors: its body parser must not run on a route that verifies the raw body.
+      // Before httpErrors: its body parser must not run on a route that verifies the raw body,
+      // nor refuse what a chat platform would only send again (bots/telegram/webhook-route.ts).
       .use(slackEvents(deps.slack))
+      .use(telegramWebhook(deps))
       .use(httpErrors)
       .use(health(deps))
       .use(metrics(deps))
@@ -58,7 +60,6 @@ export function createApp(deps: AppDeps) {
       .use(agentMcp(deps))
       .use(agentHooks(deps))
       .use(relayRoutes(deps))
-      .use(telegramWebhook(deps))
       .use(
         webApp({
           ...deps,

@@ -10,7 +10,7 @@ import { createApiKey, type KeyVerifier } from '../src/auth/api-keys.ts'
 import { loadConfig } from '../src/config.ts'
 import type { Core } from '../src/core/context.ts'
 import { createUser } from '../src/core/users.ts'
-import { connectPostgres, type Database, openPglite, wrapPglite } from '../src/db/client.ts'
+import { connectPostgres, type Database, openPglite, pgliteOptions, wrapPglite } from '../src/db/client.ts'
 import { migrate, pendingMigrations } from '../src/db/migrate.ts'
 import type { EventBus } from '../src/events/bus.ts'
 import { createParley, type Parley } from '../src/parley.ts'
@@ -23,12 +23,17 @@ export const dbKinds = (): DbKind[] => (process.env.DATABASE_URL ? ['pglite', 'p
 /** Postgres-only tests: `describe.skipIf(!hasPostgres())` shows them as skipped, not as absent. */
 export const hasPostgres = (): boolean => dbKinds().includes('postgres')
 
+/** Names the migration set: a template made for one set is never used for another. */
+const migrationsHash = () =>
+  Bun.hash(
+    pendingMigrations()
+      .map((m) => m.tag + m.statements.join(''))
+      .join('|'),
+  ).toString(16)
+
 /** A migrated PGlite data dir, made once per migration set and loaded from a tarball after that. */
 export async function pgliteTemplate(): Promise<Blob> {
-  const tags = pendingMigrations()
-    .map((m) => m.tag + m.statements.join(''))
-    .join('|')
-  const file = join(tmpdir(), `parley-pglite-${Bun.hash(tags).toString(16)}.tar`)
+  const file = join(tmpdir(), `parley-pglite-${migrationsHash()}.tar`)
   if (existsSync(file)) return new Blob([readFileSync(file)])
   const fresh = await openPglite(null)
   await migrate(fresh)
@@ -40,34 +45,80 @@ export async function pgliteTemplate(): Promise<Blob> {
   return blob
 }
 
+const databaseUrl = (base: string, name: string) => {
+  const url = new URL(base)
+  url.pathname = `/${name}`
+  return url.toString()
+}
+const randomName = (prefix: string) => `${prefix}_${crypto.randomUUID().replace(/-/g, '').slice(0, 16)}`
+
+/** Runs `fn` on a one-connection client to the server's maintenance database (DATABASE_URL). */
+async function asAdmin<T>(fn: (admin: Database) => Promise<T>): Promise<T> {
+  const admin = connectPostgres(process.env.DATABASE_URL!, { max: 1 })
+  try {
+    return await fn(admin)
+  } finally {
+    await admin.close()
+  }
+}
+
+/**
+ * A migrated Postgres database to copy (`create database … template`, a file copy: far cheaper
+ * than running the migrations again in every test file), made once per migration set on the
+ * server. It is built under a name of its own and renamed when complete, so a test file never
+ * copies a half-migrated one, and files starting together may each build one: the first rename
+ * wins and the others drop theirs.
+ */
+let postgresTemplateName: Promise<string> | null = null
+function postgresTemplate(): Promise<string> {
+  postgresTemplateName ??= asAdmin(async (admin) => {
+    const name = `parley_tpl_${migrationsHash()}`
+    const found = await admin.query('select 1 from pg_database where datname = $1', [name])
+    if (found.length > 0) return name
+    const building = randomName(name)
+    await admin.query(`create database ${building}`)
+    const database = connectPostgres(databaseUrl(process.env.DATABASE_URL!, building), { max: 1 })
+    try {
+      await migrate(database)
+    } finally {
+      await database.close()
+    }
+    try {
+      await admin.query(`alter database ${building} rename to ${name}`)
+    } catch (err) {
+      await admin.query(`drop database if exists ${building} with (force)`)
+      const won = await admin.query('select 1 from pg_database where datname = $1', [name])
+      if (won.length === 0) throw err
+    }
+    return name
+  })
+  return postgresTemplateName
+}
+
 export type TestDb = { database: Database; url: string | null; drop(): Promise<void> }
 
 /** A database of its own; `migrate: false` leaves it empty (Postgres only), for processes that migrate it. */
 export async function freshDatabase(kind: DbKind, opts: { migrate?: boolean } = {}): Promise<TestDb> {
   if (kind === 'pglite') {
-    const pg = new PGlite({ loadDataDir: await pgliteTemplate() })
+    // Started as Parley starts it (src/db/client.ts): its small shared memory is also less to
+    // touch on every start than PGlite's default 128 MB.
+    const pg = new PGlite({ ...(await pgliteOptions(null)), loadDataDir: await pgliteTemplate() })
     await pg.waitReady
     await pg.exec(`set time zone 'UTC'`)
     const database = wrapPglite(pg)
     return { database, url: null, drop: () => database.close() }
   }
-  const base = process.env.DATABASE_URL!
-  const name = `parley_t_${crypto.randomUUID().replace(/-/g, '').slice(0, 16)}`
-  const admin = connectPostgres(base, { max: 1 })
-  await admin.query(`create database ${name}`)
-  await admin.close()
-  const url = new URL(base)
-  url.pathname = `/${name}`
-  const database = connectPostgres(url.toString())
-  if (opts.migrate !== false) await migrate(database)
+  const name = randomName('parley_t')
+  const template = opts.migrate === false ? 'template1' : await postgresTemplate()
+  await asAdmin((admin) => admin.query(`create database ${name} template ${template}`))
+  const url = databaseUrl(process.env.DATABASE_URL!, name)
+  const database = connectPostgres(url)
   return {
     database,
-    url: url.toString(),
+    url,
     drop: async () => {
       await database.close()
-      const a = connectPostgres(base, { max: 1 })
-      await a.query(`drop database if exists ${name} with (force)`)
-      await a.close()
+      await asAdmin((admin) => admin.query(`drop database if exists ${name} with (force)`))
     },
   }
 }

@@ -97,6 +97,24 @@ function failureResponse(code: unknown, error: unknown, request: Request, route:
   return toJsonError(new AppError('INTERNAL', 'Internal server error'), path)
 }
 
+/**
+ * A JSON body within the size limit ({} when empty), for the shared parser and for routes mounted
+ * ahead of it (bots/telegram/webhook-route.ts); throws PayloadTooLarge or InvalidInput.
+ */
+export async function readJsonBody(request: Request): Promise<unknown> {
+  if (Number(request.headers.get('content-length') ?? 0) > MAX_BODY_BYTES)
+    throw new PayloadTooLarge(MAX_BODY_BYTES)
+  // Read the text ourselves: chunked bodies have no content-length to check up front.
+  const text = await request.text()
+  if (Buffer.byteLength(text) > MAX_BODY_BYTES) throw new PayloadTooLarge(MAX_BODY_BYTES)
+  if (text.trim() === '') return {}
+  try {
+    return JSON.parse(text)
+  } catch (err) {
+    throw new InvalidInput('body', 'body: malformed JSON', { cause: err })
+  }
+}
+
 export const httpErrors = new Elysia({ name: 'parley.http-errors' })
   .onRequest(({ request }) => {
     const length = Number(request.headers.get('content-length') ?? 0)
@@ -106,15 +124,7 @@ export const httpErrors = new Elysia({ name: 'parley.http-errors' })
   })
   .onParse({ as: 'global' }, async ({ request, contentType }) => {
     if (!contentType?.startsWith('application/json')) return
-    // Read the text ourselves: chunked bodies have no content-length to check up front.
-    const text = await request.text()
-    if (Buffer.byteLength(text) > MAX_BODY_BYTES) throw new PayloadTooLarge(MAX_BODY_BYTES)
-    if (text.trim() === '') return {}
-    try {
-      return JSON.parse(text)
-    } catch (err) {
-      throw new InvalidInput('body', 'body: malformed JSON', { cause: err })
-    }
+    return readJsonBody(request)
   })
   // Every body, query and path parameter, before the route's schema sees it: text the database
   // cannot store and JSON nested too deep are refused here, once for REST, MCP, hooks and forms.

@@ -453,6 +453,19 @@ for (const kind of dbKinds()) {
       expect(rows).toHaveLength(1)
     })
 
+    test('an answer holding a NUL is taken (200, not sent again), refused by core with a reply, and stores nothing', async () => {
+      const { user, chat } = await linked()
+      const id = uuid()
+      const q = await ask(user.id, id, 'Name of the branch?')
+      const copy = await question(chat, q.messageId)
+      const res = await post(fake.message(chat, 'main\u0000', { replyTo: copy.message_id }))
+      expect(res.status).toBe(200)
+      expect(lastBotText(chat)).toContain('NUL')
+      expect(await answerOf(q.messageId)).toEqual({ answered_via: null, content: null })
+      await post(fake.message(chat, 'main', { replyTo: copy.message_id }))
+      expect(await answerOf(q.messageId)).toEqual({ answered_via: 'telegram', content: 'main' })
+    })
+
     test('/status lists open questions and active agents; /unlink stops deliveries', async () => {
       const { user, chat } = await linked()
       const id = uuid()
