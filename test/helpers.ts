@@ -7,6 +7,7 @@ import { PGlite } from '@electric-sql/pglite'
 import type { McpOptions } from '../src/agents/mcp.ts'
 import type { App, AppDeps } from '../src/app.ts'
 import { createApiKey, type KeyVerifier } from '../src/auth/api-keys.ts'
+import { hashPassword } from '../src/auth/passwords.ts'
 import { loadConfig } from '../src/config.ts'
 import type { Core } from '../src/core/context.ts'
 import { createUser } from '../src/core/users.ts'
@@ -175,9 +176,23 @@ export async function testApp(
 }
 
 let userSeq = 0
+/**
+ * A password's argon2id hash, made once per test process: each hash costs about 0.2 s of CPU, and
+ * a run makes hundreds of users with the same password. Logging in still verifies it for real.
+ */
+const hashes = new Map<string, Promise<string>>()
+const sharedHash = (password: string) => {
+  if (!hashes.has(password)) hashes.set(password, hashPassword(password))
+  return hashes.get(password)!
+}
+
 export async function makeUser(db: Database['db'], label = 'user') {
   const email = `${label}-${++userSeq}-${crypto.randomUUID().slice(0, 6)}@example.com`
-  const user = await createUser(db, { email, password: 'correct horse battery', displayName: label })
+  const user = await createUser(
+    db,
+    { email, password: 'correct horse battery', displayName: label },
+    sharedHash,
+  )
   const { key, id: keyId } = await createApiKey(db, { userId: user.id, name: `${label} key` })
   return { ...user, key, keyId }
 }

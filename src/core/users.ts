@@ -13,12 +13,14 @@ export const normalizeEmail = (email: string) => email.trim().toLowerCase()
 export async function createUser(
   db: Db,
   input: { email: string; password: string; displayName?: string | null },
+  /** How the password is hashed: always hashPassword, except where tests reuse one hash per password. */
+  hash: (password: string) => Promise<string> = hashPassword,
 ): Promise<{ id: string; email: string }> {
   const email = normalizeEmail(input.email)
   if (!EMAIL.test(email)) throw new InvalidInput('email', 'email must be an email address')
   if (input.password.length < MIN_PASSWORD_LENGTH)
     throw new InvalidInput('password', `password must be at least ${MIN_PASSWORD_LENGTH} characters`)
-  const passwordHash = await hashPassword(input.password)
+  const passwordHash = await hash(input.password)
   try {
     const [row] = await db
       .insert(users)
