@@ -9,7 +9,7 @@ import type { Core } from './context.ts'
 import { normalizeAgentType } from './instances.ts'
 import { openQuestionSql } from './open-questions.ts'
 import { onlineSql } from './presence.ts'
-import { messageMatches, searchWords } from './search.ts'
+import { messageMatches, ownMessageMatches, searchWords } from './search.ts'
 import { decodeCursor, encodeCursor, likePattern, queryRows } from './sql-rows.ts'
 import { canonicalUuid } from './wire.ts'
 
@@ -86,13 +86,13 @@ const ORDER = sql`(v.status = 'AWAITING_INPUT') desc, v.last_activity_at desc, v
 
 /**
  * Instances `userId` may see (own, and shared to them; never soft-deleted) that pass `where`,
- * first `limit` in inbox order (all of them, unordered, when `limit` is null). Each branch is
- * ordered and limited on its own so the owner's branch is a short walk of
- * agent_instances_inbox_idx instead of a sort of every instance.
+ * first `limit` in `order` (inbox order unless given; all of them, unordered, when `limit` is
+ * null). Each branch is ordered and limited on its own so the owner's branch is a short walk of
+ * an agent_instances index instead of a sort of every instance.
  */
-function visible(userId: string, where: SQL, limit: number | null) {
+function visible(userId: string, where: SQL, limit: number | null, order = ORDER) {
   const columns = sql`v.id, v.agent_type_id, v.name, v.status, v.last_activity_at, v.last_heartbeat_at`
-  const first = limit === null ? sql`` : sql`order by ${ORDER} limit ${limit}`
+  const first = limit === null ? sql`` : sql`order by ${order} limit ${limit}`
   return sql`(
     (select ${columns}, null::text as shared_access from agent_instances v
      where v.user_id = ${userId} and v.status <> 'DELETED' and ${where}
@@ -137,52 +137,68 @@ function inboxOrder(userId: string, f: NormalizedFilters, only: string | null, l
  * matches, then the most recently active ones with a matching message, found by walking them in
  * that order. Counting every match of a word found in nearly every message would read them all.
  */
-export const SEARCH_COUNT_CAP = 10_000
+export const SEARCH_COUNT_CAP = 1_000
 
 /**
  * The first `limit` instances matching the search after the cursor, best first: those whose name
  * contains the text, then those with more matching messages, then the latest activity. Messages
- * are found through the search index, at most SEARCH_COUNT_CAP of them (see there); only the
- * branch the count selects runs (the other one's gate is a one-time filter).
+ * are found through the search index, at most SEARCH_COUNT_CAP of them (see there): the viewer's
+ * own, and those of instances shared with them, looked up per owner so the index reads only the
+ * messages of people whose instances the viewer sees. Only the branches the count selects run
+ * (the others' gate is a one-time filter). Past the cap, instances are walked from the most
+ * recently active down and each is checked for one matching message until the page is full.
  */
 function searchOrder(userId: string, f: NormalizedFilters, only: string | null, limit: number): SQL {
   const q = f.q ?? ''
   const words = searchWords(q)
   const pattern = likePattern(q)
   const nameHit = sql`coalesce(v.name ilike ${pattern}, false)`
-  const all = visible(userId, conditions(f, only), null)
-  const matches = (alias: string, probe = false) => (words ? messageMatches(alias, words, probe) : sql`false`)
-  let after = sql`true`
-  if (f.after?.length === 4) {
-    const [hit, n, at, id] = f.after
-    after = sql`(s.name_hit, s.hits, s.last_activity_at, s.id) < (${hit}, ${n}::int, ${at}::timestamptz, ${id}::uuid)`
+  const where = conditions(f, only)
+  /** Rows of `v` after the cursor, given the row's name match and count. */
+  const after = (hit: SQL, hits: SQL) => {
+    if (f.after?.length !== 4) return sql`true`
+    const [h, n, at, id] = f.after
+    return sql`(${hit}, ${hits}, v.last_activity_at, v.id) < (${h}, ${n}::int, ${at}::timestamptz, ${id}::uuid)`
   }
   const few = sql`(select count(*) from found) < ${SEARCH_COUNT_CAP}`
-  return sql`
-    with found as materialized (
-      select m.instance_id from messages m
-      where ${matches('m')} and (m.user_id = ${userId}
-        or m.instance_id in (select a.instance_id from instance_access a where a.user_id = ${userId}))
-      limit ${SEARCH_COUNT_CAP}
+  const found = words
+    ? sql`
+      (select m.instance_id from messages m where ${ownMessageMatches('m', words, userId)} limit ${SEARCH_COUNT_CAP})
+      union all
+      (select m.instance_id
+       from (select distinct v.user_id from instance_access a join agent_instances v on v.id = a.instance_id
+             where a.user_id = ${userId} and v.user_id <> ${userId}) o
+       cross join lateral (
+         select m.instance_id from messages m
+         where ${ownMessageMatches('m', words, sql`o.user_id`)}
+           and m.instance_id in (select a.instance_id from instance_access a where a.user_id = ${userId})
+         limit ${SEARCH_COUNT_CAP}) m
+       limit ${SEARCH_COUNT_CAP})
+      limit ${SEARCH_COUNT_CAP}`
+    : sql`select null::uuid as instance_id where false`
+  const probe = words
+    ? sql`exists (select 1 from messages m where m.instance_id = v.id and ${messageMatches('m', words)})`
+    : sql`false`
+  const hits = sql`coalesce(h.n, 0)`
+  /** Past the cap: the most recently active instances passing `cond`, named or not. */
+  const latest = (named: boolean, cond: SQL) =>
+    visible(
+      userId,
+      sql`not (${few}) and ${cond} and ${after(sql.raw(`${named}`), sql`0`)} and ${where}`,
+      limit,
+      sql`v.last_activity_at desc, v.id desc`,
     )
-    select s.* from (
-      select v.*, ${nameHit} as name_hit, coalesce(h.n, 0) as hits
-      from ${all} v
-      left join (select instance_id, count(*)::int as n from found group by instance_id) h
-        on h.instance_id = v.id
-      where ${few} and (v.name ilike ${pattern} or h.n is not null)
-    ) s
-    where ${after}
+  return sql`
+    with found as materialized (${found})
+    select v.*, ${nameHit} as name_hit, ${hits} as hits
+    from ${visible(userId, where, null)} v
+    left join (select instance_id, count(*)::int as n from found group by instance_id) h
+      on h.instance_id = v.id
+    where ${few} and (v.name ilike ${pattern} or h.n is not null) and ${after(nameHit, hits)}
     union all
-    (select s.* from (
-      select v.*, ${nameHit} as name_hit, 0 as hits from ${all} v
-      where not (${few})
-      order by name_hit desc, v.last_activity_at desc, v.id desc
-      offset 0) s
-    left join lateral (select 1 as hit from messages m where m.instance_id = s.id and ${matches('m', true)} limit 1) x
-      on true
-    where (s.name_hit or x.hit is not null) and ${after}
-    limit ${limit})
+    select v.*, true as name_hit, 0 as hits from ${latest(true, sql`v.name ilike ${pattern}`)} v
+    union all
+    select v.*, false as name_hit, 0 as hits from ${latest(false, sql`not ${nameHit} and ${probe}`)} v
     order by name_hit desc, hits desc, last_activity_at desc, id desc
     limit ${limit}`
 }
@@ -205,9 +221,7 @@ type RawRow = {
 }
 
 async function select(core: Core, userId: string, f: NormalizedFilters, only: string | null, limit: number) {
-  return queryRows<RawRow>(
-    core.db,
-    sql`
+  const query = sql`
     with page as (
       select v.*, t.name as agent_type, v.status = 'AWAITING_INPUT' as needs_input
       from (${(f.q ? searchOrder : inboxOrder)(userId, f, only, limit)}) v
@@ -228,8 +242,15 @@ async function select(core: Core, userId: string, f: NormalizedFilters, only: st
     left join lateral (
       select left(m.content, 300) as content, m.sender from messages m
       where m.instance_id = p.id order by m.id desc limit 1) last on true
-    order by ${f.q ? sql`p.name_hit desc, p.hits desc, ` : sql`p.needs_input desc, `}p.last_activity_at desc, p.id desc`,
-  )
+    order by ${f.q ? sql`p.name_hit desc, p.hits desc, ` : sql`p.needs_input desc, `}p.last_activity_at desc, p.id desc`
+  if (!f.q) return queryRows<RawRow>(core.db, query)
+  // A search's best plan depends on how common its words are: the index for rare ones, reading
+  // messages in order until enough match for one in every message. A prepared statement's generic
+  // plan knows neither, took the index for every search, and spent 0.7 s on "tests" (bench).
+  return core.db.transaction(async (tx) => {
+    await tx.execute(sql`set local plan_cache_mode = force_custom_plan`)
+    return queryRows<RawRow>(tx, query)
+  })
 }
 
 const toRow = (r: RawRow): InboxRow => ({

@@ -2,10 +2,12 @@
 // start of one), instance names by substring, results ranked (name matches, then the number of
 // matching messages, then activity), any text taken literally, and nobody else's messages.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { sql } from 'drizzle-orm'
 import { inboxPage, normalizeFilters, SEARCH_COUNT_CAP } from '../../src/core/inbox.ts'
 import { renameInstance, shareInstance } from '../../src/core/instance-admin.ts'
 import { postAgentMessage } from '../../src/core/messages.ts'
-import { searchWords } from '../../src/core/search.ts'
+import { ownMessageMatches, searchWords } from '../../src/core/search.ts'
+import { queryRows } from '../../src/core/sql-rows.ts'
 import { dbKinds, makeUser, type TestApp, testApp, uuid } from '../helpers.ts'
 
 test('the words of a search: punctuation separates, the last word is a prefix while typed', () => {
@@ -137,6 +139,38 @@ for (const kind of dbKinds()) {
       await shareInstance(t.core, bob.id, theirs, { email: alice.email, access: 'READ' })
       expect(await ids(alice.id, 'zebra')).toEqual([theirs, mine])
       expect(await ids(bob.id, 'zebra plans')).toEqual([])
+    })
+
+    test("a shared instance's owner's other messages are not counted for the viewer", async () => {
+      const alice = await makeUser(t.database.db, 'alice-c')
+      const bob = await makeUser(t.database.db, 'bob-c')
+      const [twice, once, shared, hidden] = [uuid(), uuid(), uuid(), uuid()]
+      await say(alice.id, twice, 'walrus one')
+      await say(alice.id, twice, 'walrus two')
+      await say(alice.id, once, 'walrus three')
+      await say(bob.id, shared, 'walrus shared')
+      await shareInstance(t.core, bob.id, shared, { email: alice.email, access: 'READ' })
+      // Bob's unshared instance holds more matches than are counted: were they read for Alice,
+      // her search would stop counting and rank by activity (the shared one, then `once`).
+      await say(bob.id, hidden, 'walrus hidden')
+      await t.database.query(
+        `insert into messages (id, instance_id, user_id, sender, content)
+         select gen_random_uuid(), $1, $2, 'AGENT', 'walrus ' || g from generate_series(1, $3::int) g`,
+        [hidden, bob.id, SEARCH_COUNT_CAP],
+      )
+      expect(await ids(alice.id, 'walrus')).toEqual([twice, shared, once])
+    })
+
+    test("message text is found through the index that holds each message's owner", async () => {
+      const u = await makeUser(t.database.db, 'indexed')
+      const plan = await t.database.db.transaction(async (tx) => {
+        await tx.execute(sql`set local enable_seqscan = off`)
+        return queryRows<{ 'QUERY PLAN': string }>(
+          tx,
+          sql`explain select m.id from messages m where ${ownMessageMatches('m', searchWords('deploy')!, u.id)}`,
+        )
+      })
+      expect(plan.map((r) => r['QUERY PLAN']).join('\n')).toContain('messages_owner_search_idx')
     })
   })
 }
