@@ -5,7 +5,7 @@
 // (initdb, then a restart), Postgres about 3 s.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { readFileSync, rmSync } from 'node:fs'
-import { connectPostgres } from '../../src/db/client.ts'
+import { connectPostgres, FS_BUNDLE_COPY } from '../../src/db/client.ts'
 import { pendingMigrations } from '../../src/db/migrate.ts'
 import { ASSET_FILES } from '../../src/web/assets.ts'
 import { dbKinds, uuid } from '../helpers.ts'
@@ -28,6 +28,18 @@ async function emptyPostgres(): Promise<{ url: string; drop(): Promise<void> }> 
       await a.close()
     },
   }
+}
+
+/** Each mapping of a process (path empty when anonymous), with its resident KiB (/proc/<pid>/smaps). */
+function residentKiB(pid: number): { path: string; rssKiB: number }[] {
+  const maps: { path: string; rssKiB: number }[] = []
+  for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+    const mapping = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$/.exec(line)
+    if (mapping) maps.push({ path: mapping[1]!, rssKiB: 0 })
+    const rss = /^Rss:\s+(\d+) kB/.exec(line)
+    if (rss && maps.length > 0) maps.at(-1)!.rssKiB += Number(rss[1])
+  }
+  return maps
 }
 
 /** The scripts and stylesheets a page names. */
@@ -119,6 +131,14 @@ describe('the compiled executable', () => {
         server = await startBinary(bin.path, env)
         expect(server.output).not.toContain('migrations applied')
         expect((await fetch(`${server.base}/healthz`)).status).toBe(200)
+        if (kind === 'pglite') {
+          // PGlite's fs bundle is mapped from its copy in the data folder: once started, few of its
+          // pages are resident (held in the heap, all 6 MiB were).
+          await server.waitFor('Dashboard:')
+          const bundle = residentKiB(server.proc.pid).find((m) => m.path.includes(FS_BUNDLE_COPY))
+          expect(bundle?.path.startsWith(`${bin.dir}/data/`)).toBe(true)
+          expect(bundle!.rssKiB).toBeLessThan(1024)
+        }
         expect((await fetch(`${server.base}/api/v1/auth/verify`, { headers })).status).toBe(200)
         const migrated = await runBinary(bin.path, ['migrate'], env)
         expect([migrated.code, migrated.stdout.trim()]).toEqual([0, 'database is up to date'])
