@@ -18,6 +18,8 @@ COPY views ./views
 COPY bots ./bots
 COPY migrations ./migrations
 COPY scripts ./scripts
+# The build runs the executable it compiled once as a server on a throwaway embedded database, then
+# compiles again with the bytecode that run used laid out first (less memory when idle).
 RUN bun scripts/build.ts /out/parley && mkdir -p /out/data
 
 # glibc and CA certificates, no shell, user nonroot (65532): all the executable needs (ldd: libc only).

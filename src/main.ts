@@ -30,6 +30,9 @@ export async function serve(): Promise<void> {
   // Start-up leaves garbage (PGlite's wasm and files as read, migrations, bundles) that an idle
   // process would keep resident until enough allocation triggers a collection.
   Bun.gc(true)
+  // The executable starts with the JIT reluctant (scripts/build.ts): code that ran only to start
+  // was not worth compiling. From here on, code runs per request: the normal policy.
+  Bun.unsafe.setJITPolicy(1)
   log.info(`Dashboard: ${parley.url}/`)
   if ((await countUsers(parley.database.db)) === 0) {
     const cli = Bun.isStandaloneExecutable ? process.execPath : 'bun src/cli.ts'

@@ -1,7 +1,17 @@
 // Opens the database: a Postgres server through postgres.js when DATABASE_URL is set, otherwise
 // embedded PGlite in the data dir. Both speak the same SQL and run the same migrations; the rest
 // of the code sees one drizzle `Db` and never asks which one it got.
-import { existsSync, mkdirSync } from 'node:fs'
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  writeSync,
+} from 'node:fs'
 import { join } from 'node:path'
 import { PGlite, type PGliteOptions } from '@electric-sql/pglite'
 import { type SQL, sql } from 'drizzle-orm'
@@ -134,9 +144,10 @@ export const PGLITE_FILES = {
  * shared memory lives in the wasm heap, all of it touched at start: the default 128 MB of shared
  * buffers made a third of Parley's idle memory. Pages not held there are read from the data dir
  * through the OS page cache. One backend serves every connection (the CLI's socket included),
- * and each connection slot reserves shared memory (process entries, lock tables): 20, not 100.
+ * and each connection slot reserves shared memory (process entries, lock tables): 10 slots, not
+ * 100, make 12 MB in all, and 2 MiB less resident than 20 did (bench/binary.ts).
  */
-export const PGLITE_SETTINGS = { shared_buffers: '8MB', max_connections: '20' } as const
+export const PGLITE_SETTINGS = { shared_buffers: '8MB', max_connections: '10' } as const
 
 const pgliteStartParams = () => [
   ...PGlite.defaultStartParams,
@@ -173,17 +184,51 @@ function onlyCopy(bytes: Uint8Array): Blob {
   } as Blob
 }
 
+/** Prefix of the fs bundle's copy in a data dir (see `mappedFsBundle`). */
+export const FS_BUNDLE_COPY = '.parley-pglite-fs-'
+
+/**
+ * The fs bundle mapped from an uncompressed copy in the data dir: PGlite reads few of its files
+ * once started (time zones, encodings), and of a mapped file only the pages read are resident,
+ * as clean page cache, where the bundle decompressed into the heap held 6 MiB. The copy is written
+ * by the first start that finds none for this bundle (named by a hash of it), replacing older
+ * ones, and only in a data dir initdb has made: the start that runs initdb reads the bundle from
+ * the executable as before. Mapped private: PGlite's writes to its in-memory files stay in memory.
+ */
+async function mappedFsBundle(dataDir: string): Promise<Uint8Array> {
+  const compressed = await Bun.file(projectFile(PGLITE_FILES.fsBundle + EMBEDDED_SUFFIX)).bytes()
+  const name = `${FS_BUNDLE_COPY}${Bun.hash(compressed).toString(36)}.data`
+  const path = join(dataDir, name)
+  if (!existsSync(path)) {
+    // Complete on disk before it takes its name: a torn copy would stop every later start.
+    const partial = `${path}.${process.pid}`
+    const bytes = await Bun.zstdDecompress(compressed)
+    const fd = openSync(partial, 'w')
+    try {
+      for (let at = 0; at < bytes.length; ) at += writeSync(fd, bytes, at)
+      fsyncSync(fd)
+    } finally {
+      closeSync(fd)
+    }
+    renameSync(partial, path)
+    for (const old of readdirSync(dataDir))
+      if (old.startsWith(FS_BUNDLE_COPY) && old !== name) rmSync(join(dataDir, old), { force: true })
+  }
+  return Bun.mmap(path, { shared: false })
+}
+
 async function embeddedPgliteFiles(dataDir: string | null) {
   if (!Bun.isStandaloneExecutable) return {}
   const wasm = async (path: string) => WebAssembly.compile(await embedded(path))
+  const restart = dataDir !== null && initialised(dataDir)
   const [pgliteWasmModule, fsBundle] = await Promise.all([
     wasm(PGLITE_FILES.pgliteWasm),
-    embedded(PGLITE_FILES.fsBundle).then(onlyCopy),
+    (restart ? mappedFsBundle(dataDir) : embedded(PGLITE_FILES.fsBundle)).then(onlyCopy),
   ])
   return {
     pgliteWasmModule,
     // initdb runs only on the first start; compiled for nothing on every later one.
-    ...(initialised(dataDir) ? {} : { initdbWasmModule: await wasm(PGLITE_FILES.initdbWasm) }),
+    ...(restart ? {} : { initdbWasmModule: await wasm(PGLITE_FILES.initdbWasm) }),
     fsBundle,
   }
 }

@@ -38,6 +38,8 @@ export type BinaryServer = {
   base: string
   /** Everything it printed up to listening. */
   output: string
+  /** Waits until it has printed `text` (up to 30 s); everything printed so far. */
+  waitFor(text: string): Promise<string>
   /** SIGTERM, then its exit code. */
   stop(): Promise<number>
 }
@@ -62,13 +64,23 @@ export async function startBinary(path: string, env: Record<string, string>): Pr
     const port = /listening on http:\/\/[^:\s]+:(\d+)/.exec(output)?.[1]
     if (port) {
       // Keep draining stdout so the child never blocks on a full pipe.
+      let printed = output
       void (async () => {
-        while (!(await reader.read()).done) {}
+        for (let r = await reader.read(); !r.done; r = await reader.read())
+          printed += decoder.decode(r.value, { stream: true })
       })()
       return {
         proc,
         base: `http://127.0.0.1:${port}`,
         output,
+        waitFor: async (text) => {
+          const until = Date.now() + 30_000
+          while (!printed.includes(text)) {
+            if (Date.now() > until) throw new Error(`parley did not print ${text}:\n${printed}`)
+            await Bun.sleep(20)
+          }
+          return printed
+        },
         stop: async () => {
           proc.kill('SIGTERM')
           return proc.exited
