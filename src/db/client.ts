@@ -10,6 +10,7 @@ import {
   readdirSync,
   renameSync,
   rmSync,
+  statSync,
   writeSync,
 } from 'node:fs'
 import { join } from 'node:path'
@@ -199,22 +200,49 @@ async function mappedFsBundle(dataDir: string): Promise<Uint8Array> {
   const compressed = await Bun.file(projectFile(PGLITE_FILES.fsBundle + EMBEDDED_SUFFIX)).bytes()
   const name = `${FS_BUNDLE_COPY}${Bun.hash(compressed).toString(36)}.data`
   const path = join(dataDir, name)
-  if (!existsSync(path)) {
+  // A copy of another size (cut short by hand, or by a full disk before the rename below existed)
+  // would stop every start: it is written again.
+  if (!existsSync(path) || statSync(path).size !== zstdContentSize(compressed)) {
     // Complete on disk before it takes its name: a torn copy would stop every later start.
     const partial = `${path}.${process.pid}`
     const bytes = await Bun.zstdDecompress(compressed)
-    const fd = openSync(partial, 'w')
     try {
-      for (let at = 0; at < bytes.length; ) at += writeSync(fd, bytes, at)
-      fsyncSync(fd)
-    } finally {
-      closeSync(fd)
+      const fd = openSync(partial, 'w')
+      try {
+        for (let at = 0; at < bytes.length; ) at += writeSync(fd, bytes, at)
+        fsyncSync(fd)
+      } finally {
+        closeSync(fd)
+      }
+      renameSync(partial, path)
+    } catch (err) {
+      rmSync(partial, { force: true })
+      throw err
     }
-    renameSync(partial, path)
+    // Copies of other bundles (an older Parley), not another process's copy being written.
     for (const old of readdirSync(dataDir))
-      if (old.startsWith(FS_BUNDLE_COPY) && old !== name) rmSync(join(dataDir, old), { force: true })
+      if (old.startsWith(FS_BUNDLE_COPY) && old.endsWith('.data') && old !== name)
+        rmSync(join(dataDir, old), { force: true })
   }
   return Bun.mmap(path, { shared: false })
+}
+
+/**
+ * The uncompressed size a zstd frame declares in its header (Bun's zstd writes it), or null when
+ * the header has none. RFC 8878, 3.1.1.1: the descriptor byte says how long each field is.
+ */
+export function zstdContentSize(frame: Uint8Array): number | null {
+  const magic =
+    frame.length >= 5 && frame[0] === 0x28 && frame[1] === 0xb5 && frame[2] === 0x2f && frame[3] === 0xfd
+  if (!magic) return null
+  const descriptor = frame[4]!
+  const singleSegment = (descriptor >> 5) & 1
+  const at = 5 + (singleSegment ? 0 : 1) + [0, 1, 2, 4][descriptor & 3]!
+  const length = [singleSegment ? 1 : 0, 2, 4, 8][descriptor >> 6]!
+  if (length === 0 || at + length > frame.length) return null
+  let size = 0
+  for (let i = length - 1; i >= 0; i--) size = size * 256 + frame[at + i]!
+  return length === 2 ? size + 256 : size
 }
 
 async function embeddedPgliteFiles(dataDir: string | null) {

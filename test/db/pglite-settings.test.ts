@@ -1,9 +1,9 @@
 // The embedded database runs with settings sized for a small machine: its shared memory lives in
 // PGlite's wasm heap, all of it resident. Postgres's defaults (128 MB of shared buffers, 100
 // connection slots) made 145 MB of it, a third of an idle server; each 2 MB saved is 2 MiB of RSS.
-import { expect, test } from 'bun:test'
+import { describe, expect, test } from 'bun:test'
 import { PGlite } from '@electric-sql/pglite'
-import { pgliteOptions, wrapPglite } from '../../src/db/client.ts'
+import { pgliteOptions, wrapPglite, zstdContentSize } from '../../src/db/client.ts'
 import { pgliteTemplate } from '../helpers.ts'
 
 test('PGlite opens with 8 MB of shared buffers and 12 MB of shared memory in all', async () => {
@@ -20,4 +20,13 @@ test('PGlite opens with 8 MB of shared buffers and 12 MB of shared memory in all
   } finally {
     await database.close()
   }
+})
+
+describe('zstdContentSize', () => {
+  test('reads the size a zstd frame declares, for every width of the field', () => {
+    for (const n of [0, 1, 255, 256, 300, 65_791, 70_000, 6_242_272]) {
+      expect(zstdContentSize(Bun.zstdCompressSync(new Uint8Array(n).fill(7)))).toBe(n)
+    }
+    expect(zstdContentSize(new Uint8Array([1, 2, 3, 4, 5, 6]))).toBeNull()
+  })
 })

@@ -5,7 +5,7 @@
 // a restart it records, see scripts/build.ts); PGlite adds about 10 s (initdb, then a restart),
 // Postgres about 3 s.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { readFileSync, rmSync } from 'node:fs'
+import { readdirSync, readFileSync, rmSync, statSync, truncateSync } from 'node:fs'
 import { connectPostgres, FS_BUNDLE_COPY } from '../../src/db/client.ts'
 import { pendingMigrations } from '../../src/db/migrate.ts'
 import { ASSET_FILES } from '../../src/web/assets.ts'
@@ -149,6 +149,14 @@ describe('the compiled executable', () => {
         expect(await server.stop()).toBe(0)
         server = null
         expect((await runBinary(bin.path, ['healthcheck'], port)).code).toBe(1)
+        if (kind === 'pglite') {
+          // A copy cut short is written again, not a start that fails for good.
+          const copy = readdirSync(`${bin.dir}/data`).find((f) => f.startsWith(FS_BUNDLE_COPY))!
+          truncateSync(`${bin.dir}/data/${copy}`, 3_000_000)
+          server = await startBinary(bin.path, env)
+          expect((await fetch(`${server.base}/api/v1/auth/verify`, { headers })).status).toBe(200)
+          expect(statSync(`${bin.dir}/data/${copy}`).size).toBeGreaterThan(3_000_000)
+        }
       } finally {
         await server?.stop()
         await pg?.drop()
