@@ -8,6 +8,7 @@
 import { Elysia } from 'elysia'
 import { AppError, BadRequest, InvalidInput, Unauthorized } from '../../src/errors.ts'
 import { errorResponse, readJsonBody } from '../../src/http/errors.ts'
+import { log } from '../../src/log.ts'
 import { secretMatches, WEBHOOK_PATH } from './channel.ts'
 import type { Telegram } from './runner.ts'
 
@@ -34,7 +35,8 @@ export const telegramWebhook = (deps: { telegram?: Telegram | null }) => {
         return { ok: true }
       } catch (err) {
         if (err instanceof AppError) return errorResponse(err)
-        throw err
+        log.error({ err }, 'telegram: webhook request failed')
+        return errorResponse(new AppError('INTERNAL', 'Internal server error'))
       }
     },
     { parse: 'none' },
