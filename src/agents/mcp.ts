@@ -59,7 +59,12 @@ class InFlight {
   private readonly calls = new Map<string, AbortController>()
   private unsubscribe: (() => void) | null = null
   constructor(private readonly bus: EventBus) {}
-  key = (keyId: string, requestId: unknown) => `${keyId}:${JSON.stringify(requestId)}`
+  /**
+   * A call's name: its key and JSON-RPC id. The id is the client's and of any length, and the name
+   * travels in a cancellation's NOTIFY (8000 bytes at most): a digest of it keeps the name short.
+   */
+  key = (keyId: string, requestId: unknown) =>
+    `${keyId}:${new Bun.CryptoHasher('sha256').update(JSON.stringify(requestId)).digest('base64url')}`
   add(key: string, c: AbortController) {
     this.calls.set(key, c)
     this.unsubscribe ??= this.bus.subscribe('all', (e) => {
