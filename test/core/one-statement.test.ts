@@ -13,6 +13,7 @@ import { PostgresBus } from '../../src/events/postgres.ts'
 import {
   dbKinds,
   freshDatabase,
+  hasPostgres,
   makeUser,
   type TestApp,
   type TestDb,
@@ -223,178 +224,82 @@ for (const kind of dbKinds()) {
 }
 
 // Concurrency needs a server: PGlite has one connection.
-for (const kind of dbKinds().filter((k) => k === 'postgres')) {
-  describe(`agent messages racing answers (${kind})`, () => {
-    let db: TestDb
-    let t: TestApp
-    let alice: Awaited<ReturnType<typeof makeUser>>
-    beforeAll(async () => {
-      db = await freshDatabase(kind)
-      t = await testApp(kind, { db })
-      alice = await makeUser(t.database.db, 'alice')
-    }, 60_000)
-    afterAll(async () => {
-      await t.close()
-      await db.drop()
-    })
+describe.skipIf(!hasPostgres())('agent messages racing answers (postgres)', () => {
+  const kind = 'postgres' as const
+  let db: TestDb
+  let t: TestApp
+  let alice: Awaited<ReturnType<typeof makeUser>>
+  beforeAll(async () => {
+    db = await freshDatabase(kind)
+    t = await testApp(kind, { db })
+    alice = await makeUser(t.database.db, 'alice')
+  }, 60_000)
+  afterAll(async () => {
+    await t.close()
+    await db.drop()
+  })
 
-    test('a copy whose sending finishes while a one-statement answer waits for the lock still gets its lock job', async () => {
-      const instanceId = uuid()
-      const question = await postAgentMessage(t.core, {
-        userId: alice.id,
+  test('a copy whose sending finishes while a one-statement answer waits for the lock still gets its lock job', async () => {
+    const instanceId = uuid()
+    const question = await postAgentMessage(t.core, {
+      userId: alice.id,
+      instanceId,
+      agentType: 'x',
+      content: 'Ship it?',
+      requiresUserInput: true,
+    })
+    const [copy] = await t.database.query<{ id: string }>(
+      `insert into deliveries (user_id, message_id, instance_id, channel, target, kind)
+       values ($1, $2, $3, 'slack', 'D1', 'question') returning id`,
+      [alice.id, question.messageId, instanceId],
+    )
+    // Another request holds the instance row: the answer's statement has its snapshot and waits.
+    const blocker = postgres(db.url!, { max: 1, onnotice: () => {} })
+    const held = await blocker.reserve()
+    try {
+      await held`begin`
+      await held`select 1 from agent_instances where id = ${instanceId} for update`
+      const answering = postUserMessage(t.core, {
+        actorUserId: alice.id,
         instanceId,
-        agentType: 'x',
-        content: 'Ship it?',
-        requiresUserInput: true,
+        content: 'yes',
+        markAsRead: false,
+        channel: 'web',
       })
-      const [copy] = await t.database.query<{ id: string }>(
-        `insert into deliveries (user_id, message_id, instance_id, channel, target, kind)
-         values ($1, $2, $3, 'slack', 'D1', 'question') returning id`,
-        [alice.id, question.messageId, instanceId],
-      )
-      // Another request holds the instance row: the answer's statement has its snapshot and waits.
-      const blocker = postgres(db.url!, { max: 1, onnotice: () => {} })
-      const held = await blocker.reserve()
-      try {
-        await held`begin`
-        await held`select 1 from agent_instances where id = ${instanceId} for update`
-        const answering = postUserMessage(t.core, {
-          actorUserId: alice.id,
-          instanceId,
-          content: 'yes',
-          markAsRead: false,
-          channel: 'web',
-        })
-        await until(async () => {
-          const [w] = await t.database.query<{ n: number }>(
-            `select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`,
-          )
-          return w!.n > 0
-        })
-        // Meanwhile the copy is sent; the question is not answered yet, so recordSent queues no lock.
-        expect(
-          await recordSent(t.core.db, { id: copy!.id, kind: 'question', externalRef: { ts: '1' } }),
-        ).toBe(false)
-        await held`commit`
-        expect((await answering).answered).toEqual([question.messageId])
-      } finally {
-        held.release()
-        await blocker.end()
-      }
-      const locks = await t.database.query(
-        `select id from deliveries where message_id = $1 and kind = 'lock'`,
-        [question.messageId],
-      )
-      expect(locks).toHaveLength(1)
-    })
-
-    test('every reply reaches the agent exactly once while messages and replies race', async () => {
-      const ROUNDS = 150
-      const instances = [uuid(), uuid(), uuid(), uuid()]
-      const received = new Map<string, string[]>()
-      const sent = new Map<string, string[]>()
-      await Promise.all(
-        instances.map(async (instanceId) => {
-          const got: string[] = []
-          const replies: string[] = []
-          received.set(instanceId, got)
-          sent.set(instanceId, replies)
-          await postAgentMessage(t.core, {
-            userId: alice.id,
-            instanceId,
-            agentType: 'x',
-            content: 'start',
-            requiresUserInput: false,
-          })
-          const agent = async () => {
-            for (let i = 0; i < ROUNDS; i++) {
-              const r = await postAgentMessage(t.core, {
-                userId: alice.id,
-                instanceId,
-                content: `step ${i}`,
-                requiresUserInput: i % 3 === 0,
-              })
-              got.push(...r.queued.map((m) => m.content))
-            }
-          }
-          const person = async () => {
-            for (let i = 0; i < ROUNDS; i++) {
-              replies.push(`reply ${i}`)
-              await postUserMessage(t.core, {
-                actorUserId: alice.id,
-                instanceId,
-                content: `reply ${i}`,
-                markAsRead: false,
-                channel: 'web',
-              })
-            }
-          }
-          await Promise.all([agent(), person()])
-          const last = await postAgentMessage(t.core, {
-            userId: alice.id,
-            instanceId,
-            content: 'done',
-            requiresUserInput: false,
-          })
-          got.push(...last.queued.map((m) => m.content))
-        }),
-      )
-      for (const instanceId of instances) {
-        expect(received.get(instanceId)).toEqual(sent.get(instanceId)!)
-        // A reply answers every question before it: none is left open behind a reply.
-        const open = await t.database.query<{ n: number }>(
-          `select count(*)::int as n from messages q
-           where q.instance_id = $1 and q.requires_user_input and q.answered_at is null
-             and exists (select 1 from messages u where u.instance_id = q.instance_id
-               and u.sender = 'USER' and u.id > q.id)`,
-          [instanceId],
+      await until(async () => {
+        const [w] = await t.database.query<{ n: number }>(
+          `select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`,
         )
-        expect(open[0]!.n).toBe(0)
-      }
-    }, 120_000)
+        return w!.n > 0
+      })
+      // Meanwhile the copy is sent; the question is not answered yet, so recordSent queues no lock.
+      expect(await recordSent(t.core.db, { id: copy!.id, kind: 'question', externalRef: { ts: '1' } })).toBe(
+        false,
+      )
+      await held`commit`
+      expect((await answering).answered).toEqual([question.messageId])
+    } finally {
+      held.release()
+      await blocker.end()
+    }
+    const locks = await t.database.query(
+      `select id from deliveries where message_id = $1 and kind = 'lock'`,
+      [question.messageId],
+    )
+    expect(locks).toHaveLength(1)
+  })
 
-    test("an answer's NOTIFY carries the reply to another process, without it when too large", async () => {
-      const other = connectPostgres(db.url!)
-      const bus = await PostgresBus.start(other.sql!)
-      try {
-        // Small: sent by the statement. 5000: the statement's payload (reply and answer) would not
-        // fit, so the bus sends it. 100,000: no event can carry it; the receiver reads the database.
-        for (const content of ['yes', 'y'.repeat(3000), 'z'.repeat(5000), 'x'.repeat(100_000)]) {
-          const instanceId = uuid()
-          const asked = await postAgentMessage(t.core, {
-            userId: alice.id,
-            instanceId,
-            agentType: 'x',
-            content: 'Go? [YES/NO]',
-            requiresUserInput: true,
-          })
-          const heard = new Promise<BusEvent>((resolve) =>
-            bus.subscribe({ instanceId }, (e) => e.type === 'question.answered' && resolve(e)),
-          )
-          const reply = await postUserMessage(t.core, {
-            actorUserId: alice.id,
-            instanceId,
-            content,
-            markAsRead: false,
-            channel: 'api',
-          })
-          const e = await Promise.race([heard, Bun.sleep(5000).then(() => null)])
-          expect(e).toMatchObject({ questionId: asked.messageId, answerId: reply.messageId })
-          const answer = (e as Extract<BusEvent, { type: 'question.answered' }>).answer
-          if (content.length > 7000) expect(answer).toBeUndefined()
-          else expect(answer).toMatchObject({ id: reply.messageId, content, sender: 'USER' })
-        }
-      } finally {
-        await bus.close()
-        await other.close()
-      }
-    })
-
-    test('its NOTIFY reaches another process, after the commit, with the status it set', async () => {
-      const other = connectPostgres(db.url!)
-      const bus = await PostgresBus.start(other.sql!)
-      try {
-        const instanceId = uuid()
+  test('every reply reaches the agent exactly once while messages and replies race', async () => {
+    const ROUNDS = 150
+    const instances = [uuid(), uuid(), uuid(), uuid()]
+    const received = new Map<string, string[]>()
+    const sent = new Map<string, string[]>()
+    await Promise.all(
+      instances.map(async (instanceId) => {
+        const got: string[] = []
+        const replies: string[] = []
+        received.set(instanceId, got)
+        sent.set(instanceId, replies)
         await postAgentMessage(t.core, {
           userId: alice.id,
           instanceId,
@@ -402,28 +307,123 @@ for (const kind of dbKinds().filter((k) => k === 'postgres')) {
           content: 'start',
           requiresUserInput: false,
         })
-        const heard: BusEvent[] = []
-        const both = new Promise<void>((resolve) =>
-          bus.subscribe({ instanceId }, (e) => {
-            // The first message's events (sent by the bus, not the statement) may arrive late.
-            if (e.type === 'message.created' && !e.question) return
-            if (e.type === 'instance.updated' && e.status !== 'AWAITING_INPUT') return
-            heard.push(e)
-            if (heard.length === 2) resolve()
-          }),
-        )
-        const result = await postAgentMessage(t.core, {
+        const agent = async () => {
+          for (let i = 0; i < ROUNDS; i++) {
+            const r = await postAgentMessage(t.core, {
+              userId: alice.id,
+              instanceId,
+              content: `step ${i}`,
+              requiresUserInput: i % 3 === 0,
+            })
+            got.push(...r.queued.map((m) => m.content))
+          }
+        }
+        const person = async () => {
+          for (let i = 0; i < ROUNDS; i++) {
+            replies.push(`reply ${i}`)
+            await postUserMessage(t.core, {
+              actorUserId: alice.id,
+              instanceId,
+              content: `reply ${i}`,
+              markAsRead: false,
+              channel: 'web',
+            })
+          }
+        }
+        await Promise.all([agent(), person()])
+        const last = await postAgentMessage(t.core, {
           userId: alice.id,
           instanceId,
-          content: 'Ready? [YES/NO]',
+          content: 'done',
+          requiresUserInput: false,
+        })
+        got.push(...last.queued.map((m) => m.content))
+      }),
+    )
+    for (const instanceId of instances) {
+      expect(received.get(instanceId)).toEqual(sent.get(instanceId)!)
+      // A reply answers every question before it: none is left open behind a reply.
+      const open = await t.database.query<{ n: number }>(
+        `select count(*)::int as n from messages q
+         where q.instance_id = $1 and q.requires_user_input and q.answered_at is null
+           and exists (select 1 from messages u where u.instance_id = q.instance_id
+             and u.sender = 'USER' and u.id > q.id)`,
+        [instanceId],
+      )
+      expect(open[0]!.n).toBe(0)
+    }
+  }, 120_000)
+
+  test("an answer's NOTIFY carries the reply to another process, without it when too large", async () => {
+    const other = connectPostgres(db.url!)
+    const bus = await PostgresBus.start(other.sql!)
+    try {
+      // Small: sent by the statement. 5000: the statement's payload (reply and answer) would not
+      // fit, so the bus sends it. 100,000: no event can carry it; the receiver reads the database.
+      for (const content of ['yes', 'y'.repeat(3000), 'z'.repeat(5000), 'x'.repeat(100_000)]) {
+        const instanceId = uuid()
+        const asked = await postAgentMessage(t.core, {
+          userId: alice.id,
+          instanceId,
+          agentType: 'x',
+          content: 'Go? [YES/NO]',
           requiresUserInput: true,
         })
-        await Promise.race([both, Bun.sleep(5000)])
-        expect(heard).toEqual(questionEvents(alice.id, instanceId, result.messageId))
-      } finally {
-        await bus.close()
-        await other.close()
+        const heard = new Promise<BusEvent>((resolve) =>
+          bus.subscribe({ instanceId }, (e) => e.type === 'question.answered' && resolve(e)),
+        )
+        const reply = await postUserMessage(t.core, {
+          actorUserId: alice.id,
+          instanceId,
+          content,
+          markAsRead: false,
+          channel: 'api',
+        })
+        const e = await Promise.race([heard, Bun.sleep(5000).then(() => null)])
+        expect(e).toMatchObject({ questionId: asked.messageId, answerId: reply.messageId })
+        const answer = (e as Extract<BusEvent, { type: 'question.answered' }>).answer
+        if (content.length > 7000) expect(answer).toBeUndefined()
+        else expect(answer).toMatchObject({ id: reply.messageId, content, sender: 'USER' })
       }
-    })
+    } finally {
+      await bus.close()
+      await other.close()
+    }
   })
-}
+
+  test('its NOTIFY reaches another process, after the commit, with the status it set', async () => {
+    const other = connectPostgres(db.url!)
+    const bus = await PostgresBus.start(other.sql!)
+    try {
+      const instanceId = uuid()
+      await postAgentMessage(t.core, {
+        userId: alice.id,
+        instanceId,
+        agentType: 'x',
+        content: 'start',
+        requiresUserInput: false,
+      })
+      const heard: BusEvent[] = []
+      const both = new Promise<void>((resolve) =>
+        bus.subscribe({ instanceId }, (e) => {
+          // The first message's events (sent by the bus, not the statement) may arrive late.
+          if (e.type === 'message.created' && !e.question) return
+          if (e.type === 'instance.updated' && e.status !== 'AWAITING_INPUT') return
+          heard.push(e)
+          if (heard.length === 2) resolve()
+        }),
+      )
+      const result = await postAgentMessage(t.core, {
+        userId: alice.id,
+        instanceId,
+        content: 'Ready? [YES/NO]',
+        requiresUserInput: true,
+      })
+      await Promise.race([both, Bun.sleep(5000)])
+      expect(heard).toEqual(questionEvents(alice.id, instanceId, result.messageId))
+    } finally {
+      await bus.close()
+      await other.close()
+    }
+  })
+})
