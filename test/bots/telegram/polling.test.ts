@@ -119,6 +119,18 @@ for (const kind of dbKinds()) {
         const b = await start(polling())
         try {
           const conflicts = fake.conflicts
+          // b starts its wait in the background: until it waits in Postgres, a could take the lock
+          // back before b asks for it.
+          await until(
+            async () =>
+              (
+                await testDb.database.query(
+                  `select 1 from pg_locks where locktype = 'advisory' and not granted and objid = ${0x7061726c}`,
+                )
+              ).length === 1,
+            5000,
+            'b waits on the lock',
+          )
           // The lock's connection dies under a (a network cut, an admin): a itself lives on.
           const killed = await testDb.database.query<{ ok: boolean }>(
             `select pg_terminate_backend(l.pid) as ok from pg_locks l
