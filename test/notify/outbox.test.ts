@@ -208,13 +208,15 @@ for (const kind of dbKinds()) {
         failWrites = 2 // the database goes away right after the chat accepted the copy
         return result
       }
-      const outbox = new Outbox({ ...t.core, db }, [adapter], { ...fast, leaseMs: 300 } as OutboxOptions)
+      // The write is retried for a third of the lease: a lease long enough for a loaded machine.
+      const outbox = new Outbox({ ...t.core, db }, [adapter], { ...fast, leaseMs: 3000 } as OutboxOptions)
       running.push(outbox)
       await outbox.start()
       const u = await linkedUser(['w1'])
       const q = await ask(u.id, uuid())
+      // A result left unwritten leaves the row pending: it is sent again when its lease runs out,
+      // and only that second send's result would make it 'sent'.
       await until(async () => (await states(q.messageId))[0]?.state === 'sent')
-      await Bun.sleep(600) // two leases: a row left pending would have been sent again by now
       expect(adapter.of('question')).toHaveLength(1)
       expect(failWrites).toBe(0)
       await outbox.stop()
