@@ -46,6 +46,17 @@ export async function pgliteTemplate(): Promise<Blob> {
   return blob
 }
 
+/**
+ * PGlite's WebAssembly, compiled once per process: a test worker runs many files (bun test
+ * --parallel --no-isolate), and compiling it is most of the CPU a PGlite start costs.
+ */
+let pgliteModule: Promise<WebAssembly.Module> | null = null
+const compiledPglite = (): Promise<WebAssembly.Module> => {
+  pgliteModule ??= (async () =>
+    WebAssembly.compile(await Bun.file(require.resolve('@electric-sql/pglite/pglite.wasm')).arrayBuffer()))()
+  return pgliteModule
+}
+
 const databaseUrl = (base: string, name: string) => {
   const url = new URL(base)
   url.pathname = `/${name}`
@@ -103,7 +114,11 @@ export async function freshDatabase(kind: DbKind, opts: { migrate?: boolean } = 
   if (kind === 'pglite') {
     // Started as Parley starts it (src/db/client.ts): its small shared memory is also less to
     // touch on every start than PGlite's default 128 MB.
-    const pg = new PGlite({ ...(await pgliteOptions(null)), loadDataDir: await pgliteTemplate() })
+    const pg = new PGlite({
+      ...(await pgliteOptions(null)),
+      loadDataDir: await pgliteTemplate(),
+      pgliteWasmModule: await compiledPglite(),
+    })
     await pg.waitReady
     await pg.exec(`set time zone 'UTC'`)
     const database = wrapPglite(pg)
