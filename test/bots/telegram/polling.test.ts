@@ -125,7 +125,10 @@ for (const kind of dbKinds()) {
             async () =>
               (
                 await testDb.database.query(
-                  `select 1 from pg_locks where locktype = 'advisory' and not granted and objid = ${0x7061726c}`,
+                  `select 1 from pg_locks l
+                   join pg_database d on d.oid = l.database and d.datname = current_database()
+                   where l.locktype = 'advisory' and not l.granted
+                     and l.classid = 0 and l.objid = ${0x7061726c} and l.objsubid = 1`,
                 )
               ).length === 1,
             5000,
