@@ -214,8 +214,8 @@ for (const kind of dbKinds()) {
       await outbox.start()
       const u = await linkedUser(['w1'])
       const q = await ask(u.id, uuid())
-      // A result left unwritten leaves the row pending: it is sent again when its lease runs out,
-      // and only that second send's result would make it 'sent'.
+      // Without the retry, the result is never written: every send's write fails (see adapter.send),
+      // the row is sent again each time its lease runs out, and never becomes 'sent'.
       await until(async () => (await states(q.messageId))[0]?.state === 'sent')
       expect(adapter.of('question')).toHaveLength(1)
       expect(failWrites).toBe(0)
