@@ -46,17 +46,6 @@ export async function pgliteTemplate(): Promise<Blob> {
   return blob
 }
 
-/**
- * PGlite's WebAssembly, compiled once per process: a test worker runs many files (bun test
- * --parallel --no-isolate), and compiling it is most of the CPU a PGlite start costs.
- */
-let pgliteModule: Promise<WebAssembly.Module> | null = null
-const compiledPglite = (): Promise<WebAssembly.Module> => {
-  pgliteModule ??= (async () =>
-    WebAssembly.compile(await Bun.file(require.resolve('@electric-sql/pglite/pglite.wasm')).arrayBuffer()))()
-  return pgliteModule
-}
-
 const databaseUrl = (base: string, name: string) => {
   const url = new URL(base)
   url.pathname = `/${name}`
@@ -83,7 +72,8 @@ async function asAdmin<T>(fn: (admin: Database) => Promise<T>): Promise<T> {
  */
 let postgresTemplateName: Promise<string> | null = null
 function postgresTemplate(): Promise<string> {
-  postgresTemplateName ??= asAdmin(async (admin) => {
+  if (postgresTemplateName) return postgresTemplateName
+  const made = asAdmin(async (admin) => {
     const name = `parley_tpl_${migrationsHash()}`
     const found = await admin.query('select 1 from pg_database where datname = $1', [name])
     if (found.length > 0) return name
@@ -104,7 +94,12 @@ function postgresTemplate(): Promise<string> {
     }
     return name
   })
-  return postgresTemplateName
+  postgresTemplateName = made
+  // A worker runs many files (--no-isolate): one failed attempt must not fail every file after it.
+  made.catch(() => {
+    if (postgresTemplateName === made) postgresTemplateName = null
+  })
+  return made
 }
 
 export type TestDb = { database: Database; url: string | null; drop(): Promise<void> }
@@ -114,11 +109,7 @@ export async function freshDatabase(kind: DbKind, opts: { migrate?: boolean } = 
   if (kind === 'pglite') {
     // Started as Parley starts it (src/db/client.ts): its small shared memory is also less to
     // touch on every start than PGlite's default 128 MB.
-    const pg = new PGlite({
-      ...(await pgliteOptions(null)),
-      loadDataDir: await pgliteTemplate(),
-      pgliteWasmModule: await compiledPglite(),
-    })
+    const pg = new PGlite({ ...(await pgliteOptions(null)), loadDataDir: await pgliteTemplate() })
     await pg.waitReady
     await pg.exec(`set time zone 'UTC'`)
     const database = wrapPglite(pg)
