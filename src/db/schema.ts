@@ -184,8 +184,10 @@ export const messages = pgTable(
     uniqueIndex('messages_idempotency_uq')
       .on(t.userId, t.idempotencyKey)
       .where(sql`${t.idempotencyKey} is not null`),
+    // Open questions of an instance in id order: an answer finds the ones it closes (those before
+    // it) without reading the rest of a long session's messages.
     index('messages_open_questions_idx')
-      .on(t.instanceId)
+      .on(t.instanceId, t.id)
       .where(sql`${t.requiresUserInput} and ${t.answeredAt} is null`),
     // Questions that will time out, for the sweep that closes them once they have (housekeeping.ts).
     index('messages_timeout_idx')

@@ -3,6 +3,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { answerNotice, CLOSED_AT_TERMINAL, CLOSED_VIA, TIMED_OUT } from '../../src/core/answer-wording.ts'
 import { answerQuestion, closeQuestion } from '../../src/core/answers.ts'
+import { newMessageId } from '../../src/core/context.ts'
 import { shareInstance } from '../../src/core/instance-admin.ts'
 import { heartbeat } from '../../src/core/instances.ts'
 import { postAgentMessage, postUserMessage } from '../../src/core/messages.ts'
@@ -133,6 +134,71 @@ for (const kind of dbKinds()) {
       } finally {
         presence.stop()
       }
+    })
+
+    test("in a long session, an answer finds the question it closes without reading the session's messages", async () => {
+      const id = uuid()
+      await ask(id, 'First?')
+      // 600 earlier messages, as a long session has: questions answered, and the answers. The planner
+      // may pick an index that holds them all, and read through them.
+      const ids = Array.from({ length: 600 }, () => newMessageId())
+      await t.database.query(
+        `insert into messages (id, instance_id, user_id, sender, content, requires_user_input, answered_at)
+         select m, $1, $2, case when n % 2 = 0 then 'AGENT' else 'USER' end, 'step', n % 2 = 0,
+           case when n % 2 = 0 then now() end
+         from unnest($3::uuid[]) with ordinality as x(m, n)`,
+        [id, alice.id, ids],
+      )
+      await t.database.query('analyze messages')
+      await answerQuestion(t.core, {
+        actorUserId: alice.id,
+        instanceId: id,
+        answer: { text: 'ok' },
+        channel: 'api',
+      })
+      await ask(id)
+      // The answer's statement, run under EXPLAIN ANALYZE in its place.
+      type PlanNode = {
+        'Relation Name'?: string
+        'Index Name'?: string
+        'Index Cond'?: string
+        'Rows Removed by Filter'?: number
+        Plans?: PlanNode[]
+      }
+      let plan: PlanNode | null = null
+      const db = new Proxy(t.core.db, {
+        get(target, prop) {
+          if (prop !== 'execute') return Reflect.get(target, prop)
+          return async (query: { toQuery(c: object): { sql: string; params: unknown[] } }) => {
+            const { sql: text, params } = query.toQuery({})
+            const [row] = await t.database.query<Record<string, unknown>>(
+              `explain (analyze, format json) ${text}`,
+              params,
+            )
+            const json = Object.values(row!)[0]
+            plan = (typeof json === 'string' ? JSON.parse(json) : json)[0].Plan
+            throw new Error('explained')
+          }
+        },
+      })
+      await expect(
+        answerQuestion(
+          { ...t.core, db },
+          { actorUserId: alice.id, instanceId: id, answer: { text: 'yes' }, channel: 'api' },
+        ),
+      ).rejects.toThrow('explained')
+      const nodes: PlanNode[] = []
+      const walk = (node: PlanNode) => {
+        nodes.push(node)
+        node.Plans?.forEach(walk)
+      }
+      walk(plan!)
+      // The questions it closes (open, before the answer) are found in the open-questions index,
+      // bounded there by the answer's id; no scan of messages filters out what it read.
+      const open = nodes.filter((n) => n['Index Name'] === 'messages_open_questions_idx')
+      expect(open.map((n) => n['Index Cond'])).toEqual([expect.stringMatching(/\bid < /)])
+      const scans = nodes.filter((n) => n['Relation Name'] === 'messages')
+      expect(Math.max(...scans.map((n) => n['Rows Removed by Filter'] ?? 0))).toBeLessThan(10)
     })
   })
 }

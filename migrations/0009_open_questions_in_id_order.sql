@@ -1,0 +1,2 @@
+DROP INDEX "messages_open_questions_idx";--> statement-breakpoint
+CREATE INDEX "messages_open_questions_idx" ON "messages" USING btree ("instance_id","id") WHERE "messages"."requires_user_input" and "messages"."answered_at" is null;
