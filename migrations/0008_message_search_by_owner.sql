@@ -1,2 +1,2 @@
-DROP INDEX "messages_search_idx";--> statement-breakpoint
-CREATE INDEX "messages_owner_search_idx" ON "messages" USING gin (("search_vector" || array_to_tsvector(array['u/' || "user_id"::text])));
+CREATE INDEX "messages_owner_search_idx" ON "messages" USING gin (("search_vector" || array_to_tsvector(array['u/' || "user_id"::text])));--> statement-breakpoint
+DROP INDEX "messages_search_idx";
