@@ -32,8 +32,28 @@ const migrationsHash = () =>
       .join('|'),
   ).toString(16)
 
-/** A migrated PGlite data dir, made once per migration set and loaded from a tarball after that. */
-export async function pgliteTemplate(): Promise<Blob> {
+/**
+ * `make`'s result, made on first use and kept for the files a test worker runs after it (each
+ * worker runs many, --no-isolate); made again after a failure, which must not fail them all.
+ */
+function kept<T>(make: () => Promise<T>): () => Promise<T> {
+  let promise: Promise<T> | null = null
+  return () => {
+    if (promise) return promise
+    const made = make()
+    promise = made
+    made.catch(() => {
+      if (promise === made) promise = null
+    })
+    return made
+  }
+}
+
+/**
+ * A migrated PGlite data dir, made once per migration set and loaded from a tarball after that;
+ * read once per worker (41 MB: reading it cost each file about 0.2 s of CPU).
+ */
+export const pgliteTemplate = kept(async (): Promise<Blob> => {
   const file = join(tmpdir(), `parley-pglite-${migrationsHash()}.tar`)
   if (existsSync(file)) return new Blob([readFileSync(file)])
   const fresh = await openPglite(null)
@@ -44,7 +64,7 @@ export async function pgliteTemplate(): Promise<Blob> {
   writeFileSync(tmp, Buffer.from(await blob.arrayBuffer()))
   renameSync(tmp, file)
   return blob
-}
+})
 
 const databaseUrl = (base: string, name: string) => {
   const url = new URL(base)
@@ -70,10 +90,8 @@ async function asAdmin<T>(fn: (admin: Database) => Promise<T>): Promise<T> {
  * copies a half-migrated one, and files starting together may each build one: the first rename
  * wins and the others drop theirs.
  */
-let postgresTemplateName: Promise<string> | null = null
-function postgresTemplate(): Promise<string> {
-  if (postgresTemplateName) return postgresTemplateName
-  const made = asAdmin(async (admin) => {
+const postgresTemplate = kept(() =>
+  asAdmin(async (admin) => {
     const name = `parley_tpl_${migrationsHash()}`
     const found = await admin.query('select 1 from pg_database where datname = $1', [name])
     if (found.length > 0) return name
@@ -93,14 +111,8 @@ function postgresTemplate(): Promise<string> {
       if (won.length === 0) throw err
     }
     return name
-  })
-  postgresTemplateName = made
-  // A worker runs many files (--no-isolate): one failed attempt must not fail every file after it.
-  made.catch(() => {
-    if (postgresTemplateName === made) postgresTemplateName = null
-  })
-  return made
-}
+  }),
+)
 
 export type TestDb = { database: Database; url: string | null; drop(): Promise<void> }
 
