@@ -230,8 +230,9 @@ export class KeyVerifier {
     if (inFlight) return inFlight
     const lookup: Promise<CacheEntry> = this.load(hash, this.now()).then(
       (entry) => {
-        // Not when the key died meanwhile (ended() forgot this lookup).
-        if (this.loading.get(hash) !== lookup) return entry
+        // The key died meanwhile (only ended() forgets a lookup in flight): neither kept nor
+        // granted, or a request joining it could be held open on a revoked key.
+        if (this.loading.get(hash) !== lookup) return { principal: null, until: 0 }
         this.loading.delete(hash)
         this.cache.delete(hash) // re-inserted last: the oldest entry is the one evicted
         this.cache.set(hash, entry)
