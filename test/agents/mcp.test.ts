@@ -160,22 +160,26 @@ for (const kind of dbKinds()) {
       expect(next.structuredContent!.user_feedback).toEqual(['[late answer to your question "Color?"] blue'])
     })
 
-    test('a cancellation naming a request id of any length is taken: the NOTIFY it sends stays small', async () => {
-      const res = await fetch(`${parley.url}/mcp`, {
-        method: 'POST',
-        headers: {
-          authorization: `Bearer ${alice.key}`,
-          accept: 'application/json, text/event-stream',
-          'content-type': 'application/json',
-        },
-        body: JSON.stringify({
-          jsonrpc: '2.0',
-          method: 'notifications/cancelled',
-          params: { requestId: 'x'.repeat(10_000) },
-        }),
-      })
-      expect(res.status).toBe(202)
-    })
+    // Only the Postgres bus sends a NOTIFY (8000 bytes at most); the in-memory bus has no limit.
+    test.skipIf(kind !== 'postgres')(
+      'a cancellation naming a request id of any length is taken: the NOTIFY it sends stays small',
+      async () => {
+        const res = await fetch(`${parley.url}/mcp`, {
+          method: 'POST',
+          headers: {
+            authorization: `Bearer ${alice.key}`,
+            accept: 'application/json, text/event-stream',
+            'content-type': 'application/json',
+          },
+          body: JSON.stringify({
+            jsonrpc: '2.0',
+            method: 'notifications/cancelled',
+            params: { requestId: 'x'.repeat(10_000) },
+          }),
+        })
+        expect(res.status).toBe(202)
+      },
+    )
 
     test('end_session completes the instance', async () => {
       const client = await connect()
