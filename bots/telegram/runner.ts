@@ -21,7 +21,7 @@ export const COMMANDS = [
   { command: 'help', description: 'How to answer from Telegram' },
 ]
 /** Advisory lock key held by the one process that long-polls Telegram. */
-const POLLER_LOCK = 0x7061726c // "parl"
+export const POLLER_LOCK = 0x7061726c // "parl"
 
 export type TelegramOptions = {
   /** Pacing for tests; the default is Telegram's limits. */

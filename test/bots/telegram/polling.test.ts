@@ -1,6 +1,7 @@
 // Bot modes besides the webhook: no token means no bot; without PUBLIC_URL the bot long-polls,
 // and with several processes on one Postgres exactly one of them holds getUpdates.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { POLLER_LOCK } from '../../../bots/telegram/runner.ts'
 import { loadConfig } from '../../../src/config.ts'
 import { createLinkCode } from '../../../src/core/links.ts'
 import { startParley } from '../../../src/main.ts'
@@ -128,7 +129,7 @@ for (const kind of dbKinds()) {
                   `select 1 from pg_locks l
                    join pg_database d on d.oid = l.database and d.datname = current_database()
                    where l.locktype = 'advisory' and not l.granted
-                     and l.classid = 0 and l.objid = ${0x7061726c} and l.objsubid = 1`,
+                     and l.classid = 0 and l.objid = ${POLLER_LOCK} and l.objsubid = 1`,
                 )
               ).length === 1,
             5000,
@@ -138,7 +139,7 @@ for (const kind of dbKinds()) {
           const killed = await testDb.database.query<{ ok: boolean }>(
             `select pg_terminate_backend(l.pid) as ok from pg_locks l
              join pg_database d on d.oid = l.database and d.datname = current_database()
-             where l.locktype = 'advisory' and l.granted and l.objid = ${0x7061726c}`,
+             where l.locktype = 'advisory' and l.granted and l.objid = ${POLLER_LOCK}`,
           )
           expect(killed).toEqual([{ ok: true }])
           await until(() => b.telegram!.bot.isRunning(), 5000, 'b takes over')
