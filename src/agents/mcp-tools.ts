@@ -88,16 +88,23 @@ export async function askAndWait(
   input: { instanceId: string; content: string; options?: string[] | null },
 ): Promise<{ answer: string; questionId: string }> {
   const { userId } = ctx.principal
-  const posted = await postAgentMessage(ctx.core, {
-    userId,
-    instanceId: input.instanceId,
-    agentType: detectAgentType(ctx.clientType, ctx.userAgent),
-    content: input.content,
-    requiresUserInput: true,
-    options: input.options ?? null,
-  })
+  // Tracked before the question is written: a cancellation sent as soon as it shows is not missed.
   const cancelled = new AbortController()
   const untrack = ctx.track(extra.requestId, cancelled)
+  let posted: Awaited<ReturnType<typeof postAgentMessage>>
+  try {
+    posted = await postAgentMessage(ctx.core, {
+      userId,
+      instanceId: input.instanceId,
+      agentType: detectAgentType(ctx.clientType, ctx.userAgent),
+      content: input.content,
+      requiresUserInput: true,
+      options: input.options ?? null,
+    })
+  } catch (err) {
+    untrack()
+    throw err
+  }
   const release = holdPresence(ctx.core, userId, input.instanceId)
   const signal = AbortSignal.any([
     extra.signal,
