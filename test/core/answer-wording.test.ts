@@ -36,6 +36,9 @@ describe('which channel: answer sources in core, chat channels as their adapters
       { channel: 'slack', label: 'Slack' },
       { channel: 'push', label: 'Web push' },
     ])
+    // Test files share a worker's modules: an earlier file's Parley may have described them already.
+    for (const c of CHAT_CHANNELS) describeChatChannel(c)()
+    expect(answerSummary({ by: 'Ann', via: 'push' })).toBe('Answered by Ann via Push')
     describeChatChannels()
     expect(answerSummary({ by: 'Ann', via: 'telegram' })).toBe('Answered by Ann via Telegram')
     expect(answerSummary({ by: 'Ann', via: 'push' })).toBe('Answered by Ann via Web push')
