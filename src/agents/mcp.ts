@@ -6,6 +6,7 @@
 // transport, its hold on its key, the bus listener for cancellations) is closed when its
 // response ends.
 import { Elysia } from 'elysia'
+import { sha256 } from '../auth/api-keys.ts'
 import { hasCode, type Unauthorized } from '../errors.ts'
 import type { EventBus } from '../events/bus.ts'
 import { onFirstUse } from '../first-use.ts'
@@ -63,8 +64,7 @@ class InFlight {
    * A call's name: its key and JSON-RPC id. The id is the client's and of any length, and the name
    * travels in a cancellation's NOTIFY (8000 bytes at most): a digest of it keeps the name short.
    */
-  key = (keyId: string, requestId: unknown) =>
-    `${keyId}:${new Bun.CryptoHasher('sha256').update(JSON.stringify(requestId)).digest('base64url')}`
+  key = (keyId: string, requestId: unknown) => `${keyId}:${sha256(JSON.stringify(requestId))}`
   add(key: string, c: AbortController) {
     this.calls.set(key, c)
     this.unsubscribe ??= this.bus.subscribe('all', (e) => {
