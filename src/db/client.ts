@@ -185,6 +185,16 @@ function onlyCopy(bytes: Uint8Array): Blob {
   } as Blob
 }
 
+/** Whether process `pid` is running (signal 0 checks without sending anything). */
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
 /** Prefix of the fs bundle's copy in a data dir (see `mappedFsBundle`). */
 export const FS_BUNDLE_COPY = '.parley-pglite-fs-'
 
@@ -219,10 +229,14 @@ async function mappedFsBundle(dataDir: string): Promise<Uint8Array> {
       rmSync(partial, { force: true })
       throw err
     }
-    // Copies of other bundles (an older Parley), not another process's copy being written.
-    for (const old of readdirSync(dataDir))
-      if (old.startsWith(FS_BUNDLE_COPY) && old.endsWith('.data') && old !== name)
+    // Copies of other bundles (an older Parley), and partial copies whose writer died (killed
+    // while writing), not another living process's copy being written.
+    for (const old of readdirSync(dataDir)) {
+      if (!old.startsWith(FS_BUNDLE_COPY) || old === name) continue
+      const writer = old.endsWith('.data') ? null : Number(old.slice(old.lastIndexOf('.') + 1))
+      if (writer === null || (Number.isInteger(writer) && !isAlive(writer)))
         rmSync(join(dataDir, old), { force: true })
+    }
   }
   return Bun.mmap(path, { shared: false })
 }

@@ -5,7 +5,7 @@
 // a restart it records, see scripts/build.ts); PGlite adds about 10 s (initdb, then a restart),
 // Postgres about 3 s.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { readdirSync, readFileSync, rmSync, statSync, truncateSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs'
 import { connectPostgres, FS_BUNDLE_COPY } from '../../src/db/client.ts'
 import { pendingMigrations } from '../../src/db/migrate.ts'
 import { ASSET_FILES } from '../../src/web/assets.ts'
@@ -153,9 +153,15 @@ describe('the compiled executable', () => {
           // A copy cut short is written again, not a start that fails for good.
           const copy = readdirSync(`${bin.dir}/data`).find((f) => f.startsWith(FS_BUNDLE_COPY))!
           truncateSync(`${bin.dir}/data/${copy}`, 3_000_000)
+          // A partial copy whose writer was killed is removed; one a running process writes is not.
+          const killed = `${bin.dir}/data/${copy}.${Bun.spawnSync(['true']).pid}`
+          const writing = `${bin.dir}/data/${copy}.${process.pid}`
+          writeFileSync(killed, 'torn')
+          writeFileSync(writing, 'being written')
           server = await startBinary(bin.path, env)
           expect((await fetch(`${server.base}/api/v1/auth/verify`, { headers })).status).toBe(200)
           expect(statSync(`${bin.dir}/data/${copy}`).size).toBeGreaterThan(3_000_000)
+          expect([existsSync(killed), existsSync(writing)]).toEqual([false, true])
         }
       } finally {
         await server?.stop()
