@@ -182,7 +182,9 @@ for (const kind of dbKinds()) {
     }, 30_000)
 
     test('a parked long-poll and a blocking ask are signs of life: their instances stay "Needs input"', async () => {
-      const own = await start(db.database, { disconnectAfterMs: 500 })
+      // Holds write their heartbeat every third of the limit: at 500 ms, a stall of a few hundred
+      // ms on a loaded machine let a sweep find a held instance stale.
+      const own = await start(db.database, { disconnectAfterMs: 1500 })
       const transport = new StreamableHTTPClientTransport(new URL(`${own.url}/mcp`), {
         requestInit: { headers: { authorization: `Bearer ${alice.key}` } },
       })

@@ -21,11 +21,15 @@ for (const kind of dbKinds()) {
       await testDb.drop()
     })
 
+    // How often a poller checks that it still holds the lock. A check slower than this counts as a
+    // lost lock (the poller stops, as it must): on a loaded machine running test files side by
+    // side, 100 ms checks were lost that way, and the lock changed hands under the tests.
+    const LOCK_CHECK_MS = 300
     const start = (env: Record<string, string>) =>
       startParley(loadConfig({ PORT: '0', ...env }), {
         database: testDb.database,
         quiet: true,
-        telegram: { pacing: { perTargetMs: 10, perSecond: 500 }, log: () => {}, lockCheckMs: 100 },
+        telegram: { pacing: { perTargetMs: 10, perSecond: 500 }, log: () => {}, lockCheckMs: LOCK_CHECK_MS },
       })
     const polling = () => ({ TELEGRAM_BOT_TOKEN: fake.token, TELEGRAM_API_ROOT: fake.apiRoot })
 
@@ -89,7 +93,8 @@ for (const kind of dbKinds()) {
         await until(() => a.telegram!.bot.isRunning(), 5000, 'a polls')
         const b = await start(polling())
         try {
-          await Bun.sleep(500)
+          // Past the three checks a new holder waits before it polls.
+          await Bun.sleep(4 * LOCK_CHECK_MS)
           expect(b.telegram!.bot.isRunning()).toBe(false)
           expect(fake.conflicts).toBe(0)
           fake.push(fake.message(5151, '/help'))
