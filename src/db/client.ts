@@ -186,7 +186,7 @@ function onlyCopy(bytes: Uint8Array): Blob {
 }
 
 /** Whether process `pid` is running (signal 0 checks without sending anything). */
-function isAlive(pid: number): boolean {
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0)
     return true
