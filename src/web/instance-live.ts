@@ -9,8 +9,8 @@ import { InstanceHead } from '../../views/instance.tsx'
 import { hxPartial } from '../../views/partial.ts'
 import { Message } from '../../views/thread.tsx'
 import type { SessionUser } from '../auth/web-sessions.ts'
-import { parseDiff } from '../core/diff-parse.ts'
 import {
+  diffFiles,
   type InstanceView,
   markSeen,
   type ThreadMessage,
@@ -48,13 +48,13 @@ export function webInstanceLive(deps: WebDeps, hub: LiveHub) {
     if (!inst) return []
     const items: LiveItem[] = []
     // Agents send the whole diff with their messages: re-render it only when it changed.
-    if (inst.gitDiff !== shown.diff) {
-      shown.diff = inst.gitDiff
+    if (inst.diffKey !== shown.diff) {
+      shown.diff = inst.diffKey
       items.push({
         html: hxPartial(
           '#diff',
           'outerHTML',
-          await DiffView({ files: parseDiff(inst.gitDiff), instanceId: inst.id }),
+          await DiffView({ files: await diffFiles(db, inst), instanceId: inst.id }),
         ),
       })
     }
@@ -83,7 +83,7 @@ export function webInstanceLive(deps: WebDeps, hub: LiveHub) {
       const id = instanceId(params.id)
       const inst = await viewInstance(db, user.id, id)
       const after = canonicalUuid(request.headers.get('last-event-id') ?? String(query.after ?? ''))
-      const shown = { diff: inst.gitDiff }
+      const shown = { diff: inst.diffKey }
       return hub.open(
         {
           // The CSRF token is per session and goes into rendered forms: part of the group's key.

@@ -12,7 +12,6 @@ import { answerNotice } from '../core/answer-wording.ts'
 import { answerQuestion, refusalError } from '../core/answers.ts'
 import { type Core, MAX_CONTENT_CHARS } from '../core/context.ts'
 import { failedDeliveries } from '../core/deliveries.ts'
-import { parseDiff } from '../core/diff-parse.ts'
 import {
   completeInstance,
   deleteInstance,
@@ -21,7 +20,7 @@ import {
   sharedWith,
   shareInstance,
 } from '../core/instance-admin.ts'
-import { markSeen, threadPage, viewInstance } from '../core/thread.ts'
+import { diffFiles, markSeen, threadPage, viewInstance } from '../core/thread.ts'
 import { canonicalUuid } from '../core/wire.ts'
 import { AppError, InvalidInput, NotFound } from '../errors.ts'
 import { statusOf } from '../http/errors.ts'
@@ -103,18 +102,16 @@ export function webInstance(deps: WebDeps) {
     const before = opts.before ? canonicalUuid(opts.before) : null
     if (opts.before && !before) throw new InvalidInput('before', 'before must be a message id')
     const owner = inst.access === 'OWNER'
-    const [thread, shared, failed] = await Promise.all([
+    const [thread, shared, failed, diff] = await Promise.all([
       threadPage(core.db, id, before),
       owner ? sharedWith(core, id) : [],
       owner ? failedDeliveries(core.db, id) : [],
+      diffFiles(core.db, inst),
     ])
     const last = thread.messages.at(-1)
     if (last && !before) await markSeen(core.db, ctx.user.id, id, last.id)
     const props = { user: ctx.user, csrfToken: ctx.csrfToken, inst, ...thread, shared, failed, ...opts }
-    return htmlResponse(
-      InstancePage({ ...props, paged: Boolean(before), diff: parseDiff(inst.gitDiff) }),
-      status,
-    )
+    return htmlResponse(InstancePage({ ...props, paged: Boolean(before), diff }), status)
   }
 
   /** Runs a change; a named error shows the page again with the reason, nothing changed. */
@@ -165,7 +162,7 @@ export function webInstance(deps: WebDeps) {
         attempt(ctx, ctx.params.id, async () => {
           const id = instanceId(ctx.params.id)
           const inst = await viewInstance(core.db, ctx.user.id, id)
-          const files = parseDiff(inst.gitDiff)
+          const files = await diffFiles(core.db, inst)
           const raw = String(ctx.query.page ?? '0')
           const page = /^\d{1,6}$/.test(raw) ? Number(raw) : -1
           if (page < 0 || (page > 0 && page * DIFF_PAGE_FILES >= files.length)) {

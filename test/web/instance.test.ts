@@ -4,6 +4,7 @@
 // nothing; strangers get 404 and read-only viewers 403 on reply.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { postAgentMessage } from '../../src/core/messages.ts'
+import { diffFiles, viewInstance } from '../../src/core/thread.ts'
 import { dbKinds, makeUser, type TestApp, testApp, uuid } from '../helpers.ts'
 import { BASE, postForm, type WebSessionCookies, webGet, webLogin } from './helpers.ts'
 
@@ -115,6 +116,33 @@ for (const kind of dbKinds()) {
         expect(refused.text).toContain('page must be a page number')
       }
       expect((await webGet(t.app, `/instances/${id}/diff`, s.stranger)).status).toBe(404)
+    })
+
+    test('a diff is read from the database once: later views take it from memory; a new diff shows at once', async () => {
+      const id = uuid()
+      // Named after the instance: parsed diffs are kept by content, for every database of the process.
+      const diffOf = (name: string) =>
+        `diff --git a/${id}/${name} b/${id}/${name}\nindex 1..2 100644\n@@ -1 +1 @@\n-old\n+new`
+      await say(id, 'First change', { gitDiff: diffOf('first.ts') })
+      const page = await webGet(t.app, `/instances/${id}`, s.owner)
+      expect(page.text).toContain(`${id}/first.ts`)
+      // A database that refuses every read: what it answers came from memory.
+      const refusing = new Proxy(t.core.db, {
+        get: () => {
+          throw new Error('the database was read')
+        },
+      })
+      const inst = await viewInstance(t.core.db, owner.id, id)
+      const files = await diffFiles(refusing, inst)
+      expect(files.map((f) => f.path)).toEqual([`${id}/first.ts`])
+
+      await say(id, 'Second change', { gitDiff: diffOf('second.ts') })
+      const changed = await viewInstance(t.core.db, owner.id, id)
+      expect(changed.diffKey).not.toBe(inst.diffKey)
+      await expect(diffFiles(refusing, changed)).rejects.toThrow('the database was read')
+      const again = await webGet(t.app, `/instances/${id}`, s.owner)
+      expect(again.text).toContain(`${id}/second.ts`)
+      expect(again.text).not.toContain(`${id}/first.ts`)
     })
 
     test('a long message is folded to its first words; a long open question is not', async () => {
