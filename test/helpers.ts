@@ -116,15 +116,7 @@ const postgresTemplate = kept(() =>
       await admin.query(`drop database if exists ${building} with (force)`)
       const won = await admin.query('select 1 from pg_database where datname = $1', [name])
       if (won.length === 0) throw err
-      return name
     }
-    // Templates of older migration sets would stay on the server for good. Without force: one a
-    // run is still copying (or building) is in use, and stays.
-    const older = await admin.query<{ datname: string }>(
-      `select datname from pg_database where datname like 'parley\\_tpl\\_%' and datname <> $1`,
-      [name],
-    )
-    for (const { datname } of older) await admin.query(`drop database if exists "${datname}"`).catch(() => {})
     return name
   }),
 )
