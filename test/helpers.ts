@@ -142,7 +142,9 @@ const EMPTIED_TABLES = `select string_agg(format('%I', tablename), ', ') as list
 async function emptied(pg: PGlite): Promise<boolean> {
   const reset = (async () => {
     const [tables] = (await pg.query<{ list: string }>(EMPTIED_TABLES)).rows
-    await pg.exec(`truncate ${tables!.list} restart identity cascade; reset all; set time zone 'UTC'`)
+    await pg.exec(`truncate ${tables!.list} restart identity cascade`)
+    await pg.exec(`discard all`)
+    await pg.exec(`set time zone 'UTC'`)
     return true
   })()
   return Promise.race([reset, Bun.sleep(5000).then(() => false)]).catch(() => false)
@@ -231,19 +233,19 @@ async function emptyPostgres(name: string): Promise<string> {
       'select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()',
       [name],
     )
-  await asAdmin(cutOff)
-  const db = connectPostgres(databaseUrl(process.env.DATABASE_URL!, name), { max: 1 })
+  // Renamed first: a pool left open reconnects by itself, and must find no database to write to.
+  const renamed = randomName(`parley_t_${HOST}_${process.pid}`)
+  await asAdmin(async (admin) => {
+    await cutOff(admin)
+    await admin.query(`alter database ${name} rename to ${renamed}`)
+  })
+  const db = connectPostgres(databaseUrl(process.env.DATABASE_URL!, renamed), { max: 1 })
   try {
     const [tables] = await db.query<{ list: string }>(EMPTIED_TABLES)
     await db.query(`truncate ${tables!.list} restart identity cascade`)
   } finally {
     await db.close()
   }
-  const renamed = randomName(`parley_t_${HOST}_${process.pid}`)
-  await asAdmin(async (admin) => {
-    await cutOff(admin)
-    await admin.query(`alter database ${name} rename to ${renamed}`)
-  })
   return renamed
 }
 
