@@ -126,9 +126,10 @@ export type TestDb = { database: Database; url: string | null; drop(): Promise<v
 /**
  * PGlite instances a test file dropped, emptied and kept for the next file of this worker (each
  * worker runs many, --no-isolate): emptying one costs about a tenth of the half second of CPU a
- * new one from the template does. At most this many are kept.
+ * new one from the template does. One is kept: each holds 70-250 MB, and a file rarely has two
+ * open at once.
  */
-const IDLE_PGLITE = 2
+const IDLE_PGLITE = 1
 const idlePglite: PGlite[] = []
 
 /** The tables a migrated database starts empty: every table but the migrations' own record. */
