@@ -364,7 +364,7 @@ for (const kind of dbKinds()) {
       expect((await webGet(t.app, `/instances/${id}/messages?before=x`, s.owner)).status).toBe(422)
     })
 
-    test('the live stream appends new messages, refreshes the header and a changed diff', async () => {
+    test('the live stream appends new messages, refreshes the header, and re-renders the diff only when it changed', async () => {
       const id = uuid()
       const first = await say(id, 'first')
       const controller = new AbortController()
@@ -387,13 +387,27 @@ for (const kind of dbKinds()) {
       while (!text.includes('live.ts') || !text.includes('Needs input')) {
         text += new TextDecoder().decode((await reader.read()).value)
       }
-      controller.abort()
       expect(text).toContain('data: <hx-partial hx-target="#thread" hx-swap="beforeend">')
       expect(text).toContain('<strong>changes</strong>')
       expect(text).toContain('name="option" value="0">OK</button>')
       expect(text).toContain('hx-target="#diff" hx-swap="outerHTML"')
       expect(text).toContain('hx-target="#instance-head" hx-swap="outerHTML"')
       expect(text).not.toContain('>first<') // the page already had it
+
+      // Agents send the same diff again with their next messages: the page keeps the one it has.
+      await say(id, 'Same diff again', {
+        gitDiff:
+          'diff --git a/live.ts b/live.ts\nindex 1..2 100644\n--- a/live.ts\n+++ b/live.ts\n@@ -1 +1 @@\n-a\n+b',
+      })
+      let next = ''
+      while (
+        !next.includes('Same diff again') ||
+        !next.slice(next.indexOf('Same diff again')).includes('#instance-head')
+      ) {
+        next += new TextDecoder().decode((await reader.read()).value)
+      }
+      controller.abort()
+      expect(next).not.toContain('hx-target="#diff"')
     })
   })
 }
