@@ -9,6 +9,7 @@
 // that no sweep, its own or another process's, finds them stale.
 import { and, eq, inArray, lt, or, type SQL, type SQLWrapper, sql } from 'drizzle-orm'
 import { agentInstances } from '../db/schema.ts'
+import { publishAll } from '../events/bus.ts'
 import { log } from '../log.ts'
 import type { Core } from './context.ts'
 import { isLive, LIVE_STATUSES, liveSql } from './statuses.ts'
@@ -27,6 +28,11 @@ export const onlineSql = (heartbeat: SQLWrapper | string, status: SQLWrapper | s
 const col = (c: SQLWrapper | string): SQL => (typeof c === 'string' ? sql.raw(c) : sql`${c}`)
 /** A newly held instance gets its heartbeat written within this long (holds are batched). */
 const HOLD_BATCH_MS = 1000
+/**
+ * A sweep waits this long past the earliest deadline, so instances that went silent within it are
+ * flipped by one statement, not one each: agents that stopped together rarely stop in the same ms.
+ */
+const SWEEP_BATCH_MS = 5000
 
 /**
  * Marks `userId`'s instance as alive while a request of this process waits for it; call the
@@ -55,6 +61,8 @@ export class Presence {
   constructor(
     private readonly core: Core,
     private readonly afterMs = DISCONNECT_AFTER_MS,
+    /** How late past its deadline an instance may be flipped, to flip it with others. */
+    private readonly batchMs = Math.min(SWEEP_BATCH_MS, afterMs / 10),
   ) {}
 
   /** Loads live instances once at start, then follows the bus. */
@@ -109,7 +117,7 @@ export class Presence {
   private arm(at: number) {
     if (this.timer) clearTimeout(this.timer)
     this.timerAt = at
-    this.timer = setTimeout(() => void this.sweep(), Math.max(0, at - Date.now()))
+    this.timer = setTimeout(() => void this.sweep(), Math.max(0, at + this.batchMs - Date.now()))
   }
 
   private async sweep(): Promise<void> {
@@ -132,14 +140,15 @@ export class Presence {
             ),
           )
           .returning({ id: agentInstances.id, userId: agentInstances.userId })
-        for (const row of flipped) {
-          await this.core.bus.publish({
+        await publishAll(
+          this.core.bus,
+          flipped.map((row) => ({
             type: 'instance.updated',
             userId: row.userId,
             instanceId: row.id,
             status: 'DISCONNECTED',
-          })
-        }
+          })),
+        )
         // Still live: a process holds it (and wrote its heartbeat). Watch it from there.
         const gone = new Set(flipped.map((r) => r.id))
         const alive = due.filter((id) => !gone.has(id))

@@ -59,6 +59,24 @@ for (const kind of dbKinds()) {
         ])
       )[0]!.status
 
+    // First in the file: no other machine's tracker is running yet, so every query counted is this one's.
+    test('instances that went silent close together are flipped by one statement', async () => {
+      const core: Core = { db: db.database.db, bus: new MemoryBus() }
+      // Limits as in production, scaled down: a sweep waits up to 200 ms for more to come due.
+      const presence = new Presence(core, AFTER_MS, 200)
+      core.presence = presence
+      running.push(presence)
+      await presence.start()
+      const silent: string[] = []
+      for (let i = 0; i < 4; i++) {
+        silent.push(await ask(core))
+        await Bun.sleep(20)
+      }
+      const queries = db.database.queryCount()
+      await Promise.all(silent.map((id) => disconnected(core, id)))
+      expect(db.database.queryCount() - queries).toBe(1)
+    }, 15_000)
+
     test('a held instance stays live past the limit; released, it is DISCONNECTED after it', async () => {
       const m = await machine()
       const waiting = await ask(m)
