@@ -6,7 +6,7 @@ import { PGlite } from '@electric-sql/pglite'
 import { pgliteOptions, wrapPglite, zstdContentSize } from '../../src/db/client.ts'
 import { pgliteTemplate } from '../helpers.ts'
 
-test('PGlite opens with 8 MB of shared buffers and 12 MB of shared memory in all', async () => {
+test('PGlite opens with 4 MB of shared buffers and 8 MB of shared memory in all', async () => {
   // Opened as Parley opens it, on a copy of the migrated template (no initdb: seconds saved).
   const database = wrapPglite(
     new PGlite({ ...(await pgliteOptions(null)), loadDataDir: await pgliteTemplate() }),
@@ -14,9 +14,9 @@ test('PGlite opens with 8 MB of shared buffers and 12 MB of shared memory in all
   try {
     const [buffers] = await database.query<{ shared_buffers: string }>('show shared_buffers')
     const [shared] = await database.query<{ shared_memory_size: string }>('show shared_memory_size')
-    expect(buffers?.shared_buffers).toBe('8MB')
+    expect(buffers?.shared_buffers).toBe('4MB')
     // Buffers, connection slots, lock tables, WAL buffers: Postgres sizes it in whole 2 MB steps.
-    expect(shared?.shared_memory_size).toBe('12MB')
+    expect(shared?.shared_memory_size).toBe('8MB')
   } finally {
     await database.close()
   }
