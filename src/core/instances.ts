@@ -13,7 +13,7 @@ export type InstanceRow = typeof agentInstances.$inferSelect
 
 export const normalizeAgentType = (name: string) => name.trim().toLowerCase()
 
-const notFound = () => new NotFound('Agent instance not found')
+export const instanceNotFound = () => new NotFound('Agent instance not found')
 
 /** The caller's instance, or 404 for one that does not exist or belongs to someone else. */
 /** The read cursor of an instance the user owns. Narrow on purpose: long-polls call it on every
@@ -23,7 +23,7 @@ export async function instanceCursor(db: DbOrTx, userId: string, instanceId: str
     .select({ cursor: agentInstances.lastReadMessageId })
     .from(agentInstances)
     .where(and(eq(agentInstances.id, instanceId), eq(agentInstances.userId, userId)))
-  if (!row) throw notFound()
+  if (!row) throw instanceNotFound()
   return row.cursor
 }
 
@@ -32,7 +32,7 @@ export async function ownInstance(db: DbOrTx, userId: string, instanceId: string
     .select()
     .from(agentInstances)
     .where(and(eq(agentInstances.id, instanceId), eq(agentInstances.userId, userId)))
-  if (!row) throw notFound()
+  if (!row) throw instanceNotFound()
   return row
 }
 
@@ -67,7 +67,7 @@ export async function describeInstance(core: Core, userId: string, instanceId: s
     .from(agentInstances)
     .innerJoin(agentTypes, eq(agentTypes.id, agentInstances.agentTypeId))
     .where(and(eq(agentInstances.id, instanceId), eq(agentInstances.userId, userId)))
-  if (!row) throw notFound()
+  if (!row) throw instanceNotFound()
   return row satisfies RegisteredInstance
 }
 
@@ -150,7 +150,7 @@ export async function registerInstance(
       .from(agentInstances)
       .where(eq(agentInstances.id, input.instanceId))
     if (existing?.userId === input.userId) throw new Conflict('Agent instance already exists')
-    throw notFound()
+    throw instanceNotFound()
   }
   await publishStatus(core, input.userId, input.instanceId, 'ACTIVE')
   return describeInstance(core, input.userId, input.instanceId)
@@ -194,7 +194,7 @@ export async function heartbeat(core: Core, userId: string, instanceId: string) 
     })
     .where(and(eq(agentInstances.id, instanceId), eq(agentInstances.userId, userId)))
     .returning({ at: agentInstances.lastHeartbeatAt, status: agentInstances.status })
-  if (!row) throw notFound()
+  if (!row) throw instanceNotFound()
   await publishStatus(core, userId, instanceId, row.status)
   return { lastHeartbeatAt: row.at! }
 }
@@ -221,7 +221,7 @@ export async function endSession(
       })
       .where(and(eq(agentInstances.id, instanceId), eq(agentInstances.userId, userId)))
       .returning({ id: agentInstances.id })
-    if (!row) throw notFound()
+    if (!row) throw instanceNotFound()
     // The status message refers to the latest message; an instance without one has none to end.
     const [last] = await tx
       .select({ id: messages.id })

@@ -38,6 +38,13 @@ export const messageColumns = {
   requiresUserInput: messages.requiresUserInput,
 }
 
+/** messageColumns in a statement's SQL, of the messages row `m`: aggregated with json_agg, a MessageRow. */
+export const messageRowSql = (m: string) =>
+  sql.raw(
+    `${m}.id, ${m}.content, ${m}.sender, ${m}.created_at::text as "createdAt", ` +
+      `${m}.requires_user_input as "requiresUserInput"`,
+  )
+
 /** USER messages after `cursor` (all of them when null), oldest first; `userId` scopes to an owner. */
 export function userMessagesAfter(
   db: Tx | Core['db'],
@@ -221,8 +228,7 @@ const postStatement = cachedStatement<PostShape, PostValues>((s, v) => {
       select l.cursor from locked l, snap s, latest
       where l.user_id = ${v.userId} and not exists (select 1 from prior) and ${unchangedAndLast(v.id)}),
     queued as (
-      select m.id, m.content, m.sender, m.created_at::text as "createdAt",
-        m.requires_user_input as "requiresUserInput"
+      select ${messageRowSql('m')}
       from messages m
       where ${s.keepCursor ? sql`false` : sql`m.instance_id = ${v.instanceId} and m.sender = 'USER'`}
         and exists (select 1 from ok)

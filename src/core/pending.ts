@@ -4,13 +4,14 @@
 import { and, asc, eq, type SQL, sql } from 'drizzle-orm'
 import { alias } from 'drizzle-orm/pg-core'
 import { agentInstances, messages } from '../db/schema.ts'
+import { cachedStatement } from '../db/statements.ts'
 import { BadRequest, NotFound } from '../errors.ts'
 import { type BusEvent, type EventBus, publishAll, type Topic } from '../events/bus.ts'
 import { answerQuestion } from './answers.ts'
 import type { Core } from './context.ts'
 import { deliveryEvents, enqueueQuestion } from './deliveries.ts'
-import { instanceCursor } from './instances.ts'
-import { messageColumns, userMessagesAfter } from './messages.ts'
+import { instanceCursor, instanceNotFound } from './instances.ts'
+import { messageColumns, messageRowSql, userMessagesAfter } from './messages.ts'
 import { parseQuestion } from './questions.ts'
 import { statusAfterSql } from './statuses.ts'
 import type { MessageRow } from './wire.ts'
@@ -42,22 +43,46 @@ async function look(
   return { result: await readAndMove(core, userId, instanceId, lastRead), since: lastRead }
 }
 
+type ReadAndMoveRow = { known: boolean; cursor: string | null; found: string | null; moved: boolean }
+
+/**
+ * readAndMove's statement: the cursor, the owner's USER messages after `lastRead` when the cursor
+ * is there, and the compare-and-set that moves it past the last of them. All of it reads one
+ * snapshot; a move made meanwhile by another request makes the update find no row (stale).
+ */
+const readAndMoveStatement = cachedStatement<
+  Record<string, never>,
+  { instanceId: string; userId: string; lastRead: string }
+>(
+  (_, v) => sql`
+    with cur as (
+      select last_read_message_id as cursor from agent_instances
+      where id = ${v.instanceId}::uuid and user_id = ${v.userId}::uuid),
+    found as (
+      select ${messageRowSql('m')} from messages m
+      where m.instance_id = ${v.instanceId}::uuid and m.user_id = ${v.userId}::uuid and m.sender = 'USER'
+        and m.id > ${v.lastRead}::uuid and exists (select 1 from cur where cursor = ${v.lastRead}::uuid)),
+    moved as (
+      update agent_instances set last_read_message_id = (select f.id from found f order by f.id desc limit 1)
+      where id = ${v.instanceId}::uuid and last_read_message_id = ${v.lastRead}::uuid
+        and exists (select 1 from found) and ${withoutFlushWait}
+      returning 1)
+    select exists (select 1 from cur) as known, (select cursor from cur) as cursor,
+      (select json_agg(f order by f.id)::text from found f) as found, exists (select 1 from moved) as moved`,
+)
+
+/** With a cursor: one statement reads what is after it and moves it past that (compare-and-set). */
 async function readAndMove(
   core: Core,
   userId: string,
   instanceId: string,
   lastRead: string,
 ): Promise<PendingResult> {
-  // The two reads do not depend on each other: issued together, the answer path waits for one.
-  const [cursor, found] = await Promise.all([
-    instanceCursor(core.db, userId, instanceId),
-    userMessagesAfter(core.db, instanceId, lastRead, userId),
-  ])
-  if (cursor !== lastRead) return { messages: [], status: 'stale' }
-  const last = found.at(-1)
-  if (!last) return { messages: [], status: 'ok' }
-  const moved = await moveCursor(core, instanceId, lastRead, last.id)
-  return moved ? { messages: found, status: 'ok' } : { messages: [], status: 'stale' }
+  const [row] = await readAndMoveStatement<ReadAndMoveRow>(core.db, {}, { instanceId, userId, lastRead })
+  if (!row?.known) throw instanceNotFound()
+  if (row.cursor !== lastRead) return { messages: [], status: 'stale' }
+  if (!row.found) return { messages: [], status: 'ok' }
+  return row.moved ? { messages: JSON.parse(row.found), status: 'ok' } : { messages: [], status: 'stale' }
 }
 
 /**

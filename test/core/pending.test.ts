@@ -68,7 +68,7 @@ for (const kind of dbKinds()) {
     test('a woken long-poll returns the reply with one statement, as a read would return it', async () => {
       const id = uuid()
       const questionId = await ask(id)
-      const { waiting, since } = await parked(2, () =>
+      const { waiting, since } = await parked(1, () =>
         getPending(waiter, { userId: alice.id, instanceId: id, lastRead: questionId, waitMs: 10_000 }),
       )
       await reply(t.core, id, 'Yes, ship it')
@@ -89,10 +89,38 @@ for (const kind of dbKinds()) {
       expect(result.messages).toEqual([fromDb!])
     })
 
+    test('an event without its message (too large for NOTIFY): one statement reads it and moves the cursor', async () => {
+      const id = uuid()
+      const questionId = await ask(id)
+      const { waiting, since } = await parked(1, () =>
+        getPending(waiter, { userId: alice.id, instanceId: id, lastRead: questionId, waitMs: 10_000 }),
+      )
+      // Written where nobody listens, then announced as another machine announces a large message.
+      const text = 'Yes, ship it. '.repeat(1000)
+      const answered = await reply({ db: t.core.db, bus: new MemoryBus() }, id, text)
+      if (answered.status !== 'answered' || !answered.messageId)
+        throw new Error(`not answered: ${answered.status}`)
+      await t.bus.publish({
+        type: 'message.created',
+        userId: alice.id,
+        instanceId: id,
+        messageId: answered.messageId,
+        sender: 'USER',
+        question: false,
+      })
+      const result = await waiting
+      expect(waiterDb.queryCount() - since).toBe(1)
+      expect(result.status).toBe('ok')
+      expect(result.messages.map((m) => m.content)).toEqual([text])
+      expect((await readPending(t.core, alice.id, id, answered.messageId)).messages).toEqual([])
+      // The cursor moved past it: a read from the question's id is stale now.
+      expect((await readPending(t.core, alice.id, id, questionId)).status).toBe('stale')
+    })
+
     test('a reply whose event has not come yet is not skipped: the long-poll reads it', async () => {
       const id = uuid()
       const questionId = await ask(id)
-      const { waiting } = await parked(2, () =>
+      const { waiting } = await parked(1, () =>
         getPending(waiter, { userId: alice.id, instanceId: id, lastRead: questionId, waitMs: 10_000 }),
       )
       // The first reply is announced on a bus nobody here listens to: as if its machine were slow.
