@@ -97,7 +97,7 @@ describe.skipIf(!hasPostgres())('Postgres event bus', () => {
       })
       const heard: BusEvent[] = []
       const unsubscribe = b.subscribe({ instanceId: id }, (e) => heard.push(e))
-      const looked = other.queryCount() + 2
+      const looked = other.queryCount() + 1
       const waiting = getPending(there, {
         userId: alice.id,
         instanceId: id,
