@@ -81,7 +81,16 @@ export const progressRowsSql = (p: Copy, guard: SQL = sql`true`) => sql`
       and not ${inQuietHours} and ${guard}
     on conflict (instance_id, channel, target) where kind = 'progress' do update
       set message_id = excluded.message_id, state = 'pending', attempts = 0,
-          next_attempt_at = greatest(deliveries.next_attempt_at, now())`
+          next_attempt_at = greatest(deliveries.next_attempt_at, now()),
+          payload = ${progressEnqueuedSql}`
+
+/**
+ * A progress row's payload counts the times it was queued again: the session-ended note keeps the
+ * message id, and only the row itself tells a send in flight that it was queued meanwhile
+ * (recordProgressSent, which reads the row as it is once a concurrent queuing commits).
+ */
+const progressEnqueuedSql = sql`jsonb_build_object('enqueued',
+          coalesce((deliveries.payload->>'enqueued')::bigint, 0) + 1)`
 
 /** Whether now (UTC) falls in the quiet hours of the notification prefs jsonb `prefs`. */
 const quietNowSql = (prefs: SQL) => sql`coalesce((

@@ -189,16 +189,28 @@ export async function readPendingDelivery(db: Db, id: string): Promise<StoredDel
 const refJson = (ref: unknown) => (ref === undefined ? null : JSON.stringify(ref))
 
 /**
- * A progress message was sent. It stays pending when a newer message (or the session-ended note,
- * which keeps the message id but changes the status) arrived meanwhile, due after `intervalMs`.
+ * A progress message was sent. It stays pending when it was queued again meanwhile (a newer
+ * message, or the session-ended note, which keeps the message id: the row's payload counts the
+ * queuings) or the status changed, due after `intervalMs`. The row's own columns are what decide:
+ * a queuing that commits while this waits for the row is seen, where the instance's status is
+ * read from this statement's snapshot and would still show the status before it.
  */
 export async function recordProgressSent(
   db: Db,
-  d: { id: string; messageId: string; status: string; externalRef?: unknown; intervalMs: number },
+  d: {
+    id: string
+    messageId: string
+    status: string
+    /** The row's payload as the send read it. */
+    payload: unknown
+    externalRef?: unknown
+    intervalMs: number
+  },
 ): Promise<void> {
   await db.execute(sql`
     update deliveries set
-      state = case when message_id = ${d.messageId} and ${d.status} =
+      state = case when message_id = ${d.messageId}
+        and payload is not distinct from ${refJson(d.payload ?? undefined)}::jsonb and ${d.status} =
         (select i.status from agent_instances i where i.id = deliveries.instance_id)
         then 'sent' else 'pending' end,
       external_ref = coalesce(${refJson(d.externalRef)}::jsonb, external_ref), attempts = 0, last_error = null,

@@ -258,6 +258,7 @@ export class Outbox {
         id,
         messageId: job.message.id,
         status: job.instance.status,
+        payload: job.payload,
         externalRef: result.externalRef,
         intervalMs: this.progressIntervalMs,
       })

@@ -3,10 +3,13 @@
 // answers lock copies, pacing holds, pending rows survive a restart, and idle means no queries.
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'bun:test'
 import { eq } from 'drizzle-orm'
+import { enqueueProgress } from '../../src/core/deliveries.ts'
 import { endSession } from '../../src/core/instances.ts'
 import { postAgentMessage, postUserMessage } from '../../src/core/messages.ts'
-import { channelLinks, users } from '../../src/db/schema.ts'
+import { recordProgressSent } from '../../src/core/outbox-store.ts'
+import { agentInstances, channelLinks, users } from '../../src/db/schema.ts'
 import type { ChannelAdapter, DeliveryJob, SendResult } from '../../src/notify/channel.ts'
+import { loadJob } from '../../src/notify/jobs.ts'
 import { Outbox, type OutboxOptions } from '../../src/notify/outbox.ts'
 import { dbKinds, makeUser, type TestApp, testApp, until, uuid } from '../helpers.ts'
 
@@ -317,6 +320,64 @@ for (const kind of dbKinds()) {
       expect(keys).toHaveLength(50)
       expect(new Set(keys).size).toBe(50)
     })
+
+    // Two connections are needed for the result to wait on the session's end: PGlite has one.
+    test.skipIf(kind !== 'postgres')(
+      'a session that ends while its progress is being sent gets its note: the result does not mark it sent',
+      async () => {
+        const u = await linkedUser(['g9'], { progress: { telegram: true } })
+        const id = uuid()
+        await postAgentMessage(t.core, {
+          userId: u.id,
+          instanceId: id,
+          agentType: 'x',
+          content: 'step',
+          requiresUserInput: false,
+        })
+        const progressRow = async () =>
+          (
+            await t.database.query<{ id: string; state: string }>(
+              `select id, state from deliveries where instance_id = $1 and kind = 'progress'`,
+              [id],
+            )
+          )[0]!
+        // The send has read its job; the session ends in a transaction that commits only once the
+        // send's result is waiting for the row.
+        const job = (await loadJob(t.core.db, (await progressRow()).id, 'http://parley.test'))!
+        let commit!: () => void
+        const held = new Promise<void>((resolve) => {
+          commit = resolve
+        })
+        let written = false
+        const ending = t.core.db.transaction(async (tx) => {
+          await tx.update(agentInstances).set({ status: 'COMPLETED' }).where(eq(agentInstances.id, id))
+          await enqueueProgress(tx, { ownerId: u.id, instanceId: id, messageId: job.message.id })
+          written = true
+          await held
+        })
+        await until(() => written)
+        const recorded = recordProgressSent(t.core.db, {
+          id: job.id,
+          messageId: job.message.id,
+          status: job.instance.status,
+          payload: job.payload,
+          intervalMs: 0,
+        })
+        const waitingForRow = async () =>
+          (
+            await t.database.query(
+              `select 1 from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`,
+            )
+          ).length === 1
+        await until(waitingForRow)
+        commit()
+        await Promise.all([ending, recorded])
+        expect((await progressRow()).state).toBe('pending')
+        // No outbox ran here: the next test's would send it.
+        await t.database.query('delete from deliveries where instance_id = $1', [id])
+      },
+      15_000,
+    )
 
     test('progress goes out only when asked for, edited in place at most once per interval', async () => {
       const adapter = new ScriptedAdapter()
