@@ -15,9 +15,7 @@ export const normalizeAgentType = (name: string) => name.trim().toLowerCase()
 
 export const instanceNotFound = () => new NotFound('Agent instance not found')
 
-/** The caller's instance, or 404 for one that does not exist or belongs to someone else. */
-/** The read cursor of an instance the user owns. Narrow on purpose: long-polls call it on every
- * wake-up, and the full row carries the git diff. */
+/** The read cursor of an instance the user owns. Narrow on purpose: the full row carries the git diff. */
 export async function instanceCursor(db: DbOrTx, userId: string, instanceId: string): Promise<string | null> {
   const [row] = await db
     .select({ cursor: agentInstances.lastReadMessageId })
@@ -27,6 +25,7 @@ export async function instanceCursor(db: DbOrTx, userId: string, instanceId: str
   return row.cursor
 }
 
+/** The caller's instance, or 404 for one that does not exist or belongs to someone else. */
 export async function ownInstance(db: DbOrTx, userId: string, instanceId: string): Promise<InstanceRow> {
   const [row] = await db
     .select()

@@ -5,7 +5,7 @@ import { and, asc, eq, gt, sql } from 'drizzle-orm'
 import type { DbOrTx, Tx } from '../db/client.ts'
 import { agentInstances, messages } from '../db/schema.ts'
 import { cachedStatement } from '../db/statements.ts'
-import { Conflict, InvalidInput, NotFound } from '../errors.ts'
+import { Conflict, InvalidInput } from '../errors.ts'
 import { publishAll } from '../events/bus.ts'
 import { answerQuestion, refusalError } from './answers.ts'
 import { type Core, newMessageId, newMessageIdAfter, pgErrorCode } from './context.ts'
@@ -17,7 +17,7 @@ import {
   progressRowsSql,
   questionRowsSql,
 } from './deliveries.ts'
-import { agentTypeId } from './instances.ts'
+import { agentTypeId, instanceNotFound } from './instances.ts'
 import {
   idFloorSql,
   instanceCtes,
@@ -38,11 +38,17 @@ export const messageColumns = {
   requiresUserInput: messages.requiresUserInput,
 }
 
-/** messageColumns in a statement's SQL, of the messages row `m`: aggregated with json_agg, a MessageRow. */
+/**
+ * messageColumns in a statement's SQL, of the messages row `m`, timestamps as Postgres's text (as
+ * drizzle reads them): aggregated with json_agg, each row is a MessageRow.
+ */
 export const messageRowSql = (m: string) =>
   sql.raw(
-    `${m}.id, ${m}.content, ${m}.sender, ${m}.created_at::text as "createdAt", ` +
-      `${m}.requires_user_input as "requiresUserInput"`,
+    Object.entries(messageColumns)
+      .map(
+        ([key, c]) => `${m}.${c.name}${c.getSQLType().startsWith('timestamp') ? '::text' : ''} as "${key}"`,
+      )
+      .join(', '),
   )
 
 /** USER messages after `cursor` (all of them when null), oldest first; `userId` scopes to an owner. */
@@ -160,7 +166,7 @@ async function lockOrCreateInstance(tx: Tx, input: AgentMessageInput) {
       .onConflictDoNothing()
     ;[inst] = await lock()
   }
-  if (!inst || inst.userId !== input.userId) throw new NotFound('Agent instance not found')
+  if (!inst || inst.userId !== input.userId) throw instanceNotFound()
   return inst
 }
 
@@ -176,7 +182,7 @@ export async function postAgentMessage(core: Core, input: AgentMessageInput): Pr
       throw err
     }
     if (done.outcome === 'written') return done.result
-    if (done.outcome === 'not-found') throw new NotFound('Agent instance not found')
+    if (done.outcome === 'not-found') throw instanceNotFound()
     if (done.outcome === 'id-behind') id = newMessageIdAfter(done.latest)
     // 'missing' (first message) and 'replay' take the transaction; 'changed' tries again.
     else if (done.outcome !== 'changed') break

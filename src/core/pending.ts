@@ -43,7 +43,7 @@ async function look(
   return { result: await readAndMove(core, userId, instanceId, lastRead), since: lastRead }
 }
 
-type ReadAndMoveRow = { known: boolean; cursor: string | null; found: string | null; moved: boolean }
+type ReadAndMoveRow = { known: boolean; atCursor: boolean | null; found: string | null; moved: boolean }
 
 /**
  * readAndMove's statement: the cursor, the owner's USER messages after `lastRead` when the cursor
@@ -67,7 +67,7 @@ const readAndMoveStatement = cachedStatement<
       where id = ${v.instanceId}::uuid and last_read_message_id = ${v.lastRead}::uuid
         and exists (select 1 from found) and ${withoutFlushWait}
       returning 1)
-    select exists (select 1 from cur) as known, (select cursor from cur) as cursor,
+    select exists (select 1 from cur) as known, (select cursor = ${v.lastRead}::uuid from cur) as "atCursor",
       (select json_agg(f order by f.id)::text from found f) as found, exists (select 1 from moved) as moved`,
 )
 
@@ -80,7 +80,8 @@ async function readAndMove(
 ): Promise<PendingResult> {
   const [row] = await readAndMoveStatement<ReadAndMoveRow>(core.db, {}, { instanceId, userId, lastRead })
   if (!row?.known) throw instanceNotFound()
-  if (row.cursor !== lastRead) return { messages: [], status: 'stale' }
+  // Compared in SQL, as uuids: the statement has moved the cursor by what it compared there.
+  if (!row.atCursor) return { messages: [], status: 'stale' }
   if (!row.found) return { messages: [], status: 'ok' }
   return row.moved ? { messages: JSON.parse(row.found), status: 'ok' } : { messages: [], status: 'stale' }
 }

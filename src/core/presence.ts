@@ -1,7 +1,8 @@
 // DISCONNECTED detection without polling: every process keeps, in memory, the deadline of each
 // live instance it has heard about (heartbeats and agent messages arrive as bus events) and one
-// timer for the earliest. When it fires, one conditional UPDATE flips the instances whose
-// heartbeat really is older than the limit; several processes doing so race harmlessly.
+// timer, set a few seconds past the earliest (so that instances that went silent together are
+// flipped together). When it fires, one conditional UPDATE flips the instances whose heartbeat
+// really is older than the limit; several processes doing so race harmlessly.
 //
 // A waiting agent (a parked long-poll, a blocking ask_question, a held hook request) sends no
 // heartbeat, yet it is alive: the waiting code holds its instance with holdPresence(). The

@@ -5,9 +5,8 @@
 // each agent socket, so that viewers can be sent there.
 import { and, eq, ne, sql } from 'drizzle-orm'
 import { agentInstances, relayHolders } from '../db/schema.ts'
-import { NotFound } from '../errors.ts'
 import type { Core } from './context.ts'
-import { createInstanceIfNew, heartbeat, reopenSession } from './instances.ts'
+import { createInstanceIfNew, heartbeat, instanceNotFound, reopenSession } from './instances.ts'
 import { hasEnded } from './statuses.ts'
 
 /** The agent type of an instance first seen through the relay (it can be renamed on the dashboard). */
@@ -23,7 +22,7 @@ export async function openRelaySession(core: Core, userId: string, instanceId: s
     metadata: { relay: true },
   })
   // Taken meanwhile: by this user's other request (fine), or by someone else (404).
-  if (!created && !(await markRelay(core, userId, instanceId))) throw new NotFound('Agent instance not found')
+  if (!created && !(await markRelay(core, userId, instanceId))) throw instanceNotFound()
 }
 
 /**

@@ -5,15 +5,13 @@ import { and, asc, desc, eq, gt, lt, type SQL, sql } from 'drizzle-orm'
 import { alias } from 'drizzle-orm/pg-core'
 import type { DbOrTx } from '../db/client.ts'
 import { agentInstances, agentTypes, instanceAccess, instanceReads, messages, users } from '../db/schema.ts'
-import { NotFound } from '../errors.ts'
 import { type DiffFile, parseDiff } from './diff-parse.ts'
+import { instanceNotFound } from './instances.ts'
 import { onlineSql } from './presence.ts'
 import { hasRelaySql } from './relay-sessions.ts'
 
 export type Access = 'OWNER' | 'WRITE' | 'READ'
 export const THREAD_PAGE_SIZE = 50
-
-const notFound = () => new NotFound('Agent instance not found')
 
 const diffKeySql = sql<string | null>`md5(${agentInstances.gitDiff})`
 
@@ -41,9 +39,9 @@ export async function viewInstance(db: DbOrTx, viewerId: string, instanceId: str
       and(eq(instanceAccess.instanceId, agentInstances.id), eq(instanceAccess.userId, viewerId)),
     )
     .where(eq(agentInstances.id, instanceId))
-  if (!row || row.status === 'DELETED') throw notFound()
+  if (!row || row.status === 'DELETED') throw instanceNotFound()
   const access: Access | null = row.userId === viewerId ? 'OWNER' : row.shared
-  if (!access) throw notFound()
+  if (!access) throw instanceNotFound()
   const { shared: _, ...instance } = row
   return { ...instance, access }
 }

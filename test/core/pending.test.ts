@@ -117,6 +117,48 @@ for (const kind of dbKinds()) {
       expect((await readPending(t.core, alice.id, id, questionId)).status).toBe('stale')
     })
 
+    // Two connections are needed for the read to wait on the other move: PGlite has one.
+    test.skipIf(kind !== 'postgres')(
+      'a read racing another move of the cursor is stale: the same messages never go to two readers',
+      async () => {
+        const id = uuid()
+        const questionId = await ask(id)
+        const answered = await reply(t.core, id, 'only once')
+        if (answered.status !== 'answered' || !answered.messageId) throw new Error('not answered')
+        // Another reader has read the reply and is moving the cursor past it, not yet committed.
+        let commit!: () => void
+        const held = new Promise<void>((resolve) => {
+          commit = resolve
+        })
+        let moved = false
+        const other = t.database.db.transaction(async (tx) => {
+          await tx.execute(
+            sql`update agent_instances set last_read_message_id = ${answered.messageId} where id = ${id}`,
+          )
+          moved = true
+          await held
+        })
+        await until(() => moved)
+        const reading = readPending(waiter, alice.id, id, questionId)
+        await until(
+          async () =>
+            (
+              await t.database.query(
+                `select 1 from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`,
+              )
+            ).length === 1,
+        )
+        commit()
+        await other
+        expect(await reading).toEqual({ messages: [], status: 'stale' })
+        const [row] = await t.database.query<{ last_read_message_id: string }>(
+          'select last_read_message_id from agent_instances where id = $1',
+          [id],
+        )
+        expect(row?.last_read_message_id).toBe(answered.messageId)
+      },
+    )
+
     test('a reply whose event has not come yet is not skipped: the long-poll reads it', async () => {
       const id = uuid()
       const questionId = await ask(id)

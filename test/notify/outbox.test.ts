@@ -413,6 +413,16 @@ for (const kind of dbKinds()) {
         })
       }
       expect(progress.at(-1)!.job.message.content).toBe('step 6')
+      // Recorded as sent: the row is as the send read it (its payload too), so it is not sent again.
+      await until(
+        async () =>
+          (
+            await t.database.query<{ state: string }>(
+              `select state from deliveries where instance_id = $1 and kind = 'progress'`,
+              [id],
+            )
+          )[0]?.state === 'sent',
+      )
       await outbox.stop()
     }, 20_000)
   })

@@ -3,10 +3,9 @@
 // of any kind (Claude Code sends SessionStart only to command hooks). Someone else's session is 404.
 import { eq, sql } from 'drizzle-orm'
 import { agentInstances, messages } from '../../db/schema.ts'
-import { NotFound } from '../../errors.ts'
 import { publishAll } from '../../events/bus.ts'
 import { type Core, newMessageId, newMessageIdAfter } from '../context.ts'
-import { createInstanceIfNew, reopenSession } from '../instances.ts'
+import { createInstanceIfNew, instanceNotFound, reopenSession } from '../instances.ts'
 import { idFloorSql } from '../one-statement.ts'
 import { statusAfterSql } from '../statuses.ts'
 import { canonicalUuid } from '../wire.ts'
@@ -74,7 +73,7 @@ export async function hookSession(
     })
     found = await owner()
   }
-  if (found !== userId) throw new NotFound('Agent instance not found')
+  if (found !== userId) throw instanceNotFound()
   return { userId, instanceId, agent }
 }
 
