@@ -197,7 +197,7 @@ const notFoundText = (input: AnswerInput) =>
     ? 'You cannot answer this question: it is not yours, or it is gone.'
     : 'Agent instance not found'
 
-/** The instance a question belongs to (read before taking the lock; checked again under it). */
+/** The instance a question belongs to, for the transaction (read before taking the lock; checked again under it). */
 async function instanceOfQuestion(core: Core, questionId: string): Promise<string | null> {
   // Ids from chat buttons are untrusted text too: one that is no UUID names no question.
   if (!UUID_RE.test(questionId)) return null
@@ -396,15 +396,17 @@ async function queueAfterAnswer(
 
 /**
  * Answers a question, or posts a person's message that answers every open question before it.
- * Typed words take one statement, buttons and replies already written one transaction; events
- * after commit. Refusals and late answers are returned, never thrown.
+ * Typed words and buttons take one statement, also when only the question is named (a chat's
+ * button or reply: the statement finds the instance by it); a reply already written, or a button
+ * of a question without stored options, takes one transaction. Refusals and late answers are
+ * returned, never thrown.
  */
 export async function answerQuestion(core: Core, input: AnswerInput): Promise<AnswerOutcome> {
   // Chat bots hand their text straight to core: what the database cannot store is refused here.
   const unstorable = 'text' in input.answer ? unstorableText(input.answer.text) : null
   if (unstorable) return refused('INVALID', `content: ${unstorable}`, 'content')
-  const instanceId = input.instanceId ?? (await instanceOfQuestion(core, input.questionId!))
-  if (!instanceId) return refused('NOT_FOUND', notFoundText(input))
+  // A chat button or reply names only its question: the statement finds the instance by it.
+  if (!input.instanceId && !UUID_RE.test(input.questionId!)) return refused('NOT_FOUND', notFoundText(input))
   // Typed words, and a button of a question whose options are stored; the rest takes the transaction.
   const answer = input.answer
   // The statement reads the index as an int; a larger one names no option, which the transaction
@@ -418,12 +420,14 @@ export async function answerQuestion(core: Core, input: AnswerInput): Promise<An
   if ('text' in answer || button) {
     let id = newMessageId()
     for (let attempt = 0; attempt < ONE_STATEMENT_TRIES; attempt++) {
-      const done = await answerInOneStatement(core, input, answer, instanceId, id)
+      const done = await answerInOneStatement(core, input, answer, id)
       if (done.outcome === 'done') return done.result
       if (done.outcome === 'id-behind') id = newMessageIdAfter(done.latest)
       else if (done.outcome === 'no-options') break
     }
   }
+  const instanceId = input.instanceId ?? (await instanceOfQuestion(core, input.questionId!))
+  if (!instanceId) return refused('NOT_FOUND', notFoundText(input))
   const { outcome, events } = await core.db.transaction((tx) => answerInTx(tx, input, instanceId))
   await publishAll(core.bus, events)
   return outcome
@@ -435,11 +439,19 @@ type OneStatement =
   | { outcome: 'changed' | 'no-options' }
 
 /** What selects the text of the answer's statement; everything else is a bound value. */
-type AnswerShape = { button: boolean; shared: boolean; markAsRead: boolean; notify: boolean }
+type AnswerShape = {
+  button: boolean
+  shared: boolean
+  markAsRead: boolean
+  notify: boolean
+  /** The caller named the question only (a chat button or reply): its row names the instance. */
+  byQuestion: boolean
+}
 
 type AnswerValues = {
   id: string
-  instanceId: string
+  /** Null when the shape is byQuestion. */
+  instanceId: string | null
   actor: string
   questionId: string | null
   /** Typed words; a button's text is read from the question's options. */
@@ -453,6 +465,7 @@ type AnswerValues = {
 }
 
 type AnswerRow = {
+  instance: string | null
   owner: string | null
   access: string | null
   question: string | null
@@ -472,6 +485,10 @@ const answerStatement = cachedStatement<AnswerShape, AnswerValues>((s, v) => {
   const text = s.button ? sql`(select q.options->>${v.option}::int from q)` : sql`${v.text}::text`
   const writes = s.button ? sql`exists (select 1 from q where q.open)` : sql`true`
   const owner = sql`to_jsonb(ok.owner::text)`
+  // The instance, as the caller named it or as its question's row does (an id, immutable).
+  const inst = s.byQuestion
+    ? sql`(select mq.instance_id from messages mq where mq.id = ${v.questionId}::uuid and mq.sender = 'AGENT')`
+    : sql`${v.instanceId}::uuid`
   // The events' NOTIFY, when the bus lets the statement send it (EventBus.notification).
   const notify = s.notify
     ? notifyCte(
@@ -483,10 +500,13 @@ const answerStatement = cachedStatement<AnswerShape, AnswerValues>((s, v) => {
           { event: 0, path: 'message,content', value: sql`to_jsonb(i.content)` },
           { event: 1, path: 'userId', value: owner },
           { event: 1, path: 'status', value: sql`to_jsonb(u.status)` },
+          ...(s.byQuestion
+            ? [0, 1].map((event) => ({ event, path: 'instanceId', value: sql`to_jsonb(${inst}::text)` }))
+            : []),
         ],
         sql`(select coalesce(jsonb_agg(e), '[]') from (
       select jsonb_build_object('type', 'question.answered', 'userId', p.p->'e'->0->'userId',
-        'instanceId', ${v.instanceId}::text, 'questionId', a.id, 'answerId', ${v.id}::text)
+        'instanceId', ${inst}::text, 'questionId', a.id, 'answerId', ${v.id}::text)
         || case when p.p->'e'->0->'message' is null then '{}'
           else jsonb_build_object('answer', p.p->'e'->0->'message') end as e
       from answered a
@@ -496,17 +516,17 @@ const answerStatement = cachedStatement<AnswerShape, AnswerValues>((s, v) => {
       )
     : sql`select 1 where false`
   return sql`
-    with ${instanceCtes(v.instanceId)},
+    with ${instanceCtes(inst)},
     shared as (
       select access from instance_access
-      where ${s.shared ? sql`instance_id = ${v.instanceId} and user_id = ${v.actor}` : sql`false`}),
+      where ${s.shared ? sql`instance_id = ${inst} and user_id = ${v.actor}` : sql`false`}),
     q as (
       select m.id, m.content, m.options, m.answered_at as "answeredAt", m.answered_via as via, m.metadata,
         ${openQuestionSql('m')} as open, coalesce(u.display_name, u.email) as by, f.content as answer
       from messages m
       left join users u on u.id = m.answered_by
       left join messages f on f.id = m.answer_message_id
-      where m.id = ${v.questionId}::uuid and m.instance_id = ${v.instanceId} and m.sender = 'AGENT'
+      where m.id = ${v.questionId}::uuid and m.instance_id = ${inst} and m.sender = 'AGENT'
         and m.requires_user_input),
     ok as (
       select l.user_id as owner from locked l, snap s, latest
@@ -515,7 +535,7 @@ const answerStatement = cachedStatement<AnswerShape, AnswerValues>((s, v) => {
         and ${unchangedAndLast(v.id)}),
     inserted as (
       insert into messages (id, instance_id, user_id, sender, sender_user_id, content, channel, metadata)
-      select ${v.id}::uuid, ${v.instanceId}::uuid, ok.owner, 'USER', ${v.actor}::uuid, ${text},
+      select ${v.id}::uuid, ${inst}, ok.owner, 'USER', ${v.actor}::uuid, ${text},
         ${v.channel}::text, ${v.optionJson}::jsonb
       from ok
       returning created_at::text, content),
@@ -523,22 +543,23 @@ const answerStatement = cachedStatement<AnswerShape, AnswerValues>((s, v) => {
       update messages m set answered_at = now(), answer_message_id = ${v.id}::uuid,
         answered_via = ${v.channel}::text, answered_by = ${v.actor}::uuid
       from ok
-      where m.instance_id = ${v.instanceId} and ${openQuestionSql('m')} and m.id < ${v.id}::uuid
+      where m.instance_id = ${inst} and ${openQuestionSql('m')} and m.id < ${v.id}::uuid
         and (${v.questionId}::uuid is null or m.id = ${v.questionId}::uuid)
       returning m.id, m.metadata),
     updated as (
       update agent_instances set status = ${statusAfterSql('agent_instances.status', 'user-message')},
         last_activity_at = now()
         ${s.markAsRead ? sql`, last_read_message_id = ${v.id}::uuid` : sql``}
-      from ok where agent_instances.id = ${v.instanceId}
+      from ok where agent_instances.id = ${inst}
       returning agent_instances.status),
     hooks as (
-      ${webhookRowsSql(sql`select * from answered`, { ownerId: sql`(select owner from ok)`, instanceId: v.instanceId, answerId: v.id, by: v.actor })}
+      ${webhookRowsSql(sql`select * from answered`, { ownerId: sql`(select owner from ok)`, instanceId: inst, answerId: v.id, by: v.actor })}
       returning channel),
     copies as (${touchCopiesSql(sql`select id from answered`)}),
     locks as (${lockJobsSql('copies')} returning channel),
     notified as (${notify})
-    select ${instanceState}, (select access from shared) as access,
+    select ${instanceState}, ${inst}::text as instance,
+      (select access from shared) as access,
       (select row_to_json(q)::text from q) as question, ${text} as text,
       (select created_at from inserted) as "createdAt", (select status from updated) as status,
       (select json_agg(a.id order by a.id)::text from answered a) as answered,
@@ -558,7 +579,6 @@ async function answerInOneStatement(
   core: Core,
   input: AnswerInput,
   answer: { text: string } | { option: number },
-  instanceId: string,
   id: string,
 ): Promise<OneStatement> {
   const actor = input.actorUserId
@@ -566,19 +586,27 @@ async function answerInOneStatement(
   const option = 'option' in answer ? answer.option : null
   const content = 'text' in answer ? answer.text : ''
   const message: MessageRow = { id, content, sender: 'USER', createdAt: '', requiresUserInput: false }
-  const base = { instanceId, sender: 'USER', userId: '' } as const
+  // By question only, the statement writes the instance id in, as it does the owner.
+  const named = input.instanceId ?? ''
+  const base = { instanceId: named, sender: 'USER', userId: '' } as const
   // The statement fills in what only it knows (the owner, the time, the status) and the
   // `question.answered` and `delivery.queued` events.
   const note = core.bus.notification?.([
     { type: 'message.created', ...base, messageId: id, question: false, message },
-    { type: 'instance.updated', userId: '', instanceId, status: '' },
+    { type: 'instance.updated', userId: '', instanceId: named, status: '' },
   ])
   const [row] = await answerStatement<AnswerRow>(
     core.db,
-    { button: option !== null, shared: !!input.allowShared, markAsRead: !!input.markAsRead, notify: !!note },
+    {
+      button: option !== null,
+      shared: !!input.allowShared,
+      markAsRead: !!input.markAsRead,
+      notify: !!note,
+      byQuestion: !input.instanceId,
+    },
     {
       id,
-      instanceId,
+      instanceId: input.instanceId ?? null,
       actor,
       questionId: qid,
       text: 'text' in answer ? answer.text : null,
@@ -590,7 +618,8 @@ async function answerInOneStatement(
     },
   )
   const ownerId = row?.owner
-  if (!ownerId) return { outcome: 'done', result: refused('NOT_FOUND', notFoundText(input)) }
+  const instanceId = row?.instance
+  if (!ownerId || !instanceId) return { outcome: 'done', result: refused('NOT_FOUND', notFoundText(input)) }
   if (ownerId !== actor && !(input.allowShared && row.access === 'WRITE')) {
     const forbidden = input.allowShared && row.access !== null
     return {

@@ -421,6 +421,61 @@ describe.skipIf(!hasPostgres())('agent messages racing answers (postgres)', () =
     }
   })
 
+  test('a chat button naming only its question: one statement, whose NOTIFY names the instance', async () => {
+    const other = connectPostgres(db.url!)
+    const bus = await PostgresBus.start(other.sql!)
+    try {
+      const instanceId = uuid()
+      const asked = await postAgentMessage(t.core, {
+        userId: alice.id,
+        instanceId,
+        agentType: 'x',
+        content: 'Go? [YES/NO]',
+        requiresUserInput: true,
+      })
+      const heard: BusEvent[] = []
+      const all = new Promise<void>((resolve) =>
+        bus.subscribe({ instanceId }, (e) => {
+          // The question's own events may arrive here too: only the answer's are looked at.
+          const ofAnswer =
+            (e.type === 'message.created' && e.sender === 'USER') ||
+            (e.type === 'instance.updated' && e.status === 'ACTIVE') ||
+            e.type === 'question.answered'
+          if (ofAnswer) heard.push(e)
+          if (e.type === 'question.answered') resolve()
+        }),
+      )
+      const before = t.database.queryCount()
+      const pressed = await answerQuestion(t.core, {
+        actorUserId: alice.id,
+        questionId: asked.messageId,
+        answer: { option: 0 },
+        channel: 'telegram',
+      })
+      expect(t.database.queryCount() - before).toBe(1)
+      expect(pressed).toMatchObject({ status: 'answered', instanceId, answer: 'Yes' })
+      await Promise.race([all, Bun.sleep(5000)])
+      expect(heard.map((e) => [e.type, 'instanceId' in e && e.instanceId])).toEqual([
+        ['message.created', instanceId],
+        ['instance.updated', instanceId],
+        ['question.answered', instanceId],
+      ])
+      // A question id that names no question (or not an agent's) is refused, and nothing is written.
+      for (const questionId of [uuid(), (pressed as { messageId: string }).messageId]) {
+        const refused = await answerQuestion(t.core, {
+          actorUserId: alice.id,
+          questionId,
+          answer: { option: 0 },
+          channel: 'telegram',
+        })
+        expect(refused).toMatchObject({ status: 'refused', code: 'NOT_FOUND' })
+      }
+    } finally {
+      await bus.close()
+      await other.close()
+    }
+  })
+
   test('its NOTIFY reaches another process, after the commit, with the status it set', async () => {
     const other = connectPostgres(db.url!)
     const bus = await PostgresBus.start(other.sql!)
