@@ -7,7 +7,6 @@ import { agentInstances, messages } from '../db/schema.ts'
 import { cachedStatement } from '../db/statements.ts'
 import { Conflict, InvalidInput } from '../errors.ts'
 import { publishAll } from '../events/bus.ts'
-import { log } from '../log.ts'
 import { answerQuestion, refusalError } from './answers.ts'
 import { type Core, newMessageId, newMessageIdAfter, pgErrorCode } from './context.ts'
 import {
@@ -308,15 +307,11 @@ async function postInOneStatement(core: Core, input: AgentMessageInput, id: stri
   // Published by the bus, not by a pg_notify in the statement: Postgres serialises the commits of
   // transactions that notify (a global lock held through the commit's WAL flush), which cut the
   // rate of 32 agents posting at once to a third; the bus sends one NOTIFY for many messages.
-  // The agent is answered without waiting for that NOTIFY, so its message costs one round trip:
-  // this process's listeners have the events at once (publish dispatches them before it returns),
-  // and waiting would make the others' no surer, since a NOTIFY that fails after the commit is not
-  // sent by the agent's retry either (a replay publishes nothing). Stopping waits for it (bus.close).
-  void publishAll(core.bus, [
+  await publishAll(core.bus, [
     { type: 'message.created', userId, instanceId, messageId: id, sender: 'AGENT', question: !!question },
     { type: 'instance.updated', userId, instanceId, status: row.status },
     ...deliveryEvents(channels),
-  ]).catch((err) => log.error({ err }, 'events of an agent message were not sent to the other processes'))
+  ])
   return {
     outcome: 'written',
     result: {
