@@ -238,6 +238,17 @@ describe.skipIf(!hasPostgres())('agent messages racing answers (postgres)', () =
     await t.close()
     await db.drop()
   })
+  /** Runs `listen` with the event bus of another process on the same database. */
+  const inOtherProcess = async (listen: (bus: PostgresBus) => Promise<void>) => {
+    const other = connectPostgres(db.url!)
+    const bus = await PostgresBus.start(other.sql!)
+    try {
+      await listen(bus)
+    } finally {
+      await bus.close()
+      await other.close()
+    }
+  }
 
   test('a copy whose sending finishes while a one-statement answer waits for the lock still gets its lock job', async () => {
     const instanceId = uuid()
@@ -355,9 +366,7 @@ describe.skipIf(!hasPostgres())('agent messages racing answers (postgres)', () =
   }, 120_000)
 
   test("an answer's NOTIFY carries the reply to another process, without it when too large", async () => {
-    const other = connectPostgres(db.url!)
-    const bus = await PostgresBus.start(other.sql!)
-    try {
+    await inOtherProcess(async (bus) => {
       // Small: sent by the statement. 5000: the statement's payload (reply and answer) would not
       // fit, so the bus sends it. 100,000: no event can carry it; the receiver reads the database.
       for (const content of ['yes', 'y'.repeat(3000), 'z'.repeat(5000), 'x'.repeat(100_000)]) {
@@ -385,16 +394,11 @@ describe.skipIf(!hasPostgres())('agent messages racing answers (postgres)', () =
         if (content.length > 7000) expect(answer).toBeUndefined()
         else expect(answer).toMatchObject({ id: reply.messageId, content, sender: 'USER' })
       }
-    } finally {
-      await bus.close()
-      await other.close()
-    }
+    })
   })
 
   test('a chat button naming only its question: one statement, whose NOTIFY names the instance', async () => {
-    const other = connectPostgres(db.url!)
-    const bus = await PostgresBus.start(other.sql!)
-    try {
+    await inOtherProcess(async (bus) => {
       const instanceId = uuid()
       const asked = await postAgentMessage(t.core, {
         userId: alice.id,
@@ -440,16 +444,11 @@ describe.skipIf(!hasPostgres())('agent messages racing answers (postgres)', () =
         })
         expect(refused).toMatchObject({ status: 'refused', code: 'NOT_FOUND' })
       }
-    } finally {
-      await bus.close()
-      await other.close()
-    }
+    })
   })
 
   test('its NOTIFY reaches another process, after the commit, with the status it set', async () => {
-    const other = connectPostgres(db.url!)
-    const bus = await PostgresBus.start(other.sql!)
-    try {
+    await inOtherProcess(async (bus) => {
       const instanceId = uuid()
       await postAgentMessage(t.core, {
         userId: alice.id,
@@ -476,9 +475,6 @@ describe.skipIf(!hasPostgres())('agent messages racing answers (postgres)', () =
       })
       await Promise.race([both, Bun.sleep(5000)])
       expect(heard).toEqual(questionEvents(alice.id, instanceId, result.messageId))
-    } finally {
-      await bus.close()
-      await other.close()
-    }
+    })
   })
 })
