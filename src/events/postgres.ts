@@ -16,6 +16,14 @@ const CHANNEL = 'parley_events'
 /** NOTIFY payloads must stay under 8000 bytes (UTF-8); the rest is room for the envelope. */
 const MAX_PAYLOAD = 7000
 
+/**
+ * How long the bus waits for one NOTIFY. A query caught on a connection killed at the wrong moment
+ * can stay unanswered inside the driver (docs/RELIABILITY.md), and each NOTIFY waits for the one
+ * before it: unbounded, one such query would silence this process to the others for good and hold
+ * its shutdown. After this the NOTIFY counts as failed, and the next batch goes out.
+ */
+export const NOTIFY_TIMEOUT_MS = 5000
+
 /** Origin process, events, and when they were published (ms since the epoch) for the delay metric. */
 type Payload = { o: string; e: BusEvent[]; t?: number }
 
@@ -37,12 +45,15 @@ export class PostgresBus extends LocalFanout implements EventBus {
   private scheduled: Promise<void> | null = null
   private inFlight: Promise<void> = Promise.resolve()
 
-  private constructor(private readonly sql: postgres.Sql) {
+  private constructor(
+    private readonly sql: postgres.Sql,
+    private readonly notifyTimeoutMs: number,
+  ) {
     super()
   }
 
-  static async start(sql: postgres.Sql): Promise<PostgresBus> {
-    const bus = new PostgresBus(sql)
+  static async start(sql: postgres.Sql, { notifyTimeoutMs = NOTIFY_TIMEOUT_MS } = {}): Promise<PostgresBus> {
+    const bus = new PostgresBus(sql, notifyTimeoutMs)
     bus.listening = await sql.listen(CHANNEL, (payload) => bus.receive(payload))
     return bus
   }
@@ -83,13 +94,24 @@ export class PostgresBus extends LocalFanout implements EventBus {
     const batch = this.queued
     this.queued = []
     // One after another: NOTIFYs on different pooled connections could overtake each other.
-    const sent = this.payloads(batch).reduce(
-      (prev, p) => prev.then(() => this.sql.notify(CHANNEL, p)).then(() => {}),
-      Promise.resolve(),
-    )
+    const sent = this.payloads(batch).reduce((prev, p) => prev.then(() => this.notify(p)), Promise.resolve())
     // The next batch waits for this one, whether it worked or not; this caller sees the failure.
     this.inFlight = sent.catch(() => {})
     return sent
+  }
+
+  /** One NOTIFY, or a failure (retryable, as the database did not answer) after the time limit. */
+  private notify(payload: string): Promise<void> {
+    let timer: Timer | undefined
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const err = new Error(`NOTIFY not answered within ${this.notifyTimeoutMs} ms`)
+        reject(Object.assign(err, { code: 'ETIMEDOUT' }))
+      }, this.notifyTimeoutMs)
+    })
+    return Promise.race([this.sql.notify(CHANNEL, payload), late])
+      .then(() => {})
+      .finally(() => clearTimeout(timer))
   }
 
   private payloads(events: BusEvent[]): string[] {
@@ -112,7 +134,8 @@ export class PostgresBus extends LocalFanout implements EventBus {
   }
 
   async close(): Promise<void> {
-    await this.scheduled?.catch(() => {})
+    // What is queued, else what is in flight (each bounded by the NOTIFY time limit).
+    await (this.scheduled ?? this.inFlight).catch(() => {})
     await this.listening?.unlisten().catch(() => {})
     this.listening = null
   }

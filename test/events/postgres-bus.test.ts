@@ -1,7 +1,9 @@
 // The cross-process bus coalesces events into few NOTIFYs: a burst must still arrive whole, in
 // order, on another process's bus, even when it is larger than one NOTIFY payload can hold. An
 // answer too large for NOTIFY travels without its text, and the agent it wakes reads it instead.
+// A NOTIFY the driver never answers holds the next ones only until the bus's time limit.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import type postgres from 'postgres'
 import { answerQuestion } from '../../src/core/answers.ts'
 import type { Core } from '../../src/core/context.ts'
 import { postAgentMessage } from '../../src/core/messages.ts'
@@ -119,3 +121,71 @@ describe.skipIf(!hasPostgres())('Postgres event bus', () => {
 })
 
 const isReply = (e: BusEvent) => e.type === 'message.created' && e.sender === 'USER'
+
+describe('Postgres event bus, when a NOTIFY is slow or never answered', () => {
+  /** The driver's side of the bus: its NOTIFYs are answered, late, or never (like a query caught on a connection killed at the wrong moment). */
+  const driver = () => {
+    const d = {
+      next: 'answer' as 'answer' | 'late' | 'never',
+      sent: [] as string[],
+      sql: {
+        listen: async () => ({ unlisten: async () => {} }),
+        notify: (_channel: string, payload: string) => {
+          const how = d.next
+          d.next = 'answer'
+          if (how === 'never') return new Promise(() => {})
+          const sent = () => d.sent.push(JSON.parse(payload).e[0].instanceId)
+          if (how === 'late') return Bun.sleep(50).then(sent)
+          sent()
+          return Promise.resolve([])
+        },
+      } as unknown as postgres.Sql,
+    }
+    return d
+  }
+  const event = (instanceId: string): BusEvent => ({
+    type: 'instance.updated',
+    userId: 'u',
+    instanceId,
+    status: 'ACTIVE',
+  })
+  const settled = (p: Promise<unknown>) =>
+    Promise.race([
+      p.then(
+        () => 'done',
+        (err) => err.code,
+      ),
+      Bun.sleep(2000).then(() => 'still waiting'),
+    ])
+
+  test('an unanswered NOTIFY fails after the time limit as retryable, and the next events go out', async () => {
+    const d = driver()
+    const bus = await PostgresBus.start(d.sql, { notifyTimeoutMs: 100 })
+    d.next = 'never'
+    const first = settled(bus.publish(event('first')))
+    await Bun.sleep(10)
+    const next = settled(bus.publish(event('next')))
+    expect(await first).toBe('ETIMEDOUT')
+    expect(await next).toBe('done')
+    expect(d.sent).toEqual(['next'])
+    await bus.close()
+  })
+
+  test('closing waits for the NOTIFY in flight, and for an unanswered one only until the time limit', async () => {
+    const d = driver()
+    const bus = await PostgresBus.start(d.sql, { notifyTimeoutMs: 100 })
+    d.next = 'late'
+    void bus.publish(event('just before stopping'))
+    await Bun.sleep(10)
+    await bus.close()
+    expect(d.sent).toEqual(['just before stopping'])
+
+    const stuck = await PostgresBus.start(d.sql, { notifyTimeoutMs: 100 })
+    d.next = 'never'
+    void stuck.publish(event('caught')).catch(() => {})
+    await Bun.sleep(10)
+    void stuck.publish(event('behind it')).catch(() => {})
+    expect(await settled(stuck.close())).toBe('done')
+    expect(d.sent).toEqual(['just before stopping', 'behind it'])
+  })
+})
