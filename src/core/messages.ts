@@ -6,7 +6,7 @@ import type { DbOrTx, Tx } from '../db/client.ts'
 import { agentInstances, messages } from '../db/schema.ts'
 import { cachedStatement } from '../db/statements.ts'
 import { Conflict, InvalidInput } from '../errors.ts'
-import { publishAll } from '../events/bus.ts'
+import { publishAfterCommit } from '../events/bus.ts'
 import { answerQuestion, refusalError } from './answers.ts'
 import { type Core, newMessageId, newMessageIdAfter, pgErrorCode } from './context.ts'
 import {
@@ -307,7 +307,7 @@ async function postInOneStatement(core: Core, input: AgentMessageInput, id: stri
   // Published by the bus, not by a pg_notify in the statement: Postgres serialises the commits of
   // transactions that notify (a global lock held through the commit's WAL flush), which cut the
   // rate of 32 agents posting at once to a third; the bus sends one NOTIFY for many messages.
-  await publishAll(core.bus, [
+  publishAfterCommit(core.bus, [
     { type: 'message.created', userId, instanceId, messageId: id, sender: 'AGENT', question: !!question },
     { type: 'instance.updated', userId, instanceId, status: row.status },
     ...deliveryEvents(channels),
@@ -387,7 +387,7 @@ async function postInTransaction(core: Core, input: AgentMessageInput): Promise<
   }
   if (!result.replayed) {
     const { userId, instanceId } = input
-    await publishAll(core.bus, [
+    publishAfterCommit(core.bus, [
       {
         type: 'message.created',
         userId,

@@ -107,6 +107,20 @@ export function publishAll(bus: EventBus, events: BusEvent[]): Promise<void> {
   return Promise.all(events.map((e) => bus.publish(e))).then(() => {})
 }
 
+/**
+ * Publishes what a commit changed without holding the writer for the other processes' copy, so an
+ * agent's message costs it one round trip: this process's listeners have the events when this
+ * returns (a bus dispatches before its first await), the others once the bus's NOTIFY goes out.
+ * Waiting would make their copy no surer: a NOTIFY that fails after the commit is not sent by the
+ * writer's retry either (a replay publishes nothing). A failure is logged; shutting down waits for
+ * what is still in flight (EventBus.close).
+ */
+export function publishAfterCommit(bus: EventBus, events: BusEvent[]): void {
+  publishAll(bus, events).catch((err) =>
+    log.error({ err, events: events.map((e) => e.type) }, 'events were not sent to the other processes'),
+  )
+}
+
 export class MemoryBus extends LocalFanout implements EventBus {
   async publish(event: BusEvent): Promise<void> {
     this.dispatch(event)

@@ -8,7 +8,7 @@ import { hookSession, recordPrompt } from '../../src/core/hooks/session.ts'
 import { postAgentMessage, postUserMessage } from '../../src/core/messages.ts'
 import { recordSent } from '../../src/core/outbox-store.ts'
 import { connectPostgres } from '../../src/db/client.ts'
-import type { BusEvent } from '../../src/events/bus.ts'
+import type { BusEvent, EventBus } from '../../src/events/bus.ts'
 import { PostgresBus } from '../../src/events/postgres.ts'
 import {
   dbKinds,
@@ -70,6 +70,42 @@ for (const kind of dbKinds()) {
       expect(heard).toEqual(questionEvents(alice.id, instanceId, result.messageId))
       expect((await post(instanceId, 'next')).queued).toEqual([])
     })
+
+    test.each([
+      ['the first, which creates the instance (a transaction)', false],
+      ['a later one (one statement)', true],
+    ])(
+      'an agent message, %s, is answered without waiting for the NOTIFY to the other processes',
+      async (_, later) => {
+        const instanceId = uuid()
+        if (later) await post(instanceId, 'first')
+        // A bus whose NOTIFY never completes: its listeners here have the events, the others never.
+        const heard: BusEvent[] = []
+        const stalled: EventBus = {
+          subscribe: (topic, fn) => t.bus.subscribe(topic, fn),
+          publish: (e) => {
+            heard.push(e)
+            return new Promise(() => {})
+          },
+          size: () => t.bus.size(),
+          close: async () => {},
+        }
+        const answered = await Promise.race([
+          postAgentMessage(
+            { ...t.core, bus: stalled },
+            {
+              userId: alice.id,
+              instanceId,
+              agentType: 'x',
+              content: 'Ready? [YES/NO]',
+              requiresUserInput: true,
+            },
+          ).then((r) => r.messageId),
+          Bun.sleep(3000).then(() => 'still waiting'),
+        ])
+        expect(heard).toEqual(questionEvents(alice.id, instanceId, answered))
+      },
+    )
 
     test('a typed answer is one statement: it answers the question and its events carry the answer', async () => {
       const instanceId = uuid()
