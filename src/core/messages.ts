@@ -307,7 +307,7 @@ async function postInOneStatement(core: Core, input: AgentMessageInput, id: stri
   // Published by the bus, not by a pg_notify in the statement: Postgres serialises the commits of
   // transactions that notify (a global lock held through the commit's WAL flush), which cut the
   // rate of 32 agents posting at once to a third; the bus sends one NOTIFY for many messages.
-  publishAfterCommit(core.bus, [
+  await publishAfterCommit(core.bus, [
     { type: 'message.created', userId, instanceId, messageId: id, sender: 'AGENT', question: !!question },
     { type: 'instance.updated', userId, instanceId, status: row.status },
     ...deliveryEvents(channels),
@@ -387,7 +387,7 @@ async function postInTransaction(core: Core, input: AgentMessageInput): Promise<
   }
   if (!result.replayed) {
     const { userId, instanceId } = input
-    publishAfterCommit(core.bus, [
+    await publishAfterCommit(core.bus, [
       {
         type: 'message.created',
         userId,

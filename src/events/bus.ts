@@ -53,6 +53,8 @@ export interface EventBus {
   notification?(events: BusEvent[]): { channel: string; payload: string } | null
   /** After the commit that sent `notification(events)`: hands the events to this process's listeners. */
   dispatchLocal?(events: BusEvent[]): void
+  /** Whether events published now would wait behind a NOTIFY already in flight. */
+  behind?(): boolean
 }
 
 const topicKey = (t: Topic) => (t === 'all' ? '*' : 'instanceId' in t ? `i:${t.instanceId}` : `u:${t.userId}`)
@@ -108,17 +110,21 @@ export function publishAll(bus: EventBus, events: BusEvent[]): Promise<void> {
 }
 
 /**
- * Publishes what a commit changed without holding the writer for the other processes' copy, so an
- * agent's message costs it one round trip: this process's listeners have the events when this
- * returns (a bus dispatches before its first await), the others once the bus's NOTIFY goes out.
- * Waiting would make their copy no surer: a NOTIFY that fails after the commit is not sent by the
- * writer's retry either (a replay publishes nothing). A failure is logged; shutting down waits for
- * what is still in flight (EventBus.close).
+ * Publishes what a commit changed, holding the writer for the other processes' copy only while
+ * the bus is behind: an agent's message then costs it one round trip to the database in the
+ * common case. This process's listeners have the events when this is called (a bus dispatches
+ * before its first await), the others once the bus's NOTIFY goes out. Under load, when a NOTIFY
+ * is already in flight, the writer waits as before: not waiting there let 200 busy agents post
+ * faster than their events went out, and their posts crowded out the answers (bench/RESULTS.md).
+ * A failure is logged, not thrown: the commit stands, and the writer's retry would not send the
+ * events either (a replay publishes nothing).
  */
-export function publishAfterCommit(bus: EventBus, events: BusEvent[]): void {
-  publishAll(bus, events).catch((err) =>
-    log.error({ err, events: events.map((e) => e.type) }, 'events were not sent to the other processes'),
+export async function publishAfterCommit(bus: EventBus, events: BusEvent[]): Promise<void> {
+  const behind = bus.behind?.() ?? false
+  const sent = publishAll(bus, events).catch((err) =>
+    log.error({ err, events: events.map((e) => e.type) }, 'events may not have reached the other processes'),
   )
+  if (behind) await sent
 }
 
 export class MemoryBus extends LocalFanout implements EventBus {

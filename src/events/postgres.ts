@@ -3,8 +3,8 @@
 // own notifications come back to us and are skipped by origin id.
 //
 // Publishing coalesces: events published while a NOTIFY is in flight (or in the same tick) go out
-// together in the next one, so under load a busy process sends one NOTIFY per round trip instead
-// of one per event, and a request that publishes three events waits for one NOTIFY, not three.
+// together in the next statement, so under load a busy process sends one statement per round trip
+// instead of one per event, and a request that publishes three events waits for one, not three.
 //
 // An event carrying a message (see bus.ts) that would not fit in one NOTIFY goes without it: the
 // other processes read that message from the database instead.
@@ -23,6 +23,9 @@ const MAX_PAYLOAD = 7000
  * its shutdown. After this the NOTIFY counts as failed, and the next batch goes out.
  */
 export const NOTIFY_TIMEOUT_MS = 5000
+
+/** Sends each payload of a JSON array of them on channel $1, in the array's order. */
+const NOTIFY_ALL = `select pg_notify($1, p) from json_array_elements_text($2::json) with ordinality as t(p, n) order by n`
 
 /** Origin process, events, and when they were published (ms since the epoch) for the delay metric. */
 type Payload = { o: string; e: BusEvent[]; t?: number }
@@ -44,6 +47,8 @@ export class PostgresBus extends LocalFanout implements EventBus {
   private queued: BusEvent[] = []
   private scheduled: Promise<void> | null = null
   private inFlight: Promise<void> = Promise.resolve()
+  /** Batches whose statement has been sent and not yet answered (0 or 1). */
+  private sending = 0
 
   private constructor(
     private readonly sql: postgres.Sql,
@@ -89,27 +94,41 @@ export class PostgresBus extends LocalFanout implements EventBus {
     for (const event of events) this.dispatch(event)
   }
 
+  behind(): boolean {
+    return this.sending > 0
+  }
+
   private flush(): Promise<void> {
     this.scheduled = null
     const batch = this.queued
     this.queued = []
-    // One after another: NOTIFYs on different pooled connections could overtake each other.
-    const sent = this.payloads(batch).reduce((prev, p) => prev.then(() => this.notify(p)), Promise.resolve())
-    // The next batch waits for this one, whether it worked or not; this caller sees the failure.
+    this.sending++
+    const sent = this.notify(this.payloads(batch)).finally(() => this.sending--)
+    // The next batch waits for this one, whether it worked or not (NOTIFYs on different pooled
+    // connections could overtake each other); this caller sees the failure.
     this.inFlight = sent.catch(() => {})
     return sent
   }
 
-  /** One NOTIFY, or a failure (retryable, as the database did not answer) after the time limit. */
-  private notify(payload: string): Promise<void> {
+  /**
+   * A batch's NOTIFYs in one statement: one wait for a pooled connection, one round trip and one
+   * commit however many payloads it has, delivered in order. Sent one statement each, they queued
+   * one after another behind the requests' statements, and 200 busy agents made events faster
+   * than they went out. After the time limit the statement is cancelled (a NOTIFY that commits
+   * late would overtake the next batch) and the batch fails as retryable: the database did not
+   * answer.
+   */
+  private notify(payloads: string[]): Promise<void> {
+    const query = this.sql.unsafe(NOTIFY_ALL, [CHANNEL, JSON.stringify(payloads)], { prepare: true })
     let timer: Timer | undefined
     const late = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
+        void Promise.resolve(query.cancel()).catch(() => {})
         const err = new Error(`NOTIFY not answered within ${this.notifyTimeoutMs} ms`)
         reject(Object.assign(err, { code: 'ETIMEDOUT' }))
       }, this.notifyTimeoutMs)
     })
-    return Promise.race([this.sql.notify(CHANNEL, payload), late])
+    return Promise.race([query, late])
       .then(() => {})
       .finally(() => clearTimeout(timer))
   }

@@ -71,6 +71,36 @@ for (const kind of dbKinds()) {
       expect((await post(instanceId, 'next')).queued).toEqual([])
     })
 
+    /** A bus whose NOTIFY never completes: its listeners here have the events, the others never. */
+    const stalledBus = (behind: boolean) => {
+      const heard: BusEvent[] = []
+      const bus: EventBus = {
+        subscribe: (topic, fn) => t.bus.subscribe(topic, fn),
+        publish: (e) => {
+          heard.push(e)
+          return new Promise(() => {})
+        },
+        size: () => t.bus.size(),
+        close: async () => {},
+        behind: () => behind,
+      }
+      return { bus, heard }
+    }
+    const ask = (bus: EventBus, instanceId: string) =>
+      Promise.race([
+        postAgentMessage(
+          { ...t.core, bus },
+          {
+            userId: alice.id,
+            instanceId,
+            agentType: 'x',
+            content: 'Ready? [YES/NO]',
+            requiresUserInput: true,
+          },
+        ).then((r) => r.messageId),
+        Bun.sleep(1500).then(() => 'still waiting'),
+      ])
+
     test.each([
       ['the first, which creates the instance (a transaction)', false],
       ['a later one (one statement)', true],
@@ -79,33 +109,19 @@ for (const kind of dbKinds()) {
       async (_, later) => {
         const instanceId = uuid()
         if (later) await post(instanceId, 'first')
-        // A bus whose NOTIFY never completes: its listeners here have the events, the others never.
-        const heard: BusEvent[] = []
-        const stalled: EventBus = {
-          subscribe: (topic, fn) => t.bus.subscribe(topic, fn),
-          publish: (e) => {
-            heard.push(e)
-            return new Promise(() => {})
-          },
-          size: () => t.bus.size(),
-          close: async () => {},
-        }
-        const answered = await Promise.race([
-          postAgentMessage(
-            { ...t.core, bus: stalled },
-            {
-              userId: alice.id,
-              instanceId,
-              agentType: 'x',
-              content: 'Ready? [YES/NO]',
-              requiresUserInput: true,
-            },
-          ).then((r) => r.messageId),
-          Bun.sleep(3000).then(() => 'still waiting'),
-        ])
+        const { bus, heard } = stalledBus(false)
+        const answered = await ask(bus, instanceId)
         expect(heard).toEqual(questionEvents(alice.id, instanceId, answered))
       },
     )
+
+    test('an agent message waits for its NOTIFY while the bus is behind (a NOTIFY already in flight)', async () => {
+      const instanceId = uuid()
+      await post(instanceId, 'first')
+      const { bus, heard } = stalledBus(true)
+      expect(await ask(bus, instanceId)).toBe('still waiting')
+      expect(heard.map((e) => e.type)).toEqual(['message.created', 'instance.updated'])
+    })
 
     test('a typed answer is one statement: it answers the question and its events carry the answer', async () => {
       const instanceId = uuid()

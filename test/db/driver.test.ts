@@ -45,7 +45,10 @@ describe.skipIf(!hasPostgres())('postgres.js, patched (postgres)', () => {
         (err) => (isDatabaseUnavailable(err) ? 'unavailable' : `other: ${err}`),
       )
       let pids: { pid: number }[] = []
-      await until(async () => (pids = await blocked()).length === 1)
+      await until(async () => {
+        pids = await blocked()
+        return pids.length === 1
+      })
       await kill(pids[0]!.pid)
       await held`rollback`
       held.release()

@@ -123,21 +123,32 @@ describe.skipIf(!hasPostgres())('Postgres event bus', () => {
 const isReply = (e: BusEvent) => e.type === 'message.created' && e.sender === 'USER'
 
 describe('Postgres event bus, when a NOTIFY is slow or never answered', () => {
-  /** The driver's side of the bus: its NOTIFYs are answered, late, or never (like a query caught on a connection killed at the wrong moment). */
+  /**
+   * The driver's side of the bus: its statements are answered, late, or never (like a query
+   * caught on a connection killed at the wrong moment); `sent` has the instances of the events of
+   * the statements answered, `cancelled` counts the statements cancelled.
+   */
   const driver = () => {
     const d = {
       next: 'answer' as 'answer' | 'late' | 'never',
       sent: [] as string[],
+      cancelled: 0,
       sql: {
         listen: async () => ({ unlisten: async () => {} }),
-        notify: (_channel: string, payload: string) => {
+        unsafe: (_text: string, [, payloads]: [string, string]) => {
           const how = d.next
           d.next = 'answer'
-          if (how === 'never') return new Promise(() => {})
-          const sent = () => d.sent.push(JSON.parse(payload).e[0].instanceId)
-          if (how === 'late') return Bun.sleep(50).then(sent)
-          sent()
-          return Promise.resolve([])
+          const send = () => {
+            for (const p of JSON.parse(payloads))
+              d.sent.push(...JSON.parse(p).e.map((e: BusEvent & { instanceId: string }) => e.instanceId))
+          }
+          const answered =
+            how === 'never'
+              ? new Promise(() => {})
+              : how === 'late'
+                ? Bun.sleep(50).then(send)
+                : Promise.resolve(send())
+          return Object.assign(answered, { cancel: () => void d.cancelled++ })
         },
       } as unknown as postgres.Sql,
     }
@@ -162,12 +173,18 @@ describe('Postgres event bus, when a NOTIFY is slow or never answered', () => {
     const d = driver()
     const bus = await PostgresBus.start(d.sql, { notifyTimeoutMs: 100 })
     d.next = 'never'
+    expect(bus.behind()).toBe(false)
     const first = settled(bus.publish(event('first')))
     await Bun.sleep(10)
+    // A writer publishing now would wait behind the statement in flight (publishAfterCommit).
+    expect(bus.behind()).toBe(true)
     const next = settled(bus.publish(event('next')))
     expect(await first).toBe('ETIMEDOUT')
     expect(await next).toBe('done')
     expect(d.sent).toEqual(['next'])
+    // Cancelled, so that it cannot commit late and overtake what followed it.
+    expect(d.cancelled).toBe(1)
+    expect(bus.behind()).toBe(false)
     await bus.close()
   })
 
