@@ -118,31 +118,28 @@ for (const kind of dbKinds()) {
     test.each([
       ['idle', false],
       ['behind', true],
-    ])(
-      'a NOTIFY that fails (bus %s) does not fail the committed message',
-      async (_, behind) => {
-        const instanceId = uuid()
-        await post(instanceId, 'first')
-        const failing: EventBus = {
-          subscribe: (topic, fn) => t.bus.subscribe(topic, fn),
-          publish: () => Promise.reject(Object.assign(new Error('connection lost'), { code: 'ECONNRESET' })),
-          size: () => t.bus.size(),
-          close: async () => {},
-          behind: () => behind,
-        }
-        const result = await postAgentMessage(
-          { ...t.core, bus: failing },
-          { userId: alice.id, instanceId, agentType: 'x', content: 'still here', requiresUserInput: false },
-        )
-        expect(result.replayed).toBe(false)
-        await Bun.sleep(10)
-        const [row] = await t.database.query<{ content: string }>(
-          'select content from messages where id = $1',
-          [result.messageId],
-        )
-        expect(row?.content).toBe('still here')
-      },
-    )
+    ])('a NOTIFY that fails (bus %s) does not fail the committed message', async (_, behind) => {
+      const instanceId = uuid()
+      await post(instanceId, 'first')
+      const failing: EventBus = {
+        subscribe: (topic, fn) => t.bus.subscribe(topic, fn),
+        publish: () => Promise.reject(Object.assign(new Error('connection lost'), { code: 'ECONNRESET' })),
+        size: () => t.bus.size(),
+        close: async () => {},
+        behind: () => behind,
+      }
+      const result = await postAgentMessage(
+        { ...t.core, bus: failing },
+        { userId: alice.id, instanceId, agentType: 'x', content: 'still here', requiresUserInput: false },
+      )
+      expect(result.replayed).toBe(false)
+      await Bun.sleep(10)
+      const [row] = await t.database.query<{ content: string }>(
+        'select content from messages where id = $1',
+        [result.messageId],
+      )
+      expect(row?.content).toBe('still here')
+    })
 
     test('an agent message waits for its NOTIFY while the bus is behind (a NOTIFY already in flight)', async () => {
       const instanceId = uuid()
