@@ -17,10 +17,11 @@ const CHANNEL = 'parley_events'
 const MAX_PAYLOAD = 7000
 
 /**
- * How long the bus waits for one NOTIFY. A query caught on a connection killed at the wrong moment
- * can stay unanswered inside the driver (docs/RELIABILITY.md), and each NOTIFY waits for the one
- * before it: unbounded, one such query would silence this process to the others for good and hold
- * its shutdown. After this the NOTIFY counts as failed, and the next batch goes out.
+ * How long the bus waits for one batch's NOTIFY statement. A query caught on a connection killed
+ * at the wrong moment can stay unanswered inside the driver (docs/RELIABILITY.md), and each batch
+ * waits for the one before it: unbounded, one such query would silence this process to the others
+ * for good and hold its shutdown. After this the statement is cancelled, the batch counts as
+ * failed, and the next batch goes out.
  */
 export const NOTIFY_TIMEOUT_MS = 5000
 
