@@ -83,7 +83,7 @@ export async function createParley(config: Config, opts: ParleyOptions = {}): Pr
   const applied = await migrate(database)
   if (applied.length > 0) say(`migrations applied: ${applied.join(', ')}`)
   const bus: EventBus = database.sql ? await PostgresBus.start(database.sql) : new MemoryBus()
-  const core: Core = { db: database.db, bus }
+  const core: Core = { db: database.db, answerDb: database.answerDb, bus }
   // An in-memory bus cannot hear a revocation made by the CLI: there, held keys are rechecked.
   const keys = new KeyVerifier(database.db, bus, Date.now, database.sql ? null : HOLD_CHECK_MS)
   const presence = new Presence(core, opts.disconnectAfterMs ?? DISCONNECT_AFTER_MS)

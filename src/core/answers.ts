@@ -14,7 +14,7 @@ import { cachedStatement } from '../db/statements.ts'
 import { type AppError, Forbidden, InvalidInput, NotFound } from '../errors.ts'
 import { type BusEvent, publishAll } from '../events/bus.ts'
 import { CLOSED_AT_TERMINAL, CLOSED_VIA, TIMED_OUT } from './answer-wording.ts'
-import { type Core, newMessageId, newMessageIdAfter } from './context.ts'
+import { answerPath, type Core, newMessageId, newMessageIdAfter } from './context.ts'
 import {
   deliveryEvents,
   enqueueLocks,
@@ -596,7 +596,7 @@ async function answerInOneStatement(
     { type: 'instance.updated', userId: '', instanceId: named, status: '' },
   ])
   const [row] = await answerStatement<AnswerRow>(
-    core.db,
+    answerPath(core),
     {
       button: option !== null,
       shared: !!input.allowShared,

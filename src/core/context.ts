@@ -5,6 +5,8 @@ import type { EventBus } from '../events/bus.ts'
 
 export type Core = {
   db: Db
+  /** Where an answer's own statements go: `Database.answerDb` (ahead of queued agent work). Absent: `db`. */
+  answerDb?: Db
   bus: EventBus
   /** This process's presence tracker, where waiting requests register (see holdPresence). */
   presence?: {
@@ -13,6 +15,12 @@ export type Core = {
     waiting?(): number
   }
 }
+
+/**
+ * The database for a statement an answer waits on: the answer's own write, and the reads and the
+ * cursor move that hand it to the waiting agent. Everything else uses `core.db`.
+ */
+export const answerPath = (core: Core): Db => core.answerDb ?? core.db
 
 /** Content longer than this is refused (documented in the API docs and README). */
 export const MAX_CONTENT_CHARS = 100_000

@@ -8,7 +8,7 @@ import { cachedStatement } from '../db/statements.ts'
 import { BadRequest, NotFound } from '../errors.ts'
 import { type BusEvent, type EventBus, publishAll, type Topic } from '../events/bus.ts'
 import { answerQuestion } from './answers.ts'
-import type { Core } from './context.ts'
+import { answerPath, type Core } from './context.ts'
 import { deliveryEvents, enqueueQuestion } from './deliveries.ts'
 import { instanceCursor, instanceNotFound } from './instances.ts'
 import { messageColumns, messageRowSql, userMessagesAfter } from './messages.ts'
@@ -78,7 +78,11 @@ async function readAndMove(
   instanceId: string,
   lastRead: string,
 ): Promise<PendingResult> {
-  const [row] = await readAndMoveStatement<ReadAndMoveRow>(core.db, {}, { instanceId, userId, lastRead })
+  const [row] = await readAndMoveStatement<ReadAndMoveRow>(
+    answerPath(core),
+    {},
+    { instanceId, userId, lastRead },
+  )
   if (!row?.known) throw instanceNotFound()
   // Compared in SQL, as uuids: the statement has moved the cursor by what it compared there.
   if (!row.atCursor) return { messages: [], status: 'stale' }
@@ -102,7 +106,7 @@ const withoutFlushWait = sql`set_config('synchronous_commit', 'off', true) = 'of
 
 /** Moves the read cursor from `from` to `to` unless it was moved meanwhile (compare-and-set). */
 async function moveCursor(core: Core, instanceId: string, from: string, to: string, also?: SQL) {
-  const moved = await core.db
+  const moved = await answerPath(core)
     .update(agentInstances)
     .set({ lastReadMessageId: to })
     .where(
@@ -294,7 +298,7 @@ export async function answerOf(
   userId: string,
   questionId: string,
 ): Promise<Answer | 'closed' | null> {
-  const [row] = await core.db
+  const [row] = await answerPath(core)
     .select({ answeredAt: question.answeredAt, answer: messageColumns })
     .from(question)
     .leftJoin(messages, eq(question.answerMessageId, messages.id))

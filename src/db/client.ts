@@ -22,6 +22,7 @@ import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js'
 import postgres from 'postgres'
 import { projectFile } from '../project-files.ts'
 import * as schema from './schema.ts'
+import { StatementGate } from './statement-gate.ts'
 
 export type Schema = typeof schema
 export type Db = PgDatabase<PgQueryResultHKT, Schema>
@@ -35,6 +36,12 @@ export type RawQuery = <T = Record<string, unknown>>(text: string, params?: unkn
 export type Database = {
   kind: 'pglite' | 'postgres'
   db: Db
+  /**
+   * The same database for the statements an answer waits on (the answer itself, the read that
+   * hands it to the agent): on Postgres they are sent ahead of the statements queued at the gate
+   * (statement-gate.ts) when the pool is busy. On PGlite, `db` itself.
+   */
+  answerDb: Db
   query: RawQuery
   /** postgres.js client (Postgres only): LISTEN/NOTIFY and reserved connections. */
   sql: postgres.Sql | null
@@ -64,21 +71,24 @@ function counter() {
  *   unrelated queries run inside the open transaction. Transactions therefore get a pool of their
  *   own, where nothing is pipelined behind another caller's work; a burst of plain queries (a
  *   thousand long-polls waking at once) fills the other pool's pipelines, never this one's.
- * Transactions and savepoints hand drizzle a new client, so those are wrapped too.
+ * Transactions and savepoints hand drizzle a new client, so those are wrapped too. A pool's
+ * plain statements also pass its gate (`gated`), which lets urgent ones ahead when it is busy.
  */
 function drizzleClient<T extends postgres.Sql | postgres.TransactionSql>(
   client: T,
   transactions?: postgres.Sql,
+  gated?: { gate: StatementGate; urgent: boolean },
 ): T {
   return new Proxy(client, {
     get(target, prop, receiver) {
       const value = Reflect.get(target, prop, receiver)
       if (prop === 'unsafe') {
-        return (query: string, params?: unknown[], options?: Record<string, unknown>) =>
+        const send = (query: string, params?: unknown[], options?: Record<string, unknown>) =>
           (value as postgres.Sql['unsafe']).call(target, query, params as never, {
             ...options,
             prepare: true,
           })
+        return gated ? gatedSend(send, gated.gate, gated.urgent) : send
       }
       if (prop === 'begin' || prop === 'savepoint') {
         const owner = prop === 'begin' && transactions ? transactions : target
@@ -92,6 +102,45 @@ function drizzleClient<T extends postgres.Sql | postgres.TransactionSql>(
     },
   })
 }
+
+/**
+ * `unsafe` through the gate. A postgres.js query is sent when first awaited, so the gate's turn is
+ * taken then too; drizzle asks for `.values()` (rows as arrays) before awaiting, and nothing else.
+ */
+function gatedSend(
+  send: (
+    query: string,
+    params?: unknown[],
+    options?: Record<string, unknown>,
+  ) => postgres.PendingQuery<postgres.Row[]>,
+  gate: StatementGate,
+  urgent: boolean,
+) {
+  return (query: string, params?: unknown[], options?: Record<string, unknown>) => {
+    let asArrays = false
+    let sent: Promise<unknown> | undefined
+    const run = () =>
+      (sent ??= gate.run(urgent, () =>
+        asArrays ? send(query, params, options).values() : send(query, params, options),
+      ))
+    return {
+      values() {
+        asArrays = true
+        return this
+      },
+      // biome-ignore lint/suspicious/noThenProperty: drizzle awaits what `unsafe` returns, as it would a postgres.js query
+      then: (ok?: (rows: unknown) => unknown, fail?: (err: unknown) => unknown) => run().then(ok, fail),
+    }
+  }
+}
+
+/**
+ * Statements in flight per pooled connection before the gate holds ordinary ones back: enough
+ * pipelining to keep the connections busy (a cap of 1 or 2 per connection cost a quarter of the
+ * agent steps under bench/load.ts), short enough that an urgent statement sent past them is not
+ * held up for long.
+ */
+export const STATEMENTS_PER_CONNECTION = 5
 
 export function connectPostgres(url: string, opts: { max?: number; path?: string } = {}): Database {
   const options = {
@@ -107,7 +156,14 @@ export function connectPostgres(url: string, opts: { max?: number; path?: string
   // Connects on first use: a client that never opens a transaction never opens this pool.
   const transactions = postgres(url, options)
   const c = counter()
-  const db = drizzlePostgres(drizzleClient(sql, transactions), { schema, logger: c.logger }) as unknown as Db
+  const gate = new StatementGate(options.max * STATEMENTS_PER_CONNECTION)
+  const open = (urgent: boolean) =>
+    drizzlePostgres(drizzleClient(sql, transactions, { gate, urgent }), {
+      schema,
+      logger: c.logger,
+    }) as unknown as Db
+  const db = open(false)
+  const answerDb = open(true)
   // drizzle takes over (de)serialising dates and JSON by changing the client's type options; the
   // transaction pool must read and write values the same way.
   Object.assign(transactions.options.parsers, sql.options.parsers)
@@ -115,6 +171,7 @@ export function connectPostgres(url: string, opts: { max?: number; path?: string
   return {
     kind: 'postgres',
     db,
+    answerDb,
     sql,
     pglite: null,
     query: async (text, params = []) =>
@@ -300,6 +357,7 @@ export function wrapPglite(pg: PGlite): Database {
   return {
     kind: 'pglite',
     db,
+    answerDb: db,
     sql: null,
     pglite: pg,
     query: async (text, params = []) => (await pg.query(text, params)).rows as never,

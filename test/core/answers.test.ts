@@ -183,7 +183,7 @@ for (const kind of dbKinds()) {
       })
       await expect(
         answerQuestion(
-          { ...t.core, db },
+          { ...t.core, db, answerDb: db },
           { actorUserId: alice.id, instanceId: id, answer: { text: 'yes' }, channel: 'api' },
         ),
       ).rejects.toThrow('explained')

@@ -12,7 +12,7 @@ import { resultRows } from '../../db/client.ts'
 import { messages, users } from '../../db/schema.ts'
 import { Unavailable } from '../../errors.ts'
 import { closeQuestion } from '../answers.ts'
-import { type Core, MAX_CONTENT_CHARS } from '../context.ts'
+import { answerPath, type Core, MAX_CONTENT_CHARS } from '../context.ts'
 import { postAgentMessage } from '../messages.ts'
 import { openQuestionSql } from '../open-questions.ts'
 import { answerOf, waitForAnswer } from '../pending.ts'
@@ -96,7 +96,7 @@ async function markInterrupted(core: Core, questionId: string): Promise<void> {
 
 /** Who gave an answer (core/pending.ts finds it), where, and whether by a button. */
 async function hookAnswer(core: Core, answerId: string): Promise<HookAnswer | null> {
-  const [row] = await core.db
+  const [row] = await answerPath(core)
     .select({
       content: messages.content,
       by: sql<string | null>`coalesce(${users.displayName}, ${users.email})`,

@@ -1,0 +1,155 @@
+// The gate in front of the Postgres pool (src/db/statement-gate.ts): past its cap, ordinary
+// statements wait in order while an answer's statements are sent at once.
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { sql } from 'drizzle-orm'
+import { answerQuestion } from '../../src/core/answers.ts'
+import type { Core } from '../../src/core/context.ts'
+import { postAgentMessage, postUserMessage } from '../../src/core/messages.ts'
+import { readPending } from '../../src/core/pending.ts'
+import { connectPostgres, type Database, STATEMENTS_PER_CONNECTION } from '../../src/db/client.ts'
+import { StatementGate } from '../../src/db/statement-gate.ts'
+import { MemoryBus } from '../../src/events/bus.ts'
+import { freshDatabase, hasPostgres, makeUser, type TestDb, uuid } from '../helpers.ts'
+
+/** A statement that settles when told to, and says whether it was sent. */
+function pending() {
+  let settle!: (ok: boolean) => void
+  const state = { sent: false }
+  const send = () => {
+    state.sent = true
+    return new Promise<string>((resolve, reject) => {
+      settle = (ok) => (ok ? resolve('done') : reject(new Error('failed')))
+    })
+  }
+  return { state, send, settle: (ok = true) => settle(ok) }
+}
+
+const tick = () => new Promise((r) => setTimeout(r, 0))
+
+describe('StatementGate', () => {
+  test('below the cap statements go at once; past it they wait, in order, for a slot', async () => {
+    const gate = new StatementGate(2)
+    const [a, b, c, d] = [pending(), pending(), pending(), pending()]
+    const runs = Promise.allSettled([a, b, c, d].map((s) => gate.run(false, s.send)))
+    await tick()
+    expect([a, b, c, d].map((s) => s.state.sent)).toEqual([true, true, false, false])
+    expect(gate.load()).toEqual({ inFlight: 2, waiting: 2 })
+    b.settle()
+    await tick()
+    expect([c.state.sent, d.state.sent]).toEqual([true, false])
+    a.settle(false)
+    await tick()
+    expect(d.state.sent).toBe(true)
+    c.settle()
+    d.settle()
+    expect(await runs).toMatchObject([
+      { status: 'rejected' },
+      { status: 'fulfilled', value: 'done' },
+      { status: 'fulfilled', value: 'done' },
+      { status: 'fulfilled', value: 'done' },
+    ])
+    expect(gate.load()).toEqual({ inFlight: 0, waiting: 0 })
+  })
+
+  test('an urgent statement goes past the cap at once, and the waiters go only once below it', async () => {
+    const gate = new StatementGate(1)
+    const [a, waiter, urgent] = [pending(), pending(), pending()]
+    const runs = [gate.run(false, a.send), gate.run(false, waiter.send), gate.run(true, urgent.send)]
+    await tick()
+    expect([a.state.sent, waiter.state.sent, urgent.state.sent]).toEqual([true, false, true])
+    expect(gate.load()).toEqual({ inFlight: 2, waiting: 1 })
+    a.settle()
+    await tick()
+    // Still one in flight (the urgent one): that is the cap.
+    expect(waiter.state.sent).toBe(false)
+    urgent.settle()
+    await tick()
+    expect(waiter.state.sent).toBe(true)
+    waiter.settle()
+    await Promise.all(runs)
+    expect(gate.load()).toEqual({ inFlight: 0, waiting: 0 })
+  })
+})
+
+describe.skipIf(!hasPostgres())('the answer path through a busy pool (postgres)', () => {
+  let testDb: TestDb
+  let database: Database
+  let core: Core
+  let userId: string
+  beforeAll(async () => {
+    testDb = await freshDatabase('postgres')
+    // One connection: the gate's cap is STATEMENTS_PER_CONNECTION.
+    database = connectPostgres(testDb.url!, { max: 1 })
+    core = { db: database.db, answerDb: database.answerDb, bus: new MemoryBus() }
+    userId = (await makeUser(database.db, 'gate')).id
+  }, 30_000)
+  afterAll(async () => {
+    await database.close()
+    await testDb.drop()
+  }, 30_000)
+
+  /** Fills the gate with slow statements, sent by the time it returns; `done` is when they are. */
+  async function fillGate(): Promise<{ done: Promise<unknown> }> {
+    const done = Promise.all(
+      Array.from({ length: STATEMENTS_PER_CONNECTION }, () =>
+        database.db.execute(sql`select pg_sleep(0.15)`),
+      ),
+    )
+    // A drizzle query starts when awaited, and reaches the gate some microtasks later: all of them
+    // have run before a timer fires.
+    await tick()
+    return { done }
+  }
+
+  /** The order in which the named calls finished. */
+  async function finishOrder(calls: Record<string, () => Promise<unknown>>): Promise<string[]> {
+    const done: string[] = []
+    await Promise.all(Object.entries(calls).map(([name, f]) => f().then(() => done.push(name))))
+    return done
+  }
+
+  const post = (instanceId: string, content: string, requiresUserInput = false) =>
+    postAgentMessage(core, { userId, instanceId, agentType: 'x', content, requiresUserInput })
+
+  test('an answer overtakes an agent message queued at the gate', async () => {
+    const instanceId = uuid()
+    const q = await post(instanceId, 'Ship? [YES/NO]', true)
+    const busy = await fillGate()
+    const order = await finishOrder({
+      step: () => post(instanceId, 'a step'),
+      answer: () =>
+        answerQuestion(core, {
+          actorUserId: userId,
+          instanceId,
+          questionId: q.messageId,
+          answer: { text: 'Yes' },
+          channel: 'web',
+        }),
+    })
+    await busy.done
+    expect(order).toEqual(['answer', 'step'])
+  })
+
+  test("an agent's read of its answers overtakes a statement queued at the gate", async () => {
+    const instanceId = uuid()
+    const step = await post(instanceId, 'working')
+    await postUserMessage(core, {
+      actorUserId: userId,
+      instanceId,
+      content: 'stop there',
+      markAsRead: false,
+      channel: 'web',
+    })
+    const busy = await fillGate()
+    let read: string[] = []
+    const order = await finishOrder({
+      queued: () => database.db.execute(sql`select 1`),
+      read: async () => {
+        read = (await readPending(core, userId, instanceId, step.messageId)).messages.map((m) => m.content)
+      },
+    })
+    await busy.done
+    expect(read).toEqual(['stop there'])
+    expect(order).toEqual(['read', 'queued'])
+  })
+})
