@@ -1,9 +1,11 @@
 // The outbox's side of the `deliveries` table: claiming due rows (FOR UPDATE SKIP LOCKED, then a
-// lease that hides them from other processes), reading one row with what a channel needs to render
-// it, and writing each send's result back. Rows are only written here and in core/deliveries.ts;
+// lease that hides them from other processes), reading the rows due together with what a channel
+// needs to render them, and writing the sends' results back (those that finish together in one
+// statement). Rows are only written here and in core/deliveries.ts;
 // the outbox (src/notify) decides when and how to send, never how rows are stored.
-import { sql } from 'drizzle-orm'
+import { type SQL, sql } from 'drizzle-orm'
 import { type Db, resultRows, sqlArray } from '../db/client.ts'
+import { cachedStatement } from '../db/statements.ts'
 import { answerSummary } from './answer-wording.ts'
 import { deactivateLink } from './links.ts'
 import { endedSql } from './statuses.ts'
@@ -121,10 +123,12 @@ type Row = {
 
 const iso = (v: string | Date) => new Date(v).toISOString()
 
-/** The row while it is still pending (null once locked, sent or removed), read at send time. */
-export async function readPendingDelivery(db: Db, id: string): Promise<StoredDelivery | null> {
-  const [r] = resultRows<Row>(
-    await db.execute(sql`
+/** Ids as one bound value (a statement text for any count): `ids(v.ids)` is a uuid[] in SQL. */
+const idList = (ids: readonly string[]) => ids.join(',')
+const ids = (list: SQL) => sql`string_to_array(${list}, ',')::uuid[]`
+
+const readPendingStatement = cachedStatement<Record<string, never>, { ids: string }>(
+  (_, v) => sql`
       select d.id, d.kind, d.channel, d.target, d.user_id, d.attempts, d.external_ref, d.payload,
         m.id as message_id, m.content, m.options, m.created_at, m.timeout_at,
         i.id as instance_id, i.name as instance_name, t.name as agent_type, i.status, ${endedSql('i.status')} as ended,
@@ -136,9 +140,23 @@ export async function readPendingDelivery(db: Db, id: string): Promise<StoredDel
       join agent_types t on t.id = i.agent_type_id
       left join messages a on a.id = m.answer_message_id
       left join users u on u.id = m.answered_by
-      where d.id = ${id} and d.state = 'pending'`),
-  )
-  if (!r) return null
+      where d.id = any(${ids(v.ids)}) and d.state = 'pending'`,
+)
+
+/**
+ * The rows among `ids` still pending (not locked, sent or removed), read at send time, in one
+ * statement: sends booked for the same moment (a question's copies to every device) read together.
+ */
+export async function readPendingDeliveries(
+  db: Db,
+  ids: readonly string[],
+): Promise<Map<string, StoredDelivery>> {
+  if (ids.length === 0) return new Map()
+  const rows = await readPendingStatement<Row>(db, {}, { ids: idList(ids) })
+  return new Map(rows.map((r) => [r.id, storedDelivery(r)]))
+}
+
+function storedDelivery(r: Row): StoredDelivery {
   return {
     id: r.id,
     kind: r.kind,
@@ -218,37 +236,77 @@ export async function recordProgressSent(
     where id = ${d.id}`)
 }
 
+/** A question, lock or webhook copy the channel accepted; `messageId` is the row's message. */
+export type SentCopy = { id: string; kind: DeliveryKind; messageId: string; externalRef?: unknown }
+
 /**
- * A question, lock or webhook was sent. A question answered while it was being sent now has a
- * copy, which gets its lock edit too: returns whether such a lock row was queued.
+ * Marks copies sent. With `skipLocked`, rows another statement holds are left out (and not
+ * returned) instead of waited for: a statement that waits for one row while holding others can
+ * deadlock with an answer locking the same question's copies in another order. One row alone
+ * cannot, so those are written one by one, waiting.
  */
-export async function recordSent(
-  db: Db,
-  d: { id: string; kind: DeliveryKind; externalRef?: unknown },
-): Promise<boolean> {
-  await db.execute(sql`
-    update deliveries set state = 'sent', external_ref = coalesce(${refJson(d.externalRef)}::jsonb, external_ref),
+const markSentStatement = cachedStatement<{ skipLocked: boolean }, { rows: string }>(
+  (s, v) => sql`
+    with sent as (select * from json_to_recordset(${v.rows}::json) as r(id uuid, ref jsonb)),
+    mine as (
+      select d.id from deliveries d where d.id in (select id from sent) order by d.id
+      for update${sql.raw(s.skipLocked ? ' skip locked' : '')})
+    update deliveries d set state = 'sent', external_ref = coalesce(sent.ref, d.external_ref),
       last_error = null, next_attempt_at = now()
-    where id = ${d.id}`)
-  if (d.kind !== 'question') return false
-  // An answer whose lock statement ran before the update above committed saw this copy as
-  // pending and queued no lock for it. That answer has already written the question row: locking
-  // the row waits for it to commit and then reads it as answered (a locking read returns the
-  // newest version), so the lock is queued here instead of being lost.
-  const locks = resultRows(
-    await db.execute(sql`
-      with q as (
-        select m.id, m.answered_at from messages m
-        where m.id = (select message_id from deliveries where id = ${d.id})
-        for share)
-      insert into deliveries (user_id, message_id, instance_id, channel, target, kind, external_ref)
-      select d.user_id, d.message_id, d.instance_id, d.channel, d.target, 'lock', d.external_ref
-      from deliveries d join q on q.id = d.message_id
-      where d.id = ${d.id} and q.answered_at is not null
-      on conflict do nothing
-      returning id`),
+    from sent where d.id = sent.id and d.id in (select id from mine)
+    returning d.id`,
+)
+
+/**
+ * After question copies of one message were marked sent: a lock job for each if the question was
+ * answered meanwhile. An answer whose lock statement ran before the copies' update committed saw
+ * them as pending and queued no lock for them. That answer has already written the question row:
+ * locking the row waits for it to commit and then reads it as answered (a locking read returns
+ * the newest version), so the locks are queued here instead of being lost. Only that one message
+ * row is waited for.
+ */
+const lateLocksStatement = cachedStatement<Record<string, never>, { messageId: string; ids: string }>(
+  (_, v) => sql`
+    with q as (select m.id, m.answered_at from messages m where m.id = ${v.messageId}::uuid for share)
+    insert into deliveries (user_id, message_id, instance_id, channel, target, kind, external_ref)
+    select d.user_id, d.message_id, d.instance_id, d.channel, d.target, 'lock', d.external_ref
+    from deliveries d join q on q.id = d.message_id
+    where d.id = any(${ids(v.ids)}) and q.answered_at is not null
+    on conflict do nothing
+    returning id`,
+)
+
+/**
+ * Copies were sent (a question's copies finishing together are written in one statement). A
+ * question answered while its copies were being sent now has copies, which get their lock edits
+ * too: returns whether such a lock row was queued.
+ */
+export async function recordSent(db: Db, sent: readonly SentCopy[]): Promise<boolean> {
+  const rows = (list: readonly SentCopy[]) =>
+    JSON.stringify(list.map((c) => ({ id: c.id, ref: c.externalRef === undefined ? null : c.externalRef })))
+  const written = await markSentStatement<{ id: string }>(
+    db,
+    { skipLocked: sent.length > 1 },
+    { rows: rows(sent) },
   )
-  return locks.length > 0
+  if (written.length < sent.length) {
+    const done = new Set(written.map((r) => r.id))
+    for (const c of sent)
+      if (!done.has(c.id)) await markSentStatement(db, { skipLocked: false }, { rows: rows([c]) })
+  }
+  const questions = new Map<string, string[]>()
+  for (const c of sent) {
+    if (c.kind !== 'question') continue
+    const list = questions.get(c.messageId) ?? []
+    list.push(c.id)
+    questions.set(c.messageId, list)
+  }
+  let locked = false
+  for (const [messageId, list] of questions) {
+    const locks = await lateLocksStatement(db, {}, { messageId, ids: idList(list) })
+    if (locks.length > 0) locked = true
+  }
+  return locked
 }
 
 /**

@@ -4,7 +4,7 @@
 
 import { messageAnchor } from '../../views/thread.tsx'
 import type { Core } from '../core/context.ts'
-import { readPendingDelivery } from '../core/outbox-store.ts'
+import { readPendingDeliveries } from '../core/outbox-store.ts'
 import type { DeliveryJob } from './channel.ts'
 
 export const instanceUrl = (baseUrl: string, instanceId: string) => `${baseUrl}/instances/${instanceId}`
@@ -25,8 +25,16 @@ export const instanceName = (instance: InstanceName) => clip(instance.name ?? in
 export const instanceLabel = (instance: InstanceName) =>
   `${clip(instance.agentType, 60)} · ${instanceName(instance)}`
 
-/** The job for a pending row, or null when the row is no longer pending (locked, sent, gone). */
-export async function loadJob(db: Core['db'], id: string, baseUrl: string): Promise<DeliveryJob | null> {
-  const row = await readPendingDelivery(db, id)
-  return row && { ...row, instance: { ...row.instance, url: instanceUrl(baseUrl, row.instance.id) } }
+/** The jobs of the rows among `ids` still pending (not locked, sent or gone), read in one statement. */
+export async function loadJobs(
+  db: Core['db'],
+  ids: readonly string[],
+  baseUrl: string,
+): Promise<Map<string, DeliveryJob>> {
+  const rows = await readPendingDeliveries(db, ids)
+  const jobs = new Map<string, DeliveryJob>()
+  for (const [id, row] of rows) {
+    jobs.set(id, { ...row, instance: { ...row.instance, url: instanceUrl(baseUrl, row.instance.id) } })
+  }
+  return jobs
 }

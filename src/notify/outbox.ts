@@ -3,9 +3,11 @@
 // past the send), so two processes never send the same row; results are written back by id.
 // Nothing polls: the outbox wakes on the bus's `delivery.queued` event and on one timer set for
 // the next due row, so rows left pending by a restart (or a crash, after their lease) are sent.
-// Delivery is at least once: a result that cannot be written at first is written again while the
-// row's lease holds (recordUntilStored), so only a crash between the channel accepting a send and
-// that write sends a copy twice. Edits (lock, progress) are idempotent; webhooks carry the row id
+// Rows due together (a question's copies to every device) are read in one statement at send time,
+// and results that arrive together are written in one (batched.ts). Delivery is at least once: a
+// result that cannot be written at first is written again while the row's lease holds
+// (recordUntilStored), so only a crash between the channel accepting a send and that write sends
+// a copy twice. Edits (lock, progress) are idempotent; webhooks carry the row id
 // as Idempotency-Key so a receiver can drop the repeat; a chat copy can appear twice.
 import type { Core } from '../core/context.ts'
 import {
@@ -16,12 +18,14 @@ import {
   recordRetry,
   recordSent,
   releaseDeliveries,
+  type SentCopy,
 } from '../core/outbox-store.ts'
 import type { BusEvent } from '../events/bus.ts'
 import { logError } from '../log.ts'
 import { countOutboxFailure } from '../metrics.ts'
+import { Batched } from './batched.ts'
 import type { ChannelAdapter, DeliveryJob, SendResult } from './channel.ts'
-import { loadJob } from './jobs.ts'
+import { loadJobs } from './jobs.ts'
 import { type Backoff, backoffDelay, DEFAULT_BACKOFF, Pacer } from './pacing.ts'
 import { ChannelRegistry } from './registry.ts'
 
@@ -59,6 +63,8 @@ export class Outbox {
   /** Booked sends not started yet: released back to the table on stop. */
   private readonly booked = new Map<string, ReturnType<typeof setTimeout>>()
   private readonly inFlight = new Set<Promise<void>>()
+  /** Sends that went through, written back together when they finish together. */
+  private readonly sent = new Batched<SentCopy, boolean>((copies) => recordSent(this.core.db, copies))
   private unsubscribe: () => void = () => {}
 
   constructor(
@@ -186,7 +192,17 @@ export class Outbox {
       return picked.map((p) => p.id)
     })
     const full = seen === this.batch
-    for (const p of picked) this.bookSend(p.id, p.at)
+    // Sends booked for the same moment (a question's copies to every device, all due now) are
+    // read together.
+    const byTime = new Map<number, string[]>()
+    const due = Date.now()
+    for (const p of picked) {
+      const at = Math.max(p.at, due)
+      const ids = byTime.get(at)
+      if (ids) ids.push(p.id)
+      else byTime.set(at, [p.id])
+    }
+    for (const [at, ids] of byTime) this.bookSends(ids, at)
     if (full && picked.length > 0) {
       this.again = true
       return
@@ -197,23 +213,34 @@ export class Outbox {
     if (Number.isFinite(wake)) this.wakeAt(Math.max(wake, Date.now() + 1))
   }
 
-  private bookSend(id: string, at: number): void {
+  private bookSends(ids: string[], at: number): void {
     const timer = setTimeout(
       () => {
-        this.booked.delete(id)
-        const p = this.send(id).finally(() => this.inFlight.delete(p))
+        for (const id of ids) this.booked.delete(id)
+        const p = this.sendAll(ids).finally(() => this.inFlight.delete(p))
         this.inFlight.add(p)
       },
       Math.max(0, at - Date.now()),
     )
-    this.booked.set(id, timer)
+    for (const id of ids) this.booked.set(id, timer)
   }
 
-  private async send(id: string): Promise<void> {
-    let job: DeliveryJob | null = null
+  /** Reads the rows' jobs in one statement, at send time, then sends each. */
+  private async sendAll(ids: string[]): Promise<void> {
+    let jobs: Map<string, DeliveryJob>
     try {
-      job = await loadJob(this.core.db, id, this.opts.baseUrl)
-      if (!job) return // answered, locked or removed since it was claimed
+      jobs = await loadJobs(this.core.db, ids, this.opts.baseUrl)
+    } catch (err) {
+      this.log(`reading deliveries ${ids.join(', ')} failed`, err)
+      this.wakeAt(Date.now() + this.backoff.baseMs)
+      return
+    }
+    // A row missing was answered, locked or removed since it was claimed.
+    await Promise.all([...jobs.values()].map((job) => this.send(job)))
+  }
+
+  private async send(job: DeliveryJob): Promise<void> {
+    try {
       const adapter = this.adapters.get(job.channel)!
       await this.pacers.get(job.channel)!.admit(job.target)
       let result: SendResult
@@ -224,7 +251,7 @@ export class Outbox {
       }
       await this.recordUntilStored(job, result)
     } catch (err) {
-      this.log(`delivery ${id} failed`, err)
+      this.log(`delivery ${job.id} failed`, err)
       this.wakeAt(Date.now() + this.backoff.baseMs)
     }
   }
@@ -266,7 +293,8 @@ export class Outbox {
       return
     }
     if (result.ok) {
-      if (await recordSent(db, { id, kind: job.kind, externalRef: result.externalRef })) this.wake()
+      const copy = { id, kind: job.kind, messageId: job.message.id, externalRef: result.externalRef }
+      if (await this.sent.add(copy)) this.wake()
       return
     }
     if (!result.retry || job.attempts + 1 >= this.backoff.maxAttempts) {

@@ -328,15 +328,59 @@ describe.skipIf(!hasPostgres())('agent messages racing answers (postgres)', () =
     }
   }
 
-  test('a copy whose sending finishes while a one-statement answer waits for the lock still gets its lock job', async () => {
-    const instanceId = uuid()
-    const question = await postAgentMessage(t.core, {
+  const askShipIt = (instanceId: string) =>
+    postAgentMessage(t.core, {
       userId: alice.id,
       instanceId,
       agentType: 'x',
       content: 'Ship it?',
       requiresUserInput: true,
     })
+
+  test('copies sent together are written at once, except one another statement holds, which is waited for alone', async () => {
+    const instanceId = uuid()
+    const question = await askShipIt(instanceId)
+    const copies = await t.database.query<{ id: string; target: string }>(
+      `insert into deliveries (user_id, message_id, instance_id, channel, target, kind)
+       select $1, $2, $3, 'slack', t, 'question' from unnest(array['D1', 'D2', 'D3']) t
+       returning id, target`,
+      [alice.id, question.messageId, instanceId],
+    )
+    const stateOf = async () =>
+      Object.fromEntries(
+        (
+          await t.database.query<{ target: string; state: string }>(
+            'select target, state from deliveries where message_id = $1',
+            [question.messageId],
+          )
+        ).map((r) => [r.target, r.state]),
+      )
+    const held = copies.find((c) => c.target === 'D2')!
+    const blocker = postgres(db.url!, { max: 1, onnotice: () => {} })
+    const conn = await blocker.reserve()
+    try {
+      await conn`begin`
+      await conn`select 1 from deliveries where id = ${held.id} for update`
+      const recording = recordSent(
+        t.core.db,
+        copies.map((c) => ({ id: c.id, kind: 'question', messageId: question.messageId }) as const),
+      )
+      // Waiting for D2 while holding D1 and D3 could deadlock with an answer locking them in
+      // another order: they are written first, and D2 waited for alone.
+      await until(async () => (await stateOf()).D1 === 'sent')
+      expect(await stateOf()).toEqual({ D1: 'sent', D2: 'pending', D3: 'sent' })
+      await conn`commit`
+      expect(await recording).toBe(false)
+      expect(await stateOf()).toEqual({ D1: 'sent', D2: 'sent', D3: 'sent' })
+    } finally {
+      conn.release()
+      await blocker.end()
+    }
+  })
+
+  test('a copy whose sending finishes while a one-statement answer waits for the lock still gets its lock job', async () => {
+    const instanceId = uuid()
+    const question = await askShipIt(instanceId)
     const [copy] = await t.database.query<{ id: string }>(
       `insert into deliveries (user_id, message_id, instance_id, channel, target, kind)
        values ($1, $2, $3, 'slack', 'D1', 'question') returning id`,
@@ -362,9 +406,13 @@ describe.skipIf(!hasPostgres())('agent messages racing answers (postgres)', () =
         return w!.n > 0
       })
       // Meanwhile the copy is sent; the question is not answered yet, so recordSent queues no lock.
-      expect(await recordSent(t.core.db, { id: copy!.id, kind: 'question', externalRef: { ts: '1' } })).toBe(
-        false,
-      )
+      const sent = {
+        id: copy!.id,
+        kind: 'question',
+        messageId: question.messageId,
+        externalRef: { ts: '1' },
+      } as const
+      expect(await recordSent(t.core.db, [sent])).toBe(false)
       await held`commit`
       expect((await answering).answered).toEqual([question.messageId])
     } finally {

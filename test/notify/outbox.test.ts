@@ -9,7 +9,7 @@ import { postAgentMessage, postUserMessage } from '../../src/core/messages.ts'
 import { recordProgressSent } from '../../src/core/outbox-store.ts'
 import { agentInstances, channelLinks, users } from '../../src/db/schema.ts'
 import type { ChannelAdapter, DeliveryJob, SendResult } from '../../src/notify/channel.ts'
-import { loadJob } from '../../src/notify/jobs.ts'
+import { loadJobs } from '../../src/notify/jobs.ts'
 import { Outbox, type OutboxOptions } from '../../src/notify/outbox.ts'
 import { dbKinds, makeUser, type TestApp, testApp, until, uuid } from '../helpers.ts'
 
@@ -101,6 +101,21 @@ for (const kind of dbKinds()) {
       await until(async () => (await states(q.messageId)).every((r) => r.state === 'sent'))
       await outbox.stop() // waits for sends in flight: the count is final
       expect(adapter.sent).toHaveLength(2)
+    })
+
+    test("a question's copies due together are read in one statement and written back in a few", async () => {
+      // No overall pace, as for web push: every copy is due at once.
+      const adapter = new ScriptedAdapter('telegram', { perTargetMs: 0, perSecond: 0 })
+      const chats = Array.from({ length: 20 }, (_, i) => `many-${i}`)
+      const u = await linkedUser(chats)
+      const q = await ask(u.id, uuid())
+      const before = t.database.queryCount()
+      await run(adapter)
+      await until(async () => (await states(q.messageId)).every((r) => r.state === 'sent'))
+      expect(adapter.of('question')).toHaveLength(20)
+      // Claiming is a transaction of two, then one read for the 20 jobs; the 20 results go out in
+      // a few writes of two statements each, where they were 20 reads and 40 writes.
+      expect(t.database.queryCount() - before).toBeLessThan(20)
     })
 
     test('answering locks every sent copy with who answered and how; unsent copies are never sent', async () => {
@@ -343,7 +358,8 @@ for (const kind of dbKinds()) {
           )[0]!
         // The send has read its job; the session ends in a transaction that commits only once the
         // send's result is waiting for the row.
-        const job = (await loadJob(t.core.db, (await progressRow()).id, 'http://parley.test'))!
+        const row = await progressRow()
+        const job = (await loadJobs(t.core.db, [row.id], 'http://parley.test')).get(row.id)!
         let commit!: () => void
         const held = new Promise<void>((resolve) => {
           commit = resolve
