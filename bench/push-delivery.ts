@@ -29,25 +29,28 @@ export async function pushDelivery(databaseUrl: string): Promise<Section> {
   }
   const received = async (tag: string): Promise<Hit[]> =>
     (await fetch(`${control}/received?tag=${tag}`)).json() as Promise<Hit[]>
-  const parley = await startParley(
-    loadConfig({ DATABASE_URL: databaseUrl, PORT: '0', PARLEY_WEBHOOK_ALLOW: '127.0.0.1' }),
-    { quiet: true },
-  )
-  const failures: string[] = []
+  const config = loadConfig({ DATABASE_URL: databaseUrl, PORT: '0', PARLEY_WEBHOOK_ALLOW: '127.0.0.1' })
+  // The devices subscribe, then Parley restarts (a deploy): it starts with them subscribed.
+  const setup = await startParley(config, { quiet: true })
+  const email = `push-bench-${crypto.randomUUID().slice(0, 8)}@example.com`
+  let key: string
   try {
-    const db = parley.database.db
-    const email = `push-bench-${crypto.randomUUID().slice(0, 8)}@example.com`
+    const db = setup.database.db
     const user = await createUser(db, { email, password: 'benchmark password' })
-    const { key } = await createApiKey(db, { userId: user.id, name: 'bench' })
+    key = (await createApiKey(db, { userId: user.id, name: 'bench' })).key
     for (const [i, subscription] of devices.entries()) {
       await savePushSubscription(db, user.id, subscription, `bench device ${i}`)
     }
+  } finally {
+    await setup.stop()
+  }
+  const parley = await startParley(config, { quiet: true })
+  const failures: string[] = []
+  try {
     const agent = agentClient(`http://127.0.0.1:${parley.port}`, key)
     let total = 0
-    const all: number[] = []
-    const last: number[] = []
-    const cpu = process.cpuUsage()
-    for (let q = 0; q < QUESTIONS; q++) {
+    /** Asks question `q`; the times from asking to each device's push, in order. */
+    const ask = async (q: number): Promise<number[]> => {
       const start = performance.timeOrigin + performance.now()
       const id = await agent.ask(crypto.randomUUID(), `Bench question ${q}? [YES/NO]`)
       const deadline = Date.now() + 10_000
@@ -58,11 +61,20 @@ export async function pushDelivery(databaseUrl: string): Promise<Section> {
       }
       if (got.length < DEVICES) failures.push(`question ${q}: ${got.length} of ${DEVICES} pushes arrived`)
       total += got.length
-      const lat = got.map((r) => r.at - start).sort((a, b) => a - b)
-      all.push(...lat)
-      if (lat.length > 0) last.push(lat.at(-1)!)
       if (new Set(got.map((r) => r.device)).size !== got.length)
         failures.push(`question ${q}: a device got it twice`)
+      return got.map((r) => r.at - start).sort((a, b) => a - b)
+    }
+    // The first question after the start is reported apart: it pays what only a first one does
+    // (the push service's connections opened, the statements prepared, code compiled).
+    const first = await ask(0)
+    const all: number[] = []
+    const last: number[] = []
+    const cpu = process.cpuUsage()
+    for (let q = 1; q <= QUESTIONS; q++) {
+      const lat = await ask(q)
+      all.push(...lat)
+      if (lat.length > 0) last.push(lat.at(-1)!)
     }
     const used = process.cpuUsage(cpu)
     const cpuPerQuestionMs = (used.user + used.system) / 1000 / QUESTIONS
@@ -78,8 +90,16 @@ export async function pushDelivery(databaseUrl: string): Promise<Section> {
           `${DEVICES} subscribed devices; each becomes ${DEVICES} encrypted pushes (aes128gcm, VAPID) ` +
           'sent by the outbox to a local plain-HTTP push service in another process, which verifies ' +
           'the VAPID JWT and decrypts every payload; times are when each request reached it.',
+        'The devices subscribe before Parley starts (as after a deploy). The first question after ' +
+          'the start is asked before the others and reported on its own rows: it opens the ' +
+          `connections to the push service (${DEVICES} at once) and runs code for the first time.`,
       ],
       rows: [
+        { what: 'first question after the start: asked -> first push', value: ms(first[0] ?? Number.NaN) },
+        {
+          what: `first question after the start: asked -> last of ${DEVICES} devices`,
+          value: ms(first.at(-1) ?? Number.NaN),
+        },
         { what: 'asked -> push received, p50', value: ms(percentile(all, 50)) },
         {
           what: 'asked -> push received, p99',
@@ -96,8 +116,8 @@ export async function pushDelivery(databaseUrl: string): Promise<Section> {
         {
           what: 'pushes received',
           value: String(total),
-          target: String(QUESTIONS * DEVICES),
-          ok: total === QUESTIONS * DEVICES,
+          target: String((QUESTIONS + 1) * DEVICES),
+          ok: total === (QUESTIONS + 1) * DEVICES,
         },
       ],
       failures,

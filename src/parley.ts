@@ -19,7 +19,7 @@ import { connectPostgres, type Database, openPglite, pgliteSocketPath } from './
 import { migrate } from './db/migrate.ts'
 import { type EventBus, MemoryBus } from './events/bus.ts'
 import { PostgresBus } from './events/postgres.ts'
-import { log } from './log.ts'
+import { log, logError } from './log.ts'
 import type { ChannelAdapter } from './notify/channel.ts'
 import { Outbox, type OutboxOptions } from './notify/outbox.ts'
 import { createPush, type Push } from './notify/push/index.ts'
@@ -140,12 +140,15 @@ export async function createParley(config: Config, opts: ParleyOptions = {}): Pr
   let socketServer: PGLiteSocketServer | null = null
 
   let started: Promise<Parley> | null = null
+  let warming: Promise<void> = Promise.resolve()
   const start = () => {
     started ??= (async () => {
       // Relay agent sockets this machine held before it stopped are gone.
       if (config.machineId) await releaseMachine(core, config.machineId)
       await presence.start()
       await outbox.start()
+      // In the background: start does not wait for it, stop does.
+      warming = push.adapter.warm().catch((err) => logError('push')('getting ready failed', err))
       await housekeeping.start()
       await telegram?.start()
       await slack?.start()
@@ -193,6 +196,7 @@ export async function createParley(config: Config, opts: ParleyOptions = {}): Pr
       }
       await housekeeping.stop()
       await outbox.stop()
+      await warming
       presence.stop()
       await keys.close()
       await bus.close()

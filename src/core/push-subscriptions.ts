@@ -1,7 +1,7 @@
 // Browsers subscribed to web push, per user and device. A subscription is a chat like any other to
 // the outbox: saving one links the channel 'push' with the subscription's id as target, so
 // deliveries, prefs and the answered-copy edits work unchanged; removing one unlinks it.
-import { and, asc, eq } from 'drizzle-orm'
+import { and, asc, desc, eq } from 'drizzle-orm'
 import type { Db } from '../db/client.ts'
 import { pushSubscriptions } from '../db/schema.ts'
 import { InvalidInput } from '../errors.ts'
@@ -128,6 +128,22 @@ export type PushTarget = PushSubscriptionInput & { id: string; userId: string }
 
 export async function pushTarget(db: Db, id: string): Promise<PushTarget | null> {
   const [r] = await db.select().from(pushSubscriptions).where(eq(pushSubscriptions.id, id))
-  if (!r) return null
-  return { id: r.id, userId: r.userId, endpoint: r.endpoint, keys: { p256dh: r.p256dh, auth: r.auth } }
+  return r ? asTarget(r) : null
 }
+
+/** The `limit` newest subscriptions, as targets: what a server just started will push to first. */
+export async function newestPushTargets(db: Db, limit: number): Promise<PushTarget[]> {
+  const rows = await db
+    .select()
+    .from(pushSubscriptions)
+    .orderBy(desc(pushSubscriptions.createdAt))
+    .limit(limit)
+  return rows.map(asTarget)
+}
+
+const asTarget = (r: typeof pushSubscriptions.$inferSelect): PushTarget => ({
+  id: r.id,
+  userId: r.userId,
+  endpoint: r.endpoint,
+  keys: { p256dh: r.p256dh, auth: r.auth },
+})

@@ -228,6 +228,44 @@ for (const kind of dbKinds()) {
       })
     })
 
+    test('a server started with subscribed devices reads them ahead: its first push to one reads nothing', async () => {
+      const device = push.device()
+      const id = (await subscribe(device.subscription)).json.id as string
+      let reads = 0
+      const db = new Proxy(t.core.db, {
+        get(target, name) {
+          if (name === 'select') reads++
+          return Reflect.get(target, name, target)
+        },
+      })
+      const adapter = new PushAdapter({
+        db,
+        vapid: await vapidKeys(t.core.db, null),
+        subject: 'mailto:push@parley.invalid',
+        links: new AnswerLinks('a signing secret of at least 32 characters'),
+        baseUrl: () => 'http://parley.test',
+        allow: ['127.0.0.1'],
+      })
+      await adapter.warm()
+      expect(reads).toBe(1)
+      const questionId = uuid()
+      const job = {
+        kind: 'question',
+        target: id,
+        instance: { id: uuid(), name: null, agentType: 'x', status: 'AWAITING_INPUT', ended: false, url: '' },
+        message: { id: questionId, content: 'Ready?', options: null, createdAt: new Date().toISOString() },
+      } as unknown as DeliveryJob
+      expect(await adapter.send(job)).toMatchObject({ ok: true })
+      expect(reads).toBe(1)
+      expect(push.received.filter((r) => r.device === device.id).map((r) => r.payload.tag)).toEqual([
+        `q-${questionId}`,
+      ])
+      await call(t.app, 'DELETE', '/push/subscriptions', {
+        body: { endpoint: device.subscription.endpoint },
+        headers: { cookie: session.cookie, 'x-csrf-token': session.csrf },
+      })
+    })
+
     test('a forged or foreign answer link is refused', async () => {
       const forged = await call(t.app, 'POST', '/push/answer/eyJhbGciOiJIUzI1NiJ9.e30.x', {
         body: { action: '0' },
