@@ -1,6 +1,6 @@
 // What every Slack handler needs: the core, the dashboard's base URL for links, and who a Slack
 // user is in Parley. Someone who has not linked their account is told how, and nothing else happens.
-import type { Core } from '../../src/core/context.ts'
+import { answerPath, type Core } from '../../src/core/context.ts'
 import { type ChatAddress, linkedUser } from '../../src/core/links.ts'
 
 export type SlackIdentity = { teamId: string; slackUserId: string }
@@ -34,5 +34,5 @@ export const slackChat = (who: SlackIdentity): ChatAddress => ({
 
 /** The Parley user behind a Slack user; an inactive link still says who someone is. */
 export async function parleyUser(ctx: SlackContext, who: SlackIdentity | null): Promise<string | null> {
-  return who ? ((await linkedUser(ctx.core.db, slackChat(who)))?.userId ?? null) : null
+  return who ? ((await linkedUser(answerPath(ctx.core), slackChat(who)))?.userId ?? null) : null
 }

@@ -3,6 +3,7 @@
 // and goes no further.
 import { Composer } from 'grammy'
 import { activeInstances } from '../../src/core/chat-status.ts'
+import { answerPath } from '../../src/core/context.ts'
 import { type ChatAddress, linkChat, linkedUser, openQuestions, unlink } from '../../src/core/links.ts'
 import { instanceUrl } from '../../src/notify/jobs.ts'
 import { type BotContext, LINK_HINT } from './context.ts'
@@ -50,7 +51,7 @@ linking.use(async (ctx, next) => {
   // A button press on an old message may come without it; in a private chat the chat is the user.
   const chatId = ctx.chat?.id ?? ctx.from?.id
   if (chatId !== undefined) {
-    const link = await linkedUser(ctx.deps.core.db, telegramChat(chatId))
+    const link = await linkedUser(answerPath(ctx.deps.core), telegramChat(chatId))
     if (link?.active) ctx.linkedUserId = link.userId
   }
   if (ctx.linkedUserId) return next()

@@ -201,7 +201,7 @@ const notFoundText = (input: AnswerInput) =>
 async function instanceOfQuestion(core: Core, questionId: string): Promise<string | null> {
   // Ids from chat buttons are untrusted text too: one that is no UUID names no question.
   if (!UUID_RE.test(questionId)) return null
-  const [q] = await core.db
+  const [q] = await answerPath(core)
     .select({ instanceId: messages.instanceId })
     .from(messages)
     .where(and(eq(messages.id, questionId), eq(messages.sender, 'AGENT')))

@@ -17,8 +17,10 @@ export type Core = {
 }
 
 /**
- * The database for a statement an answer waits on: the answer's own write, and the reads and the
- * cursor move that hand it to the waiting agent. Everything else uses `core.db`.
+ * The database for a statement an answer waits on: who is answering (a chat's linked user), the
+ * answer's own write, and the reads and cursor moves that hand answers to the agent (a poll, a
+ * woken long-poll, MCP wait or hook). Everything else uses `core.db`. A test that replaces
+ * `core.db` replaces `answerDb` too if it means the answer path.
  */
 export const answerPath = (core: Core): Db => core.answerDb ?? core.db
 

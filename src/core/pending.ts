@@ -36,8 +36,8 @@ async function look(
   lastRead: string | null,
 ): Promise<{ result: PendingResult; since: string | null }> {
   if (lastRead === null) {
-    const cursor = await instanceCursor(core.db, userId, instanceId)
-    const found = await userMessagesAfter(core.db, instanceId, cursor)
+    const cursor = await instanceCursor(answerPath(core), userId, instanceId)
+    const found = await userMessagesAfter(answerPath(core), instanceId, cursor)
     return { result: { messages: found, status: 'ok' }, since: cursor }
   }
   return { result: await readAndMove(core, userId, instanceId, lastRead), since: lastRead }

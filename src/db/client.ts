@@ -37,9 +37,9 @@ export type Database = {
   kind: 'pglite' | 'postgres'
   db: Db
   /**
-   * The same database for the statements an answer waits on (the answer itself, the read that
-   * hands it to the agent): on Postgres they are sent ahead of the statements queued at the gate
-   * (statement-gate.ts) when the pool is busy. On PGlite, `db` itself.
+   * The same database for the statements an answer waits on (answerPath in core/context.ts): on
+   * Postgres they go ahead of the statements queued at the pool's gate (statement-gate.ts) when
+   * it is busy. On PGlite, `db` itself.
    */
   answerDb: Db
   query: RawQuery

@@ -10,7 +10,7 @@ import { OlderPage } from '../../views/thread.tsx'
 import type { SessionUser } from '../auth/web-sessions.ts'
 import { answerNotice } from '../core/answer-wording.ts'
 import { answerQuestion, refusalError } from '../core/answers.ts'
-import { type Core, MAX_CONTENT_CHARS } from '../core/context.ts'
+import { answerPath, type Core, MAX_CONTENT_CHARS } from '../core/context.ts'
 import { failedDeliveries } from '../core/deliveries.ts'
 import {
   completeInstance,
@@ -206,7 +206,7 @@ export function webInstance(deps: WebDeps) {
             if ('option' in answer && !questionId)
               throw new InvalidInput('question_id', 'An option answers a question: question_id is missing')
             // Visible to this user at all? (404 otherwise; READ access is refused by core with 403.)
-            await viewInstance(core.db, ctx.user.id, id)
+            await viewInstance(answerPath(core), ctx.user.id, id)
             const outcome = await answerQuestion(core, {
               actorUserId: ctx.user.id,
               instanceId: id,

@@ -5,6 +5,7 @@
 import { Elysia } from 'elysia'
 import { answerNotice } from '../core/answer-wording.ts'
 import { answerQuestion, refusalError } from '../core/answers.ts'
+import { answerPath } from '../core/context.ts'
 import {
   PUSH,
   parsePushSubscription,
@@ -86,7 +87,9 @@ export function webPush(deps: WebDeps) {
     .post('/push/answer/:token', async ({ params, body }) => {
       const claims = await push.links.verify(params.token)
       if (!claims) throw new Forbidden('This answer link is invalid or has expired')
-      const target = UUID.test(claims.subscriptionId) ? await pushTarget(db, claims.subscriptionId) : null
+      const target = UUID.test(claims.subscriptionId)
+        ? await pushTarget(answerPath(deps.core), claims.subscriptionId)
+        : null
       if (!target) throw new Forbidden('This device no longer receives notifications')
       const action = (body as { action?: unknown } | null)?.action
       if (typeof action !== 'string' || !claims.actions.includes(action)) {

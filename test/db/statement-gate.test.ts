@@ -71,6 +71,53 @@ describe('StatementGate', () => {
   })
 })
 
+describe('StatementGate, urgent statements and stuck ones', () => {
+  test('urgent statements go up to twice the cap, and a freed slot goes to an urgent waiter first', async () => {
+    const gate = new StatementGate(1)
+    const [a, b, ordinary, c, d] = [pending(), pending(), pending(), pending(), pending()]
+    const runs = Promise.all([
+      gate.run(false, a.send),
+      gate.run(true, b.send),
+      gate.run(false, ordinary.send),
+      gate.run(true, c.send),
+      gate.run(true, d.send),
+    ])
+    await tick()
+    expect([a, b, ordinary, c, d].map((s) => s.state.sent)).toEqual([true, true, false, false, false])
+    expect(gate.load()).toEqual({ inFlight: 2, waiting: 3 })
+    a.settle()
+    await tick()
+    expect([ordinary.state.sent, c.state.sent, d.state.sent]).toEqual([false, true, false])
+    b.settle()
+    c.settle()
+    await tick()
+    expect([ordinary.state.sent, d.state.sent]).toEqual([false, true])
+    d.settle()
+    await tick()
+    expect(ordinary.state.sent).toBe(true)
+    ordinary.settle()
+    await runs
+    expect(gate.load()).toEqual({ inFlight: 0, waiting: 0 })
+  })
+
+  test('a statement that never settles gives up its slot after the time limit', async () => {
+    const gate = new StatementGate(1, 30)
+    const [stuck, next] = [pending(), pending()]
+    void gate.run(false, stuck.send)
+    const done = gate.run(false, next.send)
+    await tick()
+    expect(next.state.sent).toBe(false)
+    await Bun.sleep(60)
+    expect(next.state.sent).toBe(true)
+    next.settle()
+    expect(await done).toBe('done')
+    // The stuck one settling late does not free a slot twice.
+    stuck.settle()
+    await tick()
+    expect(gate.load()).toEqual({ inFlight: 0, waiting: 0 })
+  })
+})
+
 describe.skipIf(!hasPostgres())('the answer path through a busy pool (postgres)', () => {
   let testDb: TestDb
   let database: Database
