@@ -123,9 +123,12 @@ type Row = {
 
 const iso = (v: string | Date) => new Date(v).toISOString()
 
-/** Ids as one bound value (a statement text for any count): `ids(v.ids)` is a uuid[] in SQL. */
+/**
+ * Ids as one bound value, so that the statement's text is the same for any count and prepared
+ * once (sqlArray binds each id apart): `uuidArray(v.ids)` is the uuid[] in SQL.
+ */
 const idList = (ids: readonly string[]) => ids.join(',')
-const ids = (list: SQL) => sql`string_to_array(${list}, ',')::uuid[]`
+const uuidArray = (list: SQL) => sql`string_to_array(${list}, ',')::uuid[]`
 
 const readPendingStatement = cachedStatement<Record<string, never>, { ids: string }>(
   (_, v) => sql`
@@ -140,7 +143,7 @@ const readPendingStatement = cachedStatement<Record<string, never>, { ids: strin
       join agent_types t on t.id = i.agent_type_id
       left join messages a on a.id = m.answer_message_id
       left join users u on u.id = m.answered_by
-      where d.id = any(${ids(v.ids)}) and d.state = 'pending'`,
+      where d.id = any(${uuidArray(v.ids)}) and d.state = 'pending'`,
 )
 
 /**
@@ -271,7 +274,7 @@ const lateLocksStatement = cachedStatement<Record<string, never>, { messageId: s
     insert into deliveries (user_id, message_id, instance_id, channel, target, kind, external_ref)
     select d.user_id, d.message_id, d.instance_id, d.channel, d.target, 'lock', d.external_ref
     from deliveries d join q on q.id = d.message_id
-    where d.id = any(${ids(v.ids)}) and q.answered_at is not null
+    where d.id = any(${uuidArray(v.ids)}) and q.answered_at is not null
     on conflict do nothing
     returning id`,
 )
@@ -289,24 +292,23 @@ export async function recordSent(db: Db, sent: readonly SentCopy[]): Promise<boo
     { skipLocked: sent.length > 1 },
     { rows: rows(sent) },
   )
+  // Each of the statements below waits for one row at most and holds no other: they run at once.
   if (written.length < sent.length) {
     const done = new Set(written.map((r) => r.id))
-    for (const c of sent)
-      if (!done.has(c.id)) await markSentStatement(db, { skipLocked: false }, { rows: rows([c]) })
+    const left = sent.filter((c) => !done.has(c.id))
+    await Promise.all(left.map((c) => markSentStatement(db, { skipLocked: false }, { rows: rows([c]) })))
   }
   const questions = new Map<string, string[]>()
   for (const c of sent) {
     if (c.kind !== 'question') continue
-    const list = questions.get(c.messageId) ?? []
-    list.push(c.id)
-    questions.set(c.messageId, list)
+    const list = questions.get(c.messageId)
+    if (list) list.push(c.id)
+    else questions.set(c.messageId, [c.id])
   }
-  let locked = false
-  for (const [messageId, list] of questions) {
-    const locks = await lateLocksStatement(db, {}, { messageId, ids: idList(list) })
-    if (locks.length > 0) locked = true
-  }
-  return locked
+  const locks = await Promise.all(
+    [...questions].map(([messageId, list]) => lateLocksStatement(db, {}, { messageId, ids: idList(list) })),
+  )
+  return locks.some((queued) => queued.length > 0)
 }
 
 /**

@@ -4,12 +4,21 @@
 
 type Waiting<T, R> = { item: T; resolve: (result: R) => void; reject: (err: unknown) => void }
 
+/**
+ * How long a write may hold the next one back. A write caught on a killed connection may never
+ * settle; its items wait for it (their callers retry on failure), but later items do not.
+ */
+export const WRITE_PATIENCE_MS = 5000
+
 export class Batched<T, R> {
   private queued: Waiting<T, R>[] = []
   private writing = false
 
   /** `write` gets every item queued since the last write began; each caller gets its result. */
-  constructor(private readonly write: (items: T[]) => Promise<R>) {}
+  constructor(
+    private readonly write: (items: T[]) => Promise<R>,
+    private readonly patienceMs = WRITE_PATIENCE_MS,
+  ) {}
 
   /** Queues `item`; settles with the result (or the failure) of the write that took it. */
   add(item: T): Promise<R> {
@@ -24,12 +33,17 @@ export class Batched<T, R> {
     while (this.queued.length > 0) {
       const batch = this.queued
       this.queued = []
-      try {
-        const result = await this.write(batch.map((w) => w.item))
-        for (const w of batch) w.resolve(result)
-      } catch (err) {
-        for (const w of batch) w.reject(err)
-      }
+      const written = this.write(batch.map((w) => w.item)).then(
+        (result) => {
+          for (const w of batch) w.resolve(result)
+        },
+        (err) => {
+          for (const w of batch) w.reject(err)
+        },
+      )
+      let timer: ReturnType<typeof setTimeout> | undefined
+      await Promise.race([written, new Promise<void>((r) => (timer = setTimeout(r, this.patienceMs)))])
+      clearTimeout(timer)
     }
     this.writing = false
   }

@@ -232,6 +232,8 @@ export class Outbox {
       jobs = await loadJobs(this.core.db, ids, this.opts.baseUrl)
     } catch (err) {
       this.log(`reading deliveries ${ids.join(', ')} failed`, err)
+      // Due again at once rather than when their lease ends (if the database takes the release).
+      await releaseDeliveries(this.core.db, ids).catch(() => {})
       this.wakeAt(Date.now() + this.backoff.baseMs)
       return
     }

@@ -37,4 +37,19 @@ describe('Batched', () => {
     fail = false
     expect(await batched.add(3)).toBe(1)
   })
+
+  test('a write that does not settle holds the next items back only for a while', async () => {
+    const writes: number[][] = []
+    const batched = new Batched<number, string>(async (items) => {
+      writes.push(items)
+      if (items[0] === 1) await new Promise(() => {})
+      return 'written'
+    }, 20)
+    void batched.add(1)
+    const next = batched.add(2)
+    await Bun.sleep(5)
+    expect(writes).toEqual([[1]])
+    expect(await next).toBe('written')
+    expect(writes).toEqual([[1], [2]])
+  })
 })

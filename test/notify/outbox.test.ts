@@ -240,6 +240,36 @@ for (const kind of dbKinds()) {
       await outbox.stop()
     })
 
+    test('rows whose read fails are due again at once, not when their lease ends', async () => {
+      let failReads = 1
+      const isJobRead = (query: unknown) =>
+        (query as { toQuery?(c: object): { sql: string } }).toQuery?.({}).sql.includes('m.answered_via') ??
+        false
+      const db = new Proxy(t.core.db, {
+        get(target, prop) {
+          const value = Reflect.get(target, prop)
+          if (prop !== 'execute') return typeof value === 'function' ? value.bind(target) : value
+          return (query: unknown) => {
+            if (failReads > 0 && isJobRead(query)) {
+              failReads--
+              return Promise.reject(new Error('terminating connection due to administrator command'))
+            }
+            return target.execute(query as never)
+          }
+        },
+      })
+      const adapter = new ScriptedAdapter()
+      // A lease far longer than the wait below: only the release makes the rows due again in time.
+      const outbox = new Outbox({ ...t.core, db }, [adapter], { ...fast, leaseMs: 120_000 } as OutboxOptions)
+      running.push(outbox)
+      await outbox.start()
+      const u = await linkedUser(['r1', 'r2'])
+      const q = await ask(u.id, uuid())
+      await until(async () => (await states(q.messageId)).every((r) => r.state === 'sent'), 2000)
+      expect(failReads).toBe(0)
+      expect(adapter.of('question')).toHaveLength(2)
+    })
+
     test('a permanent error stops retries, deactivates the link and drops its other pending rows', async () => {
       const adapter = new ScriptedAdapter()
       adapter.script.set('p1', [
