@@ -71,6 +71,8 @@ const QUESTION_TTL_S = 24 * 3600
 
 /** Subscriptions read ahead at start (warm), newest first: a few hundred kB at most. */
 const WARM_TARGETS = 1000
+/** Push services signed for ahead (warm): the most used among those subscriptions. */
+const WARM_ORIGINS = 5
 
 /** Markdown to plain text for a notification, at most `max` characters. */
 const plain = (text: string, max: number) => renderWithin(text, max, (part) => part.text)
@@ -122,8 +124,18 @@ export class PushAdapter implements ChatChannel {
     if (targets.length === 0) return
     for (const target of targets) this.targets.set(target.id, target)
     const webpush = await loadWebPush()
-    const origins = new Set(targets.map((t) => URL.parse(t.endpoint)?.origin).filter((o) => o !== undefined))
-    for (const origin of origins) this.vapidAuthorization(webpush, origin)
+    // Browsers use a handful of push services; anyone may subscribe an endpoint elsewhere, so only
+    // the most used are signed for, each signature in a turn of its own.
+    const uses = new Map<string, number>()
+    for (const t of targets) {
+      const origin = URL.parse(t.endpoint)?.origin
+      if (origin) uses.set(origin, (uses.get(origin) ?? 0) + 1)
+    }
+    const common = [...uses].sort((a, b) => b[1] - a[1]).slice(0, WARM_ORIGINS)
+    for (const [origin] of common) {
+      this.vapidAuthorization(webpush, origin)
+      await Bun.sleep(0)
+    }
   }
 
   classify(err: unknown): SendResult {
