@@ -5,7 +5,7 @@ import { sql } from 'drizzle-orm'
 import { answerQuestion } from '../../src/core/answers.ts'
 import type { Core } from '../../src/core/context.ts'
 import { postAgentMessage, postUserMessage } from '../../src/core/messages.ts'
-import { readPending } from '../../src/core/pending.ts'
+import { getPending, readPending } from '../../src/core/pending.ts'
 import { connectPostgres, type Database, STATEMENTS_PER_CONNECTION } from '../../src/db/client.ts'
 import { StatementGate } from '../../src/db/statement-gate.ts'
 import { MemoryBus } from '../../src/events/bus.ts'
@@ -198,5 +198,37 @@ describe.skipIf(!hasPostgres())('the answer path through a busy pool (postgres)'
     await busy.done
     expect(read).toEqual(['stop there'])
     expect(order).toEqual(['read', 'queued'])
+  })
+
+  test("a woken long-poll's cursor move overtakes a statement queued at the gate", async () => {
+    const instanceId = uuid()
+    const step = await post(instanceId, 'working')
+    const polling = getPending(core, { userId, instanceId, lastRead: step.messageId, waitMs: 5000 })
+    // Parked: its first look has read the database and found nothing.
+    await Bun.sleep(50)
+    // The answer comes through another pool (another machine, same bus): only the woken
+    // long-poll's own statements meet this busy one.
+    const other = connectPostgres(testDb.url!, { max: 1 })
+    const elsewhere: Core = { db: other.db, answerDb: other.answerDb, bus: core.bus }
+    const busy = await fillGate()
+    let got: string[] = []
+    const order = await finishOrder({
+      // Its own run time sets it apart from the poll's return, which answers from the same read.
+      queued: () => database.db.execute(sql`select pg_sleep(0.05)`),
+      delivered: async () => {
+        await postUserMessage(elsewhere, {
+          actorUserId: userId,
+          instanceId,
+          content: 'go on',
+          markAsRead: false,
+          channel: 'web',
+        })
+        got = (await polling).messages.map((m) => m.content)
+      },
+    })
+    await busy.done
+    await other.close()
+    expect(got).toEqual(['go on'])
+    expect(order).toEqual(['delivered', 'queued'])
   })
 })
