@@ -31,7 +31,7 @@ export class StatementGate {
   async run<T>(urgent: boolean, send: () => PromiseLike<T>): Promise<T> {
     if (this.inFlight < (urgent ? 2 * this.limit : this.limit)) this.inFlight++
     else {
-      // The slot is handed over by release(): the count already includes this statement.
+      // The slot is handed over by free(): the count already includes this statement.
       const waiters = urgent ? this.urgentWaiting : this.waiting
       await new Promise<void>((resolve) => {
         waiters.push(resolve)
@@ -40,6 +40,8 @@ export class StatementGate {
     }
     const slot: Slot = { since: performance.now(), freed: false }
     this.slots.add(slot)
+    // Handed a slot by the expiry, this one may be the first to hold one again: it times the next.
+    if (this.urgentWaiting.length + this.waiting.length > 0) this.expireLater()
     try {
       return await send()
     } finally {
