@@ -6,7 +6,7 @@ type Waiting<T, R> = { item: T; resolve: (result: R) => void; reject: (err: unkn
 
 /**
  * How long a write may hold the next one back. A write caught on a killed connection may never
- * settle; its items wait for it (their callers retry on failure), but later items do not.
+ * settle: its own items wait with it (as a single write would), but later items do not.
  */
 export const WRITE_PATIENCE_MS = 5000
 
@@ -33,14 +33,16 @@ export class Batched<T, R> {
     while (this.queued.length > 0) {
       const batch = this.queued
       this.queued = []
-      const written = this.write(batch.map((w) => w.item)).then(
-        (result) => {
-          for (const w of batch) w.resolve(result)
-        },
-        (err) => {
-          for (const w of batch) w.reject(err)
-        },
-      )
+      const written = Promise.resolve()
+        .then(() => this.write(batch.map((w) => w.item)))
+        .then(
+          (result) => {
+            for (const w of batch) w.resolve(result)
+          },
+          (err) => {
+            for (const w of batch) w.reject(err)
+          },
+        )
       let timer: ReturnType<typeof setTimeout> | undefined
       await Promise.race([written, new Promise<void>((r) => (timer = setTimeout(r, this.patienceMs)))])
       clearTimeout(timer)

@@ -181,6 +181,7 @@ export class Outbox {
     const picked: { id: string; at: number }[] = []
     let heldUntil = Number.POSITIVE_INFINITY
     const query = { channels: open, cooling, batch: this.batch, leaseMs: this.leaseMs }
+    const claimedAt = Date.now()
     const seen = await claimDue(this.core.db, query, (candidates) => {
       for (const c of candidates) {
         const pacer = this.pacers.get(c.channel)!
@@ -202,7 +203,7 @@ export class Outbox {
       if (ids) ids.push(p.id)
       else byTime.set(at, [p.id])
     }
-    for (const [at, ids] of byTime) this.bookSends(ids, at)
+    for (const [at, ids] of byTime) this.bookSends(ids, at, claimedAt)
     if (full && picked.length > 0) {
       this.again = true
       return
@@ -213,11 +214,11 @@ export class Outbox {
     if (Number.isFinite(wake)) this.wakeAt(Math.max(wake, Date.now() + 1))
   }
 
-  private bookSends(ids: string[], at: number): void {
+  private bookSends(ids: string[], at: number, claimedAt: number): void {
     const timer = setTimeout(
       () => {
         for (const id of ids) this.booked.delete(id)
-        const p = this.sendAll(ids).finally(() => this.inFlight.delete(p))
+        const p = this.sendAll(ids, claimedAt).finally(() => this.inFlight.delete(p))
         this.inFlight.add(p)
       },
       Math.max(0, at - Date.now()),
@@ -226,14 +227,17 @@ export class Outbox {
   }
 
   /** Reads the rows' jobs in one statement, at send time, then sends each. */
-  private async sendAll(ids: string[]): Promise<void> {
+  private async sendAll(ids: string[], claimedAt: number): Promise<void> {
     let jobs: Map<string, DeliveryJob>
     try {
       jobs = await loadJobs(this.core.db, ids, this.opts.baseUrl)
     } catch (err) {
       this.log(`reading deliveries ${ids.join(', ')} failed`, err)
-      // Due again at once rather than when their lease ends (if the database takes the release).
-      await releaseDeliveries(this.core.db, ids).catch(() => {})
+      // Due again at once rather than when their lease ends (if the database takes the release),
+      // unless the read failed so late that another process may have claimed them since.
+      if (Date.now() - claimedAt < this.leaseMs / 3) {
+        await releaseDeliveries(this.core.db, ids).catch(() => {})
+      }
       this.wakeAt(Date.now() + this.backoff.baseMs)
       return
     }

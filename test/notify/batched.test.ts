@@ -52,4 +52,15 @@ describe('Batched', () => {
     expect(await next).toBe('written')
     expect(writes).toEqual([[1], [2]])
   })
+
+  test('a write that throws at once fails its items, and the next items are still written', async () => {
+    let calls = 0
+    const batched = new Batched<number, string>((items) => {
+      calls++
+      if (calls === 1) throw new Error('no connection')
+      return Promise.resolve(`wrote ${items.length}`)
+    })
+    await expect(batched.add(1)).rejects.toThrow('no connection')
+    expect(await batched.add(2)).toBe('wrote 1')
+  })
 })
