@@ -4,6 +4,7 @@
 import { App, LogLevel, webApi } from '@slack/bolt'
 import type { Config } from '../../src/config.ts'
 import type { Core } from '../../src/core/context.ts'
+import { answerPath } from '../../src/core/context.ts'
 import { firstTimeSeen } from '../../src/core/processed-updates.ts'
 import { logError } from '../../src/log.ts'
 import { SlackAdapter } from './adapter.ts'
@@ -55,7 +56,7 @@ export function createSlackBot(deps: SlackDeps): SlackBot | null {
     appToken === null
       ? new ElysiaReceiver({
           signingSecret: signingSecret!,
-          firstSeen: (eventId) => firstTimeSeen(deps.core.db, 'slack', eventId),
+          firstSeen: (eventId) => firstTimeSeen(answerPath(deps.core), 'slack', eventId),
           onError: (err) => log('event failed', err),
         })
       : null

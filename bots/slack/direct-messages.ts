@@ -6,6 +6,7 @@
 import type { App } from '@slack/bolt'
 import { answerQuestion } from '../../src/core/answers.ts'
 import { activeInstances } from '../../src/core/chat-status.ts'
+import { answerPath } from '../../src/core/context.ts'
 import { copyOf, openQuestions } from '../../src/core/links.ts'
 import { outcomeText } from './answering.ts'
 import {
@@ -63,7 +64,7 @@ async function targetOf(
   m: DirectMessage,
 ): Promise<Target | { say: string; picker?: ReturnType<typeof agentPicker> }> {
   if (m.thread_ts && m.thread_ts !== m.ts) {
-    const copy = await copyOf(ctx.core.db, 'slack', { channel: m.channel, ts: m.thread_ts })
+    const copy = await copyOf(answerPath(ctx.core), 'slack', { channel: m.channel, ts: m.thread_ts })
     if (copy?.questionId) return { questionId: copy.questionId }
     if (copy) return toInstance({ id: copy.instanceId, name: copy.instanceName, agentType: copy.agentType })
   }

@@ -9,6 +9,7 @@ import type { Message } from 'grammy/types'
 import { answerNotice } from '../../src/core/answer-wording.ts'
 import { type AnswerInput, answerQuestion, questionToAnswer } from '../../src/core/answers.ts'
 import { activeInstances } from '../../src/core/chat-status.ts'
+import { answerPath } from '../../src/core/context.ts'
 import { copyOf, openQuestions } from '../../src/core/links.ts'
 import { instanceUrl } from '../../src/notify/jobs.ts'
 import type { BotContext } from './context.ts'
@@ -94,7 +95,7 @@ async function repliedTarget(ctx: BotContext, replied: Message | undefined): Pro
   const urls = (replied.entities ?? []).flatMap((e) => (e.type === 'text_link' ? [e.url] : []))
   const questionId = questionIdFromLinks(urls)
   if (questionId) return { questionId }
-  const copy = await copyOf(ctx.deps.core.db, 'telegram', {
+  const copy = await copyOf(answerPath(ctx.deps.core), 'telegram', {
     chat_id: String(replied.chat.id),
     message_id: replied.message_id,
   })

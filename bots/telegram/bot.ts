@@ -1,6 +1,7 @@
 // The Parley Telegram bot: grammY, one composer per feature. Updates are deduplicated by
 // update_id first (Telegram resends webhook updates it thinks were lost), so a retry has no effect.
 import { Bot } from 'grammy'
+import { answerPath } from '../../src/core/context.ts'
 import { firstTimeSeen } from '../../src/core/processed-updates.ts'
 import { answers } from './answers.ts'
 import type { BotContext, BotDeps } from './context.ts'
@@ -20,7 +21,7 @@ export function createBot(opts: BotOptions, deps: BotDeps): Bot<BotContext> {
   bot.use(async (ctx, next) => {
     ctx.deps = deps
     ctx.linkedUserId = null
-    if (await firstTimeSeen(deps.core.db, 'telegram', String(ctx.update.update_id))) await next()
+    if (await firstTimeSeen(answerPath(deps.core), 'telegram', String(ctx.update.update_id))) await next()
   })
   bot.use(linking)
   bot.use(answers)
