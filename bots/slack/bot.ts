@@ -3,8 +3,7 @@
 // Parley runs without Slack. The outbox sends through `adapter`, which shares the Web API client.
 import { App, LogLevel, webApi } from '@slack/bolt'
 import type { Config } from '../../src/config.ts'
-import type { Core } from '../../src/core/context.ts'
-import { answerPath } from '../../src/core/context.ts'
+import { answerPath, type Core } from '../../src/core/context.ts'
 import { firstTimeSeen } from '../../src/core/processed-updates.ts'
 import { logError } from '../../src/log.ts'
 import { SlackAdapter } from './adapter.ts'

@@ -58,9 +58,9 @@ export class StatementGate {
     if (slot.freed) return
     slot.freed = true
     this.slots.delete(slot)
+    // Urgent statements never hold more than twice the cap: an urgent waiter can always go.
     const next =
-      (this.inFlight <= 2 * this.limit ? this.urgentWaiting.shift() : undefined) ??
-      (this.inFlight <= this.limit ? this.waiting.shift() : undefined)
+      this.urgentWaiting.shift() ?? (this.inFlight <= this.limit ? this.waiting.shift() : undefined)
     if (next) next()
     else this.inFlight--
   }

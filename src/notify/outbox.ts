@@ -7,8 +7,8 @@
 // and results that arrive together are written in one (batched.ts). Delivery is at least once: a
 // result that cannot be written at first is written again while the row's lease holds
 // (recordUntilStored), so only a crash between the channel accepting a send and that write sends
-// a copy twice. Edits (lock, progress) are idempotent; webhooks carry the row id
-// as Idempotency-Key so a receiver can drop the repeat; a chat copy can appear twice.
+// a copy twice. Edits (lock, progress) are idempotent; webhooks carry the row id as
+// Idempotency-Key so a receiver can drop the repeat; a chat copy can appear twice.
 import type { Core } from '../core/context.ts'
 import {
   claimDue,
